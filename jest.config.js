@@ -1,0 +1,22 @@
+// Unit and embedded integration tests: no external service needed.
+// Tests that need a real server are named *.services.test.ts and run by jest.services.config.js.
+/** @type {import('jest').Config} */
+export default {
+  extensionsToTreatAsEsm: ['.ts'],
+  testEnvironment: 'node',
+  roots: [
+    '<rootDir>/contracts',
+    '<rootDir>/offchain',
+    '<rootDir>/trainer',
+    '<rootDir>/projections',
+    '<rootDir>/cli',
+    '<rootDir>/tools',
+    '<rootDir>/bench',
+    '<rootDir>/scripts',
+  ],
+  testMatch: ['**/*.test.ts'],
+  testPathIgnorePatterns: ['/node_modules/', '\\.services\\.test\\.ts$', '/fixtures/'],
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },
+  testTimeout: 120000,
+};

@@ -1,0 +1,2 @@
+// The public face of trainer/: QLoRA with TensorFlow.js.
+export {};
