@@ -107,7 +107,7 @@ export const describeObjectStoreBehaviour = (
       expect((await store.list('party-a/round-1/')).map((o) => o.key)).toEqual([ref.key, again.key].sort());
     });
 
-    it(`round-trips a ${Math.round(options.largeObjectBytes / 1e6)} MB object`, async () => {
+    it(`round-trips a ${options.largeObjectBytes / 2 ** 20} MiB object`, async () => {
       const plaintext = randomBytes(options.largeObjectBytes);
       const ref = await content.put(plaintext);
       expect(await store.stat(ref.key)).toEqual({ key: ref.key, size: ref.size });

@@ -51,7 +51,10 @@ export const readObjectGrant = async (
   const code = /<Code>([^<]*)<\/Code>/.exec(body)?.[1] ?? `HTTP ${response.status}`;
   const message = /<Message>([^<]*)<\/Message>/.exec(body)?.[1] ?? '';
   const expiredByClock = now.getTime() >= Date.parse(grant.expiresAt);
-  if (response.status === 403 && (/expired/i.test(message) || expiredByClock))
+  // Trust the server's reason; the clock only explains a bare AccessDenied.
+  const expired =
+    /expired/i.test(message) || code === 'RequestExpired' || (code === 'AccessDenied' && expiredByClock);
+  if (response.status === 403 && expired)
     throw new DmlError(
       'STORAGE_LINK_EXPIRED',
       `the read link for ${shown} expired at ${grant.expiresAt} (the server said: ${code}${message ? `, ${message}` : ''})`,

@@ -82,7 +82,9 @@ const networkCode = (error: unknown, depth = 0): string | undefined => {
   const e = error as AwsLikeError;
   if (e.code && NETWORK_CODES.includes(e.code)) return e.code;
   if (e.name === 'TimeoutError') return 'timeout';
-  return networkCode(e.cause, depth + 1);
+  // The SDK wraps errors from another realm (e.g. a test VM) into a message.
+  const inMessage = NETWORK_CODES.find((code) => e.message?.includes(code));
+  return inMessage ?? networkCode(e.cause, depth + 1);
 };
 
 export class S3ObjectStore implements ObjectStore {
