@@ -1,0 +1,137 @@
+import { createHash } from 'node:crypto';
+import { DmlError } from '../errors.js';
+import { normaliseKeyPrefix } from './object-key.js';
+import type { GrantOptions, ObjectGrant, ObjectStore } from './object-store.js';
+import { readObjectGrant } from './read-object-grant.js';
+import { type ScryptParameters, openSealedObject, sealObject } from './sealed-object.js';
+
+/**
+ * Encrypted, content-addressed objects on top of any `ObjectStore`.
+ *
+ * `put(plaintext)` seals the bytes (`sealObject`: AES-256-GCM, scrypt, per-object salt), hashes
+ * the ciphertext with SHA-256 and stores it under `prefix + hex(sha256)`. That hash is what a
+ * party commits in the head (`deltaHash`) next to the key (`storageKey`). Every read checks that
+ * the bytes hash to the hash in the key AND to the committed hash before decrypting: a swapped,
+ * truncated or altered object is rejected with `STORAGE_HASH_MISMATCH`, and a wrong passphrase
+ * with `STORAGE_DECRYPT_FAILED`.
+ */
+export interface ContentReference {
+  /** `prefix + sha256`, the object's key in its owner's bucket. */
+  readonly key: string;
+  /** Lower-case hex SHA-256 of the stored (encrypted) bytes. */
+  readonly sha256: string;
+  /** Stored (encrypted) size in bytes. */
+  readonly size: number;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+export const storageSha256Hex = (bytes: Uint8Array): string =>
+  createHash('sha256').update(bytes).digest('hex');
+
+/** The key of content with hash `sha256` under `prefix`. */
+export const storageKeyForHash = (prefix: string, sha256: string): string => {
+  if (!HEX64.test(sha256))
+    throw new DmlError('STORAGE_BAD_HASH', `${JSON.stringify(sha256)} is not a hex SHA-256`);
+  return `${normaliseKeyPrefix(prefix)}${sha256}`;
+};
+
+/** The hash a content key names (its last path segment). */
+export const hashOfStorageKey = (key: string): string => {
+  const last = key.slice(key.lastIndexOf('/') + 1);
+  if (!HEX64.test(last))
+    throw new DmlError('STORAGE_BAD_KEY', `${key} is not a content key (it does not end in a hex SHA-256)`);
+  return last;
+};
+
+/**
+ * Checks fetched bytes against their key and the committed hash; returns nothing, throws
+ * `STORAGE_HASH_MISMATCH` naming what differs.
+ */
+export const verifyStoredContent = (bytes: Uint8Array, key: string, committedSha256: string): void => {
+  const actual = storageSha256Hex(bytes);
+  const named = hashOfStorageKey(key);
+  if (named !== committedSha256.toLowerCase())
+    throw new DmlError(
+      'STORAGE_HASH_MISMATCH',
+      `key ${key} names hash ${named} but the commitment says ${committedSha256}`,
+      { hint: 'the commitment and the storage key disagree: treat the party as faulty' },
+    );
+  if (actual !== named)
+    throw new DmlError(
+      'STORAGE_HASH_MISMATCH',
+      `object ${key} hashes to ${actual}, not to the committed ${named} (${bytes.length} bytes)`,
+      { hint: 'the stored bytes were altered or replaced' },
+    );
+};
+
+export interface EncryptedContentStoreOptions {
+  /** Key prefix, e.g. MY_STORJ_UPLOAD_PATH (a `/` is added when missing). */
+  readonly prefix: string;
+  readonly passphrase: string;
+  /** Key derivation cost for new objects (default `DEFAULT_SCRYPT`). */
+  readonly scrypt?: ScryptParameters;
+}
+
+export class EncryptedContentStore {
+  readonly prefix: string;
+
+  constructor(
+    readonly objects: ObjectStore,
+    private readonly options: EncryptedContentStoreOptions,
+  ) {
+    this.prefix = normaliseKeyPrefix(options.prefix);
+  }
+
+  /** Encrypts and stores `plaintext`; storing the same ciphertext twice writes it once. */
+  async put(plaintext: Uint8Array): Promise<ContentReference> {
+    const sealed = await sealObject(plaintext, this.options.passphrase, { scrypt: this.options.scrypt });
+    return this.putSealed(sealed);
+  }
+
+  /** Stores bytes sealed already (e.g. by `sealObject`). */
+  async putSealed(sealed: Uint8Array): Promise<ContentReference> {
+    const sha256 = storageSha256Hex(sealed);
+    const key = storageKeyForHash(this.prefix, sha256);
+    const reference = { key, sha256, size: sealed.length };
+    const existing = await this.objects.stat(key);
+    if (existing?.size === sealed.length) return reference;
+    try {
+      await this.objects.put(key, sealed);
+    } catch (error) {
+      // A put is atomic: if the object is visible now, the upload did complete (e.g. only its
+      // acknowledgement was lost), and under a content key it can only be these bytes.
+      const after = await this.objects.stat(key).catch(() => undefined);
+      if (after?.size === sealed.length) return reference;
+      throw error;
+    }
+    return reference;
+  }
+
+  /** Downloads, checks against the key and `committedSha256` (default: the key's), decrypts. */
+  async get(key: string, committedSha256: string = hashOfStorageKey(key)): Promise<Buffer> {
+    const sealed = await this.objects.get(key);
+    verifyStoredContent(sealed, key, committedSha256);
+    return openSealedObject(sealed, this.options.passphrase, `object ${key}`);
+  }
+
+  /** A time-limited read link for a peer. */
+  share(key: string, options: GrantOptions): Promise<ObjectGrant> {
+    return this.objects.grantRead(key, options);
+  }
+}
+
+/**
+ * A peer's read: follows the owner's grant, checks the bytes against the committed key and hash,
+ * and decrypts them with the passphrase the cohort shares for deltas.
+ */
+export const fetchSharedContent = async (
+  grant: ObjectGrant,
+  commitment: { readonly key: string; readonly sha256: string },
+  passphrase: string,
+  options: Parameters<typeof readObjectGrant>[1] = {},
+): Promise<Buffer> => {
+  const sealed = await readObjectGrant(grant, options);
+  verifyStoredContent(sealed, commitment.key, commitment.sha256);
+  return openSealedObject(sealed, passphrase, `object ${commitment.key}`);
+};

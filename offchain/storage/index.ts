@@ -1,0 +1,33 @@
+// Encrypted, content-addressed storage of deltas: a local folder or any S3 endpoint (Storj).
+export type { ObjectStore, ObjectGrant, GrantOptions, StoredObjectInfo } from './object-store.js';
+export { checkObjectKey, normaliseKeyPrefix } from './object-key.js';
+export { LocalFolderStore, type LocalFolderStoreOptions } from './local-folder-store.js';
+export { S3ObjectStore, type S3StoreConfig } from './s3-object-store.js';
+export { readObjectGrant } from './read-object-grant.js';
+export {
+  type ScryptParameters,
+  DEFAULT_SCRYPT,
+  SEALED_OVERHEAD_BYTES,
+  sealObject,
+  openSealedObject,
+  readSealedHeader,
+} from './sealed-object.js';
+export {
+  type ContentReference,
+  type EncryptedContentStoreOptions,
+  EncryptedContentStore,
+  storageKeyForHash,
+  hashOfStorageKey,
+  verifyStoredContent,
+  storageSha256Hex,
+  fetchSharedContent,
+} from './encrypted-content-store.js';
+export {
+  type BackoffPolicy,
+  type RetryClock,
+  DEFAULT_BACKOFF,
+  backoffDelayMs,
+  retryWithBackoff,
+} from './retry.js';
+export { type StorageConfig, STORAGE_SETTING_ENV, storageConfigFromSettings } from './storage-config.js';
+export { openObjectStore, openEncryptedStorage } from './open-storage.js';

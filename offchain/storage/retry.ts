@@ -1,0 +1,60 @@
+/**
+ * Retries with exponential backoff and full jitter: the n-th retry waits a uniformly random time
+ * in [0, min(cap, base * 2^(n-1))] (the "full jitter" of Brooker, AWS Architecture Blog 2015), so
+ * that many clients hit by one outage do not retry in lock step. Time and randomness are
+ * injected: tests drive them, nothing here reads the clock.
+ */
+export interface BackoffPolicy {
+  /** Attempts in all, the first one included (1 = no retry). */
+  readonly maxAttempts: number;
+  /** Upper bound of the first retry's wait, in milliseconds. */
+  readonly baseDelayMs: number;
+  /** No wait is longer than this, in milliseconds. */
+  readonly maxDelayMs: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffPolicy = { maxAttempts: 6, baseDelayMs: 200, maxDelayMs: 5000 };
+
+export interface RetryClock {
+  readonly sleep: (ms: number) => Promise<void>;
+  /** A number in [0, 1). */
+  readonly random: () => number;
+}
+
+export const realRetryClock: RetryClock = {
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  random: Math.random,
+};
+
+/** The wait before retry number `retry` (1 = the first retry). */
+export const backoffDelayMs = (policy: BackoffPolicy, retry: number, random: () => number): number => {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, retry - 1));
+  return Math.floor(random() * ceiling);
+};
+
+/**
+ * Runs `operation` until it succeeds, `isRetryable` says no, or the attempts run out; then throws
+ * the last error. `onRetry` hears about each retry before its wait.
+ */
+export const retryWithBackoff = async <T>(
+  operation: (attempt: number) => Promise<T>,
+  options: {
+    readonly policy?: BackoffPolicy;
+    readonly clock?: RetryClock;
+    readonly isRetryable: (error: unknown) => boolean;
+    readonly onRetry?: (info: { retry: number; delayMs: number; error: unknown }) => void;
+  },
+): Promise<T> => {
+  const policy = options.policy ?? DEFAULT_BACKOFF;
+  const clock = options.clock ?? realRetryClock;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await operation(attempt);
+    } catch (error) {
+      if (attempt >= policy.maxAttempts || !options.isRetryable(error)) throw error;
+      const delayMs = backoffDelayMs(policy, attempt, clock.random);
+      options.onRetry?.({ retry: attempt, delayMs, error });
+      await clock.sleep(delayMs);
+    }
+  }
+};

@@ -1,0 +1,72 @@
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { DmlError } from '../errors.js';
+import { expectDmlError, TEST_SCRYPT } from './object-store.behaviour.js';
+import { openSealedObject, readSealedHeader, SEALED_OVERHEAD_BYTES, sealObject } from './sealed-object.js';
+
+const passphrase = 'a passphrase of the party';
+
+describe('sealObject / openSealedObject', () => {
+  it('round-trips any bytes and adds exactly the header and tag', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 2048 }), async (plaintext) => {
+        const sealed = await sealObject(plaintext, passphrase, { scrypt: TEST_SCRYPT });
+        expect(sealed.length).toBe(plaintext.length + SEALED_OVERHEAD_BYTES);
+        expect(new Uint8Array(await openSealedObject(sealed, passphrase))).toEqual(plaintext);
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('fails with a DmlError, never with output, when any single bit is flipped', async () => {
+    const plaintext = Buffer.from('delta bytes '.repeat(20));
+    const sealed = await sealObject(plaintext, passphrase, { scrypt: TEST_SCRYPT });
+    await fc.assert(
+      fc.asyncProperty(fc.nat({ max: sealed.length * 8 - 1 }), async (bit) => {
+        const flipped = Buffer.from(sealed);
+        flipped[bit >> 3]! ^= 1 << (bit & 7);
+        const result = await openSealedObject(flipped, passphrase).catch((e: unknown) => e);
+        expect(result).toBeInstanceOf(DmlError);
+        expect(['STORAGE_DECRYPT_FAILED', 'STORAGE_NOT_SEALED', 'STORAGE_FORMAT_UNSUPPORTED']).toContain(
+          (result as DmlError).code,
+        );
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('uses a fresh salt and nonce per object and records the KDF parameters', async () => {
+    const a = await sealObject(Buffer.from('same'), passphrase, { scrypt: TEST_SCRYPT });
+    const b = await sealObject(Buffer.from('same'), passphrase, { scrypt: TEST_SCRYPT });
+    const ha = readSealedHeader(a);
+    const hb = readSealedHeader(b);
+    expect(ha.version).toBe(1);
+    expect(ha.scrypt).toEqual(TEST_SCRYPT);
+    expect(ha.salt.equals(hb.salt)).toBe(false);
+    expect(ha.nonce.equals(hb.nonce)).toBe(false);
+    expect(a.subarray(SEALED_OVERHEAD_BYTES - 16).equals(b.subarray(SEALED_OVERHEAD_BYTES - 16))).toBe(false);
+  });
+
+  it('says clearly what is wrong', async () => {
+    const sealed = await sealObject(Buffer.from('x'), passphrase, { scrypt: TEST_SCRYPT });
+    await expectDmlError(openSealedObject(sealed, 'wrong'), 'STORAGE_DECRYPT_FAILED', /wrong passphrase/);
+    await expectDmlError(
+      openSealedObject(Buffer.from('plain text, not sealed'), passphrase),
+      'STORAGE_NOT_SEALED',
+    );
+    const v2 = Buffer.from(sealed);
+    v2[4] = 2;
+    await expectDmlError(openSealedObject(v2, passphrase), 'STORAGE_FORMAT_UNSUPPORTED', /version 2/);
+    // A forged header cannot ask for an unbounded key derivation.
+    const huge = Buffer.from(sealed);
+    huge[6] = 40;
+    await expectDmlError(openSealedObject(huge, passphrase), 'STORAGE_FORMAT_UNSUPPORTED', /key derivation/);
+    await expectDmlError(sealObject(Buffer.from('x'), ''), 'STORAGE_PASSPHRASE_MISSING');
+  });
+
+  it('uses the strong default key derivation when none is given', async () => {
+    const sealed = await sealObject(Buffer.from('x'), passphrase);
+    expect(readSealedHeader(sealed).scrypt).toEqual({ log2N: 15, r: 8, p: 1 });
+    expect((await openSealedObject(sealed, passphrase)).toString()).toBe('x');
+  });
+});
