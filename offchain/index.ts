@@ -12,3 +12,4 @@ export {
   fromTextEnvelope,
 } from './party-keys.js';
 export * from './storage/index.js';
+export * from './events/index.js';

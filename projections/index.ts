@@ -1,2 +1,7 @@
 // The public face of projections/: read models folded from the event log, and the auditor.
-export {};
+export * from './projection.js';
+export * from './head-lifecycle.js';
+export * from './escrow-ledger.js';
+export * from './training-history.js';
+export * from './reputation.js';
+export * from './replay.js';

@@ -1,0 +1,101 @@
+import type { StoredDmlEvent } from '../offchain/index.js';
+import { type Projection, put } from './projection.js';
+
+export interface PartyReputation {
+  readonly party: string;
+  /** Deltas committed (first commitment per round). */
+  readonly contributions: number;
+  /** Sum and count of the scores other parties gave this party's deltas. */
+  readonly scoreSum: number;
+  readonly scoreCount: number;
+  /** Scores below zero received (the delta made a scorer's model worse). */
+  readonly harmfulScores: number;
+  /** Two different commitments for one round. */
+  readonly equivocations: number;
+  readonly slashed: boolean;
+  /** Slash votes cast against others. */
+  readonly votesCast: number;
+}
+
+export interface ReputationState {
+  /** cohort -> party -> reputation */
+  readonly cohorts: Readonly<Record<string, Readonly<Record<string, PartyReputation>>>>;
+}
+
+const fresh = (party: string): PartyReputation => ({
+  party,
+  contributions: 0,
+  scoreSum: 0,
+  scoreCount: 0,
+  harmfulScores: 0,
+  equivocations: 0,
+  slashed: false,
+  votesCast: 0,
+});
+
+/** A party's standing: its mean score received, and zero once slashed or caught equivocating. */
+export const reputationScore = (r: PartyReputation): number =>
+  r.slashed || r.equivocations > 0 ? 0 : r.scoreCount === 0 ? 0 : r.scoreSum / r.scoreCount;
+
+interface Commit {
+  epoch: number;
+  round: number;
+  hash: string;
+}
+
+/** Reputation per cohort and party, from commitments, scores and slashes. */
+export const reputationProjection: Projection<
+  ReputationState & { readonly lastCommit: Readonly<Record<string, Commit>> }
+> = {
+  name: 'reputation',
+  initial: { cohorts: {}, lastCommit: {} },
+  evolve(state, event: StoredDmlEvent) {
+    const touch = (cohortId: string, party: string, f: (r: PartyReputation) => PartyReputation) => {
+      const cohort = state.cohorts[cohortId] ?? {};
+      return put(state.cohorts, cohortId, put(cohort, party, f(cohort[party] ?? fresh(party))));
+    };
+    switch (event.type) {
+      case 'training.DeltaCommitted': {
+        const e = event.data;
+        const key = `${e.cohortId}/${e.party}`;
+        const last = state.lastCommit[key];
+        const same = last !== undefined && last.epoch === e.epoch && last.round === e.round;
+        if (same && last.hash === e.deltaHash) return state;
+        const cohorts = touch(e.cohortId, e.party, (r) =>
+          same ? { ...r, equivocations: r.equivocations + 1 } : { ...r, contributions: r.contributions + 1 },
+        );
+        return {
+          cohorts,
+          lastCommit: same
+            ? state.lastCommit
+            : put(state.lastCommit, key, { epoch: e.epoch, round: e.round, hash: e.deltaHash }),
+        };
+      }
+      case 'training.ContributionScored': {
+        const e = event.data;
+        if (e.scorer === e.party) return state;
+        return {
+          ...state,
+          cohorts: touch(e.cohortId, e.party, (r) => ({
+            ...r,
+            scoreSum: r.scoreSum + e.score,
+            scoreCount: r.scoreCount + 1,
+            harmfulScores: r.harmfulScores + (e.score < 0 ? 1 : 0),
+          })),
+        };
+      }
+      case 'l1.PartySlashed': {
+        const e = event.data;
+        let cohorts = touch(e.cohortId, e.accused, (r) => ({ ...r, slashed: true }));
+        for (const voter of e.voters) {
+          const cohort = cohorts[e.cohortId] ?? {};
+          const r = cohort[voter] ?? fresh(voter);
+          cohorts = put(cohorts, e.cohortId, put(cohort, voter, { ...r, votesCast: r.votesCast + 1 }));
+        }
+        return { ...state, cohorts };
+      }
+      default:
+        return state;
+    }
+  },
+};

@@ -1,0 +1,121 @@
+import { type Projection, put } from './projection.js';
+
+export interface PartyRound {
+  readonly party: string;
+  readonly deltaHash?: string;
+  readonly storageKey?: string;
+  readonly bytes?: number;
+  readonly sampleCount?: number;
+  readonly loss?: number;
+  readonly accuracy?: number;
+  /** Score of this party's delta by each scorer. */
+  readonly scores: Readonly<Record<string, number>>;
+  /** Other delta hashes this party committed for the same round: equivocation. */
+  readonly equivocations: readonly string[];
+}
+
+export interface RoundRecord {
+  readonly epoch: number;
+  readonly round: number;
+  readonly startedFrom?: string;
+  readonly aggregateHash?: string;
+  readonly rule?: string;
+  readonly contributors?: readonly string[];
+  readonly parties: Readonly<Record<string, PartyRound>>;
+}
+
+export interface CohortTraining {
+  readonly cohortId: string;
+  /** In the order rounds first appeared in the log. */
+  readonly rounds: readonly RoundRecord[];
+}
+
+export interface TrainingHistoryState {
+  readonly cohorts: Readonly<Record<string, CohortTraining>>;
+}
+
+const emptyParty = (party: string): PartyRound => ({ party, scores: {}, equivocations: [] });
+
+/** Index of a round, searched from the end (the current round is nearly always the last). */
+const findRound = (rounds: readonly RoundRecord[], epoch: number, round: number): number => {
+  for (let i = rounds.length - 1; i >= 0; i--)
+    if (rounds[i]!.round === round && rounds[i]!.epoch === epoch) return i;
+  return -1;
+};
+
+const updateRound = (
+  cohort: CohortTraining,
+  epoch: number,
+  round: number,
+  update: (r: RoundRecord) => RoundRecord,
+): CohortTraining => {
+  const i = findRound(cohort.rounds, epoch, round);
+  if (i < 0) return { ...cohort, rounds: [...cohort.rounds, update({ epoch, round, parties: {} })] };
+  return { ...cohort, rounds: cohort.rounds.with(i, update(cohort.rounds[i]!)) };
+};
+
+const updateParty = (r: RoundRecord, party: string, update: (p: PartyRound) => PartyRound): RoundRecord => ({
+  ...r,
+  parties: put(r.parties, party, update(r.parties[party] ?? emptyParty(party))),
+});
+
+/** Per cohort, round and party: loss, accuracy, delta hash, storage key, bytes, scores. */
+export const trainingHistoryProjection: Projection<TrainingHistoryState> = {
+  name: 'training-history',
+  initial: { cohorts: {} },
+  evolve(state, event) {
+    if (!event.type.startsWith('training.')) return state;
+    const d = event.data as { cohortId: string; epoch: number; round: number };
+    const cohort = state.cohorts[d.cohortId] ?? { cohortId: d.cohortId, rounds: [] };
+    let next: CohortTraining;
+    switch (event.type) {
+      case 'training.RoundStarted':
+        next = updateRound(cohort, d.epoch, d.round, (r) => ({
+          ...r,
+          startedFrom: event.data.globalAdapterHash,
+        }));
+        break;
+      case 'training.DeltaCommitted': {
+        const e = event.data;
+        next = updateRound(cohort, e.epoch, e.round, (r) =>
+          updateParty(r, e.party, (p) =>
+            p.deltaHash !== undefined && p.deltaHash !== e.deltaHash
+              ? p.equivocations.includes(e.deltaHash)
+                ? p
+                : { ...p, equivocations: [...p.equivocations, e.deltaHash] }
+              : {
+                  ...p,
+                  deltaHash: e.deltaHash,
+                  storageKey: e.storageKey,
+                  bytes: e.bytes,
+                  sampleCount: e.sampleCount,
+                  loss: e.metrics.loss,
+                  accuracy: e.metrics.accuracy,
+                },
+          ),
+        );
+        break;
+      }
+      case 'training.AggregateComputed': {
+        const e = event.data;
+        next = updateRound(cohort, e.epoch, e.round, (r) => ({
+          ...r,
+          aggregateHash: e.aggregateHash,
+          rule: e.rule,
+          contributors: e.contributors,
+        }));
+        break;
+      }
+      case 'training.ContributionScored': {
+        const e = event.data;
+        next = updateRound(cohort, e.epoch, e.round, (r) =>
+          updateParty(r, e.party, (p) => ({ ...p, scores: put(p.scores, e.scorer, e.score) })),
+        );
+        break;
+      }
+      default:
+        return state;
+    }
+    return { cohorts: put(state.cohorts, d.cohortId, next) };
+  },
+};
