@@ -13,3 +13,4 @@ export {
 } from './party-keys.js';
 export * from './storage/index.js';
 export * from './events/index.js';
+export * from './delta/index.js';
