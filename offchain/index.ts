@@ -14,3 +14,4 @@ export {
 export * from './storage/index.js';
 export * from './events/index.js';
 export * from './delta/index.js';
+export * from './hydra/index.js';
