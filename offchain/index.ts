@@ -11,3 +11,4 @@ export {
   toTextEnvelope,
   fromTextEnvelope,
 } from './party-keys.js';
+export * from './chain/index.js';
