@@ -1,2 +1,2 @@
 // The public face of contracts/: the on-chain validators and their blueprint.
-export {};
+export { compileV2, type CompiledScript } from './compile-v2.js';

@@ -15,3 +15,4 @@ export * from './storage/index.js';
 export * from './events/index.js';
 export * from './delta/index.js';
 export * from './hydra/index.js';
+export * from './chain/index.js';
