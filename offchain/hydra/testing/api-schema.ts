@@ -10,7 +10,8 @@ import Ajv from 'ajv';
 const require = createRequire(import.meta.url);
 const yaml = require('js-yaml') as { load(text: string): unknown };
 
-export const HYDRA_API_DIR = new URL('../../../../../shared/hydra-api/1.3.0/', import.meta.url);
+/** `shared/` stands beside the repository (on developers' machines and in CI). */
+export const HYDRA_API_DIR = new URL('../../../../shared/hydra-api/1.3.0/', import.meta.url);
 
 const rewriteRefs = (value: unknown): unknown => {
   if (Array.isArray(value)) return value.map(rewriteRefs);
