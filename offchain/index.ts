@@ -16,3 +16,5 @@ export * from './events/index.js';
 export * from './delta/index.js';
 export * from './hydra/index.js';
 export * from './chain/index.js';
+export * from './round/index.js';
+export { ed25519PublicKeyOfSeed, ed25519Sign, ed25519Verify } from './ed25519.js';

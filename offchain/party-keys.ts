@@ -1,6 +1,7 @@
-import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ed25519PublicKeyOfSeed } from './ed25519.js';
 import { DmlError } from './errors.js';
 
 /**
@@ -22,8 +23,6 @@ export interface TextEnvelope {
   readonly cborHex: string;
 }
 
-const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
-
 export const KEY_FILES = {
   paymentSigningKey: 'payment.sk',
   paymentVerificationKey: 'payment.vk',
@@ -42,13 +41,7 @@ const ENVELOPE_TYPES = {
 /** The Ed25519 public key of a 32-byte seed. */
 export const ed25519PublicKey = (seed: Uint8Array): Uint8Array => {
   if (seed.length !== 32) throw new DmlError('BAD_KEY', `an Ed25519 seed is 32 bytes, got ${seed.length}`);
-  const privateKey = createPrivateKey({
-    key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]),
-    format: 'der',
-    type: 'pkcs8',
-  });
-  const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
-  return new Uint8Array(spki.subarray(spki.length - 32));
+  return ed25519PublicKeyOfSeed(seed);
 };
 
 /** CBOR of a 32-byte bytestring (major type 2, length 32) wrapped in a TextEnvelope. */
