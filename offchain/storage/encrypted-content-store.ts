@@ -3,7 +3,13 @@ import { DmlError } from '../errors.js';
 import { normaliseKeyPrefix } from './object-key.js';
 import type { GrantOptions, ObjectGrant, ObjectStore } from './object-store.js';
 import { readObjectGrant } from './read-object-grant.js';
-import { type ScryptParameters, openSealedObject, sealObject } from './sealed-object.js';
+import {
+  type ObjectKey,
+  type ScryptParameters,
+  deriveObjectKey,
+  openSealedObject,
+  sealObjectWithKey,
+} from './sealed-object.js';
 
 /**
  * Encrypted, content-addressed objects on top of any `ObjectStore`.
@@ -75,23 +81,47 @@ export interface EncryptedContentStoreOptions {
 
 export class EncryptedContentStore {
   readonly prefix: string;
+  /**
+   * The next object's key (fresh salt), derived while the store is idle so that scrypt neither
+   * delays a put nor competes with its upload for the CPU.
+   */
+  private nextKey: Promise<ObjectKey> | undefined;
 
   constructor(
     readonly objects: ObjectStore,
     private readonly options: EncryptedContentStoreOptions,
   ) {
     this.prefix = normaliseKeyPrefix(options.prefix);
+    this.nextKey = this.deriveAhead();
   }
 
-  /** Encrypts and stores `plaintext`; storing the same ciphertext twice writes it once. */
+  private deriveAhead(): Promise<ObjectKey> {
+    const derived = deriveObjectKey(this.options.passphrase, this.options.scrypt);
+    derived.catch(() => undefined); // reported by the put that awaits it
+    return derived;
+  }
+
+  /** Resolves once the next put's key is derived (benchmarks wait for it). */
+  async ready(): Promise<void> {
+    this.nextKey ??= this.deriveAhead();
+    await this.nextKey;
+  }
+
+  /** Encrypts and stores `plaintext` under a fresh salt and nonce. */
   async put(plaintext: Uint8Array): Promise<ContentReference> {
-    const sealed = await sealObject(plaintext, this.options.passphrase, { scrypt: this.options.scrypt });
-    return this.putSealed(sealed);
+    const objectKey = this.nextKey ?? this.deriveAhead();
+    this.nextKey = undefined; // each key seals one object only
+    try {
+      const { sealed, sha256 } = sealObjectWithKey(plaintext, await objectKey);
+      return await this.putSealed(sealed, sha256);
+    } finally {
+      this.nextKey ??= this.deriveAhead();
+    }
   }
 
-  /** Stores bytes sealed already (e.g. by `sealObject`). */
-  async putSealed(sealed: Uint8Array): Promise<ContentReference> {
-    const sha256 = storageSha256Hex(sealed);
+  /** Stores bytes sealed already (e.g. by `sealObject`); storing them twice writes them once. */
+  async putSealed(sealed: Uint8Array, knownSha256?: string): Promise<ContentReference> {
+    const sha256 = knownSha256 ?? storageSha256Hex(sealed);
     const key = storageKeyForHash(this.prefix, sha256);
     const reference = { key, sha256, size: sealed.length };
     const existing = await this.objects.stat(key);
