@@ -93,6 +93,7 @@ describe('S3ObjectStore on OpenStack Swift', () => {
     try {
       const error = await expectDmlError(bad.get('k'), 'STORAGE_AUTH_FAILED', /SignatureDoesNotMatch/);
       expect(error.hint).toMatch(/MY_S3_SECRET_ACCESS_KEY/);
+      await expectDmlError(bad.ensureBucket(), 'STORAGE_AUTH_FAILED', /SignatureDoesNotMatch/);
       await expectDmlError(bad.put('k2', Buffer.from('v')), 'STORAGE_AUTH_FAILED', /SignatureDoesNotMatch/);
       expect(retries).toEqual([]);
       expect(await good.list('')).toEqual([{ key: 'k', size: 1 }]);
