@@ -113,19 +113,22 @@ export class EncryptedContentStore {
     this.nextKey = undefined; // each key seals one object only
     try {
       const { sealed, sha256 } = sealObjectWithKey(plaintext, await objectKey);
-      return await this.putSealed(sealed, sha256);
+      // A fresh salt and nonce make a new key: no need to look for an existing object first.
+      return await this.store(sealed, sha256, false);
     } finally {
       this.nextKey ??= this.deriveAhead();
     }
   }
 
   /** Stores bytes sealed already (e.g. by `sealObject`); storing them twice writes them once. */
-  async putSealed(sealed: Uint8Array, knownSha256?: string): Promise<ContentReference> {
-    const sha256 = knownSha256 ?? storageSha256Hex(sealed);
+  putSealed(sealed: Uint8Array): Promise<ContentReference> {
+    return this.store(sealed, storageSha256Hex(sealed), true);
+  }
+
+  private async store(sealed: Uint8Array, sha256: string, checkExisting: boolean): Promise<ContentReference> {
     const key = storageKeyForHash(this.prefix, sha256);
     const reference = { key, sha256, size: sealed.length };
-    const existing = await this.objects.stat(key);
-    if (existing?.size === sealed.length) return reference;
+    if (checkExisting && (await this.objects.stat(key))?.size === sealed.length) return reference;
     try {
       await this.objects.put(key, sealed);
     } catch (error) {
