@@ -211,6 +211,11 @@ describe('S3ObjectStore on OpenStack Swift', () => {
         await proxy.restore();
         // No object is visible: a multipart object exists only once completed.
         expect(await direct.list('')).toEqual([]);
+        // The same for a single-request upload cut mid-body.
+        proxy.cutAfterUpstreamBytes(512 * 1024);
+        await expectDmlError(store.put('deltas/single', randomBytes(2 * 1024 * 1024)), 'STORAGE_UNREACHABLE');
+        await proxy.restore();
+        expect(await direct.list('')).toEqual([]);
         // Parts the failed abort could not reach are swept once the server is back.
         await direct.abortIncompleteUploads('deltas/');
         expect(await direct.incompleteUploads('')).toEqual([]);
