@@ -106,6 +106,19 @@ describe('EncryptedContentStore', () => {
     await store.close();
   });
 
+  it('reuses its sealing buffer without corrupting objects stored before', async () => {
+    const { store } = await flakyStore(0);
+    const content = new EncryptedContentStore(store, { prefix: 'd', passphrase: 'p', scrypt: TEST_SCRYPT });
+    const plaintexts = [3000, 1000, 5000, 5000, 0].map((n, i) => Buffer.alloc(n, i + 1));
+    const refs = [];
+    for (const p of plaintexts) refs.push(await content.put(p));
+    refs.push(...(await Promise.all(plaintexts.slice(0, 2).map((p) => content.put(p)))));
+    const expected = [...plaintexts, ...plaintexts.slice(0, 2)];
+    for (const [i, ref] of refs.entries())
+      expect((await content.get(ref.key, ref.sha256)).equals(expected[i]!)).toBe(true);
+    await store.close();
+  });
+
   it('reports a put that failed for good, and derives a fresh key for every object', async () => {
     const root = await mkdtemp(join(tmpdir(), 'dml-content-'));
     const inner = await LocalFolderStore.open(root);

@@ -8,6 +8,7 @@ import {
   type ScryptParameters,
   deriveObjectKey,
   openSealedObject,
+  SEALED_OVERHEAD_BYTES,
   sealObjectWithKey,
 } from './sealed-object.js';
 
@@ -86,6 +87,12 @@ export class EncryptedContentStore {
    * delays a put nor competes with its upload for the CPU.
    */
   private nextKey: Promise<ObjectKey> | undefined;
+  /**
+   * The buffer the last put sealed into, reused by the next one: filling a fresh 64 MiB buffer
+   * costs about as much CPU as encrypting into it (page faults). A put in flight owns it; a
+   * concurrent put gets its own. The object stores keep no reference once `put` settles.
+   */
+  private scratch: Buffer | undefined;
 
   constructor(
     readonly objects: ObjectStore,
@@ -111,12 +118,16 @@ export class EncryptedContentStore {
   async put(plaintext: Uint8Array): Promise<ContentReference> {
     const objectKey = this.nextKey ?? this.deriveAhead();
     this.nextKey = undefined; // each key seals one object only
+    const needed = plaintext.length + SEALED_OVERHEAD_BYTES;
+    const backing = this.scratch && this.scratch.length >= needed ? this.scratch : Buffer.allocUnsafe(needed);
+    if (backing === this.scratch) this.scratch = undefined;
     try {
-      const { sealed, sha256 } = sealObjectWithKey(plaintext, await objectKey);
+      const { sealed, sha256 } = sealObjectWithKey(plaintext, await objectKey, backing);
       // A fresh salt and nonce make a new key: no need to look for an existing object first.
       return await this.store(sealed, sha256, false);
     } finally {
       this.nextKey ??= this.deriveAhead();
+      if (!this.scratch || this.scratch.length < backing.length) this.scratch = backing;
     }
   }
 

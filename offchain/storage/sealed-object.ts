@@ -106,6 +106,8 @@ const CHUNK = 1024 * 1024;
 export const sealObjectWithKey = (
   plaintext: Uint8Array,
   objectKey: ObjectKey,
+  /** Where to write the sealed bytes when large enough (reused between puts); else a new buffer. */
+  scratch?: Buffer,
 ): { sealed: Buffer; sha256: string } => {
   const nonce = randomBytes(NONCE_BYTES);
   const { log2N, r, p } = objectKey.scrypt;
@@ -118,7 +120,8 @@ export const sealObjectWithKey = (
   const cipher = createCipheriv('aes-256-gcm', objectKey.key, nonce);
   cipher.setAAD(header);
   const hash = createHash('sha256');
-  const out = Buffer.allocUnsafe(SEALED_HEADER_BYTES + plaintext.length + TAG_BYTES);
+  const length = SEALED_HEADER_BYTES + plaintext.length + TAG_BYTES;
+  const out = scratch && scratch.length >= length ? scratch.subarray(0, length) : Buffer.allocUnsafe(length);
   header.copy(out, 0);
   hash.update(header);
   let offset = SEALED_HEADER_BYTES;
