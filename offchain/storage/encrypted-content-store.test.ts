@@ -6,7 +6,14 @@ import {
   storageSha256Hex,
   verifyStoredContent,
 } from './encrypted-content-store.js';
-import { expectDmlError } from './object-store.behaviour.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EncryptedContentStore } from './encrypted-content-store.js';
+import { LocalFolderStore } from './local-folder-store.js';
+import { expectDmlError, TEST_SCRYPT } from './object-store.behaviour.js';
+import type { ObjectStore } from './object-store.js';
+import { readSealedHeader, sealObject } from './sealed-object.js';
 
 const check = (f: () => void): Promise<void> => Promise.resolve().then(f);
 
@@ -51,5 +58,84 @@ describe('content addressing', () => {
       check(() => storageKeyForHash('p', 'XYZ')),
       'STORAGE_BAD_HASH',
     );
+  });
+});
+
+describe('EncryptedContentStore', () => {
+  /** A local store whose puts complete but whose acknowledgement is lost the first `lost` times. */
+  const flakyStore = async (lost: number) => {
+    const root = await mkdtemp(join(tmpdir(), 'dml-content-'));
+    const inner = await LocalFolderStore.open(root);
+    let puts = 0;
+    const store: ObjectStore = {
+      kind: inner.kind,
+      location: inner.location,
+      put: async (key, body) => {
+        puts += 1;
+        await inner.put(key, body);
+        if (puts <= lost) throw new Error('connection reset after the object was stored');
+      },
+      get: (key) => inner.get(key),
+      stat: (key) => inner.stat(key),
+      list: (prefix) => inner.list(prefix),
+      delete: (key) => inner.delete(key),
+      grantRead: (key, options) => inner.grantRead(key, options),
+      close: async () => rm(root, { recursive: true, force: true }),
+    };
+    return { store, puts: () => puts };
+  };
+
+  it('treats a put whose acknowledgement was lost as done: the object is visible and whole', async () => {
+    const { store, puts } = await flakyStore(1);
+    const content = new EncryptedContentStore(store, { prefix: 'd', passphrase: 'p', scrypt: TEST_SCRYPT });
+    const plaintext = Buffer.from('delta');
+    const ref = await content.put(plaintext);
+    expect(puts()).toBe(1);
+    expect(await content.get(ref.key, ref.sha256)).toEqual(plaintext);
+    await store.close();
+  });
+
+  it('writes the same sealed bytes once', async () => {
+    const { store, puts } = await flakyStore(0);
+    const content = new EncryptedContentStore(store, { prefix: 'd', passphrase: 'p', scrypt: TEST_SCRYPT });
+    const sealed = await sealObject(Buffer.from('delta'), 'p', { scrypt: TEST_SCRYPT });
+    const a = await content.putSealed(sealed);
+    const b = await content.putSealed(sealed);
+    expect(b).toEqual(a);
+    expect(puts()).toBe(1);
+    await store.close();
+  });
+
+  it('reuses its sealing buffer without corrupting objects stored before', async () => {
+    const { store } = await flakyStore(0);
+    const content = new EncryptedContentStore(store, { prefix: 'd', passphrase: 'p', scrypt: TEST_SCRYPT });
+    const plaintexts = [3000, 1000, 5000, 5000, 0].map((n, i) => Buffer.alloc(n, i + 1));
+    const refs = [];
+    for (const p of plaintexts) refs.push(await content.put(p));
+    refs.push(...(await Promise.all(plaintexts.slice(0, 2).map((p) => content.put(p)))));
+    const expected = [...plaintexts, ...plaintexts.slice(0, 2)];
+    for (const [i, ref] of refs.entries())
+      expect((await content.get(ref.key, ref.sha256)).equals(expected[i]!)).toBe(true);
+    await store.close();
+  });
+
+  it('reports a put that failed for good, and derives a fresh key for every object', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'dml-content-'));
+    const inner = await LocalFolderStore.open(root);
+    const failing: ObjectStore = Object.assign(Object.create(inner) as LocalFolderStore, {
+      put: async () => {
+        throw new Error('gateway gone');
+      },
+    });
+    const content = new EncryptedContentStore(failing, { prefix: 'd', passphrase: 'p', scrypt: TEST_SCRYPT });
+    await expect(content.put(Buffer.from('x'))).rejects.toThrow('gateway gone');
+    expect(await inner.list('')).toEqual([]);
+    const ok = new EncryptedContentStore(inner, { prefix: 'd', passphrase: 'p', scrypt: TEST_SCRYPT });
+    const [r1, r2] = await Promise.all([ok.put(Buffer.from('x')), ok.put(Buffer.from('x'))]);
+    const salts = await Promise.all(
+      [r1!, r2!].map(async (r) => readSealedHeader(await inner.get(r.key)).salt.toString('hex')),
+    );
+    expect(salts[0]).not.toBe(salts[1]);
+    await rm(root, { recursive: true, force: true });
   });
 });

@@ -3,7 +3,14 @@ import { DmlError } from '../errors.js';
 import { normaliseKeyPrefix } from './object-key.js';
 import type { GrantOptions, ObjectGrant, ObjectStore } from './object-store.js';
 import { readObjectGrant } from './read-object-grant.js';
-import { type ScryptParameters, openSealedObject, sealObject } from './sealed-object.js';
+import {
+  type ObjectKey,
+  type ScryptParameters,
+  deriveObjectKey,
+  openSealedObject,
+  SEALED_OVERHEAD_BYTES,
+  sealObjectWithKey,
+} from './sealed-object.js';
 
 /**
  * Encrypted, content-addressed objects on top of any `ObjectStore`.
@@ -75,27 +82,64 @@ export interface EncryptedContentStoreOptions {
 
 export class EncryptedContentStore {
   readonly prefix: string;
+  /**
+   * The next object's key (fresh salt), derived while the store is idle so that scrypt neither
+   * delays a put nor competes with its upload for the CPU.
+   */
+  private nextKey: Promise<ObjectKey> | undefined;
+  /**
+   * The buffer the last put sealed into, reused by the next one: filling a fresh 64 MiB buffer
+   * costs about as much CPU as encrypting into it (page faults). A put in flight owns it; a
+   * concurrent put gets its own. The object stores keep no reference once `put` settles.
+   */
+  private scratch: Buffer | undefined;
 
   constructor(
     readonly objects: ObjectStore,
     private readonly options: EncryptedContentStoreOptions,
   ) {
     this.prefix = normaliseKeyPrefix(options.prefix);
+    this.nextKey = this.deriveAhead();
   }
 
-  /** Encrypts and stores `plaintext`; storing the same ciphertext twice writes it once. */
+  private deriveAhead(): Promise<ObjectKey> {
+    const derived = deriveObjectKey(this.options.passphrase, this.options.scrypt);
+    derived.catch(() => undefined); // reported by the put that awaits it
+    return derived;
+  }
+
+  /** Resolves once the next put's key is derived (benchmarks wait for it). */
+  async ready(): Promise<void> {
+    this.nextKey ??= this.deriveAhead();
+    await this.nextKey;
+  }
+
+  /** Encrypts and stores `plaintext` under a fresh salt and nonce. */
   async put(plaintext: Uint8Array): Promise<ContentReference> {
-    const sealed = await sealObject(plaintext, this.options.passphrase, { scrypt: this.options.scrypt });
-    return this.putSealed(sealed);
+    const objectKey = this.nextKey ?? this.deriveAhead();
+    this.nextKey = undefined; // each key seals one object only
+    const needed = plaintext.length + SEALED_OVERHEAD_BYTES;
+    const backing = this.scratch && this.scratch.length >= needed ? this.scratch : Buffer.allocUnsafe(needed);
+    if (backing === this.scratch) this.scratch = undefined;
+    try {
+      const { sealed, sha256 } = sealObjectWithKey(plaintext, await objectKey, backing);
+      // A fresh salt and nonce make a new key: no need to look for an existing object first.
+      return await this.store(sealed, sha256, false);
+    } finally {
+      this.nextKey ??= this.deriveAhead();
+      if (!this.scratch || this.scratch.length < backing.length) this.scratch = backing;
+    }
   }
 
-  /** Stores bytes sealed already (e.g. by `sealObject`). */
-  async putSealed(sealed: Uint8Array): Promise<ContentReference> {
-    const sha256 = storageSha256Hex(sealed);
+  /** Stores bytes sealed already (e.g. by `sealObject`); storing them twice writes them once. */
+  putSealed(sealed: Uint8Array): Promise<ContentReference> {
+    return this.store(sealed, storageSha256Hex(sealed), true);
+  }
+
+  private async store(sealed: Uint8Array, sha256: string, checkExisting: boolean): Promise<ContentReference> {
     const key = storageKeyForHash(this.prefix, sha256);
     const reference = { key, sha256, size: sealed.length };
-    const existing = await this.objects.stat(key);
-    if (existing?.size === sealed.length) return reference;
+    if (checkExisting && (await this.objects.stat(key))?.size === sealed.length) return reference;
     try {
       await this.objects.put(key, sealed);
     } catch (error) {

@@ -8,7 +8,10 @@ export {
   type ScryptParameters,
   DEFAULT_SCRYPT,
   SEALED_OVERHEAD_BYTES,
+  type ObjectKey,
+  deriveObjectKey,
   sealObject,
+  sealObjectWithKey,
   openSealedObject,
   readSealedHeader,
 } from './sealed-object.js';

@@ -93,6 +93,7 @@ describe('S3ObjectStore on OpenStack Swift', () => {
     try {
       const error = await expectDmlError(bad.get('k'), 'STORAGE_AUTH_FAILED', /SignatureDoesNotMatch/);
       expect(error.hint).toMatch(/MY_S3_SECRET_ACCESS_KEY/);
+      await expectDmlError(bad.ensureBucket(), 'STORAGE_AUTH_FAILED', /SignatureDoesNotMatch/);
       await expectDmlError(bad.put('k2', Buffer.from('v')), 'STORAGE_AUTH_FAILED', /SignatureDoesNotMatch/);
       expect(retries).toEqual([]);
       expect(await good.list('')).toEqual([{ key: 'k', size: 1 }]);
@@ -209,6 +210,11 @@ describe('S3ObjectStore on OpenStack Swift', () => {
         expect((error as DmlError).message).toMatch(/unreachable \((ECONNREFUSED|ECONNRESET|EPIPE)\)/);
         await proxy.restore();
         // No object is visible: a multipart object exists only once completed.
+        expect(await direct.list('')).toEqual([]);
+        // The same for a single-request upload cut mid-body.
+        proxy.cutAfterUpstreamBytes(512 * 1024);
+        await expectDmlError(store.put('deltas/single', randomBytes(2 * 1024 * 1024)), 'STORAGE_UNREACHABLE');
+        await proxy.restore();
         expect(await direct.list('')).toEqual([]);
         // Parts the failed abort could not reach are swept once the server is back.
         await direct.abortIncompleteUploads('deltas/');

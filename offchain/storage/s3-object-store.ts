@@ -127,8 +127,17 @@ export class S3ObjectStore implements ObjectStore {
       await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
       return;
     } catch (error) {
-      if ((error as AwsLikeError).$metadata?.httpStatusCode !== 404)
-        throw this.translate(error, 'check the bucket');
+      const status = (error as AwsLikeError).$metadata?.httpStatusCode;
+      if (status === 403) {
+        // A HEAD response has no body, so no error code: ask again with a request that has one
+        // (SignatureDoesNotMatch, InvalidAccessKeyId, AccessDenied).
+        try {
+          await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, MaxKeys: 1 }));
+        } catch (detailed) {
+          throw this.translate(detailed, 'check the bucket');
+        }
+      }
+      if (status !== 404) throw this.translate(error, 'check the bucket');
     }
     try {
       await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));

@@ -2,7 +2,15 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { DmlError } from '../errors.js';
 import { expectDmlError, TEST_SCRYPT } from './object-store.behaviour.js';
-import { openSealedObject, readSealedHeader, SEALED_OVERHEAD_BYTES, sealObject } from './sealed-object.js';
+import { createHash } from 'node:crypto';
+import {
+  deriveObjectKey,
+  openSealedObject,
+  readSealedHeader,
+  SEALED_OVERHEAD_BYTES,
+  sealObject,
+  sealObjectWithKey,
+} from './sealed-object.js';
 
 const passphrase = 'a passphrase of the party';
 
@@ -62,6 +70,16 @@ describe('sealObject / openSealedObject', () => {
     huge[6] = 40;
     await expectDmlError(openSealedObject(huge, passphrase), 'STORAGE_FORMAT_UNSUPPORTED', /key derivation/);
     await expectDmlError(sealObject(Buffer.from('x'), ''), 'STORAGE_PASSPHRASE_MISSING');
+  });
+
+  it('hashes the sealed object in the same pass, across chunk boundaries', async () => {
+    const objectKey = await deriveObjectKey(passphrase, TEST_SCRYPT);
+    for (const size of [0, 1, 1024 * 1024 - 1, 1024 * 1024, 2.5 * 1024 * 1024]) {
+      const plaintext = Buffer.alloc(size, size % 251);
+      const { sealed, sha256 } = sealObjectWithKey(plaintext, objectKey);
+      expect(sha256).toBe(createHash('sha256').update(sealed).digest('hex'));
+      expect((await openSealedObject(sealed, passphrase)).equals(plaintext)).toBe(true);
+    }
   });
 
   it('uses the strong default key derivation when none is given', async () => {

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt } from 'node:crypto';
 import { DmlError } from '../errors.js';
 
 /**
@@ -71,38 +71,82 @@ const inBounds = (params: ScryptParameters): boolean =>
   params.p >= SCRYPT_BOUNDS.p[0] &&
   params.p <= SCRYPT_BOUNDS.p[1];
 
-/** Encrypts `plaintext` under `passphrase`; returns header, ciphertext and tag in one buffer. */
-export const sealObject = async (
-  plaintext: Uint8Array,
+/** A key derived for one new object: its random salt and the scrypt output. */
+export interface ObjectKey {
+  readonly scrypt: ScryptParameters;
+  readonly salt: Buffer;
+  readonly key: Buffer;
+}
+
+/**
+ * Derives the key of one new object (fresh random salt). `EncryptedContentStore` derives the
+ * next object's key in the background, so scrypt is off the upload's critical path.
+ */
+export const deriveObjectKey = async (
   passphrase: string,
-  options: { readonly scrypt?: ScryptParameters } = {},
-): Promise<Buffer> => {
+  params: ScryptParameters = DEFAULT_SCRYPT,
+): Promise<ObjectKey> => {
   checkPassphrase(passphrase);
-  const params = options.scrypt ?? DEFAULT_SCRYPT;
   if (!inBounds(params))
     throw new DmlError(
       'STORAGE_KDF_PARAMETERS',
       `scrypt parameters out of bounds: ${JSON.stringify(params)}`,
     );
   const salt = randomBytes(SALT_BYTES);
+  return { scrypt: params, salt, key: await deriveKey(passphrase, salt, params) };
+};
+
+/** Work in cache-sized chunks: one 64 MiB update is ~2.5x slower than 1 MiB ones here. */
+const CHUNK = 1024 * 1024;
+
+/**
+ * Encrypts with a derived object key and hashes the result (SHA-256 of the whole sealed
+ * object) in the same pass. A key must seal one object only (its salt is the object's salt).
+ */
+export const sealObjectWithKey = (
+  plaintext: Uint8Array,
+  objectKey: ObjectKey,
+  /** Where to write the sealed bytes when large enough (reused between puts); else a new buffer. */
+  scratch?: Buffer,
+): { sealed: Buffer; sha256: string } => {
   const nonce = randomBytes(NONCE_BYTES);
+  const { log2N, r, p } = objectKey.scrypt;
   const header = Buffer.concat([
     MAGIC,
-    Buffer.from([FORMAT_VERSION, KDF_SCRYPT, params.log2N, params.r, params.p]),
-    salt,
+    Buffer.from([FORMAT_VERSION, KDF_SCRYPT, log2N, r, p]),
+    objectKey.salt,
     nonce,
   ]);
-  const key = await deriveKey(passphrase, salt, params);
-  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  const cipher = createCipheriv('aes-256-gcm', objectKey.key, nonce);
   cipher.setAAD(header);
-  const out = Buffer.allocUnsafe(SEALED_HEADER_BYTES + plaintext.length + TAG_BYTES);
+  const hash = createHash('sha256');
+  const length = SEALED_HEADER_BYTES + plaintext.length + TAG_BYTES;
+  const out = scratch && scratch.length >= length ? scratch.subarray(0, length) : Buffer.allocUnsafe(length);
   header.copy(out, 0);
+  hash.update(header);
   let offset = SEALED_HEADER_BYTES;
-  offset += cipher.update(plaintext).copy(out, offset);
-  offset += cipher.final().copy(out, offset);
-  cipher.getAuthTag().copy(out, offset);
-  return out;
+  for (let at = 0; at < plaintext.length; at += CHUNK) {
+    const piece = cipher.update(plaintext.subarray(at, at + CHUNK));
+    piece.copy(out, offset);
+    hash.update(piece);
+    offset += piece.length;
+  }
+  const rest = cipher.final();
+  rest.copy(out, offset);
+  hash.update(rest);
+  offset += rest.length;
+  const tag = cipher.getAuthTag();
+  tag.copy(out, offset);
+  hash.update(tag);
+  return { sealed: out, sha256: hash.digest('hex') };
 };
+
+/** Encrypts `plaintext` under `passphrase`; returns header, ciphertext and tag in one buffer. */
+export const sealObject = async (
+  plaintext: Uint8Array,
+  passphrase: string,
+  options: { readonly scrypt?: ScryptParameters } = {},
+): Promise<Buffer> => sealObjectWithKey(plaintext, await deriveObjectKey(passphrase, options.scrypt)).sealed;
 
 /** The header fields of a sealed object, without decrypting it. */
 export const readSealedHeader = (
@@ -154,7 +198,11 @@ export const openSealedObject = async (
   const decipher = createDecipheriv('aes-256-gcm', key, header.nonce);
   decipher.setAAD(bytes.subarray(0, SEALED_HEADER_BYTES));
   decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
-  const body = decipher.update(bytes.subarray(SEALED_HEADER_BYTES, bytes.length - TAG_BYTES));
+  const ciphertext = bytes.subarray(SEALED_HEADER_BYTES, bytes.length - TAG_BYTES);
+  const body = Buffer.allocUnsafe(ciphertext.length);
+  let offset = 0;
+  for (let at = 0; at < ciphertext.length; at += CHUNK)
+    offset += decipher.update(ciphertext.subarray(at, at + CHUNK)).copy(body, offset);
   try {
     decipher.final();
   } catch (cause) {
