@@ -12,3 +12,4 @@ export {
   fromTextEnvelope,
 } from './party-keys.js';
 export * from './events/index.js';
+export * from './bus/index.js';
