@@ -6,6 +6,7 @@ import { createOutput } from './output.js';
 import { SETTINGS, resolveSettings, settingsRecord } from './settings.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerKeysCommands } from './commands/keys.js';
+import { registerAuditCommands } from './commands/audit.js';
 
 export interface MainIo {
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -62,6 +63,7 @@ export const buildProgram = (io: MainIo = {}): Command => {
 
   registerKeysCommands(program, context);
   registerConfigCommands(program, context);
+  registerAuditCommands(program, context);
   for (const command of program.commands) applyExitOverride(command, program);
   return program;
 };
