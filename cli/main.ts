@@ -7,6 +7,7 @@ import { SETTINGS, resolveSettings, settingsRecord } from './settings.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerStorageCommands } from './commands/storage.js';
+import { registerAuditCommands } from './commands/audit.js';
 
 export interface MainIo {
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -64,6 +65,7 @@ export const buildProgram = (io: MainIo = {}): Command => {
   registerKeysCommands(program, context);
   registerConfigCommands(program, context);
   registerStorageCommands(program, context);
+  registerAuditCommands(program, context);
   for (const command of program.commands) applyExitOverride(command, program);
   return program;
 };

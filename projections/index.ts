@@ -5,3 +5,4 @@ export * from './escrow-ledger.js';
 export * from './training-history.js';
 export * from './reputation.js';
 export * from './replay.js';
+export * from './summary.js';

@@ -1,0 +1,82 @@
+import { describe, expect, it } from '@jest/globals';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteEventStore, simulateCohortHistory } from '../../offchain/index.js';
+import { main } from '../main.js';
+import { CapturedStream } from '../test-io.js';
+
+const run = async (argv: string[]) => {
+  const stdout = new CapturedStream();
+  const stderr = new CapturedStream();
+  const code = await main(argv, { stdout, stderr, env: {} });
+  return { code, stdout: stdout.text, stderr: stderr.text };
+};
+
+const logWithTwoCohorts = async () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'dml-audit-')), 'events.sqlite');
+  const store = new SqliteEventStore(file);
+  for (const b of [
+    ...simulateCohortHistory({ cohortId: 'alpha', parties: 3, rounds: 2 }),
+    ...simulateCohortHistory({ cohortId: 'beta', parties: 4, rounds: 5, saboteur: 1, sabotageRound: 3 }),
+  ])
+    await store.append(b.stream, b.events, { expectedVersion: 'any' });
+  await store.close();
+  return file;
+};
+
+describe('dml audit replay', () => {
+  it('rebuilds the projections of one cohort and prints them as JSON', async () => {
+    const file = await logWithTwoCohorts();
+    const result = await run(['--json', 'audit', 'replay', '--store', `sqlite:${file}`, '--cohort', 'beta']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const summary = JSON.parse(result.stdout);
+    expect(summary).toMatchObject({
+      cohortId: 'beta',
+      heads: [{ status: 'Final', parties: 4 }],
+      ledger: {
+        outcome: 'Premature',
+        balances: true,
+        deposited: '40000000',
+        inEscrow: '0',
+        paidOut: '40000000',
+      },
+      training: { rounds: 3 },
+      anomalies: [],
+    });
+    expect(summary.ledger.slashes).toEqual([{ accused: expect.any(String), voters: 3, amount: '10000000' }]);
+    expect(summary.reputation.filter((r: { slashed: boolean }) => r.slashed)).toHaveLength(1);
+  });
+
+  it('prints a summary for people', async () => {
+    const file = await logWithTwoCohorts();
+    const result = await run(['audit', 'replay', '--store', `sqlite:${file}`, '--cohort', 'alpha']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^cohort alpha: \d+ events replayed/);
+    expect(result.stdout).toContain('escrow Completed: deposited 30.000000 ADA, in escrow 0.000000 ADA');
+    expect(result.stdout).toContain('balances');
+    expect(result.stdout).toContain('anomalies: none');
+  });
+
+  it('answers an unknown cohort or a missing log with one line', async () => {
+    const file = await logWithTwoCohorts();
+    const unknown = await run(['audit', 'replay', '--store', `sqlite:${file}`, '--cohort', 'gamma']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(
+      /^dml: the log holds no event of cohort gamma \(\d+ events read; check --cohort\)\n$/,
+    );
+    const missing = await run([
+      'audit',
+      'replay',
+      '--store',
+      'sqlite:/nonexistent/x.sqlite',
+      '--cohort',
+      'a',
+    ]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+    const noCohort = await run(['audit', 'replay', '--store', `sqlite:${file}`]);
+    expect(noCohort.code).toBe(2);
+  });
+});
