@@ -9,3 +9,39 @@ export {
   nf4ByteSize,
   quantizeNf4,
 } from './nf4.js';
+export { type TrainerBackendName, TRAINER_BACKENDS, selectTrainerBackend } from './backend.js';
+export {
+  type LabelledImages,
+  MNIST_CLASSES,
+  MNIST_PIXELS,
+  loadMnist,
+  rangeImages,
+  selectImages,
+} from './mnist.js';
+export { dirichletShards, iidShards } from './shards.js';
+export { type Random, seededRandom } from './random.js';
+export {
+  type DenseLayer,
+  type LoraSettings,
+  type Mlp,
+  type QuantizedLayer,
+  type QuantizedMlp,
+  applyDelta,
+  diffAdapters,
+  initAdapters,
+  initMlp,
+  quantizeMlp,
+  trainableAdapterNames,
+} from './mlp.js';
+export {
+  type AdamWSettings,
+  type Evaluation,
+  type LocalTrainingSettings,
+  type TrainingReport,
+  evaluateMlp,
+  evaluateQlora,
+  qloraLossAndGradients,
+  trainMlp,
+  trainQlora,
+} from './mlp-engine.js';
+export { type DeltaScore, scoreDeltas, trainLocalDelta } from './local-round.js';

@@ -1,0 +1,267 @@
+/**
+ * Reproduces the original experiment with QLoRA: MNIST, parties alone vs in a cohort, IID and
+ * Dirichlet(0.5) non-IID splits, and (with --poison) the robustness run. Prints markdown tables.
+ *
+ *   npx tsx scripts/mnist-results.ts [--cohorts 2,4,10] [--rounds 10] [--local-steps 50]
+ *     [--batch 64] [--shard-size 5500] [--test-size 10000] [--splits iid,dirichlet]
+ *     [--hidden 256] [--rank 16] [--alpha 32] [--lr 3e-3] [--pretrain-steps 600]
+ *     [--rule ffa-lora] [--outer-lr 1] [--outer-momentum 0] [--poison 0] [--seed 1] [--json out.json]
+ *
+ * The split: a seeded permutation of the 60,000 training images; its last 5,000 are the public
+ * data the base is pretrained on (FP32, then quantised to NF4); the first parties x shard-size
+ * are the parties' private shards. Every party is scored on the 10,000 test images.
+ * "Alone" trains the party's adapter on its shard for rounds x local-steps steps (the same
+ * compute as in the cohort); "cohort" runs the rounds with the cohort's aggregation rule from
+ * offchain/ (the bit-exact protocol code).
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import {
+  type AggregationRule,
+  type Delta,
+  aggregateDeltas,
+  flagOutlierScores,
+  makeDelta,
+  nesterovOuterStep,
+} from '../offchain/index.js';
+import {
+  type LabelledImages,
+  type LoraSettings,
+  type QuantizedMlp,
+  applyDelta,
+  dirichletShards,
+  evaluateMlp,
+  evaluateQlora,
+  iidShards,
+  initAdapters,
+  initMlp,
+  loadMnist,
+  quantizeMlp,
+  scoreDeltas,
+  seededRandom,
+  selectImages,
+  selectTrainerBackend,
+  trainLocalDelta,
+  trainMlp,
+} from '../trainer/index.js';
+
+const { values: opt } = parseArgs({
+  options: {
+    cohorts: { type: 'string', default: '2,4,10' },
+    rounds: { type: 'string', default: '10' },
+    'local-steps': { type: 'string', default: '50' },
+    batch: { type: 'string', default: '64' },
+    'shard-size': { type: 'string', default: '5500' },
+    'test-size': { type: 'string', default: '10000' },
+    splits: { type: 'string', default: 'iid,dirichlet' },
+    hidden: { type: 'string', default: '256' },
+    rank: { type: 'string', default: '16' },
+    alpha: { type: 'string', default: '32' },
+    lr: { type: 'string', default: '3e-3' },
+    'pretrain-steps': { type: 'string', default: '600' },
+    rule: { type: 'string', default: 'ffa-lora' },
+    'outer-lr': { type: 'string', default: '1' },
+    'outer-momentum': { type: 'string', default: '0' },
+    poison: { type: 'string', default: '0' },
+    seed: { type: 'string', default: '1' },
+    json: { type: 'string' },
+  },
+});
+const num = (k: keyof typeof opt): number => Number(opt[k]);
+const cohorts = String(opt.cohorts).split(',').map(Number);
+const maxParties = Math.max(...cohorts);
+const rounds = num('rounds');
+const H = num('local-steps');
+const shardSize = num('shard-size');
+const seed = num('seed');
+const lora: LoraSettings = {
+  rank: num('rank'),
+  alpha: num('alpha'),
+  freezeA: String(opt.rule) === 'ffa-lora',
+};
+const ruleOf = (name: string, parties: number): AggregationRule =>
+  name === 'trimmed-mean'
+    ? { kind: 'trimmed-mean', trim: Math.max(1, Math.floor(parties * 0.3)) }
+    : name === 'krum'
+      ? {
+          kind: 'krum',
+          byzantine: Math.floor((parties - 3) / 2),
+          select: Math.max(1, parties - Math.floor((parties - 3) / 2)),
+        }
+      : ({ kind: name } as AggregationRule);
+const train = (settingsSeed: number) => ({
+  steps: H,
+  batchSize: num('batch'),
+  learningRate: num('lr'),
+  weightDecay: 0,
+  seed: settingsSeed,
+});
+const log = (line: string): void =>
+  void process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+const pct = (x: number): string => (100 * x).toFixed(2);
+
+const backend = await selectTrainerBackend({ log });
+const started = performance.now();
+const { train: mnistTrain, test: mnistTest } = await loadMnist();
+const test = selectImages(
+  mnistTest,
+  Int32Array.from({ length: num('test-size') }, (_, i) => i),
+);
+const permutation = iidShards(60000, 1, 60000, seed)[0]!;
+const publicData = selectImages(mnistTrain, permutation.subarray(55000));
+const privateIdx = permutation.subarray(0, 55000);
+
+log(`pretraining the base 784-${opt.hidden}-10 on 5,000 public images (${opt['pretrain-steps']} steps)`);
+const fp = trainMlp(initMlp([784, num('hidden'), 10], seed), publicData, {
+  steps: num('pretrain-steps'),
+  batchSize: 64,
+  learningRate: 2e-3,
+  weightDecay: 1e-4,
+  seed,
+}).mlp;
+const base: QuantizedMlp = quantizeMlp(fp);
+const startAdapters = initAdapters(base, lora, seed + 1);
+const baseFp = evaluateMlp(fp, test).accuracy;
+const baseNf4 = evaluateQlora(base, startAdapters, lora, test).accuracy;
+log(`base: FP32 ${pct(baseFp)}%, NF4 ${pct(baseNf4)}%, hash ${base.hash.slice(0, 16)}`);
+
+interface PartyResult {
+  party: number;
+  alone: number;
+  together: Record<number, number>;
+}
+const results: Record<string, unknown> = {
+  backend,
+  settings: opt,
+  base: { fp32: baseFp, nf4: baseNf4, hash: base.hash },
+};
+
+const runCohort = (
+  shards: LabelledImages[],
+  ruleName: string,
+  poisoned: ReadonlySet<number> = new Set(),
+  validation?: LabelledImages[],
+): { accuracy: number; flagged: string[]; hashes: string[] } => {
+  let global: Delta = startAdapters;
+  let velocity: Delta | null = null;
+  const hashes: string[] = [];
+  const flaggedCount = new Map<string, number>();
+  for (let r = 0; r < rounds; r++) {
+    const contributions = shards.map((shard, p) => {
+      let { delta } = trainLocalDelta(base, global, lora, shard, train(seed * 1000 + r * 100 + p));
+      if (poisoned.has(p)) delta = poison(delta, p % 2 === 0 ? 'sign-flip' : 'noise', seed + r * 31 + p);
+      return { partyId: `party-${String(p).padStart(2, '0')}`, sampleCount: shard.count, delta };
+    });
+    if (validation) {
+      // every honest party scores every delta on its own validation split; a party is flagged
+      // in a round when a majority of honest scorers flag it
+      const votes = new Map<string, number>();
+      validation.forEach((v, scorer) => {
+        if (poisoned.has(scorer)) return;
+        for (const id of flagOutlierScores(scoreDeltas(base, global, lora, contributions, v)))
+          votes.set(id, (votes.get(id) ?? 0) + 1);
+      });
+      const honest = validation.length - poisoned.size;
+      for (const [id, n] of votes) if (n > honest / 2) flaggedCount.set(id, (flaggedCount.get(id) ?? 0) + 1);
+    }
+    const agg = aggregateDeltas(ruleOf(ruleName, shards.length), contributions);
+    let update = agg.delta;
+    if (num('outer-momentum') > 0 || num('outer-lr') !== 1) {
+      const step = nesterovOuterStep(agg.delta, velocity, {
+        learningRate: num('outer-lr'),
+        momentum: num('outer-momentum'),
+      });
+      velocity = step.velocity;
+      update = step.update;
+    }
+    global = applyDelta(global, update);
+    hashes.push(agg.hash);
+  }
+  const flagged = [...flaggedCount].filter(([, n]) => n > rounds / 2).map(([id]) => id);
+  return { accuracy: evaluateQlora(base, global, lora, test).accuracy, flagged, hashes };
+};
+
+const poison = (delta: Delta, kind: 'sign-flip' | 'noise', s: number): Delta => {
+  const random = seededRandom(s);
+  let norm = 0;
+  for (const t of delta.tensors) for (const v of t.values) norm += v * v;
+  const noise = delta.tensors.map((t) => t.values.map(() => random() * 2 - 1));
+  let nn = 0;
+  for (const t of noise) for (const v of t) nn += v * v;
+  const k = Math.sqrt(norm / Math.max(nn, 1e-30));
+  return makeDelta(
+    delta.tensors.map((t, i) => ({
+      ...t,
+      values: kind === 'sign-flip' ? t.values.map((v) => -5 * v) : noise[i]!.map((v) => v * k),
+    })),
+  );
+};
+
+const poisonCount = num('poison');
+for (const split of String(opt.splits).split(',')) {
+  const shardIdx =
+    split === 'iid'
+      ? iidShards(55000, maxParties, shardSize, seed + 7).map((s) => s.map((i) => privateIdx[i]!))
+      : dirichletShards(mnistTrain.labels, privateIdx, maxParties, shardSize, 0.5, seed + 7);
+  const shards = shardIdx.map((idx) => selectImages(mnistTrain, idx));
+  if (poisonCount > 0) {
+    const n = maxParties;
+    const val = shards.map((s) =>
+      selectImages(
+        s,
+        Int32Array.from({ length: Math.min(500, s.count) }, (_, i) => s.count - 1 - i),
+      ),
+    );
+    const bad = new Set(Array.from({ length: poisonCount }, (_, i) => n - 1 - i));
+    const rows: string[] = [];
+    const honest = runCohort(shards, String(opt.rule));
+    rows.push(`| ${opt.rule}, all honest | ${pct(honest.accuracy)} | - |`);
+    for (const rule of ['fedavg', 'median', 'trimmed-mean', 'krum']) {
+      const r = runCohort(shards, rule, bad, val);
+      rows.push(
+        `| ${rule}, ${poisonCount} poisoned | ${pct(r.accuracy)} | ${r.flagged.join(' ') || 'none'} |`,
+      );
+      log(`robust ${split} ${rule}: ${pct(r.accuracy)}% flagged ${r.flagged.join(',')}`);
+    }
+    console.log(
+      `\n### Robustness (${split}, ${n} parties, poisoned: ${[...bad].map((p) => `party-${String(p).padStart(2, '0')}`).join(' ')})\n\n| run | test accuracy % | flagged by the honest majority |\n| --- | --- | --- |\n${rows.join('\n')}`,
+    );
+    results[`robust-${split}`] = rows;
+    continue;
+  }
+  const perParty: PartyResult[] = shards.map((shard, p) => {
+    const { adapters } = trainLocalDelta(base, startAdapters, lora, shard, {
+      ...train(seed * 7 + p),
+      steps: rounds * H,
+    });
+    const alone = evaluateQlora(base, adapters, lora, test).accuracy;
+    log(`${split} party ${p} alone: ${pct(alone)}%`);
+    return { party: p, alone, together: {} };
+  });
+  const cohortHashes: Record<number, string[]> = {};
+  for (const k of cohorts) {
+    const r = runCohort(shards.slice(0, k), String(opt.rule));
+    cohortHashes[k] = r.hashes;
+    for (let p = 0; p < k; p++) perParty[p]!.together[k] = r.accuracy;
+    log(`${split} cohort of ${k}: ${pct(r.accuracy)}%`);
+  }
+  const header = `| party | alone % | ${cohorts.map((k) => `cohort of ${k} % (lift)`).join(' | ')} |`;
+  const lines = perParty.map(
+    (r) =>
+      `| ${r.party} | ${pct(r.alone)} | ${cohorts
+        .map((k) =>
+          r.together[k] === undefined
+            ? '-'
+            : `${pct(r.together[k]!)} (${(100 * (r.together[k]! - r.alone)).toFixed(2)})`,
+        )
+        .join(' | ')} |`,
+  );
+  console.log(
+    `\n### MNIST ${split === 'iid' ? 'IID' : 'Dirichlet(0.5) non-IID'} (rule ${opt.rule}, ${rounds} rounds x ${H} local steps)\n\n${header}\n| --- | --- | ${cohorts.map(() => '---').join(' | ')} |\n${lines.join('\n')}`,
+  );
+  results[split] = { perParty, cohortHashes };
+}
+console.log(
+  `\nbase 784-${opt.hidden}-10 pretrained on 5,000 public images: FP32 ${pct(baseFp)}%, NF4 ${pct(baseNf4)}%; backend ${backend}; ${((performance.now() - started) / 1000).toFixed(0)} s`,
+);
+if (opt.json) writeFileSync(opt.json, JSON.stringify(results, null, 2));

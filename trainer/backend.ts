@@ -1,0 +1,35 @@
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+
+/** The TensorFlow.js backends the trainer can run on, best first. */
+export type TrainerBackendName = 'tensorflow' | 'wasm' | 'cpu';
+export const TRAINER_BACKENDS: readonly TrainerBackendName[] = ['tensorflow', 'wasm', 'cpu'];
+
+/**
+ * Picks the first backend that loads: tfjs-node ('tensorflow', a native library, optional and
+ * loaded only if installed), else WebAssembly (SIMD, shipped in @tensorflow/tfjs-backend-wasm),
+ * else plain JavaScript ('cpu'). Logs and returns the one in use.
+ */
+export const selectTrainerBackend = async (
+  options: { prefer?: readonly TrainerBackendName[]; log?: (line: string) => void } = {},
+): Promise<TrainerBackendName> => {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const reasons: string[] = [];
+  for (const name of options.prefer ?? TRAINER_BACKENDS) {
+    try {
+      if (name === 'tensorflow') {
+        const moduleName = '@tensorflow/tfjs-node';
+        await import(/* optional native backend */ moduleName);
+      }
+      if (tf.getBackend() === name || (await tf.setBackend(name))) {
+        await tf.ready();
+        log(`trainer: TensorFlow.js backend ${name}${reasons.length ? ` (${reasons.join('; ')})` : ''}`);
+        return name;
+      }
+      reasons.push(`${name} did not initialise`);
+    } catch (error) {
+      reasons.push(`${name} unavailable: ${(error as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new Error(`no TensorFlow.js backend loads: ${reasons.join('; ')}`);
+};

@@ -1,0 +1,441 @@
+import * as tf from '@tensorflow/tfjs';
+import { DmlError, type Delta, getDeltaTensor, makeDelta } from '../offchain/index.js';
+import { MNIST_PIXELS, type LabelledImages } from './mnist.js';
+import type { LoraSettings, Mlp, QuantizedMlp } from './mlp.js';
+import { dequantizeNf4Into } from './nf4.js';
+import { seededRandom, shuffleInPlace } from './random.js';
+
+/**
+ * Forward and backward passes of a ReLU MLP written by hand with TensorFlow.js ops, so that
+ * (a) every matMul is plain (no transpose flags, 8-10x slower on wasm: transposes are explicit),
+ * (b) the NF4 base is dequantised layer by layer when needed and disposed at once, in the
+ *     backward pass again (as QLoRA does): never a full FP32 copy of the base,
+ * (c) only the adapters (or, for pretraining, the full weights) get gradients.
+ * No global state: every call owns its tensors and frees them.
+ */
+
+/** A layer as the engine sees it: how to get its weight [out, in], its bias, its adapter. */
+interface EngineLayer {
+  readonly name: string;
+  readonly inputs: number;
+  readonly outputs: number;
+  /** Returns the layer's weight [out, in]; the caller disposes it. */
+  weight(): tf.Tensor2D;
+  readonly bias: tf.Tensor1D;
+  readonly lora?: { readonly A: tf.Tensor2D; readonly B: tf.Tensor2D; readonly scale: number };
+}
+
+export interface AdamWSettings {
+  readonly learningRate: number;
+  readonly weightDecay: number;
+  readonly beta1?: number;
+  readonly beta2?: number;
+  readonly epsilon?: number;
+}
+
+export interface LocalTrainingSettings extends AdamWSettings {
+  readonly steps: number;
+  readonly batchSize: number;
+  readonly seed: number;
+}
+
+export interface TrainingReport {
+  /** Mean training loss over the steps. */
+  readonly loss: number;
+  readonly samples: number;
+  readonly milliseconds: number;
+}
+
+const batchTensors = (
+  data: LabelledImages,
+  indices: ArrayLike<number>,
+): { x: tf.Tensor2D; y: tf.Tensor2D } => {
+  const x = new Float32Array(indices.length * MNIST_PIXELS);
+  const labels = new Int32Array(indices.length);
+  for (let i = 0; i < indices.length; i++) {
+    const k = indices[i]!;
+    for (let p = 0; p < MNIST_PIXELS; p++) x[i * MNIST_PIXELS + p] = data.images[k * MNIST_PIXELS + p]! / 255;
+    labels[i] = data.labels[k]!;
+  }
+  return tf.tidy(() => ({
+    x: tf.tensor2d(x, [indices.length, MNIST_PIXELS]),
+    y: tf.oneHot(tf.tensor1d(labels, 'int32'), 10).toFloat() as tf.Tensor2D,
+  }));
+};
+
+/** Logits of a batch. */
+const forward = (layers: readonly EngineLayer[], x: tf.Tensor2D): { logits: tf.Tensor2D; saved: Saved[] } => {
+  const saved: Saved[] = [];
+  let h = x;
+  layers.forEach((l, i) => {
+    const w = l.weight();
+    const wt = tf.transpose(w);
+    w.dispose();
+    let z = tf.add(tf.matMul(h, wt), l.bias) as tf.Tensor2D;
+    wt.dispose();
+    let u: tf.Tensor2D | undefined;
+    if (l.lora) {
+      const uu = tf.matMul(h, tf.transpose(l.lora.A)) as tf.Tensor2D;
+      z = tf.add(z, tf.mul(tf.matMul(uu, tf.transpose(l.lora.B)), l.lora.scale)) as tf.Tensor2D;
+      u = uu;
+    }
+    saved.push({ input: h, z, u });
+    h = i < layers.length - 1 ? tf.relu(z) : z;
+  });
+  return { logits: h, saved };
+};
+
+interface Saved {
+  readonly input: tf.Tensor2D;
+  readonly z: tf.Tensor2D;
+  readonly u: tf.Tensor2D | undefined;
+}
+
+/** Mean softmax cross-entropy and the gradients of the trainable tensors, by name. */
+const lossAndGradients = (
+  layers: readonly EngineLayer[],
+  x: tf.Tensor2D,
+  y: tf.Tensor2D,
+  trainable: (name: string) => boolean,
+): { loss: tf.Scalar; grads: Map<string, tf.Tensor> } => {
+  const { logits, saved } = forward(layers, x);
+  const logp = tf.logSoftmax(logits);
+  const n = x.shape[0];
+  const loss = tf.neg(tf.div(tf.sum(tf.mul(y, logp)), n)) as tf.Scalar;
+  let dz = tf.div(tf.sub(tf.exp(logp), y), n) as tf.Tensor2D;
+  const grads = new Map<string, tf.Tensor>();
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const l = layers[i]!;
+    const s = saved[i]!;
+    const dzT = tf.transpose(dz);
+    if (trainable(`${l.name}.weight`)) grads.set(`${l.name}.weight`, tf.matMul(dzT, s.input));
+    if (trainable(`${l.name}.bias`)) grads.set(`${l.name}.bias`, tf.sum(dz, 0));
+    let du: tf.Tensor2D | undefined;
+    if (l.lora && s.u) {
+      if (trainable(`${l.name}.lora_B`))
+        grads.set(`${l.name}.lora_B`, tf.mul(tf.matMul(dzT, s.u), l.lora.scale));
+      du = tf.mul(tf.matMul(dz, l.lora.B), l.lora.scale) as tf.Tensor2D;
+      if (trainable(`${l.name}.lora_A`)) grads.set(`${l.name}.lora_A`, tf.matMul(tf.transpose(du), s.input));
+    }
+    if (i === 0) break;
+    const w = l.weight();
+    let dh = tf.matMul(dz, w);
+    w.dispose();
+    if (du && l.lora) dh = tf.add(dh, tf.matMul(du, l.lora.A));
+    dz = tf.mul(dh, tf.step(saved[i - 1]!.z)) as tf.Tensor2D;
+  }
+  return { loss, grads };
+};
+
+/** A set of named trainable tensors with AdamW state. */
+class AdamW {
+  readonly params = new Map<string, tf.Variable>();
+  private readonly m = new Map<string, tf.Variable>();
+  private readonly v = new Map<string, tf.Variable>();
+  private t = 0;
+
+  constructor(
+    initial: ReadonlyMap<string, { values: Float32Array; shape: readonly number[] }>,
+    private readonly settings: AdamWSettings,
+  ) {
+    for (const [name, { values, shape }] of initial) {
+      this.params.set(name, tf.variable(tf.tensor(values, [...shape]), false, undefined, 'float32'));
+      this.m.set(name, tf.variable(tf.zeros([...shape]), false));
+      this.v.set(name, tf.variable(tf.zeros([...shape]), false));
+    }
+  }
+
+  step(grads: ReadonlyMap<string, tf.Tensor>): void {
+    const {
+      learningRate: lr,
+      weightDecay: wd,
+      beta1: b1 = 0.9,
+      beta2: b2 = 0.999,
+      epsilon: eps = 1e-8,
+    } = this.settings;
+    this.t++;
+    const c1 = 1 - Math.pow(b1, this.t);
+    const c2 = 1 - Math.pow(b2, this.t);
+    tf.tidy(() => {
+      for (const [name, g] of grads) {
+        const p = this.params.get(name)!;
+        const m = this.m.get(name)!;
+        const v = this.v.get(name)!;
+        m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
+        v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
+        const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), eps));
+        p.assign(tf.sub(tf.mul(p, 1 - lr * wd), tf.mul(update, lr)));
+      }
+    });
+  }
+
+  read(name: string): Float32Array {
+    return this.params.get(name)!.dataSync() as Float32Array;
+  }
+
+  dispose(): void {
+    for (const map of [this.params, this.m, this.v]) for (const x of map.values()) x.dispose();
+  }
+}
+
+/** Runs `steps` minibatch steps (reshuffling each epoch) and returns the mean loss. */
+const runSteps = (
+  data: LabelledImages,
+  settings: LocalTrainingSettings,
+  step: (x: tf.Tensor2D, y: tf.Tensor2D) => number,
+): TrainingReport => {
+  if (data.count < 1) throw new DmlError('TRAIN_NO_DATA', 'no training data');
+  const start = performance.now();
+  const random = seededRandom(settings.seed);
+  const order = Int32Array.from({ length: data.count }, (_, i) => i);
+  let cursor = data.count;
+  let total = 0;
+  const bs = Math.min(settings.batchSize, data.count);
+  for (let s = 0; s < settings.steps; s++) {
+    if (cursor + bs > data.count) {
+      shuffleInPlace(order, random);
+      cursor = 0;
+    }
+    const { x, y } = batchTensors(data, order.subarray(cursor, cursor + bs));
+    cursor += bs;
+    total += step(x, y);
+    x.dispose();
+    y.dispose();
+  }
+  return {
+    loss: total / Math.max(1, settings.steps),
+    samples: settings.steps * bs,
+    milliseconds: performance.now() - start,
+  };
+};
+
+const denseLayers = (mlp: Mlp): EngineLayer[] =>
+  mlp.layers.map((l) => {
+    return {
+      name: l.name,
+      inputs: l.inputs,
+      outputs: l.outputs,
+      weight: () => tf.tensor2d(l.weight, [l.outputs, l.inputs]),
+      bias: tf.tensor1d(l.bias),
+    };
+  });
+
+/** Full-precision training of all weights (how the base is pretrained on public data). */
+export const trainMlp = (
+  mlp: Mlp,
+  data: LabelledImages,
+  settings: LocalTrainingSettings,
+): { mlp: Mlp; report: TrainingReport } => {
+  const initial = new Map<string, { values: Float32Array; shape: readonly number[] }>();
+  for (const l of mlp.layers) {
+    initial.set(`${l.name}.weight`, { values: l.weight, shape: [l.outputs, l.inputs] });
+    initial.set(`${l.name}.bias`, { values: l.bias, shape: [l.outputs] });
+  }
+  const opt = new AdamW(initial, settings);
+  try {
+    const layers: EngineLayer[] = mlp.layers.map((l) => ({
+      name: l.name,
+      inputs: l.inputs,
+      outputs: l.outputs,
+      weight: () => tf.clone(opt.params.get(`${l.name}.weight`)!) as tf.Tensor2D,
+      bias: opt.params.get(`${l.name}.bias`)! as tf.Variable<tf.Rank.R1>,
+    }));
+    const report = runSteps(data, settings, (x, y) => {
+      const loss = tf.tidy(() => {
+        const r = lossAndGradients(
+          layers,
+          x,
+          y,
+          (name) => name.endsWith('.weight') || name.endsWith('.bias'),
+        );
+        opt.step(r.grads);
+        return r.loss;
+      });
+      const value = loss.dataSync()[0]!;
+      loss.dispose();
+      return value;
+    });
+    return {
+      mlp: {
+        layers: mlp.layers.map((l) => ({
+          ...l,
+          weight: opt.read(`${l.name}.weight`),
+          bias: opt.read(`${l.name}.bias`),
+        })),
+      },
+      report,
+    };
+  } finally {
+    opt.dispose();
+  }
+};
+
+const qloraLayers = (
+  base: QuantizedMlp,
+  lora: LoraSettings,
+  adapter: (name: string) => { A: tf.Tensor2D; B: tf.Tensor2D },
+): EngineLayer[] => {
+  const largest = Math.max(...base.layers.map((l) => l.inputs * l.outputs));
+  const scratch = new Float32Array(largest); // one layer's FP32 weight at a time
+  return base.layers.map((l) => ({
+    name: l.name,
+    inputs: l.inputs,
+    outputs: l.outputs,
+    weight: () =>
+      tf.tensor2d(dequantizeNf4Into(l.weight, scratch.subarray(0, l.inputs * l.outputs)), [
+        l.outputs,
+        l.inputs,
+      ]),
+    bias: tf.tensor1d(l.bias),
+    lora: { ...adapter(l.name), scale: lora.alpha / lora.rank },
+  }));
+};
+
+/**
+ * QLoRA local training: the base stays NF4 and frozen; A and B (only B under FFA-LoRA) are
+ * trained with AdamW. Returns the new adapters (all tensors, A included).
+ */
+export const trainQlora = (
+  base: QuantizedMlp,
+  adapters: Delta,
+  lora: LoraSettings,
+  data: LabelledImages,
+  settings: LocalTrainingSettings,
+): { adapters: Delta; report: TrainingReport } => {
+  const trainable = (name: string): boolean =>
+    name.endsWith('.lora_B') || (!lora.freezeA && name.endsWith('.lora_A'));
+  const initial = new Map(
+    adapters.tensors
+      .filter((t) => trainable(t.name))
+      .map((t) => [t.name, { values: t.values, shape: t.shape }]),
+  );
+  const opt = new AdamW(initial, settings);
+  const frozen = adapters.tensors
+    .filter((t) => !trainable(t.name))
+    .map((t) => [t.name, tf.tensor(t.values, [...t.shape])] as const);
+  const frozenMap = new Map(frozen);
+  const get = (name: string): tf.Tensor2D => (opt.params.get(name) ?? frozenMap.get(name)) as tf.Tensor2D;
+  const layers = qloraLayers(base, lora, (name) => ({ A: get(`${name}.lora_A`), B: get(`${name}.lora_B`) }));
+  try {
+    const report = runSteps(data, settings, (x, y) => {
+      const loss = tf.tidy(() => {
+        const r = lossAndGradients(layers, x, y, trainable);
+        opt.step(r.grads);
+        return r.loss;
+      });
+      const value = loss.dataSync()[0]!;
+      loss.dispose();
+      return value;
+    });
+    return {
+      adapters: makeDelta(
+        adapters.tensors.map((t) =>
+          trainable(t.name) ? { name: t.name, shape: [...t.shape], values: opt.read(t.name) } : t,
+        ),
+      ),
+      report,
+    };
+  } finally {
+    opt.dispose();
+    for (const [, t] of frozen) t.dispose();
+    for (const l of layers) l.bias.dispose();
+  }
+};
+
+export interface Evaluation {
+  readonly accuracy: number;
+  readonly loss: number;
+  readonly count: number;
+}
+
+const evaluateLayers = (
+  layers: readonly EngineLayer[],
+  data: LabelledImages,
+  batchSize: number,
+): Evaluation => {
+  let correct = 0;
+  let lossSum = 0;
+  for (let start = 0; start < data.count; start += batchSize) {
+    const idx = Int32Array.from({ length: Math.min(batchSize, data.count - start) }, (_, i) => start + i);
+    const { x, y } = batchTensors(data, idx);
+    const [c, l] = tf.tidy(() => {
+      const { logits } = forward(layers, x);
+      const logp = tf.logSoftmax(logits);
+      const hit = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), 'float32'));
+      return [hit.dataSync()[0]!, -tf.sum(tf.mul(y, logp)).dataSync()[0]!];
+    });
+    correct += c;
+    lossSum += l;
+    x.dispose();
+    y.dispose();
+  }
+  return { accuracy: correct / data.count, loss: lossSum / data.count, count: data.count };
+};
+
+export const evaluateMlp = (mlp: Mlp, data: LabelledImages, batchSize = 1000): Evaluation => {
+  const layers = denseLayers(mlp);
+  try {
+    return evaluateLayers(layers, data, batchSize);
+  } finally {
+    for (const l of layers) l.bias.dispose();
+  }
+};
+
+export const evaluateQlora = (
+  base: QuantizedMlp,
+  adapters: Delta,
+  lora: LoraSettings,
+  data: LabelledImages,
+  batchSize = 1000,
+): Evaluation => {
+  const tensors = new Map(
+    adapters.tensors.map((t) => [t.name, tf.tensor2d(t.values, [t.shape[0]!, t.shape[1]!])]),
+  );
+  const layers = qloraLayers(base, lora, (name) => {
+    getDeltaTensor(adapters, `${name}.lora_A`);
+    return { A: tensors.get(`${name}.lora_A`)!, B: tensors.get(`${name}.lora_B`)! };
+  });
+  try {
+    return evaluateLayers(layers, data, batchSize);
+  } finally {
+    for (const t of tensors.values()) t.dispose();
+    for (const l of layers) l.bias.dispose();
+  }
+};
+
+/**
+ * Loss, logits and adapter gradients of one batch, read back as arrays (for tests and
+ * gradient checks; training uses the same passes without reading back).
+ */
+export const qloraLossAndGradients = (
+  base: QuantizedMlp,
+  adapters: Delta,
+  lora: LoraSettings,
+  data: LabelledImages,
+): { loss: number; logits: Float32Array; grads: Map<string, Float32Array> } => {
+  const tensors = new Map(
+    adapters.tensors.map((t) => [t.name, tf.tensor2d(t.values, [t.shape[0]!, t.shape[1]!])]),
+  );
+  const layers = qloraLayers(base, lora, (name) => ({
+    A: tensors.get(`${name}.lora_A`)!,
+    B: tensors.get(`${name}.lora_B`)!,
+  }));
+  const { x, y } = batchTensors(
+    data,
+    Int32Array.from({ length: data.count }, (_, i) => i),
+  );
+  try {
+    tf.engine().startScope();
+    const logits = forward(layers, x).logits.dataSync() as Float32Array;
+    const r = lossAndGradients(layers, x, y, (name) => name.includes('.lora_'));
+    const grads = new Map<string, Float32Array>();
+    for (const [name, g] of r.grads) grads.set(name, g.dataSync() as Float32Array);
+    return { loss: r.loss.dataSync()[0]!, logits, grads };
+  } finally {
+    tf.engine().endScope();
+    x.dispose();
+    y.dispose();
+    for (const t of tensors.values()) t.dispose();
+    for (const l of layers) l.bias.dispose();
+  }
+};
