@@ -1,3 +1,21 @@
 // The Hydra part of offchain/: hydra-node 1.3.0's API (messages, codec, client) and the embedded head.
 export * from './messages.js';
 export * from './codec.js';
+export type { HeadLedger, HeadTx, HeadUTxO, ApplyTxResult } from './head-ledger.js';
+export * from './head-types.js';
+export { updateHead, aggregateHead, replayHead, snapshotLeader } from './head-logic.js';
+export { CardanoHeadLedger, txOutToApi } from './cardano-ledger.js';
+export {
+  buildHeadTx,
+  headKeyFromSeed,
+  headOutputHex,
+  scriptAddress,
+  plutusV2ScriptHash,
+} from './cardano-head-tx.js';
+export type { HeadKey, HeadOutputSpec, HeadTxSpec } from './cardano-head-tx.js';
+export {
+  hydraSigningKeyFromSeed,
+  signSnapshot,
+  verifyMultiSignature,
+  verifySnapshotSignature,
+} from './snapshot-signing.js';
