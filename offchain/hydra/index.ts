@@ -19,3 +19,9 @@ export {
   verifyMultiSignature,
   verifySnapshotSignature,
 } from './snapshot-signing.js';
+export { HydraClient, type HydraClientOptions } from './client.js';
+export { EmbeddedHydraHead, type EmbeddedHeadOptions } from './embedded-head.js';
+export { EmbeddedHydraNode } from './embedded-node.js';
+export { EmbeddedHeadChain } from './embedded-chain.js';
+export { LucidEmulatorLayer1, signCardanoTransaction, type HeadLayer1 } from './layer1.js';
+export { evaluatePlutusScripts, type SlotConfig } from './plutus-evaluation.js';
