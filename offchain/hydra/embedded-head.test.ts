@@ -4,12 +4,12 @@ import type { HydraClient } from './client.js';
 import type { LucidEmulatorLayer1 } from './layer1.js';
 import type { HydraServerOutput, HydraUTxO } from './messages.js';
 import { loadHydraApiValidator } from './testing/api-schema.js';
-import { startEmbeddedFixture, type EmbeddedFixture } from './testing/embedded-fixture.js';
+import { startEmbeddedHeadWithClients, type EmbeddedHeadWithClients } from './embedded-fixture.js';
 
 const api = loadHydraApiValidator();
 
 /** Every output any node sent validates against api.yaml (schema named by its tag). */
-const expectApiConformance = (fixture: EmbeddedFixture) => {
+const expectApiConformance = (fixture: EmbeddedHeadWithClients) => {
   const problems: string[] = [];
   for (const node of fixture.head.nodes) {
     for (const output of [...node.outputs, ...node.emitted.filter((o) => o.seq === undefined)]) {
@@ -42,7 +42,7 @@ const selfTransfer = (user: HeadKey, txIn: string, lovelace: bigint, split = fal
 
 describe('embedded head through the client (3 parties)', () => {
   it('init, commit, open, 200 transactions, close with an old snapshot, contest, fanout = last confirmed snapshot', async () => {
-    const fixture = await startEmbeddedFixture(3, { contestationPeriod: 60 });
+    const fixture = await startEmbeddedHeadWithClients(3, { contestationPeriod: 60 });
     const { head, clients, users } = fixture;
     try {
       const opened = await fixture.open();
@@ -126,7 +126,7 @@ describe('embedded head through the client (3 parties)', () => {
 
 describe('embedded head faults', () => {
   const openFixture = async (n = 3) => {
-    const fixture = await startEmbeddedFixture(n);
+    const fixture = await startEmbeddedHeadWithClients(n);
     const opened = await fixture.open();
     return { fixture, opened };
   };

@@ -25,3 +25,4 @@ export { EmbeddedHydraNode } from './embedded-node.js';
 export { EmbeddedHeadChain } from './embedded-chain.js';
 export { LucidEmulatorLayer1, signCardanoTransaction, type HeadLayer1 } from './layer1.js';
 export { evaluatePlutusScripts, type SlotConfig } from './plutus-evaluation.js';
+export { startEmbeddedHeadWithClients, type EmbeddedHeadWithClients } from './embedded-fixture.js';

@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { HydraClient } from '../client.js';
-import { headKeyFromSeed, type HeadKey } from '../cardano-head-tx.js';
-import { EmbeddedHydraHead } from '../embedded-head.js';
-import { LucidEmulatorLayer1, signCardanoTransaction } from '../layer1.js';
-import type { HydraServerOutput } from '../messages.js';
+import { HydraClient } from './client.js';
+import { headKeyFromSeed, type HeadKey } from './cardano-head-tx.js';
+import { EmbeddedHydraHead } from './embedded-head.js';
+import { LucidEmulatorLayer1, signCardanoTransaction } from './layer1.js';
+import type { HydraServerOutput } from './messages.js';
 
 /**
  * An embedded head with N parties, each with a funded layer-1 key and a client connected to its
  * endpoint; `open()` runs init, commit (drafted over HTTP, signed, submitted) and waits for open.
  */
-export interface EmbeddedFixture {
+export interface EmbeddedHeadWithClients {
   readonly head: EmbeddedHydraHead;
   readonly clients: HydraClient[];
   readonly users: HeadKey[];
@@ -19,10 +19,10 @@ export interface EmbeddedFixture {
   stop(): Promise<void>;
 }
 
-export const startEmbeddedFixture = async (
+export const startEmbeddedHeadWithClients = async (
   parties: number,
   options: { contestationPeriod?: number; lovelace?: bigint } = {},
-): Promise<EmbeddedFixture> => {
+): Promise<EmbeddedHeadWithClients> => {
   const users = Array.from({ length: parties }, () => headKeyFromSeed(randomBytes(32)));
   const head = await EmbeddedHydraHead.start({
     parties,
