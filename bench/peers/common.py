@@ -177,13 +177,16 @@ def emit(figures: dict) -> None:
 
 
 def versions() -> dict:
+    """Versions of the stack, read from package metadata (importing flwr or ray takes seconds)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     import torch
 
     found = {"python": sys.version.split()[0], "torch": torch.__version__}
     for name in ("numpy", "flwr", "peft", "transformers", "ray"):
         try:
-            found[name] = __import__(name).__version__
-        except ImportError:
+            found[name] = version(name)
+        except PackageNotFoundError:
             pass
     return found
 
@@ -195,3 +198,13 @@ class Stopwatch:
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.start
+
+
+if __name__ == "__main__":
+    # `python common.py order [PATH] [SEED]`: make sure the shared order file exists, print its path.
+    if len(sys.argv) >= 2 and sys.argv[1] == "order":
+        target = Path(sys.argv[2]) if len(sys.argv) > 2 else DEFAULT_ORDER
+        load_order(target, int(sys.argv[3]) if len(sys.argv) > 3 else 1234)
+        print(target)
+    else:
+        sys.exit("usage: common.py order [PATH] [SEED]")
