@@ -6,6 +6,6 @@ import base from './jest.config.js';
 export default {
   ...base,
   testMatch: ['**/*.services.test.ts'],
-  testPathIgnorePatterns: ['/node_modules/', '/fixtures/'],
+  testPathIgnorePatterns: ['/node_modules/', '/fixtures/', '<rootDir>/\\.ci/', '<rootDir>/bench/\\.venv/'],
   testTimeout: 300000,
 };
