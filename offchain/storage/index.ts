@@ -1,5 +1,10 @@
 // Encrypted, content-addressed storage of deltas: a local folder or any S3 endpoint (Storj).
-export type { ObjectStore, ObjectGrant, GrantOptions, StoredObjectInfo } from './object-store.js';
+export type {
+  ObjectStore,
+  ObjectGrant,
+  GrantOptions as ObjectGrantOptions,
+  StoredObjectInfo,
+} from './object-store.js';
 export { checkObjectKey, normaliseKeyPrefix } from './object-key.js';
 export { LocalFolderStore, type LocalFolderStoreOptions } from './local-folder-store.js';
 export { S3ObjectStore, type S3StoreConfig } from './s3-object-store.js';
@@ -8,7 +13,7 @@ export {
   type ScryptParameters,
   DEFAULT_SCRYPT,
   SEALED_OVERHEAD_BYTES,
-  type ObjectKey,
+  type ObjectKey as SealedObjectKey,
   deriveObjectKey,
   sealObject,
   sealObjectWithKey,
@@ -25,12 +30,6 @@ export {
   storageSha256Hex,
   fetchSharedContent,
 } from './encrypted-content-store.js';
-export {
-  type BackoffPolicy,
-  type RetryClock,
-  DEFAULT_BACKOFF,
-  backoffDelayMs,
-  retryWithBackoff,
-} from './retry.js';
+export type { BackoffPolicy as StorageBackoffPolicy, RetryClock as StorageRetryClock } from './retry.js';
 export { type StorageConfig, STORAGE_SETTING_ENV, storageConfigFromSettings } from './storage-config.js';
 export { openObjectStore, openEncryptedStorage } from './open-storage.js';

@@ -12,7 +12,6 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { DmlError } from '../errors.js';
 import { checkObjectKey } from './object-key.js';
 import type { GrantOptions, ObjectGrant, ObjectStore, StoredObjectInfo } from './object-store.js';
@@ -114,10 +113,11 @@ export class S3ObjectStore implements ObjectStore {
       // checksums newer SDKs add to every request; send them only where S3 requires them.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: new NodeHttpHandler({
+      // Options of the SDK's Node HTTP handler (no direct import of @smithy/node-http-handler).
+      requestHandler: {
         connectionTimeout: config.connectTimeoutMs ?? 5000,
         requestTimeout: config.requestTimeoutMs ?? 60000,
-      }),
+      },
     });
   }
 
