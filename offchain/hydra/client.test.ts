@@ -102,6 +102,19 @@ describe('HydraClient', () => {
     expect(client.connections).toBe(2);
     expect(node.urls.every((url) => url.includes('history=yes'))).toBe(true);
     expect(client.seq).toBe(3);
+
+    // A client restarted from the event log (which holds up to seq 3) gets nothing twice.
+    const again: number[] = [];
+    const restarted = new HydraClient({
+      host: '127.0.0.1',
+      port: node.port,
+      fromSeq: 3,
+      sink: ({ output }) => void (output.seq !== undefined && again.push(output.seq)),
+    });
+    cleanups.push(() => restarted.disconnect());
+    await restarted.connect();
+    await restarted.flushed();
+    expect(again).toEqual([]);
   });
 
   it('times out with a clear error, and refuses to encode a malformed input', async () => {
