@@ -52,6 +52,21 @@ describe('the head ledger (Cardano rules, zero fees)', () => {
     expect(ledger.applyTransaction(result.utxo, next).ok).toBe(true);
   });
 
+  it('judges the same transaction again when the outputs it spends differ (memoised per resolved inputs)', () => {
+    const tx = buildHeadTx({
+      inputs: [genesis(0)],
+      outputs: [{ address: bob.address, lovelace: 10_000_000n }],
+      signers: [alice],
+    });
+    expect(ledger.applyTransaction(utxo, tx).ok).toBe(true);
+    const ownedByBob = { [genesis(0)]: headOutputHex({ address: bob.address, lovelace: 10_000_000n }) };
+    expect(ledger.applyTransaction(ownedByBob, tx)).toEqual({
+      ok: false,
+      reason: expect.stringMatching(/MissingVKeyWitnesses/),
+    });
+    expect(ledger.applyTransaction(utxo, tx).ok).toBe(true);
+  });
+
   it('rejects a transaction spending a missing input', () => {
     const tx = buildHeadTx({
       inputs: [genesis(7)],

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { C, PROTOCOL_PARAMETERS_DEFAULT, createCostModels, type ProtocolParameters } from 'lucid-cardano';
 import type { ApplyTxResult, HeadLedger, HeadTx, HeadUTxO } from './head-ledger.js';
 import type { HydraTxOut, HydraUTxO } from './messages.js';
@@ -155,6 +156,46 @@ export const txOutToApi = (outputHex: string): HydraTxOut => {
   };
 };
 
+interface TxShape {
+  readonly inputs: readonly string[];
+  readonly referenceInputs: readonly string[];
+  readonly created: Readonly<Record<string, string>>;
+}
+
+const OK = '';
+const CACHE_LIMIT = 50_000;
+const remember = <V>(cache: Map<string, V>, key: string, value: V): void => {
+  if (cache.size >= CACHE_LIMIT) cache.clear();
+  cache.set(key, value);
+};
+
+/** The inputs and outputs of a transaction, or why it does not decode. */
+const txShape = (headTx: HeadTx): TxShape | string => {
+  let tx: C.Transaction;
+  try {
+    tx = C.Transaction.from_bytes(Buffer.from(headTx.cborHex, 'hex'));
+  } catch (error) {
+    return `not a Cardano transaction: ${String(error)}`;
+  }
+  try {
+    const body = tx.body();
+    const inputs: string[] = [];
+    const coreInputs = body.inputs();
+    for (let i = 0; i < coreInputs.len(); i++) inputs.push(txInOf(coreInputs.get(i)));
+    const referenceInputs: string[] = [];
+    const coreReferences = body.reference_inputs();
+    for (let i = 0; i < (coreReferences?.len() ?? 0); i++)
+      referenceInputs.push(txInOf(coreReferences!.get(i)));
+    const created: Record<string, string> = {};
+    const outputs = body.outputs();
+    for (let i = 0; i < outputs.len(); i++)
+      created[`${headTx.txId}#${i}`] = Buffer.from(outputs.get(i).to_bytes()).toString('hex');
+    return { inputs, referenceInputs, created };
+  } finally {
+    tx.free();
+  }
+};
+
 export class CardanoHeadLedger implements HeadLedger {
   private readonly protocolParameters: ProtocolParameters;
   private readonly slotConfig: SlotConfig;
@@ -175,18 +216,45 @@ export class CardanoHeadLedger implements HeadLedger {
     }
   }
 
+  /**
+   * Validation is memoised: an output reference always names the same output, so the verdict on
+   * a transaction depends only on its bytes and the outputs it resolves. Keyed by a hash of both,
+   * it is computed once and shared by every node using this ledger (and by ReqTx and ReqSn).
+   */
+  private readonly shapes = new Map<string, TxShape | string>();
+  private readonly verdicts = new Map<string, string>();
+
   applyTransaction(utxo: HeadUTxO, headTx: HeadTx): ApplyTxResult {
-    let tx: C.Transaction;
-    try {
-      tx = C.Transaction.from_bytes(Buffer.from(headTx.cborHex, 'hex'));
-    } catch (error) {
-      return { ok: false, reason: `not a Cardano transaction: ${String(error)}` };
+    const digest = createHash('sha256').update(headTx.cborHex).update(headTx.txId).digest('hex');
+    let shape = this.shapes.get(digest);
+    if (shape === undefined) {
+      shape = txShape(headTx);
+      remember(this.shapes, digest, shape);
     }
-    try {
-      return this.apply(utxo, tx, headTx);
-    } finally {
-      tx.free();
+    if (typeof shape === 'string') return { ok: false, reason: shape };
+    const missing = shape.inputs.filter((txIn) => utxo[txIn] === undefined);
+    if (missing.length > 0)
+      return { ok: false, reason: `BadInputsUTxO: missing inputs ${missing.join(', ')}` };
+    const key = createHash('sha256').update(digest);
+    for (const txIn of [...shape.inputs, ...shape.referenceInputs])
+      key.update(txIn).update(utxo[txIn] ?? '-');
+    const verdictKey = key.digest('hex');
+    let verdict = this.verdicts.get(verdictKey);
+    if (verdict === undefined) {
+      const tx = C.Transaction.from_bytes(Buffer.from(headTx.cborHex, 'hex'));
+      try {
+        const result = this.apply(utxo, tx, headTx);
+        verdict = result.ok ? OK : result.reason;
+      } finally {
+        tx.free();
+      }
+      remember(this.verdicts, verdictKey, verdict);
     }
+    if (verdict !== OK) return { ok: false, reason: verdict };
+    const next: Record<string, string> = { ...utxo };
+    for (const txIn of shape.inputs) delete next[txIn];
+    Object.assign(next, shape.created);
+    return { ok: true, utxo: next };
   }
 
   private apply(utxo: HeadUTxO, tx: C.Transaction, headTx: HeadTx): ApplyTxResult {

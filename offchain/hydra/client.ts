@@ -27,9 +27,21 @@ export interface HydraClientOptions {
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number; readonly factor?: number };
   readonly snapshotUtxo?: boolean;
   readonly defaultTimeoutMs?: number;
+  /** The last `seq` already stored (e.g. read back from the event log after a restart): older outputs are dropped. */
+  readonly fromSeq?: number;
 }
 
 type Listener = (output: HydraServerOutput) => void;
+
+/** The layer-1 transaction a client input makes the node post. */
+const POSTED_TX_OF: Partial<Record<HydraClientInput['tag'], string>> = {
+  Init: 'InitTx',
+  Abort: 'AbortTx',
+  Close: 'CloseTx',
+  SafeClose: 'CloseTx',
+  Contest: 'ContestTx',
+  Fanout: 'FanoutTx',
+};
 
 export class HydraClient {
   private socket?: WebSocket;
@@ -45,7 +57,9 @@ export class HydraClient {
   /** Number of (re)connections made. */
   connections = 0;
 
-  constructor(private readonly options: HydraClientOptions) {}
+  constructor(private readonly options: HydraClientOptions) {
+    this.lastSeq = options.fromSeq ?? -1;
+  }
 
   get baseUrl(): string {
     return `http://${this.options.host}:${this.options.port}`;
@@ -186,17 +200,24 @@ export class HydraClient {
     });
   }
 
-  private commandFailedFor = (tag: HydraClientInput['tag']) => (output: HydraServerOutput) =>
-    output.tag === 'CommandFailed' && output.clientInput.tag === tag
-      ? new DmlError('HYDRA_COMMAND_FAILED', `${tag} failed: the head is ${output.state.tag}`, {
+  private commandFailedFor =
+    (tag: HydraClientInput['tag']) =>
+    (output: HydraServerOutput): DmlError | undefined => {
+      if (output.tag === 'CommandFailed' && output.clientInput.tag === tag) {
+        return new DmlError('HYDRA_COMMAND_FAILED', `${tag} failed: the head is ${output.state.tag}`, {
           hint: 'check the head status first',
-        })
-      : output.tag === 'PostTxOnChainFailed'
-        ? new DmlError(
-            'HYDRA_POST_TX_FAILED',
-            `${tag}: posting to layer 1 failed: ${JSON.stringify(output.postTxError)}`,
-          )
-        : undefined;
+        });
+      }
+      const posted =
+        (output.tag === 'PostTxOnChainFailed' && (output.postChainTx as { tag?: string } | null)?.tag) || '';
+      if (posted !== '' && posted === POSTED_TX_OF[tag]) {
+        return new DmlError(
+          'HYDRA_POST_TX_FAILED',
+          `${tag}: layer 1 refused ${posted}: ${JSON.stringify(output.tag === 'PostTxOnChainFailed' ? output.postTxError : '')}`,
+        );
+      }
+      return undefined;
+    };
 
   async init(timeoutMs?: number): Promise<HydraServerOutputOf<'HeadIsInitializing'>> {
     const result = this.waitFor('HeadIsInitializing', () => true, timeoutMs, this.commandFailedFor('Init'));

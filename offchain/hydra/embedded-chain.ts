@@ -94,8 +94,9 @@ export class EmbeddedHeadChain {
     return txId;
   }
 
-  private reject(tx: PostChainTx, reason: string): void {
+  private reject(tx: PostChainTx, reason: string): string {
     this.rejections.push({ tx: tx.tag, reason });
+    return reason;
   }
 
   private validSnapshot(head: HeadOnChain, confirmed: ConfirmedSnapshot): boolean {
@@ -106,8 +107,8 @@ export class EmbeddedHeadChain {
     );
   }
 
-  /** A node posts a transaction (an `OnChainEffect`). */
-  async post(tx: PostChainTx): Promise<void> {
+  /** A node posts a transaction (an `OnChainEffect`); resolves with the reason if the chain rejects it. */
+  async post(tx: PostChainTx): Promise<string | undefined> {
     if (tx.tag === 'InitTx') {
       const headId = randomBytes(16).toString('hex');
       this.heads.set(headId, {
@@ -123,25 +124,25 @@ export class EmbeddedHeadChain {
         headSeed: randomBytes(16).toString('hex'),
         parameters: tx.parameters,
       });
-      return;
+      return undefined;
     }
     const head = this.heads.get(tx.headId);
     if (!head) return this.reject(tx, 'unknown head');
     switch (tx.tag) {
       case 'CollectComTx':
-        if (head.status !== 'Initial') return; // another party collected first
+        if (head.status !== 'Initial') return undefined; // another party collected first
         if (head.committed.size !== head.parameters.parties.length)
           return this.reject(tx, 'not every party committed');
         head.status = 'Open';
         this.emit({ tag: 'OnCollectComTx', headId: head.headId });
-        return;
+        return undefined;
       case 'AbortTx': {
         if (head.status !== 'Initial') return this.reject(tx, 'the head is not initializing');
         head.status = 'Final';
         if (head.custody.length > 0)
           await this.layer1.payOut(head.custody, unionUTxO([...head.committed.values()]));
         this.emit({ tag: 'OnAbortTx', headId: head.headId });
-        return;
+        return undefined;
       }
       case 'CloseTx': {
         if (head.status !== 'Open') return this.reject(tx, 'the head is not open');
@@ -160,14 +161,14 @@ export class EmbeddedHeadChain {
           snapshotNumber: head.closed.snapshotNumber,
           contestationDeadline: deadline,
         });
-        return;
+        return undefined;
       }
       case 'ContestTx': {
         const closed = head.closed;
         if (head.status !== 'Closed' || !closed) return this.reject(tx, 'the head is not closed');
         if (this.time > closed.deadline) return this.reject(tx, 'contestation deadline passed');
         const number = confirmedSnapshotNumber(tx.confirmedSnapshot);
-        if (number <= closed.snapshotNumber) return; // someone contested with this snapshot or a newer one
+        if (number <= closed.snapshotNumber) return undefined; // someone contested with this snapshot or a newer one
         if (!this.validSnapshot(head, tx.confirmedSnapshot))
           return this.reject(tx, 'snapshot not signed by every party');
         head.closed = {
@@ -181,16 +182,16 @@ export class EmbeddedHeadChain {
           snapshotNumber: number,
           contestationDeadline: closed.deadline,
         });
-        return;
+        return undefined;
       }
       case 'FanoutTx': {
         const closed = head.closed;
-        if (head.status !== 'Closed' || !closed) return;
+        if (head.status !== 'Closed' || !closed) return this.reject(tx, 'the head is not closed');
         if (this.time <= closed.deadline) return this.reject(tx, 'before the contestation deadline');
         head.status = 'Final';
         await this.layer1.payOut(head.custody, closed.utxo);
         this.emit({ tag: 'OnFanoutTx', headId: head.headId, utxo: closed.utxo });
-        return;
+        return undefined;
       }
     }
   }

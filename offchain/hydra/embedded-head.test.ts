@@ -190,12 +190,26 @@ describe('embedded head faults', () => {
       expect(
         head.nodes.map((n) => (n.headState.tag === 'Open' ? n.headState.coordinated.seenSnapshot.tag : '')),
       ).toEqual(['SeenSnapshot', 'SeenSnapshot', 'SeenSnapshot']);
-      const closed = await clients[2]!.closeHead();
+      // Two parties close at once: the chain takes one, the other gets PostTxOnChainFailed.
+      const closedFor = clients.map((c) => c.waitFor('HeadIsClosed'));
+      // (Delivered to the two nodes in the same turn, as if both users pressed close together.)
+      head.nodes[0]!.handle({ tag: 'ClientInput', input: { tag: 'Close' } });
+      head.nodes[2]!.handle({ tag: 'ClientInput', input: { tag: 'Close' } });
+      const closed = await closedFor[2]!;
+      await Promise.all(closedFor);
       expect(closed.snapshotNumber).toBe(confirmed.snapshot.number);
+      await head.settled();
+      const failedPosts = head.nodes.flatMap((n) => n.emitted.filter((o) => o.tag === 'PostTxOnChainFailed'));
+      expect(failedPosts).toHaveLength(1);
+      expect(failedPosts[0]).toMatchObject({
+        postChainTx: { tag: 'CloseTx' },
+        postTxError: { tag: 'InvalidStateToPost' },
+      });
       head.advanceTime(61_000);
       await clients[2]!.waitFor('ReadyToFanout');
       const finalized = await clients[2]!.fanout();
       expect(finalized.utxo).toEqual(confirmed.snapshot.utxo);
+      expectApiConformance(fixture);
     } finally {
       await fixture.stop();
     }

@@ -4,7 +4,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { isDmlError } from '../errors.js';
 import { decodeHydraClientInput } from './codec.js';
 import type { EmbeddedHeadChain } from './embedded-chain.js';
-import { confirmedSnapshotToApi, headStatusOf } from './head-api.js';
+import { confirmedSnapshotToApi, headStatusOf, postChainTxToApi } from './head-api.js';
 import { aggregateHead, confirmedSnapshotUTxO, replayHead, updateHead } from './head-logic.js';
 import type {
   HeadEffect,
@@ -104,6 +104,16 @@ export class EmbeddedHydraNode {
       case 'OnChainEffect':
         this.chain
           .post(effect.postChainTx)
+          .then((rejection) => {
+            if (rejection === undefined) return;
+            this.log.push(`post ${effect.postChainTx.tag}: ${rejection}`);
+            const txTried = postChainTxToApi(effect.postChainTx, this.state, this.env);
+            this.emit({
+              tag: 'PostTxOnChainFailed',
+              postChainTx: txTried,
+              postTxError: { tag: 'InvalidStateToPost', chainState: { rejection }, txTried },
+            });
+          })
           .catch((error: unknown) => this.log.push(`post ${effect.postChainTx.tag}: ${String(error)}`));
         return;
     }

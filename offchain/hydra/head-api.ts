@@ -1,5 +1,13 @@
 import type { HeadLedger, HeadTx } from './head-ledger.js';
-import type { ConfirmedSnapshot, HeadState, SeenSnapshot, Snapshot } from './head-types.js';
+import { unionUTxO } from './head-ledger.js';
+import type {
+  ConfirmedSnapshot,
+  HeadEnvironment,
+  HeadState,
+  PostChainTx,
+  SeenSnapshot,
+  Snapshot,
+} from './head-types.js';
 import type { HydraTransaction } from './messages.js';
 
 /** How the embedded head shows its internal state in hydra-node 1.3.0's JSON shapes. */
@@ -127,5 +135,62 @@ export const headStateToApi = (state: HeadState, ledger: HeadLedger): { tag: str
           version: 0,
         },
       };
+  }
+};
+
+/** A posted transaction in api.yaml's `PostChainTx` shape (for `PostTxOnChainFailed`). */
+export const postChainTxToApi = (
+  tx: PostChainTx,
+  state: HeadState,
+  env: HeadEnvironment,
+): Record<string, unknown> => {
+  const ledger = env.ledger;
+  const parameters =
+    state.tag === 'Initial' || state.tag === 'Open' || state.tag === 'Closed'
+      ? state.parameters
+      : { contestationPeriod: env.contestationPeriod, parties: [env.party, ...env.otherParties] };
+  const headSeed =
+    state.tag === 'Initial' || state.tag === 'Open' || state.tag === 'Closed'
+      ? state.headSeed
+      : '00'.repeat(16);
+  const headParameters = parametersToApi(parameters);
+  switch (tx.tag) {
+    case 'InitTx':
+      return { tag: 'InitTx', participants: [], headParameters: parametersToApi(tx.parameters) };
+    case 'AbortTx':
+      return { tag: 'AbortTx', utxo: ledger.utxoToApi(unionUTxO(Object.values(tx.committed))), headSeed };
+    case 'CollectComTx':
+      return { tag: 'CollectComTx', utxo: ledger.utxoToApi(tx.utxo), headId: tx.headId, headParameters };
+    case 'CloseTx':
+      return {
+        tag: 'CloseTx',
+        headId: tx.headId,
+        headParameters,
+        openVersion: 0,
+        closingSnapshot: confirmedSnapshotToApi(tx.confirmedSnapshot, ledger),
+      };
+    case 'ContestTx':
+      return {
+        tag: 'ContestTx',
+        headId: tx.headId,
+        headParameters,
+        openVersion: 0,
+        contestingSnapshot: confirmedSnapshotToApi(tx.confirmedSnapshot, ledger),
+      };
+    case 'FanoutTx': {
+      const utxo =
+        state.tag === 'Closed'
+          ? state.confirmedSnapshot.tag === 'InitialSnapshot'
+            ? state.confirmedSnapshot.initialUTxO
+            : state.confirmedSnapshot.snapshot.utxo
+          : {};
+      const deadline = state.tag === 'Closed' ? state.contestationDeadline : 0;
+      return {
+        tag: 'FanoutTx',
+        utxo: ledger.utxoToApi(utxo),
+        headSeed,
+        contestationDeadline: new Date(deadline).toISOString(),
+      };
+    }
   }
 };
