@@ -57,8 +57,8 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 `;
 
-export const rowToEvent = (row: Row): StoredDmlEvent =>
-  ({
+export const rowToEvent = (row: Row): StoredDmlEvent => {
+  const event: Record<string, unknown> = {
     position: row.position,
     stream: row.stream,
     streamVersion: row.stream_version,
@@ -66,10 +66,12 @@ export const rowToEvent = (row: Row): StoredDmlEvent =>
     type: row.type,
     schemaVersion: row.schema_version,
     occurredAt: row.occurred_at,
-    ...(row.causation_id !== null ? { causationId: row.causation_id } : {}),
-    ...(row.correlation_id !== null ? { correlationId: row.correlation_id } : {}),
     data: JSON.parse(row.data),
-  }) as StoredDmlEvent;
+  };
+  if (row.causation_id !== null) event.causationId = row.causation_id;
+  if (row.correlation_id !== null) event.correlationId = row.correlation_id;
+  return event as unknown as StoredDmlEvent;
+};
 
 /**
  * The embedded event store: one SQLite file in WAL mode. Each append is one IMMEDIATE
