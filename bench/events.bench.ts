@@ -126,7 +126,7 @@ const measure = async (
 
 export default async (): Promise<Figure[]> => {
   const appendSet = history(2);
-  const bulk = history(50);
+  const bulk = history(40);
   const figures: Figure[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'dml-bench-events-'));
   try {
@@ -152,7 +152,12 @@ export default async (): Promise<Figure[]> => {
     });
     try {
       figures.push(
-        ...(await measure(store, 'postgres', appendSet, bulk.slice(0, Math.floor(bulk.length / 2)))),
+        ...(await measure(
+          store,
+          'postgres',
+          appendSet.slice(0, 300),
+          bulk.slice(0, Math.floor(bulk.length / 2)),
+        )),
       );
     } finally {
       await store.dropSchema();
