@@ -73,6 +73,27 @@ export const rowToEvent = (row: Row): StoredDmlEvent => {
   return event as unknown as StoredDmlEvent;
 };
 
+type RawRow = [number, string, number, string, string, number, string, string | null, string | null, string];
+const RAW_COLUMNS =
+  'position, stream, stream_version, event_id, type, schema_version, occurred_at, causation_id, correlation_id, data';
+
+/** The same as rowToEvent from a row read with `.raw(true)` (no row object: about a fifth faster). */
+const rawToEvent = (r: RawRow): StoredDmlEvent => {
+  const event: Record<string, unknown> = {
+    position: r[0],
+    stream: r[1],
+    streamVersion: r[2],
+    eventId: r[3],
+    type: r[4],
+    schemaVersion: r[5],
+    occurredAt: r[6],
+    data: JSON.parse(r[9]),
+  };
+  if (r[7] !== null) event.causationId = r[7];
+  if (r[8] !== null) event.correlationId = r[8];
+  return event as unknown as StoredDmlEvent;
+};
+
 /**
  * The embedded event store: one SQLite file in WAL mode. Each append is one IMMEDIATE
  * transaction (the expected-version check and the inserts under the write lock), so a crash
@@ -110,12 +131,16 @@ export class SqliteEventStore implements EventStore {
         `INSERT INTO events (stream, stream_version, event_id, type, schema_version, occurred_at, causation_id, correlation_id, data)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      readStream: this.db.prepare<[string, number, number], Row>(
-        'SELECT * FROM events WHERE stream = ? AND stream_version >= ? ORDER BY stream_version LIMIT ?',
-      ),
-      readAll: this.db.prepare<[number, number], Row>(
-        'SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?',
-      ),
+      readStream: this.db
+        .prepare<[string, number, number], RawRow>(
+          `SELECT ${RAW_COLUMNS} FROM events WHERE stream = ? AND stream_version >= ? ORDER BY stream_version LIMIT ?`,
+        )
+        .raw(true),
+      readAll: this.db
+        .prepare<[number, number], RawRow>(
+          `SELECT ${RAW_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`,
+        )
+        .raw(true),
       head: this.db.prepare<[], { p: number | null }>('SELECT max(position) AS p FROM events'),
     };
     this.appendTx = this.db.transaction(
@@ -188,7 +213,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<StoredDmlEvent[]> {
-    return this.stmts.readStream.all(stream, options.fromVersion ?? 0, options.limit ?? -1).map(rowToEvent);
+    return this.stmts.readStream.all(stream, options.fromVersion ?? 0, options.limit ?? -1).map(rawToEvent);
   }
 
   async streamVersion(stream: string): Promise<number> {
@@ -200,7 +225,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   readAllSync(options: ReadAllOptions = {}): StoredDmlEvent[] {
-    return this.stmts.readAll.all(options.after ?? 0, options.limit ?? -1).map(rowToEvent);
+    return this.stmts.readAll.all(options.after ?? 0, options.limit ?? -1).map(rawToEvent);
   }
 
   async headPosition(): Promise<number> {
