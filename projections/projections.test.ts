@@ -105,7 +105,7 @@ describe('projections of a whole cohort', () => {
     expect(liveStates).toEqual(rebuilt.states);
     const restored = (await checkpoints.load('projections'))!;
     expect(restored.position).toBe(await store.headPosition());
-    expect(restored.state).toEqual(JSON.parse(JSON.stringify(rebuilt.states)));
+    expect(restored.state).toEqual(JSON.parse(JSON.stringify(rebuilt.table)));
     await store.close();
   });
 });

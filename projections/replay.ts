@@ -41,6 +41,81 @@ export const applyToAll = (states: ProjectionStates, event: StoredDmlEvent): Pro
 export const belongsToCohort = (event: StoredDmlEvent, cohortId: string): boolean =>
   (event.data as { cohortId?: string }).cohortId === cohortId;
 
+const cohortOf = (event: StoredDmlEvent): string => (event.data as { cohortId: string }).cohortId;
+
+const maxPosition = <T extends { position: number }>(xs: readonly T[]) =>
+  xs.reduce((m, x) => Math.max(m, x.position), 0);
+
+/** Puts per-cohort states side by side into the states of the whole log. */
+export const mergeProjectionStates = (parts: readonly ProjectionStates[]): ProjectionStates => {
+  const pick = <K extends keyof ProjectionStates>(key: K) => parts.map((p) => p[key]);
+  return {
+    headLifecycle: {
+      position: maxPosition(pick('headLifecycle')),
+      state: {
+        heads: Object.assign({}, ...pick('headLifecycle').map((c) => c.state.heads)),
+        anomalies: pick('headLifecycle').flatMap((c) => c.state.anomalies),
+      },
+    },
+    escrowLedger: {
+      position: maxPosition(pick('escrowLedger')),
+      state: { cohorts: Object.assign({}, ...pick('escrowLedger').map((c) => c.state.cohorts)) },
+    },
+    trainingHistory: {
+      position: maxPosition(pick('trainingHistory')),
+      state: { cohorts: Object.assign({}, ...pick('trainingHistory').map((c) => c.state.cohorts)) },
+    },
+    reputation: {
+      position: maxPosition(pick('reputation')),
+      state: { cohorts: Object.assign({}, ...pick('reputation').map((c) => c.state.cohorts)) },
+    },
+  };
+};
+
+/**
+ * Every projection, kept per cohort: each cohort's states are folded only with that cohort's
+ * events (the folds stay pure and copy only one cohort's data per event), and this table of
+ * partitions is the one mutable thing, like the table of a database holding the read models.
+ */
+export class CohortProjections {
+  private readonly partitions = new Map<string, ProjectionStates>();
+  /** Last position applied (of any cohort). */
+  position = 0;
+
+  apply(event: StoredDmlEvent): void {
+    const cohortId = cohortOf(event);
+    this.partitions.set(
+      cohortId,
+      applyToAll(this.partitions.get(cohortId) ?? initialProjectionStates(), event),
+    );
+    if (event.position > this.position) this.position = event.position;
+  }
+
+  cohort(cohortId: string): ProjectionStates | undefined {
+    return this.partitions.get(cohortId);
+  }
+
+  cohortIds(): string[] {
+    return [...this.partitions.keys()].sort();
+  }
+
+  /** The states of the whole log (cohorts in id order). */
+  merged(): ProjectionStates {
+    return mergeProjectionStates(this.cohortIds().map((id) => this.partitions.get(id)!));
+  }
+
+  toJSON(): { position: number; cohorts: Record<string, ProjectionStates> } {
+    return { position: this.position, cohorts: Object.fromEntries(this.partitions) };
+  }
+
+  static fromJSON(json: { position: number; cohorts: Record<string, ProjectionStates> }): CohortProjections {
+    const table = new CohortProjections();
+    table.position = json.position;
+    for (const [id, states] of Object.entries(json.cohorts)) table.partitions.set(id, states);
+    return table;
+  }
+}
+
 export interface ReplayOptions {
   /** Only this cohort's events. */
   readonly cohortId?: string;
@@ -50,7 +125,9 @@ export interface ReplayOptions {
 }
 
 export interface ReplayResult {
+  /** The states of every cohort replayed, side by side. */
   readonly states: ProjectionStates;
+  readonly table: CohortProjections;
   /** Events folded (after the cohort filter) and events read. */
   readonly folded: number;
   readonly read: number;
@@ -64,7 +141,7 @@ export const replayProjections = async (
 ): Promise<ReplayResult> => {
   const pageSize = options.pageSize ?? 10_000;
   const head = await store.headPosition();
-  let states = initialProjectionStates();
+  const table = new CohortProjections();
   let position = 0;
   let folded = 0;
   let read = 0;
@@ -74,18 +151,19 @@ export const replayProjections = async (
       read++;
       position = event.position;
       if (options.cohortId !== undefined && !belongsToCohort(event, options.cohortId)) continue;
-      states = applyToAll(states, event);
+      table.apply(event);
       folded++;
     }
     options.onProgress?.(position, head);
     if (page.length < pageSize) break;
   }
-  return { states, folded, read, position };
+  return { states: table.merged(), table, folded, read, position };
 };
 
 export interface LiveProjections {
   /** The states as of the last event handled. */
   current(): ProjectionStates;
+  readonly table: CohortProjections;
   readonly subscription: CatchUpSubscription;
   /** Stores the checkpoint now (also done every `saveEvery` events) and stops. */
   stop(): Promise<void>;
@@ -103,21 +181,24 @@ export const startLiveProjections = async (
   options: { saveEvery?: number; pollIntervalMs?: number } = {},
 ): Promise<LiveProjections> => {
   const saved = await checkpoints.load(CHECKPOINT_NAME);
-  let states = (saved?.state as ProjectionStates | undefined) ?? initialProjectionStates();
-  const after = saved?.position ?? 0;
+  const table = saved
+    ? CohortProjections.fromJSON(
+        saved.state as { position: number; cohorts: Record<string, ProjectionStates> },
+      )
+    : new CohortProjections();
   const saveEvery = options.saveEvery ?? 1000;
   let sinceSave = 0;
   let saving: Promise<void> = Promise.resolve();
   const save = (position: number) => {
-    const snapshot = states;
+    const snapshot = JSON.parse(JSON.stringify(table)) as unknown;
     saving = saving.then(() => checkpoints.save(CHECKPOINT_NAME, { position, state: snapshot }));
     return saving;
   };
   const subscription = subscribeToAll(store, {
-    after,
+    after: saved?.position ?? 0,
     ...(options.pollIntervalMs !== undefined ? { pollIntervalMs: options.pollIntervalMs } : {}),
     handler: async (event) => {
-      states = applyToAll(states, event);
+      table.apply(event);
       if (++sinceSave >= saveEvery) {
         sinceSave = 0;
         await save(event.position);
@@ -125,7 +206,8 @@ export const startLiveProjections = async (
     },
   });
   return {
-    current: () => states,
+    current: () => table.merged(),
+    table,
     subscription,
     async stop() {
       await subscription.stop();

@@ -15,6 +15,8 @@ export interface PartyReputation {
   readonly slashed: boolean;
   /** Slash votes cast against others. */
   readonly votesCast: number;
+  /** The last commitment seen, to tell a repeat from an equivocation. */
+  readonly lastCommit?: { readonly epoch: number; readonly round: number; readonly hash: string };
 }
 
 export interface ReputationState {
@@ -37,18 +39,10 @@ const fresh = (party: string): PartyReputation => ({
 export const reputationScore = (r: PartyReputation): number =>
   r.slashed || r.equivocations > 0 ? 0 : r.scoreCount === 0 ? 0 : r.scoreSum / r.scoreCount;
 
-interface Commit {
-  epoch: number;
-  round: number;
-  hash: string;
-}
-
 /** Reputation per cohort and party, from commitments, scores and slashes. */
-export const reputationProjection: Projection<
-  ReputationState & { readonly lastCommit: Readonly<Record<string, Commit>> }
-> = {
+export const reputationProjection: Projection<ReputationState> = {
   name: 'reputation',
-  initial: { cohorts: {}, lastCommit: {} },
+  initial: { cohorts: {} },
   evolve(state, event: StoredDmlEvent) {
     const touch = (cohortId: string, party: string, f: (r: PartyReputation) => PartyReputation) => {
       const cohort = state.cohorts[cohortId] ?? {};
@@ -57,18 +51,19 @@ export const reputationProjection: Projection<
     switch (event.type) {
       case 'training.DeltaCommitted': {
         const e = event.data;
-        const key = `${e.cohortId}/${e.party}`;
-        const last = state.lastCommit[key];
+        const last = state.cohorts[e.cohortId]?.[e.party]?.lastCommit;
         const same = last !== undefined && last.epoch === e.epoch && last.round === e.round;
         if (same && last.hash === e.deltaHash) return state;
-        const cohorts = touch(e.cohortId, e.party, (r) =>
-          same ? { ...r, equivocations: r.equivocations + 1 } : { ...r, contributions: r.contributions + 1 },
-        );
         return {
-          cohorts,
-          lastCommit: same
-            ? state.lastCommit
-            : put(state.lastCommit, key, { epoch: e.epoch, round: e.round, hash: e.deltaHash }),
+          cohorts: touch(e.cohortId, e.party, (r) =>
+            same
+              ? { ...r, equivocations: r.equivocations + 1 }
+              : {
+                  ...r,
+                  contributions: r.contributions + 1,
+                  lastCommit: { epoch: e.epoch, round: e.round, hash: e.deltaHash },
+                },
+          ),
         };
       }
       case 'training.ContributionScored': {

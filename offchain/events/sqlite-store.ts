@@ -57,8 +57,8 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 `;
 
-export const rowToEvent = (row: Row): StoredDmlEvent =>
-  ({
+export const rowToEvent = (row: Row): StoredDmlEvent => {
+  const event: Record<string, unknown> = {
     position: row.position,
     stream: row.stream,
     streamVersion: row.stream_version,
@@ -66,10 +66,33 @@ export const rowToEvent = (row: Row): StoredDmlEvent =>
     type: row.type,
     schemaVersion: row.schema_version,
     occurredAt: row.occurred_at,
-    ...(row.causation_id !== null ? { causationId: row.causation_id } : {}),
-    ...(row.correlation_id !== null ? { correlationId: row.correlation_id } : {}),
     data: JSON.parse(row.data),
-  }) as StoredDmlEvent;
+  };
+  if (row.causation_id !== null) event.causationId = row.causation_id;
+  if (row.correlation_id !== null) event.correlationId = row.correlation_id;
+  return event as unknown as StoredDmlEvent;
+};
+
+type RawRow = [number, string, number, string, string, number, string, string | null, string | null, string];
+const RAW_COLUMNS =
+  'position, stream, stream_version, event_id, type, schema_version, occurred_at, causation_id, correlation_id, data';
+
+/** The same as rowToEvent from a row read with `.raw(true)` (no row object: about a fifth faster). */
+const rawToEvent = (r: RawRow): StoredDmlEvent => {
+  const event: Record<string, unknown> = {
+    position: r[0],
+    stream: r[1],
+    streamVersion: r[2],
+    eventId: r[3],
+    type: r[4],
+    schemaVersion: r[5],
+    occurredAt: r[6],
+    data: JSON.parse(r[9]),
+  };
+  if (r[7] !== null) event.causationId = r[7];
+  if (r[8] !== null) event.correlationId = r[8];
+  return event as unknown as StoredDmlEvent;
+};
 
 /**
  * The embedded event store: one SQLite file in WAL mode. Each append is one IMMEDIATE
@@ -108,12 +131,16 @@ export class SqliteEventStore implements EventStore {
         `INSERT INTO events (stream, stream_version, event_id, type, schema_version, occurred_at, causation_id, correlation_id, data)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      readStream: this.db.prepare<[string, number, number], Row>(
-        'SELECT * FROM events WHERE stream = ? AND stream_version >= ? ORDER BY stream_version LIMIT ?',
-      ),
-      readAll: this.db.prepare<[number, number], Row>(
-        'SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?',
-      ),
+      readStream: this.db
+        .prepare<[string, number, number], RawRow>(
+          `SELECT ${RAW_COLUMNS} FROM events WHERE stream = ? AND stream_version >= ? ORDER BY stream_version LIMIT ?`,
+        )
+        .raw(true),
+      readAll: this.db
+        .prepare<[number, number], RawRow>(
+          `SELECT ${RAW_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`,
+        )
+        .raw(true),
       head: this.db.prepare<[], { p: number | null }>('SELECT max(position) AS p FROM events'),
     };
     this.appendTx = this.db.transaction(
@@ -186,7 +213,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<StoredDmlEvent[]> {
-    return this.stmts.readStream.all(stream, options.fromVersion ?? 0, options.limit ?? -1).map(rowToEvent);
+    return this.stmts.readStream.all(stream, options.fromVersion ?? 0, options.limit ?? -1).map(rawToEvent);
   }
 
   async streamVersion(stream: string): Promise<number> {
@@ -198,7 +225,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   readAllSync(options: ReadAllOptions = {}): StoredDmlEvent[] {
-    return this.stmts.readAll.all(options.after ?? 0, options.limit ?? -1).map(rowToEvent);
+    return this.stmts.readAll.all(options.after ?? 0, options.limit ?? -1).map(rawToEvent);
   }
 
   async headPosition(): Promise<number> {
