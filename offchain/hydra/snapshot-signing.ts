@@ -1,4 +1,5 @@
-import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { ed25519PrivateKey, ed25519PublicKeyObject } from '../ed25519.js';
 import type { HeadUTxO } from './head-ledger.js';
 
 /**
@@ -13,8 +14,6 @@ export interface SnapshotContent {
   readonly utxo: HeadUTxO;
 }
 
-const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
-const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 const DOMAIN = Buffer.from('qlora-dml/hydra-snapshot/v1', 'utf8');
 
 /** Hash of a UTxO: SHA-256 over its entries in key order, so every party computes the same. */
@@ -39,18 +38,13 @@ export const snapshotSigningMessage = (snapshot: SnapshotContent): Buffer =>
     utxoHash(snapshot.utxo),
   ]);
 
-export const hydraSigningKeyFromSeed = (seed: Uint8Array): KeyObject =>
-  createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+export const hydraSigningKeyFromSeed = (seed: Uint8Array): KeyObject => ed25519PrivateKey(seed);
 
 const verificationKeys = new Map<string, KeyObject>();
 export const hydraVerificationKey = (vkeyHex: string): KeyObject => {
   let key = verificationKeys.get(vkeyHex);
   if (!key) {
-    key = createPublicKey({
-      key: Buffer.concat([SPKI_ED25519_PREFIX, Buffer.from(vkeyHex, 'hex')]),
-      format: 'der',
-      type: 'spki',
-    });
+    key = ed25519PublicKeyObject(Buffer.from(vkeyHex, 'hex'));
     verificationKeys.set(vkeyHex, key);
   }
   return key;
