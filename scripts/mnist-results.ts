@@ -158,9 +158,11 @@ const runCohort = (
       // in a round when a majority of honest scorers flag it
       // (by validation loss, or by pointing away from the median delta)
       const votes = new Map<string, number>();
-      const dissimilar = flagDissimilarDeltas(contributions)
-        .filter((d) => d.flagged)
-        .map((d) => d.partyId);
+      const similarities = flagDissimilarDeltas(contributions);
+      const dissimilar = similarities.filter((d) => d.flagged).map((d) => d.partyId);
+      log(
+        `round ${r + 1} similarity to the median delta: ${similarities.map((d) => d.similarity.toFixed(2)).join(' ')}`,
+      );
       validation.forEach((v, scorer) => {
         if (poisoned.has(scorer)) return;
         const byLoss = flagOutlierScores(scoreDeltas(base, global, lora, contributions, v));

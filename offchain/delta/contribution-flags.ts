@@ -32,31 +32,60 @@ export const flagOutlierScores = (
 
 /**
  * Which deltas point away from the cohort: the cosine similarity of each delta with the
- * coordinate-wise median of all deltas (a robust consensus direction); a delta is flagged when
- * its similarity is below `minSimilarity`. Catches what validation loss cannot: random noise of
- * an honest norm barely moves the loss but is nearly orthogonal to the consensus. Float64 sums
- * in party order: deterministic.
+ * coordinate-wise median of the deltas not yet flagged (a robust consensus direction). A delta
+ * is flagged when its similarity is below max(`minSimilarity`, `relative` x the median
+ * similarity of the unflagged ones); the consensus is recomputed without the flagged deltas,
+ * up to three passes (a bad minority pulls the first median towards itself). Catches what
+ * validation loss cannot: random noise of an honest norm barely moves the loss but is nearly
+ * orthogonal to the consensus. Float64 sums in party order: deterministic.
  */
 export const flagDissimilarDeltas = (
   contributions: readonly DeltaContribution[],
-  options: { readonly minSimilarity?: number } = {},
+  options: { readonly minSimilarity?: number; readonly relative?: number } = {},
 ): Array<{ partyId: string; similarity: number; flagged: boolean }> => {
-  const { minSimilarity = 0.2 } = options;
+  const { minSimilarity = 0.1, relative = 0.5 } = options;
   const ordered = orderContributions(contributions);
-  const median = medianDeltas(ordered);
-  return ordered.map((c) => {
-    let dot = 0;
-    let a = 0;
-    let b = 0;
-    c.delta.tensors.forEach((t, ti) => {
-      const m = median.tensors[ti]!.values;
-      for (let j = 0; j < t.values.length; j++) {
-        dot += t.values[j]! * m[j]!;
-        a += t.values[j]! * t.values[j]!;
-        b += m[j]! * m[j]!;
-      }
-    });
-    const similarity = a === 0 || b === 0 ? 0 : dot / Math.sqrt(a * b);
-    return { partyId: c.partyId, similarity, flagged: similarity < minSimilarity };
+  let flagged = new Set<string>();
+  let similarities: number[] = [];
+  for (let pass = 0; pass < 3; pass++) {
+    const kept = ordered.filter((c) => !flagged.has(c.partyId));
+    const median = medianDeltas(kept.length > 0 ? kept : ordered);
+    similarities = ordered.map((c) => cosine(c, median.tensors));
+    const keptSims = ordered
+      .map((c, i) => (flagged.has(c.partyId) ? NaN : similarities[i]!))
+      .filter((x) => !Number.isNaN(x));
+    const threshold = Math.max(minSimilarity, relative * medianOf(keptSims));
+    const next = new Set(ordered.filter((_, i) => similarities[i]! < threshold).map((c) => c.partyId));
+    if (next.size * 2 >= ordered.length) break; // never flag half or more: keep the previous answer
+    const same = next.size === flagged.size && [...next].every((p) => flagged.has(p));
+    flagged = next;
+    if (same) break;
+  }
+  return ordered.map((c, i) => ({
+    partyId: c.partyId,
+    similarity: similarities[i]!,
+    flagged: flagged.has(c.partyId),
+  }));
+};
+
+const medianOf = (xs: readonly number[]): number => {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+const cosine = (c: DeltaContribution, median: readonly { values: Float32Array }[]): number => {
+  let dot = 0;
+  let a = 0;
+  let b = 0;
+  c.delta.tensors.forEach((t, ti) => {
+    const m = median[ti]!.values;
+    for (let j = 0; j < t.values.length; j++) {
+      dot += t.values[j]! * m[j]!;
+      a += t.values[j]! * t.values[j]!;
+      b += m[j]! * m[j]!;
+    }
   });
+  return a === 0 || b === 0 ? 0 : dot / Math.sqrt(a * b);
 };
