@@ -32,7 +32,7 @@ export const flagOutlierScores = (
 
 /**
  * Which deltas point away from the cohort: the cosine similarity of each delta with the
- * coordinate-wise median of the deltas not yet flagged (a robust consensus direction). A delta
+ * coordinate-wise median of the other deltas not yet flagged (a robust consensus direction). A delta
  * is flagged when its similarity is below max(`minSimilarity`, `relative` x the median
  * similarity of the unflagged ones); the consensus is recomputed without the flagged deltas,
  * up to three passes (a bad minority pulls the first median towards itself). Catches what
@@ -48,9 +48,12 @@ export const flagDissimilarDeltas = (
   let flagged = new Set<string>();
   let similarities: number[] = [];
   for (let pass = 0; pass < 3; pass++) {
-    const kept = ordered.filter((c) => !flagged.has(c.partyId));
-    const median = medianDeltas(kept.length > 0 ? kept : ordered);
-    similarities = ordered.map((c) => cosine(c, median.tensors));
+    // leave one out: a delta is compared with the median of the other unflagged deltas, so that
+    // it cannot pull the consensus towards itself
+    similarities = ordered.map((c) => {
+      const others = ordered.filter((o) => o.partyId !== c.partyId && !flagged.has(o.partyId));
+      return cosine(c, medianDeltas(others.length > 0 ? others : ordered).tensors);
+    });
     const keptSims = ordered
       .map((c, i) => (flagged.has(c.partyId) ? NaN : similarities[i]!))
       .filter((x) => !Number.isNaN(x));
