@@ -20,6 +20,7 @@ import {
   type AggregationRule,
   type Delta,
   aggregateDeltas,
+  flagDissimilarDeltas,
   flagOutlierScores,
   makeDelta,
   nesterovOuterStep,
@@ -155,11 +156,17 @@ const runCohort = (
     if (validation) {
       // every honest party scores every delta on its own validation split; a party is flagged
       // in a round when a majority of honest scorers flag it
+      // (by validation loss, or by pointing away from the median delta)
       const votes = new Map<string, number>();
+      const similarities = flagDissimilarDeltas(contributions);
+      const dissimilar = similarities.filter((d) => d.flagged).map((d) => d.partyId);
+      log(
+        `round ${r + 1} similarity to the median delta: ${similarities.map((d) => d.similarity.toFixed(2)).join(' ')}`,
+      );
       validation.forEach((v, scorer) => {
         if (poisoned.has(scorer)) return;
-        for (const id of flagOutlierScores(scoreDeltas(base, global, lora, contributions, v)))
-          votes.set(id, (votes.get(id) ?? 0) + 1);
+        const byLoss = flagOutlierScores(scoreDeltas(base, global, lora, contributions, v));
+        for (const id of new Set([...byLoss, ...dissimilar])) votes.set(id, (votes.get(id) ?? 0) + 1);
       });
       const honest = validation.length - poisoned.size;
       for (const [id, n] of votes) if (n > honest / 2) flaggedCount.set(id, (flaggedCount.get(id) ?? 0) + 1);

@@ -45,3 +45,13 @@ export {
   trainQlora,
 } from './mlp-engine.js';
 export { type DeltaScore, scoreDeltas, trainLocalDelta } from './local-round.js';
+export { type Examples, asExamples, imageExamples } from './examples.js';
+export {
+  type Speech,
+  BYTE_VOCABULARY,
+  bitsPerByte,
+  loadMobyDick,
+  loadSotu,
+  sotuEra,
+  textExamples,
+} from './byte-text.js';

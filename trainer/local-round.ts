@@ -1,4 +1,5 @@
 import type { Delta } from '../offchain/index.js';
+import type { Examples } from './examples.js';
 import type { LabelledImages } from './mnist.js';
 import {
   applyDelta,
@@ -24,7 +25,7 @@ export const trainLocalDelta = (
   base: QuantizedMlp,
   globalAdapters: Delta,
   lora: LoraSettings,
-  shard: LabelledImages,
+  shard: Examples | LabelledImages,
   settings: LocalTrainingSettings,
 ): { delta: Delta; adapters: Delta; report: TrainingReport } => {
   const { adapters, report } = trainQlora(base, globalAdapters, lora, shard, settings);
@@ -43,7 +44,7 @@ export const scoreDeltas = (
   globalAdapters: Delta,
   lora: LoraSettings,
   deltas: ReadonlyArray<{ partyId: string; delta: Delta }>,
-  validation: LabelledImages,
+  validation: Examples | LabelledImages,
 ): DeltaScore[] =>
   deltas.map(({ partyId, delta }) => {
     const e: Evaluation = evaluateQlora(base, applyDelta(globalAdapters, delta), lora, validation);

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { DmlError, type Delta, getDeltaTensor, makeDelta } from '../offchain/index.js';
-import { MNIST_PIXELS, type LabelledImages } from './mnist.js';
+import type { LabelledImages } from './mnist.js';
+import { asExamples, type Examples } from './examples.js';
 import type { LoraSettings, Mlp, QuantizedMlp } from './mlp.js';
 import { dequantizeNf4Into } from './nf4.js';
 import { seededRandom, shuffleInPlace } from './random.js';
@@ -46,20 +47,13 @@ export interface TrainingReport {
   readonly milliseconds: number;
 }
 
-const batchTensors = (
-  data: LabelledImages,
-  indices: ArrayLike<number>,
-): { x: tf.Tensor2D; y: tf.Tensor2D } => {
-  const x = new Float32Array(indices.length * MNIST_PIXELS);
+const batchTensors = (data: Examples, indices: ArrayLike<number>): { x: tf.Tensor2D; y: tf.Tensor2D } => {
+  const x = new Float32Array(indices.length * data.inputs);
   const labels = new Int32Array(indices.length);
-  for (let i = 0; i < indices.length; i++) {
-    const k = indices[i]!;
-    for (let p = 0; p < MNIST_PIXELS; p++) x[i * MNIST_PIXELS + p] = data.images[k * MNIST_PIXELS + p]! / 255;
-    labels[i] = data.labels[k]!;
-  }
+  data.fill(indices, x, labels);
   return tf.tidy(() => ({
-    x: tf.tensor2d(x, [indices.length, MNIST_PIXELS]),
-    y: tf.oneHot(tf.tensor1d(labels, 'int32'), 10).toFloat() as tf.Tensor2D,
+    x: tf.tensor2d(x, [indices.length, data.inputs]),
+    y: tf.oneHot(tf.tensor1d(labels, 'int32'), data.classes).toFloat() as tf.Tensor2D,
   }));
 };
 
@@ -180,7 +174,7 @@ class AdamW {
 
 /** Runs `steps` minibatch steps (reshuffling each epoch) and returns the mean loss. */
 const runSteps = (
-  data: LabelledImages,
+  data: Examples | LabelledImages,
   settings: LocalTrainingSettings,
   step: (x: tf.Tensor2D, y: tf.Tensor2D) => number,
 ): TrainingReport => {
@@ -196,7 +190,7 @@ const runSteps = (
       shuffleInPlace(order, random);
       cursor = 0;
     }
-    const { x, y } = batchTensors(data, order.subarray(cursor, cursor + bs));
+    const { x, y } = batchTensors(asExamples(data), order.subarray(cursor, cursor + bs));
     cursor += bs;
     total += step(x, y);
     x.dispose();
@@ -223,7 +217,7 @@ const denseLayers = (mlp: Mlp): EngineLayer[] =>
 /** Full-precision training of all weights (how the base is pretrained on public data). */
 export const trainMlp = (
   mlp: Mlp,
-  data: LabelledImages,
+  data: Examples | LabelledImages,
   settings: LocalTrainingSettings,
 ): { mlp: Mlp; report: TrainingReport } => {
   const initial = new Map<string, { values: Float32Array; shape: readonly number[] }>();
@@ -299,7 +293,7 @@ export const trainQlora = (
   base: QuantizedMlp,
   adapters: Delta,
   lora: LoraSettings,
-  data: LabelledImages,
+  data: Examples | LabelledImages,
   settings: LocalTrainingSettings,
 ): { adapters: Delta; report: TrainingReport } => {
   const trainable = (name: string): boolean =>
@@ -350,14 +344,14 @@ export interface Evaluation {
 
 const evaluateLayers = (
   layers: readonly EngineLayer[],
-  data: LabelledImages,
+  data: Examples | LabelledImages,
   batchSize: number,
 ): Evaluation => {
   let correct = 0;
   let lossSum = 0;
   for (let start = 0; start < data.count; start += batchSize) {
     const idx = Int32Array.from({ length: Math.min(batchSize, data.count - start) }, (_, i) => start + i);
-    const { x, y } = batchTensors(data, idx);
+    const { x, y } = batchTensors(asExamples(data), idx);
     const [c, l] = tf.tidy(() => {
       const { logits } = forward(layers, x);
       const logp = tf.logSoftmax(logits);
@@ -372,7 +366,7 @@ const evaluateLayers = (
   return { accuracy: correct / data.count, loss: lossSum / data.count, count: data.count };
 };
 
-export const evaluateMlp = (mlp: Mlp, data: LabelledImages, batchSize = 1000): Evaluation => {
+export const evaluateMlp = (mlp: Mlp, data: Examples | LabelledImages, batchSize = 1000): Evaluation => {
   const layers = denseLayers(mlp);
   try {
     return evaluateLayers(layers, data, batchSize);
@@ -385,7 +379,7 @@ export const evaluateQlora = (
   base: QuantizedMlp,
   adapters: Delta,
   lora: LoraSettings,
-  data: LabelledImages,
+  data: Examples | LabelledImages,
   batchSize = 1000,
 ): Evaluation => {
   const tensors = new Map(
@@ -411,7 +405,7 @@ export const qloraLossAndGradients = (
   base: QuantizedMlp,
   adapters: Delta,
   lora: LoraSettings,
-  data: LabelledImages,
+  data: Examples | LabelledImages,
 ): { loss: number; logits: Float32Array; grads: Map<string, Float32Array> } => {
   const tensors = new Map(
     adapters.tensors.map((t) => [t.name, tf.tensor2d(t.values, [t.shape[0]!, t.shape[1]!])]),
@@ -421,7 +415,7 @@ export const qloraLossAndGradients = (
     B: tensors.get(`${name}.lora_B`)!,
   }));
   const { x, y } = batchTensors(
-    data,
+    asExamples(data),
     Int32Array.from({ length: data.count }, (_, i) => i),
   );
   try {

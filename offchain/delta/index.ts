@@ -21,7 +21,7 @@ export { medianDeltas } from './median.js';
 export { trimmedMeanDeltas } from './trimmed-mean.js';
 export { type KrumSelection, krumSelect } from './krum.js';
 export { type NesterovOuterSettings, nesterovOuterStep } from './diloco.js';
-export { flagOutlierScores } from './contribution-flags.js';
+export { flagDissimilarDeltas, flagOutlierScores } from './contribution-flags.js';
 export { LORA_A_SUFFIX, LORA_B_SUFFIX, isLoraA, isLoraB, loraLayerOf } from './lora-names.js';
 export {
   type AggregateResult,
