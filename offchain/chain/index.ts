@@ -7,3 +7,36 @@ export {
   type ScriptFailureDetails,
   type ScriptNames,
 } from './script-failure.js';
+export { cohortScripts, type CohortScripts } from './cohort-scripts.js';
+export {
+  cohortDatum,
+  parseCohortDatum,
+  escrowDatum,
+  parseEscrowDatum,
+  trainingSnapshotMessage,
+  signTrainingSnapshot,
+  CohortRedeemer,
+  MembershipRedeemer,
+  type CohortTerms,
+  type CohortParty,
+  type CohortPhase,
+  type CohortState,
+  type TrainingSnapshot,
+} from './cohort-data.js';
+export {
+  createCohortTx,
+  joinTx,
+  startEpochTx,
+  closeTx,
+  contestTx,
+  finalizeTx,
+  finalizedState,
+  claimTx,
+  refundTx,
+  slashTx,
+  findCohortState,
+  readCohortState,
+  partyTokenUnits,
+  ownerAddress,
+  type SignedTrainingSnapshot,
+} from './cohort-tx.js';
