@@ -118,8 +118,11 @@ export class ValidatingEmulator extends Emulator {
         if (seen.has(txHash + index)) continue;
         seen.add(txHash + index);
         const utxo = this.lookup(txHash, index);
-        // An unknown input is a phase-1 error that Emulator.submitTx reports; skip it here.
-        if (utxo) out.push(utxoToCore(utxo));
+        if (!utxo)
+          throw new Error(
+            `Could not spend or read UTxO ${txHash}#${index}: it does not exist or was already spent.`,
+          );
+        out.push(utxoToCore(utxo));
       }
     };
     add(body.inputs());
