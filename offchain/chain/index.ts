@@ -40,3 +40,11 @@ export {
   ownerAddress,
   type SignedTrainingSnapshot,
 } from './cohort-tx.js';
+export { measureContractPaths, type PathBudget } from './contracts-budget.js';
+export {
+  cohortKit,
+  runningCohortGenesis,
+  DEFAULT_TERMS,
+  type CohortKit,
+  type KitParty,
+} from './cohort-kit.js';
