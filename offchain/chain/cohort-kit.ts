@@ -66,6 +66,8 @@ export const cohortKit = async (
   partyCount: number,
   options: {
     blueprint?: Blueprint;
+    /** Reuse the keys of another kit (a twin ledger: same output references, other datums). */
+    keysOf?: CohortKit;
     extraGenesis?: (
       s: CohortScripts,
       parties: KitParty[],
@@ -73,9 +75,9 @@ export const cohortKit = async (
   } = {},
 ): Promise<CohortKit> => {
   const blueprint = options.blueprint ?? loadBlueprint();
-  const creator = await makeParty();
-  const parties: KitParty[] = [];
-  for (let i = 0; i < partyCount; i++) parties.push(await makeParty());
+  const creator = options.keysOf?.creator ?? (await makeParty());
+  const parties: KitParty[] = options.keysOf ? [...options.keysOf.parties] : [];
+  for (let i = parties.length; i < partyCount; i++) parties.push(await makeParty());
   // Seed output at index 0, then a funded wallet per party.
   const genesisSeed = { txHash: '00'.repeat(32), outputIndex: 0 };
   const probe = await Lucid.new(undefined, 'Custom');

@@ -207,6 +207,14 @@ describe('Slash (kill-token vote)', () => {
     expect(e).toContain('majority');
   });
 
+  it('rejects at submit a slash without a majority (the same vote where the epoch has 5 parties)', async () => {
+    const small = await running(premature(Date.now() + HOUR));
+    const tx = await buildSlash(small);
+    const outsiders = (await cohortKit(2)).parties;
+    const big = await running(premature(Date.now() + HOUR), small, [...outsiders]);
+    await expectRejected(submitSigned(big, tx, small.parties.slice(0, 2)), 'majority');
+  });
+
   it('rejects a slash with two kill tokens of the same party', async () => {
     const kit = await running(premature(Date.now() + HOUR));
     const [p0, p1, p2] = kit.parties as [KitParty, KitParty, KitParty];

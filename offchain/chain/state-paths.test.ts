@@ -7,7 +7,7 @@ import {
   type CohortKit,
   type KitParty,
 } from './cohort-kit.js';
-import { CohortRedeemer, signTrainingSnapshot, type CohortPhase } from './cohort-data.js';
+import { CohortRedeemer, MembershipRedeemer, signTrainingSnapshot, type CohortPhase } from './cohort-data.js';
 import { closeTx, findCohortState, joinTx, readCohortState } from './cohort-tx.js';
 import { ScriptFailure } from './script-failure.js';
 import { outputLovelace, tamperTx, withLovelace } from './tamper.js';
@@ -172,6 +172,26 @@ describe('Join (membership policy)', () => {
       outputs: (outs) => outs.filter((o) => outputLovelace(o) !== DEFAULT_TERMS.minDeposit),
     });
     await expectRejected(submitSigned(kit, tx, [kit.creator]), 'deposit');
+  });
+
+  it('rejects minting a second set of tokens for the same party', async () => {
+    const before = await running(open);
+    const tx = await buildJoin(before);
+    // The same join where the creator is already a member.
+    const member = await cohortKit(3, {
+      keysOf: before,
+      extraGenesis: runningCohortGenesis(open, { extraParties: [before.creator] }),
+    });
+    await expectRejected(submitSigned(member, tx, [before.creator]), 'already-member');
+  });
+
+  it("rejects minting another party's tokens", async () => {
+    const kit = await running(open);
+    const victim = kit.parties[1]!;
+    const tx = tamperTx(await buildJoin(kit), {
+      redeemer: (tag, _i, d) => (tag === 1 ? MembershipRedeemer.join(victim.pkh, victim.hydraVk) : d),
+    });
+    await expectRejected(submitSigned(kit, tx, [kit.creator]), 'party-sig');
   });
 
   it('rejects a join after the cohort ended', async () => {
