@@ -7,3 +7,44 @@ export {
   type ScriptFailureDetails,
   type ScriptNames,
 } from './script-failure.js';
+export { cohortScripts, type CohortScripts } from './cohort-scripts.js';
+export {
+  cohortDatum,
+  parseCohortDatum,
+  escrowDatum,
+  parseEscrowDatum,
+  trainingSnapshotMessage,
+  signTrainingSnapshot,
+  CohortRedeemer,
+  MembershipRedeemer,
+  type CohortTerms,
+  type CohortParty,
+  type CohortPhase,
+  type CohortState,
+  type TrainingSnapshot,
+} from './cohort-data.js';
+export {
+  createCohortTx,
+  joinTx,
+  startEpochTx,
+  closeTx,
+  contestTx,
+  finalizeTx,
+  finalizedState,
+  claimTx,
+  refundTx,
+  slashTx,
+  findCohortState,
+  readCohortState,
+  partyTokenUnits,
+  ownerAddress,
+  type SignedTrainingSnapshot,
+} from './cohort-tx.js';
+export { measureContractPaths, type PathBudget } from './contracts-budget.js';
+export {
+  cohortKit,
+  runningCohortGenesis,
+  DEFAULT_TERMS,
+  type CohortKit,
+  type KitParty,
+} from './cohort-kit.js';

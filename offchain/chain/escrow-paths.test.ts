@@ -1,0 +1,264 @@
+import { describe, expect, it } from '@jest/globals';
+import { C, fromHex, type UTxO } from 'lucid-cardano';
+import {
+  cohortKit,
+  runningCohortGenesis,
+  DEFAULT_TERMS,
+  type CohortKit,
+  type KitParty,
+} from './cohort-kit.js';
+import { MembershipRedeemer, parseEscrowDatum, type CohortPhase } from './cohort-data.js';
+import { claimTx, findCohortState, ownerAddress, partyTokenUnits, refundTx, slashTx } from './cohort-tx.js';
+import { ScriptFailure } from './script-failure.js';
+import { outputAddress, outputLovelace, tamperTx, withLovelace } from './tamper.js';
+void outputAddress;
+void ownerAddress;
+
+const HOUR = 3_600_000;
+const completed: CohortPhase = { kind: 'Completed', round: 10n, aggregateHash: '' };
+const premature = (votingDeadline: number): CohortPhase => ({
+  kind: 'Premature',
+  votingDeadline: BigInt(votingDeadline),
+});
+
+const running = (phase: CohortPhase, keysOf?: CohortKit, extraParties: KitParty[] = []) =>
+  cohortKit(3, {
+    extraGenesis: runningCohortGenesis(phase, { extraParties }),
+    ...(keysOf ? { keysOf } : {}),
+  });
+
+const escrowOf = async (kit: CohortKit, p: KitParty): Promise<UTxO> =>
+  (await kit.lucid.utxosAt(kit.scripts.escrowAddress)).find(
+    (u) => parseEscrowDatum(u.datum!).owner === p.pkh,
+  )!;
+
+/** Sign a built (unsigned) transaction with these keys and submit it to this kit's emulator. */
+const submitSigned = async (kit: CohortKit, txHex: string, signers: readonly KitParty[]): Promise<string> => {
+  let tx = kit.lucid.fromTx(txHex);
+  for (const p of signers) tx = tx.signWithPrivateKey(p.privateKey);
+  return (await tx.complete()).submit();
+};
+
+const expectRejected = async (submission: Promise<unknown>, trace: string) => {
+  const error = await submission.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ScriptFailure);
+  expect((error as ScriptFailure).traces).toContain(trace);
+};
+
+const mintWith = (entries: Record<string, bigint>): InstanceType<typeof C.Mint> => {
+  const mint = C.Mint.new();
+  const byPolicy = new Map<string, Record<string, bigint>>();
+  for (const [unit, qty] of Object.entries(entries)) {
+    const policy = unit.slice(0, 56);
+    byPolicy.set(policy, { ...(byPolicy.get(policy) ?? {}), [unit.slice(56)]: qty });
+  }
+  for (const [policy, names] of byPolicy) {
+    const assets = C.MintAssets.new();
+    for (const [name, qty] of Object.entries(names)) {
+      const n = C.Int.new_i32(Number(qty));
+      assets.insert(C.AssetName.new(fromHex(name)), n);
+    }
+    mint.insert(C.ScriptHash.from_hex(policy), assets);
+  }
+  return mint;
+};
+
+describe('Claim', () => {
+  const buildClaim = async (kit: CohortKit, owner: KitParty) =>
+    (
+      await claimTx(
+        kit.as(owner),
+        kit.scripts,
+        await findCohortState(kit.lucid, kit.scripts),
+        await escrowOf(kit, owner),
+      ).complete()
+    ).toString();
+
+  it('accepts: the cohort is Completed, the owner signs, burns its claim token and takes its deposit', async () => {
+    const kit = await running(completed);
+    const owner = kit.parties[0]!;
+    await submitSigned(kit, await buildClaim(kit, owner), [owner]);
+    kit.emulator.awaitBlock(1);
+    expect(await kit.lucid.utxosAt(kit.scripts.escrowAddress)).toHaveLength(2);
+  });
+
+  it('rejects a claim before the cohort is Completed', async () => {
+    const done = await running(completed);
+    const owner = done.parties[0]!;
+    const tx = await buildClaim(done, owner);
+    const stillRunning = await running(premature(Date.now() + HOUR), done);
+    await expectRejected(submitSigned(stillRunning, tx, [owner]), 'not-completed');
+  });
+
+  it('rejects a claim by a non-owner', async () => {
+    const kit = await running(completed);
+    const [owner, thief] = kit.parties as [KitParty, KitParty];
+    const tx = tamperTx(await buildClaim(kit, owner), {
+      requiredSigners: () => [thief.pkh],
+      outputs: (outs) => outs.map((o) => (outputAddress(o) === ownerAddress(kit.lucid, owner.pkh) ? o : o)),
+    });
+    await expectRejected(submitSigned(kit, tx, [owner === thief ? owner : thief]), 'owner-sig');
+  });
+
+  it('rejects a claim that does not burn the claim token', async () => {
+    const kit = await running(completed);
+    const owner = kit.parties[0]!;
+    const tx = tamperTx(await buildClaim(kit, owner), { mint: () => undefined, redeemer: (_t, _i, d) => d });
+    const error = await submitSigned(kit, tx, [owner]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    // Without a mint the membership policy does not run, so the escrow refuses to be spent.
+    expect(error).toBeDefined();
+  });
+
+  it('rejects a claim that pays the owner less than the deposit', async () => {
+    const kit = await running(completed);
+    const owner = kit.parties[0]!;
+    const tx = tamperTx(await buildClaim(kit, owner), {
+      outputs: (outs) =>
+        // Every output (the payment and the change, both the owner's) now pays less than the deposit.
+        outs.map((o) => withLovelace(o, DEFAULT_TERMS.minDeposit - 1n)),
+    });
+    await expectRejected(submitSigned(kit, tx, [owner]), 'pay-owner');
+  });
+
+  it('rejects claiming twice', async () => {
+    const kit = await running(completed);
+    const owner = kit.parties[0]!;
+    const tx = await buildClaim(kit, owner);
+    await submitSigned(kit, tx, [owner]);
+    kit.emulator.awaitBlock(1);
+    await expect(submitSigned(kit, tx, [owner])).rejects.toThrow(/spent|exist/i);
+  });
+});
+
+describe('Refund', () => {
+  const buildRefund = async (kit: CohortKit, owner: KitParty) =>
+    (
+      await refundTx(
+        kit.as(owner),
+        kit.scripts,
+        await findCohortState(kit.lucid, kit.scripts),
+        await escrowOf(kit, owner),
+        kit.emulator.now(),
+      ).complete()
+    ).toString();
+
+  it('accepts: Premature and the voting window has passed', async () => {
+    const kit = await running(premature(Date.now() - HOUR));
+    const owner = kit.parties[1]!;
+    await submitSigned(kit, await buildRefund(kit, owner), [owner]);
+    kit.emulator.awaitBlock(1);
+    expect(await kit.lucid.utxosAt(kit.scripts.escrowAddress)).toHaveLength(2);
+  });
+
+  it('rejects a refund before the voting window passed', async () => {
+    const over = await running(premature(Date.now() - HOUR));
+    const owner = over.parties[1]!;
+    const tx = await buildRefund(over, owner);
+    const open = await running(premature(Date.now() + HOUR), over);
+    await expectRejected(submitSigned(open, tx, [owner]), 'window-open');
+  });
+});
+
+describe('Slash (kill-token vote)', () => {
+  /** p0 and p1 vote against p2 (2 of the 2 other parties: a strict majority). */
+  const buildSlash = async (kit: CohortKit) => {
+    const [p0, p1, p2] = kit.parties as [KitParty, KitParty, KitParty];
+    const kills: UTxO[] = [];
+    for (const v of [p0, p1]) {
+      const unit = partyTokenUnits(kit.scripts, v.pkh).kill;
+      kills.push((await kit.lucid.utxosAt(v.address)).find((u) => (u.assets[unit] ?? 0n) > 0n)!);
+    }
+    const tx = slashTx(
+      kit.as(p0),
+      kit.scripts,
+      await findCohortState(kit.lucid, kit.scripts),
+      await escrowOf(kit, p2),
+      [await escrowOf(kit, p0), await escrowOf(kit, p1)],
+      kills,
+      kit.emulator.now() + 60_000,
+    );
+    return (await tx.complete()).toString();
+  };
+
+  it('accepts: a majority burns kill and claim tokens, the accused deposit is shared among the voters', async () => {
+    const kit = await running(premature(Date.now() + HOUR));
+    const [p0, p1] = kit.parties as [KitParty, KitParty];
+    await submitSigned(kit, await buildSlash(kit), [p0, p1]);
+    kit.emulator.awaitBlock(1);
+    expect(await kit.lucid.utxosAt(kit.scripts.escrowAddress)).toHaveLength(0);
+    const p1Gets = (await kit.lucid.utxosAt(p1.address)).map((u) => u.assets['lovelace'] ?? 0n);
+    expect(p1Gets).toContain(DEFAULT_TERMS.minDeposit + DEFAULT_TERMS.minDeposit / 2n);
+  });
+
+  it('rejects a slash without a majority (2 voters of 4 other parties: the builder cannot even complete it)', async () => {
+    const small = await running(premature(Date.now() + HOUR));
+    const outsiders = (await cohortKit(2)).parties;
+    const big = await running(premature(Date.now() + HOUR), small, [...outsiders]);
+    const e = await buildSlash(big).then(
+      () => 'built',
+      (x: unknown) => String(x),
+    );
+    expect(e).toContain('majority');
+  });
+
+  it('rejects at submit a slash without a majority (the same vote where the epoch has 5 parties)', async () => {
+    const small = await running(premature(Date.now() + HOUR));
+    const tx = await buildSlash(small);
+    const outsiders = (await cohortKit(2)).parties;
+    const big = await running(premature(Date.now() + HOUR), small, [...outsiders]);
+    await expectRejected(submitSigned(big, tx, small.parties.slice(0, 2)), 'majority');
+  });
+
+  it('rejects a slash with two kill tokens of the same party', async () => {
+    const kit = await running(premature(Date.now() + HOUR));
+    const [p0, p1, p2] = kit.parties as [KitParty, KitParty, KitParty];
+    const u = (p: KitParty) => partyTokenUnits(kit.scripts, p.pkh);
+    const tx = tamperTx(await buildSlash(kit), {
+      mint: () => mintWith({ [u(p0).claim]: -1n, [u(p0).kill]: -2n, [u(p2).claim]: -1n }),
+    });
+    await expectRejected(submitSigned(kit, tx, [p0, p1]), 'burn-once');
+  });
+
+  it('rejects a slash voted by the accused', async () => {
+    const kit = await running(premature(Date.now() + HOUR));
+    const [p0, p1] = kit.parties as [KitParty, KitParty];
+    // The voters' transaction, re-labelled so that p0 (a voter) is the accused.
+    const tx = tamperTx(await buildSlash(kit), {
+      redeemer: (tag, _i, d) => (tag === 1 ? MembershipRedeemer.slash(p0.pkh) : d),
+    });
+    await expectRejected(submitSigned(kit, tx, [p0, p1]), 'claim-owner');
+  });
+
+  it('rejects a slash while the cohort is Completed', async () => {
+    const open = await running(premature(Date.now() + HOUR));
+    const tx = await buildSlash(open);
+    const done = await running(completed, open);
+    await expectRejected(submitSigned(done, tx, open.parties.slice(0, 2)), 'not-premature');
+  });
+
+  it('rejects a slash naming a party other than the one the voters burnt for', async () => {
+    const kit = await running(premature(Date.now() + HOUR));
+    const [p0, p1] = kit.parties as [KitParty, KitParty];
+    const tx = tamperTx(await buildSlash(kit), {
+      redeemer: (tag, _i, d) => (tag === 1 ? MembershipRedeemer.slash(p1.pkh) : d),
+    });
+    await expectRejected(submitSigned(kit, tx, [p0, p1]), 'claim-owner');
+  });
+
+  it("rejects a slash that pays the accused's deposit anywhere but the voters", async () => {
+    const kit = await running(premature(Date.now() + HOUR));
+    const [p0, p1] = kit.parties as [KitParty, KitParty];
+    const due = DEFAULT_TERMS.minDeposit + DEFAULT_TERMS.minDeposit / 2n;
+    const tx = tamperTx(await buildSlash(kit), {
+      outputs: (outs) =>
+        outs.map((o) => (outputLovelace(o) === due ? withLovelace(o, DEFAULT_TERMS.minDeposit) : o)),
+    });
+    await expectRejected(submitSigned(kit, tx, [p0, p1]), 'pay-voters');
+  });
+});
