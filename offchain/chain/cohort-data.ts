@@ -1,5 +1,6 @@
+import { ed25519Sign } from '../ed25519.js';
+import { trainingSnapshotMessage } from '../round/index.js';
 import { Constr, Data, type OutRef } from 'lucid-cardano';
-import { createPrivateKey, sign } from 'node:crypto';
 
 /** The cohort's agreed terms, recorded in its state datum (times in POSIX milliseconds). */
 export interface CohortTerms {
@@ -148,28 +149,14 @@ export const CohortRedeemer = {
   finalize: () => Data.to(new Constr(4, [])),
 };
 
-export interface TrainingSnapshot {
-  readonly cohortId: string;
-  readonly epoch: bigint;
-  readonly round: bigint;
-  readonly aggregateHash: string;
-}
-
-/**
- * The bytes every party signs with its Hydra key: the Plutus data serialisation of
- * Constr 0 [cohortId, epoch, round, aggregateHash], exactly what `serialiseData` gives on chain.
- */
-export const trainingSnapshotMessage = (s: TrainingSnapshot): Uint8Array =>
-  Buffer.from(Data.to(new Constr(0, [s.cohortId, s.epoch, s.round, s.aggregateHash])), 'hex');
-
-const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
-
 /** Ed25519 signature (hex) of a training snapshot with a Hydra signing key seed (32 bytes). */
-export const signTrainingSnapshot = (hydraSigningKey: Uint8Array, s: TrainingSnapshot): string => {
-  const key = createPrivateKey({
-    key: Buffer.concat([PKCS8_ED25519_PREFIX, Buffer.from(hydraSigningKey)]),
-    format: 'der',
-    type: 'pkcs8',
-  });
-  return sign(null, trainingSnapshotMessage(s), key).toString('hex');
-};
+export const signTrainingSnapshot = (
+  hydraSigningKey: Uint8Array,
+  s: { cohortId: string; epoch: bigint | number; round: bigint | number; aggregateHash: string },
+): string =>
+  Buffer.from(
+    ed25519Sign(
+      hydraSigningKey,
+      trainingSnapshotMessage({ ...s, epoch: Number(s.epoch), round: Number(s.round) }),
+    ),
+  ).toString('hex');

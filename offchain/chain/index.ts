@@ -13,7 +13,6 @@ export {
   parseCohortDatum,
   escrowDatum,
   parseEscrowDatum,
-  trainingSnapshotMessage,
   signTrainingSnapshot,
   CohortRedeemer,
   MembershipRedeemer,
@@ -21,7 +20,6 @@ export {
   type CohortParty,
   type CohortPhase,
   type CohortState,
-  type TrainingSnapshot,
 } from './cohort-data.js';
 export {
   createCohortTx,

@@ -4,7 +4,7 @@ import { DmlError } from '../errors.js';
 import {
   type CohortCommand,
   type CohortEvent,
-  type CohortState,
+  type CohortDeciderState,
   decideCohort,
   escrowHeld,
   evolveCohort,
@@ -22,7 +22,7 @@ const TERMS = {
 };
 const P = ['a1', 'b2', 'c3', 'd4', 'e5'];
 
-const run = (commands: readonly CohortCommand[], from: CohortState = initialCohortState) => {
+const run = (commands: readonly CohortCommand[], from: CohortDeciderState = initialCohortState) => {
   let state = from;
   const events: CohortEvent[] = [];
   const refused: string[] = [];
@@ -94,7 +94,7 @@ describe('cohort decider', () => {
       [{ type: 'Close', round: 2, aggregateHash: 'aa'.repeat(32), closedBy: 'a1', validToMs: 0 }],
       open,
     ).state;
-    const cases: [CohortCommand, CohortState, RegExp][] = [
+    const cases: [CohortCommand, CohortDeciderState, RegExp][] = [
       [
         { type: 'Join', party: 'x', hydraKey: 'k', deposit: TERMS.minDeposit - 1n },
         open,

@@ -13,7 +13,7 @@ import { DmlError } from '../errors.js';
  * one party until the voting deadline; afterwards each remaining member takes its deposit back.
  * Completed and Premature are final for the cohort state: only deposits move after them.
  */
-export interface CohortTerms {
+export interface CohortDeciderTerms {
   readonly minDeposit: bigint;
   readonly finalRound: number;
   /** Rounds per head epoch: a close at a multiple of it is scheduled. */
@@ -33,12 +33,12 @@ export interface CohortMember {
   readonly fromEpoch: number;
 }
 
-export type CohortPhase = 'None' | 'Forming' | 'Open' | 'Closed' | 'Completed' | 'Premature';
+export type CohortDeciderPhase = 'None' | 'Forming' | 'Open' | 'Closed' | 'Completed' | 'Premature';
 
-export interface CohortState {
-  readonly phase: CohortPhase;
+export interface CohortDeciderState {
+  readonly phase: CohortDeciderPhase;
   readonly cohortId?: string;
-  readonly terms?: CohortTerms;
+  readonly terms?: CohortDeciderTerms;
   readonly epoch: number;
   /** Parties of the current epoch, fixed when it started. */
   readonly parties: readonly string[];
@@ -54,7 +54,7 @@ export type CohortCommand =
   | {
       readonly type: 'Create';
       readonly cohortId: string;
-      readonly terms: CohortTerms;
+      readonly terms: CohortDeciderTerms;
       readonly creator: string;
     }
   | { readonly type: 'Join'; readonly party: string; readonly hydraKey: string; readonly deposit: bigint }
@@ -88,7 +88,7 @@ export type CohortEvent =
   | {
       readonly type: 'CohortCreated';
       readonly cohortId: string;
-      readonly terms: CohortTerms;
+      readonly terms: CohortDeciderTerms;
       readonly creator: string;
     }
   | {
@@ -128,7 +128,7 @@ export type CohortEvent =
   | { readonly type: 'DepositClaimed'; readonly party: string; readonly amount: bigint }
   | { readonly type: 'DepositRefunded'; readonly party: string; readonly amount: bigint };
 
-export const initialCohortState: CohortState = {
+export const initialCohortState: CohortDeciderState = {
   phase: 'None',
   epoch: 0,
   parties: [],
@@ -140,10 +140,10 @@ const refuse = (message: string): never => {
   throw new DmlError('COHORT_REFUSED', message);
 };
 
-const member = (state: CohortState, party: string): CohortMember =>
+const member = (state: CohortDeciderState, party: string): CohortMember =>
   state.members[party] ?? refuse(`${party} is not a member of cohort ${state.cohortId}`);
 
-const requirePhase = (state: CohortState, action: string, ...phases: CohortPhase[]): void => {
+const requirePhase = (state: CohortDeciderState, action: string, ...phases: CohortDeciderPhase[]): void => {
   if (!phases.includes(state.phase)) {
     refuse(
       `cannot ${action}: the cohort is ${state.phase}${phases.length ? `, not ${phases.join(' or ')}` : ''}`,
@@ -165,7 +165,7 @@ export const slashShares = (
   return ordered.map((party, i) => ({ party, amount: share + (i === 0 ? remainder : 0n) }));
 };
 
-export const decideCohort = (command: CohortCommand, state: CohortState): CohortEvent[] => {
+export const decideCohort = (command: CohortCommand, state: CohortDeciderState): CohortEvent[] => {
   switch (command.type) {
     case 'Create': {
       requirePhase(state, 'create the cohort', 'None');
@@ -286,12 +286,12 @@ export const decideCohort = (command: CohortCommand, state: CohortState): Cohort
   }
 };
 
-const withStatus = (state: CohortState, party: string, status: MemberStatus): CohortState => ({
+const withStatus = (state: CohortDeciderState, party: string, status: MemberStatus): CohortDeciderState => ({
   ...state,
   members: { ...state.members, [party]: { ...state.members[party]!, status } },
 });
 
-export const evolveCohort = (state: CohortState, event: CohortEvent): CohortState => {
+export const evolveCohort = (state: CohortDeciderState, event: CohortEvent): CohortDeciderState => {
   switch (event.type) {
     case 'CohortCreated':
       return { ...initialCohortState, phase: 'Forming', cohortId: event.cohortId, terms: event.terms };
@@ -333,7 +333,10 @@ export const evolveCohort = (state: CohortState, event: CohortEvent): CohortStat
       }
       return { ...state, phase: event.outcome, votingDeadlineMs: event.votingDeadlineMs };
     case 'PartySlashed': {
-      let next: CohortState = { ...withStatus(state, event.accused, 'slashed'), slashed: event.accused };
+      let next: CohortDeciderState = {
+        ...withStatus(state, event.accused, 'slashed'),
+        slashed: event.accused,
+      };
       for (const r of event.returned) next = withStatus(next, r.party, 'refunded');
       return next;
     }
@@ -346,11 +349,11 @@ export const evolveCohort = (state: CohortState, event: CohortEvent): CohortStat
 
 export const replayCohort = (
   events: readonly CohortEvent[],
-  from: CohortState = initialCohortState,
-): CohortState => events.reduce(evolveCohort, from);
+  from: CohortDeciderState = initialCohortState,
+): CohortDeciderState => events.reduce(evolveCohort, from);
 
 /** Lovelace still held in escrow: every active member's deposit. */
-export const escrowHeld = (state: CohortState): bigint =>
+export const escrowHeld = (state: CohortDeciderState): bigint =>
   Object.values(state.members)
     .filter((m) => m.status === 'active')
     .reduce((sum, m) => sum + m.deposit, 0n);
