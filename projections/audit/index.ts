@@ -2,3 +2,4 @@
 export * from './aggregation-rule-name.js';
 export * from './verify-cohort.js';
 export * from './verify-stores.js';
+export * from './audit-fixture.js';
