@@ -3,10 +3,15 @@ import Database from 'better-sqlite3';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalFolderStore, SqliteEventStore } from '../../offchain/index.js';
+import {
+  LocalFolderStore,
+  SqliteEventStore,
+  type StoredDmlEvent,
+  createEvent,
+} from '../../offchain/index.js';
 import { type AuditFixtureOptions, writeAuditFixture } from './audit-fixture.js';
 import { parseAggregationRuleName } from './aggregation-rule-name.js';
-import { renderAuditFinding } from './verify-cohort.js';
+import { renderAuditFinding, verifyCohort } from './verify-cohort.js';
 import { verifyCohortInStores } from './verify-stores.js';
 
 const PASSPHRASE = 'cohort passphrase for deltas';
@@ -124,6 +129,48 @@ describe('verifyCohort', () => {
     expect(kinds).toEqual(['aggregate-hash', 'close-hash']);
     expect(report.findings[0]).toMatchObject({ round: 2 });
     expect(report.findings[0]!.expected).not.toBe(report.findings[0]!.found);
+  });
+});
+
+describe('verifyCohort on events given directly', () => {
+  const tx = { txId: 'a'.repeat(64), slot: 1 };
+  const events = [
+    createEvent('l1.PartyJoined', { cohortId: 'c', ...tx, party: 'c3', deposit: '10', hydraKey: 'ab' }),
+    createEvent('l1.EpochStarted', { cohortId: 'c', ...tx, epoch: 1, headId: 'ee', parties: ['a1', 'c3'] }),
+    createEvent('l1.PartySlashed', {
+      cohortId: 'c',
+      ...tx,
+      accused: 'c3',
+      voters: ['a1'],
+      amount: '10',
+      shares: [{ party: 'a1', amount: '10' }],
+      returned: [],
+    }),
+  ].map((e, i): StoredDmlEvent => ({ ...e, stream: 'cohort-c', streamVersion: i, position: i + 1 }));
+  const deps = { passphrase: 'x', densePositions: true, fetchObject: async () => undefined };
+
+  it('reports a slash paying a share to a party with no deposit as a ledger finding, not a crash', async () => {
+    const report = await verifyCohort(events, 'c', deps);
+    expect(report.findings).toContainEqual(
+      expect.objectContaining({
+        kind: 'ledger',
+        message: expect.stringContaining('a1 gets a share but is not a member'),
+      }),
+    );
+  });
+
+  it('reports a log that does not start at position 1, and a cohort with no event', async () => {
+    const shifted = events.map((e) => ({ ...e, position: e.position + 1 }));
+    expect((await verifyCohort(shifted, 'c', deps)).findings).toContainEqual(
+      expect.objectContaining({ kind: 'log-gap', expected: '1', found: '2' }),
+    );
+    expect(
+      (await verifyCohort(shifted, 'c', { ...deps, densePositions: false })).findings,
+    ).not.toContainEqual(expect.objectContaining({ kind: 'log-gap' }));
+    expect(await verifyCohort(events, 'other', deps)).toMatchObject({
+      ok: false,
+      findings: [{ kind: 'no-cohort' }],
+    });
   });
 });
 
