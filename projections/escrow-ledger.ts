@@ -128,8 +128,10 @@ const evolveCohort = (ledger: CohortLedger, event: StoredDmlEvent): CohortLedger
       if (new Set(voters).size !== voters.length) problems.push('a voter is named twice');
       if (new Set(returned.map((r) => r.party)).size !== returned.length)
         problems.push('a deposit is returned twice');
-      for (const s of shares)
+      for (const s of shares) {
         if (!voters.includes(s.party)) problems.push(`${s.party} gets a share but did not vote`);
+        if (!accounts[s.party]) problems.push(`${s.party} gets a share but is not a member`);
+      }
       for (const r of returned) {
         const voter = accounts[r.party];
         if (!voters.includes(r.party) || !voter || voter.inEscrow !== r.amount)

@@ -6,3 +6,4 @@ export * from './training-history.js';
 export * from './reputation.js';
 export * from './replay.js';
 export * from './summary.js';
+export * from './audit/index.js';

@@ -1,8 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore, simulateCohortHistory } from '../../offchain/index.js';
+import { writeAuditFixture } from '../../projections/index.js';
 import { main } from '../main.js';
 import { CapturedStream } from '../test-io.js';
 
@@ -78,5 +79,80 @@ describe('dml audit replay', () => {
     expect(missing.stderr.trim().split('\n')).toHaveLength(1);
     const noCohort = await run(['audit', 'replay', '--store', `sqlite:${file}`]);
     expect(noCohort.code).toBe(2);
+  });
+});
+
+describe('dml audit verify', () => {
+  const passphrase = 'the cohort passphrase';
+  const setUp = async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dml-audit-verify-'));
+    const fixture = await writeAuditFixture({ dir, passphrase });
+    const passphraseFile = join(dir, 'passphrase.txt');
+    writeFileSync(passphraseFile, `${passphrase}\n`);
+    const verify = async (...extra: string[]) => {
+      const stdout = new CapturedStream();
+      const stderr = new CapturedStream();
+      const code = await main(
+        [
+          ...extra,
+          'audit',
+          'verify',
+          '--store',
+          `sqlite:${fixture.logFile}`,
+          '--cohort',
+          fixture.cohortId,
+          '--passphrase-file',
+          passphraseFile,
+        ],
+        { stdout, stderr, env: { DML_HOME: dir } },
+      );
+      return { code, stdout: stdout.text, stderr: stderr.text };
+    };
+    return { fixture, verify };
+  };
+
+  it('prints what it verified and exits 0 on a good log', async () => {
+    const { verify } = await setUp();
+    const result = await verify();
+    expect(result.stderr).toBe('');
+    expect(result.stdout.trim()).toBe('verified: 6 deltas, 2 aggregates, 1 slashes');
+    expect(result.code).toBe(0);
+    const json = await verify('--json');
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, findings: [], checked: { deltas: 6 } });
+  });
+
+  it('exits 1 naming the round, party and object of an altered delta', async () => {
+    const { fixture, verify } = await setUp();
+    const party = fixture.parties[0]!;
+    const key = fixture.keys.get(`1/${party}`)!;
+    const file = join(fixture.storageRoot, 'objects', key);
+    const bytes = readFileSync(file);
+    bytes[40] ^= 0x80;
+    writeFileSync(file, bytes);
+    const result = await verify();
+    expect(result.code).toBe(1);
+    const line = result.stdout.split('\n').find((l) => l.startsWith('delta-hash'))!;
+    expect(line).toContain(`round 1 party ${party} object ${key}`);
+    expect(line).toMatch(new RegExp(`expected ${key.slice(-64)}, found [0-9a-f]{64}`));
+    expect(result.stderr).toMatch(/^dml: cohort audited does not verify: \d+ finding/);
+  });
+
+  it('refuses a passphrase file that is not there, in one line', async () => {
+    const stderr = new CapturedStream();
+    const code = await main(
+      [
+        'audit',
+        'verify',
+        '--store',
+        'sqlite:/nonexistent/x.sqlite',
+        '--cohort',
+        'a',
+        '--passphrase-file',
+        '/nope',
+      ],
+      { stdout: new CapturedStream(), stderr, env: {} },
+    );
+    expect(code).toBe(1);
+    expect(stderr.text).toBe('dml: cannot read the passphrase file /nope\n');
   });
 });

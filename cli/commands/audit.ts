@@ -1,8 +1,62 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { DmlError, openEventStore } from '../../offchain/index.js';
-import { renderCohortSummary, replayProjections, summariseCohort } from '../../projections/index.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  DmlError,
+  type EventStore,
+  KEY_FILES,
+  openEventStore,
+  openObjectStore,
+  storageConfigFromSettings,
+} from '../../offchain/index.js';
+import {
+  renderAuditFinding,
+  renderAuditSummary,
+  renderCohortSummary,
+  replayProjections,
+  summariseCohort,
+  verifyCohortInStores,
+} from '../../projections/index.js';
 import type { CommandContext } from '../context.js';
+
+const STORE_OPTION_HELP =
+  'event log: sqlite:PATH, postgres://..., esdb://... (default: the eventStore setting)';
+
+/** Opens the event log named by --store or the settings; a missing SQLite file is a user mistake. */
+const openLog = async (ctx: CommandContext, store: string | undefined): Promise<EventStore> => {
+  const url = store ?? ctx.settings.eventStore;
+  if (!url) throw new DmlError('AUDIT_NO_STORE', 'no event log given', { hint: 'pass --store URL' });
+  if (url.startsWith('sqlite:') && !url.includes(':memory:')) {
+    const path = url.slice('sqlite:'.length).split('?')[0]!;
+    if (!existsSync(path))
+      throw new DmlError('AUDIT_NO_STORE', `there is no event log at ${path}`, { hint: 'check --store' });
+  }
+  return openEventStore(url);
+};
+
+/** The cohort's delta passphrase: --passphrase-file, else the storage settings, else the key folder's. */
+const deltaPassphrase = async (
+  ctx: CommandContext,
+  file: string | undefined,
+): Promise<string | undefined> => {
+  const fromFile = async (path: string, what: string) => {
+    try {
+      return (await readFile(path, 'utf8')).trim() || undefined;
+    } catch {
+      if (what === 'given') throw new DmlError('AUDIT_PASSPHRASE', `cannot read the passphrase file ${path}`);
+      return undefined;
+    }
+  };
+  if (file) {
+    const passphrase = await fromFile(file, 'given');
+    if (!passphrase) throw new DmlError('AUDIT_PASSPHRASE', `the passphrase file ${file} is empty`);
+    return passphrase;
+  }
+  return ctx.settings.keys
+    ? fromFile(join(ctx.settings.keys, KEY_FILES.storagePassphrase), 'key folder')
+    : undefined;
+};
 
 export const registerAuditCommands = (program: Command, context: () => Promise<CommandContext>): void => {
   const audit = program.command('audit').description("check a cohort's history from its event log");
@@ -10,21 +64,11 @@ export const registerAuditCommands = (program: Command, context: () => Promise<C
   audit
     .command('replay')
     .description('rebuild every projection of a cohort from the event log and print the summary')
-    .option(
-      '--store <url>',
-      'event log: sqlite:PATH, postgres://..., esdb://... (default: the eventStore setting)',
-    )
+    .option('--store <url>', STORE_OPTION_HELP)
     .requiredOption('--cohort <id>', 'cohort id')
     .action(async (options: { store?: string; cohort: string }) => {
       const ctx = await context();
-      const url = options.store ?? ctx.settings.eventStore;
-      if (!url) throw new DmlError('AUDIT_NO_STORE', 'no event log given', { hint: 'pass --store URL' });
-      if (url.startsWith('sqlite:') && !url.includes(':memory:')) {
-        const path = url.slice('sqlite:'.length).split('?')[0]!;
-        if (!existsSync(path))
-          throw new DmlError('AUDIT_NO_STORE', `there is no event log at ${path}`, { hint: 'check --store' });
-      }
-      const store = await openEventStore(url);
+      const store = await openLog(ctx, options.store);
       try {
         const progress = ctx.output.progress();
         const result = await replayProjections(store, {
@@ -44,6 +88,50 @@ export const registerAuditCommands = (program: Command, context: () => Promise<C
         ctx.output.result(renderCohortSummary(summary), summary);
       } finally {
         await store.close();
+      }
+    });
+
+  audit
+    .command('verify')
+    .description(
+      "check a cohort's history: every stored delta against its commitment, every aggregate recomputed, every close, slash and the escrow ledger, and no event missing",
+    )
+    .option('--store <url>', STORE_OPTION_HELP)
+    .requiredOption('--cohort <id>', 'cohort id')
+    .option(
+      '--passphrase-file <file>',
+      "file holding the cohort's delta passphrase (default: the encryptionPassphrase setting, or the key folder's)",
+    )
+    .action(async (options: { store?: string; cohort: string; passphraseFile?: string }) => {
+      const ctx = await context();
+      const passphrase = await deltaPassphrase(ctx, options.passphraseFile);
+      const config = storageConfigFromSettings(
+        { ...ctx.settings, ...(options.passphraseFile ? { encryptionPassphrase: passphrase } : {}) },
+        { ...(passphrase ? { fallbackPassphrase: passphrase } : {}), env: process.env },
+      );
+      const log = await openLog(ctx, options.store);
+      try {
+        const objects = await openObjectStore(config);
+        try {
+          const progress = ctx.output.progress();
+          progress.update(`verifying cohort ${options.cohort}`);
+          const report = await verifyCohortInStores(log, objects, options.cohort, config.passphrase);
+          progress.done();
+          if (report.ok) {
+            ctx.output.result(renderAuditSummary(report), report);
+            return;
+          }
+          ctx.output.result(report.findings.map(renderAuditFinding).join('\n'), report);
+          throw new DmlError(
+            'AUDIT_FAILED',
+            `cohort ${options.cohort} does not verify: ${report.findings.length} finding(s)`,
+            { hint: renderAuditSummary(report).replace('verified', 'checked') },
+          );
+        } finally {
+          await objects.close();
+        }
+      } finally {
+        await log.close();
       }
     });
 };

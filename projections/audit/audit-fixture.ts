@@ -1,0 +1,170 @@
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import {
+  type DmlEventData,
+  type DmlEventType,
+  EncryptedContentStore,
+  LocalFolderStore,
+  type NewDmlEvent,
+  SqliteEventStore,
+  aggregateDeltas,
+  cohortStream,
+  createEvent,
+  encodeDelta,
+  makeDelta,
+  partyStream,
+  slashShares,
+} from '../../offchain/index.js';
+
+/**
+ * A small, coherent cohort written through the real stores, for the auditor's tests: 3 parties,
+ * 2 rounds of fedavg over tiny deltas sealed into a local folder, a close, a premature end and a
+ * slash of the third party by the other two. Options break one rule each.
+ */
+export interface AuditFixtureOptions {
+  /** The folder: the event log is `<dir>/events.sqlite`, the objects live in `<dir>/storage`. */
+  readonly dir: string;
+  readonly passphrase: string;
+  /** Voters of the slash (default: both other parties). */
+  readonly slashVoters?: (parties: readonly string[]) => string[];
+  /** Record a wrong aggregate hash for round 2. */
+  readonly wrongAggregate?: boolean;
+}
+
+export interface AuditFixture {
+  readonly logFile: string;
+  readonly storageRoot: string;
+  readonly cohortId: string;
+  readonly parties: readonly string[];
+  /** Storage keys of the committed deltas, by `${round}/${party}`. */
+  readonly keys: ReadonlyMap<string, string>;
+}
+
+const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+
+export const writeAuditFixture = async (options: AuditFixtureOptions): Promise<AuditFixture> => {
+  const cohortId = 'audited';
+  const parties = [0, 1, 2].map((i) => sha(`party ${i}`).slice(0, 56)).sort();
+  const logFile = join(options.dir, 'events.sqlite');
+  const storageRoot = join(options.dir, 'storage');
+  const objects = await LocalFolderStore.open(storageRoot);
+  const content = new EncryptedContentStore(objects, {
+    prefix: 'deltas',
+    passphrase: options.passphrase,
+    scrypt: { log2N: 10, r: 1, p: 1 },
+  });
+  const log = new SqliteEventStore(logFile);
+  let clock = Date.parse('2026-01-01T00:00:00Z');
+  let slot = 100;
+  const ev = <T extends DmlEventType>(type: T, data: DmlEventData<T>): NewDmlEvent =>
+    createEvent(type, data, { occurredAt: new Date((clock += 1000)).toISOString() });
+  const append = (stream: string, events: NewDmlEvent[]) =>
+    log.append(stream, events, { expectedVersion: 'any' });
+  const tx = (what: string) => ({ txId: sha(what), slot: slot++ });
+  const cohort = cohortStream(cohortId);
+  const keys = new Map<string, string>();
+  const deposit = '5000000';
+
+  await append(cohort, [
+    ev('l1.CohortCreated', {
+      cohortId,
+      ...tx('create'),
+      creator: parties[0]!,
+      params: {
+        model: 'tiny',
+        rounds: 4,
+        minDeposit: deposit,
+        contestationPeriodMs: 60_000,
+        aggregation: 'fedavg',
+        loraRank: 2,
+      },
+    }),
+  ]);
+  for (const party of parties)
+    await append(cohort, [
+      ev('l1.PartyJoined', {
+        cohortId,
+        ...tx(`join ${party}`),
+        party,
+        deposit,
+        hydraKey: sha(`hk ${party}`),
+      }),
+    ]);
+  const headId = sha('head').slice(0, 32);
+  await append(cohort, [ev('l1.EpochStarted', { cohortId, ...tx('epoch'), epoch: 1, headId, parties })]);
+
+  let lastAggregate = '';
+  for (const round of [1, 2]) {
+    await append(cohort, [
+      ev('training.RoundStarted', { cohortId, epoch: 1, round, globalAdapterHash: sha(`global ${round}`) }),
+    ]);
+    const contributions = [];
+    for (const [i, party] of parties.entries()) {
+      const delta = makeDelta([
+        { name: 'layer.lora_A', shape: [2, 2], values: Float32Array.from([i, round, -i, 0.5]) },
+      ]);
+      const ref = await content.put(encodeDelta(delta));
+      keys.set(`${round}/${party}`, ref.key);
+      contributions.push({ partyId: party, sampleCount: 10 + i, delta });
+      await append(partyStream(cohortId, party), [
+        ev('training.DeltaCommitted', {
+          cohortId,
+          epoch: 1,
+          round,
+          party,
+          deltaHash: ref.sha256,
+          storageKey: ref.key,
+          sampleCount: 10 + i,
+          bytes: ref.size,
+          metrics: { loss: 1 / round, accuracy: 0.5 },
+        }),
+      ]);
+    }
+    const { hash } = aggregateDeltas({ kind: 'fedavg' }, contributions);
+    lastAggregate = options.wrongAggregate && round === 2 ? sha('not the aggregate') : hash;
+    await append(cohort, [
+      ev('training.AggregateComputed', {
+        cohortId,
+        epoch: 1,
+        round,
+        aggregateHash: lastAggregate,
+        rule: 'fedavg',
+        contributors: parties,
+        computedBy: parties[0]!,
+      }),
+    ]);
+  }
+  await append(cohort, [
+    ev('l1.HeadClosed', {
+      cohortId,
+      ...tx('close'),
+      epoch: 1,
+      round: 2,
+      aggregateHash: lastAggregate,
+      closedBy: parties[0]!,
+      deadline: new Date(clock + 60_000).toISOString(),
+      scheduled: false,
+    }),
+    ev('l1.HeadFinalized', { cohortId, ...tx('fanout'), epoch: 1, outcome: 'Premature' }),
+  ]);
+  const accused = parties[2]!;
+  const voters = options.slashVoters?.(parties) ?? [parties[0]!, parties[1]!];
+  await append(cohort, [
+    ev('l1.PartySlashed', {
+      cohortId,
+      ...tx('slash'),
+      accused,
+      voters,
+      amount: deposit,
+      shares: slashShares(BigInt(deposit), voters).map((s) => ({ party: s.party, amount: String(s.amount) })),
+      returned: [...voters].sort().map((party) => ({ party, amount: deposit })),
+    }),
+  ]);
+  for (const party of parties.filter((p) => p !== accused && !voters.includes(p)))
+    await append(cohort, [
+      ev('l1.DepositRefunded', { cohortId, ...tx(`refund ${party}`), party, amount: deposit }),
+    ]);
+  await log.close();
+  await objects.close();
+  return { logFile, storageRoot, cohortId, parties, keys };
+};

@@ -1,0 +1,188 @@
+import { describe, expect, it } from '@jest/globals';
+import Database from 'better-sqlite3';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  LocalFolderStore,
+  SqliteEventStore,
+  type StoredDmlEvent,
+  createEvent,
+} from '../../offchain/index.js';
+import { type AuditFixtureOptions, writeAuditFixture } from './audit-fixture.js';
+import { parseAggregationRuleName } from './aggregation-rule-name.js';
+import { renderAuditFinding, verifyCohort } from './verify-cohort.js';
+import { verifyCohortInStores } from './verify-stores.js';
+
+const PASSPHRASE = 'cohort passphrase for deltas';
+
+const fixture = (options: Partial<AuditFixtureOptions> = {}) =>
+  writeAuditFixture({ dir: mkdtempSync(join(tmpdir(), 'dml-verify-')), passphrase: PASSPHRASE, ...options });
+
+const verify = async (
+  f: { logFile: string; storageRoot: string; cohortId: string },
+  passphrase = PASSPHRASE,
+) => {
+  const log = new SqliteEventStore(f.logFile);
+  const objects = await LocalFolderStore.open(f.storageRoot);
+  try {
+    return await verifyCohortInStores(log, objects, f.cohortId, passphrase);
+  } finally {
+    await log.close();
+    await objects.close();
+  }
+};
+
+describe('verifyCohort', () => {
+  it('passes a good log and counts what it checked', async () => {
+    const report = await verify(await fixture());
+    expect(report.findings).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.checked).toMatchObject({ deltas: 6, aggregates: 2, closes: 1, slashes: 1 });
+  });
+
+  it('names the round, party and object of a stored delta whose bytes were altered', async () => {
+    const f = await fixture();
+    const party = f.parties[1]!;
+    const key = f.keys.get(`2/${party}`)!;
+    const file = join(f.storageRoot, 'objects', key);
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 5] ^= 0x01;
+    writeFileSync(file, bytes);
+    const report = await verify(f);
+    expect(report.ok).toBe(false);
+    const finding = report.findings.find((x) => x.kind === 'delta-hash')!;
+    expect(finding).toMatchObject({ round: 2, party, key, expected: key.slice(-64) });
+    expect(finding.found).not.toBe(finding.expected);
+    // the round's aggregate can no longer be recomputed, and the report says so
+    expect(report.findings.map((x) => x.kind)).toContain('aggregate-unverifiable');
+    expect(renderAuditFinding(finding)).toContain(`object ${key}`);
+  });
+
+  it('reports a delta that is missing from storage or does not open with the passphrase', async () => {
+    const f = await fixture();
+    expect(
+      (await verify(f, 'another passphrase')).findings.filter((x) => x.kind === 'delta-decrypt'),
+    ).toHaveLength(6);
+    const objects = await LocalFolderStore.open(f.storageRoot);
+    await objects.delete(f.keys.get(`1/${f.parties[0]!}`)!);
+    await objects.close();
+    expect((await verify(f)).findings).toContainEqual(
+      expect.objectContaining({ kind: 'delta-missing', round: 1, party: f.parties[0] }),
+    );
+  });
+
+  it('detects an event removed from the middle of the log', async () => {
+    const f = await fixture();
+    const db = new Database(f.logFile);
+    const victim = db
+      .prepare<[], { position: number }>(
+        "SELECT position FROM events WHERE type = 'training.DeltaCommitted' ORDER BY position LIMIT 1 OFFSET 3",
+      )
+      .get()!.position;
+    db.prepare('DELETE FROM events WHERE position = ?').run(victim);
+    db.close();
+    const report = await verify(f);
+    expect(report.ok).toBe(false);
+    expect(report.findings).toContainEqual(
+      expect.objectContaining({ kind: 'log-gap', expected: String(victim), found: String(victim + 1) }),
+    );
+    // the round lost a contributor: the recorded aggregate names a party with no delta
+    expect(report.findings.map((x) => x.kind)).toContain('aggregate-contributors');
+  });
+
+  it('names the stream whose versions have a hole', async () => {
+    const f = await fixture();
+    const db = new Database(f.logFile);
+    const victim = db
+      .prepare<[], { position: number }>(
+        "SELECT position FROM events WHERE type = 'l1.PartyJoined' ORDER BY position LIMIT 1 OFFSET 1",
+      )
+      .get()!.position;
+    db.prepare('DELETE FROM events WHERE position = ?').run(victim);
+    db.close();
+    const report = await verify(f);
+    expect(report.findings).toContainEqual(
+      expect.objectContaining({ kind: 'stream-gap', position: victim + 1 }),
+    );
+  });
+
+  it('fails a slash without a strict majority of the other parties', async () => {
+    const report = await verify(await fixture({ slashVoters: (parties) => [parties[0]!] }));
+    expect(report.ok).toBe(false);
+    expect(report.findings).toContainEqual(
+      expect.objectContaining({ kind: 'slash-majority', expected: '> 1', found: '1' }),
+    );
+  });
+
+  it('fails a slash the accused voted in', async () => {
+    const report = await verify(await fixture({ slashVoters: (parties) => [parties[0]!, parties[2]!] }));
+    expect(report.findings).toContainEqual(
+      expect.objectContaining({ kind: 'slash-voter', message: 'the accused voted on its own slash' }),
+    );
+  });
+
+  it('fails a wrong aggregate hash and the close that carries it', async () => {
+    const report = await verify(await fixture({ wrongAggregate: true }));
+    expect(report.ok).toBe(false);
+    const kinds = report.findings.map((x) => x.kind);
+    expect(kinds).toEqual(['aggregate-hash', 'close-hash']);
+    expect(report.findings[0]).toMatchObject({ round: 2 });
+    expect(report.findings[0]!.expected).not.toBe(report.findings[0]!.found);
+  });
+});
+
+describe('verifyCohort on events given directly', () => {
+  const tx = { txId: 'a'.repeat(64), slot: 1 };
+  const events = [
+    createEvent('l1.PartyJoined', { cohortId: 'c', ...tx, party: 'c3', deposit: '10', hydraKey: 'ab' }),
+    createEvent('l1.EpochStarted', { cohortId: 'c', ...tx, epoch: 1, headId: 'ee', parties: ['a1', 'c3'] }),
+    createEvent('l1.PartySlashed', {
+      cohortId: 'c',
+      ...tx,
+      accused: 'c3',
+      voters: ['a1'],
+      amount: '10',
+      shares: [{ party: 'a1', amount: '10' }],
+      returned: [],
+    }),
+  ].map((e, i): StoredDmlEvent => ({ ...e, stream: 'cohort-c', streamVersion: i, position: i + 1 }));
+  const deps = { passphrase: 'x', densePositions: true, fetchObject: async () => undefined };
+
+  it('reports a slash paying a share to a party with no deposit as a ledger finding, not a crash', async () => {
+    const report = await verifyCohort(events, 'c', deps);
+    expect(report.findings).toContainEqual(
+      expect.objectContaining({
+        kind: 'ledger',
+        message: expect.stringContaining('a1 gets a share but is not a member'),
+      }),
+    );
+  });
+
+  it('reports a log that does not start at position 1, and a cohort with no event', async () => {
+    const shifted = events.map((e) => ({ ...e, position: e.position + 1 }));
+    expect((await verifyCohort(shifted, 'c', deps)).findings).toContainEqual(
+      expect.objectContaining({ kind: 'log-gap', expected: '1', found: '2' }),
+    );
+    expect(
+      (await verifyCohort(shifted, 'c', { ...deps, densePositions: false })).findings,
+    ).not.toContainEqual(expect.objectContaining({ kind: 'log-gap' }));
+    expect(await verifyCohort(events, 'other', deps)).toMatchObject({
+      ok: false,
+      findings: [{ kind: 'no-cohort' }],
+    });
+  });
+});
+
+describe('parseAggregationRuleName', () => {
+  it('reads the rule names of the cohort parameters', () => {
+    expect(parseAggregationRuleName('fedavg')).toEqual({ kind: 'fedavg' });
+    expect(parseAggregationRuleName('trimmed-mean:1')).toEqual({ kind: 'trimmed-mean', trim: 1 });
+    expect(parseAggregationRuleName('krum:1')).toEqual({ kind: 'krum', byzantine: 1 });
+    expect(parseAggregationRuleName('krum:1:3')).toEqual({ kind: 'krum', byzantine: 1, select: 3 });
+  });
+  it('refuses names it does not know', () => {
+    for (const bad of ['fedavg-ffa', 'krum', 'trimmed-mean:x', 'median:1', 'krum:1:2:3', ''])
+      expect(() => parseAggregationRuleName(bad)).toThrow(/AUDIT_RULE_UNKNOWN|not one the auditor knows/);
+  });
+});

@@ -1,0 +1,408 @@
+import {
+  type AggregationRule,
+  type Delta,
+  type DmlEventData,
+  type StoredDmlEvent,
+  aggregateDeltas,
+  decodeDelta,
+  openSealedObject,
+  slashShares,
+  storageSha256Hex,
+  verifyStoredContent,
+} from '../../offchain/index.js';
+import { escrowLedgerProjection, ledgerBalances, ledgerTotals } from '../escrow-ledger.js';
+import { belongsToCohort } from '../replay.js';
+import { parseAggregationRuleName } from './aggregation-rule-name.js';
+
+/** What the auditor checks; each finding is one of these. */
+export type AuditFindingKind =
+  | 'no-cohort'
+  | 'log-gap'
+  | 'stream-gap'
+  | 'rule-unknown'
+  | 'delta-missing'
+  | 'delta-hash'
+  | 'delta-decrypt'
+  | 'delta-malformed'
+  | 'delta-duplicate'
+  | 'aggregate-rule'
+  | 'aggregate-unverifiable'
+  | 'aggregate-hash'
+  | 'aggregate-contributors'
+  | 'close-hash'
+  | 'slash-no-epoch'
+  | 'slash-voter'
+  | 'slash-majority'
+  | 'slash-shares'
+  | 'ledger';
+
+/** One thing that does not check, with everything needed to find it. */
+export interface AuditFinding {
+  readonly kind: AuditFindingKind;
+  readonly message: string;
+  readonly position?: number;
+  readonly epoch?: number;
+  readonly round?: number;
+  readonly party?: string;
+  readonly key?: string;
+  readonly expected?: string;
+  readonly found?: string;
+}
+
+export interface AuditReport {
+  readonly cohortId: string;
+  readonly ok: boolean;
+  readonly checked: {
+    readonly events: number;
+    readonly deltas: number;
+    readonly aggregates: number;
+    readonly closes: number;
+    readonly slashes: number;
+  };
+  readonly findings: readonly AuditFinding[];
+}
+
+/** The auditor's one I/O boundary: the stored objects, and how the log numbers its events. */
+export interface AuditDeps {
+  /** The stored (sealed) bytes under `key`, or undefined when there is no such object. */
+  readonly fetchObject: (key: string) => Promise<Uint8Array | undefined>;
+  /** The cohort's shared passphrase for deltas. */
+  readonly passphrase: string;
+  /**
+   * The log's global positions are dense (1, 2, 3, ...: SQLite, PostgreSQL), so a missing
+   * position is a removed event. False for EventStoreDB, whose positions are byte offsets.
+   */
+  readonly densePositions: boolean;
+}
+
+type Committed = { event: StoredDmlEvent; data: DmlEventData<'training.DeltaCommitted'> };
+const roundKey = (epoch: number, round: number) => `${epoch}/${round}`;
+const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
+const sortedList = (xs: readonly string[]) => [...xs].sort().join(',');
+
+/** Removed events: holes in the log's positions and in each stream's versions. */
+const checkNumbering = (log: readonly StoredDmlEvent[], cohortId: string, dense: boolean): AuditFinding[] => {
+  const findings: AuditFinding[] = [];
+  if (dense) {
+    let expected = 1;
+    for (const event of log) {
+      if (event.position !== expected)
+        findings.push({
+          kind: 'log-gap',
+          message: `the log jumps from position ${expected - 1} to ${event.position}: ${event.position - expected} event(s) removed`,
+          position: event.position,
+          expected: String(expected),
+          found: String(event.position),
+        });
+      expected = event.position + 1;
+    }
+  }
+  const streams = new Map<string, StoredDmlEvent[]>();
+  for (const event of log) {
+    const list = streams.get(event.stream) ?? [];
+    list.push(event);
+    streams.set(event.stream, list);
+  }
+  for (const [stream, events] of streams) {
+    if (!events.some((e) => belongsToCohort(e, cohortId))) continue;
+    let expected = 0;
+    for (const event of [...events].sort((a, b) => a.streamVersion - b.streamVersion)) {
+      if (event.streamVersion !== expected)
+        findings.push({
+          kind: 'stream-gap',
+          message: `stream ${stream} jumps from version ${expected - 1} to ${event.streamVersion}`,
+          position: event.position,
+          expected: String(expected),
+          found: String(event.streamVersion),
+        });
+      expected = event.streamVersion + 1;
+    }
+  }
+  return findings;
+};
+
+/** (1) A committed delta: present, hashing to its commitment and key, opening, decoding. */
+const checkDelta = async (
+  c: Committed,
+  deps: AuditDeps,
+): Promise<{ delta?: Delta; finding?: AuditFinding }> => {
+  const { epoch, round, party, storageKey: key, deltaHash } = c.data;
+  const at = { position: c.event.position, epoch, round, party, key };
+  let bytes: Uint8Array | undefined;
+  try {
+    bytes = await deps.fetchObject(key);
+  } catch (error) {
+    return { finding: { kind: 'delta-missing', message: `cannot fetch: ${describe(error)}`, ...at } };
+  }
+  if (!bytes) return { finding: { kind: 'delta-missing', message: 'no object under this key', ...at } };
+  try {
+    verifyStoredContent(bytes, key, deltaHash);
+  } catch (error) {
+    return {
+      finding: {
+        kind: 'delta-hash',
+        message: describe(error),
+        ...at,
+        expected: deltaHash,
+        found: storageSha256Hex(bytes),
+      },
+    };
+  }
+  let plain: Uint8Array;
+  try {
+    plain = await openSealedObject(bytes, deps.passphrase, `object ${key}`);
+  } catch (error) {
+    return { finding: { kind: 'delta-decrypt', message: describe(error), ...at } };
+  }
+  try {
+    return { delta: decodeDelta(plain) };
+  } catch (error) {
+    return { finding: { kind: 'delta-malformed', message: describe(error), ...at } };
+  }
+};
+
+/**
+ * Checks one cohort's history. `log` is the whole log in position order (other cohorts' events
+ * are used only to check the numbering); the result lists every finding, never throws for a fault
+ * in the data.
+ */
+export const verifyCohort = async (
+  log: readonly StoredDmlEvent[],
+  cohortId: string,
+  deps: AuditDeps,
+): Promise<AuditReport> => {
+  const findings: AuditFinding[] = [];
+  const events = log.filter((e) => belongsToCohort(e, cohortId));
+  const checked = { events: events.length, deltas: 0, aggregates: 0, closes: 0, slashes: 0 };
+  if (events.length === 0)
+    return {
+      cohortId,
+      ok: false,
+      checked,
+      findings: [{ kind: 'no-cohort', message: `the log holds no event of cohort ${cohortId}` }],
+    };
+
+  // (6) numbering
+  findings.push(...checkNumbering(log, cohortId, deps.densePositions));
+
+  // the cohort's rule
+  let ruleName: string | undefined;
+  let rule: AggregationRule | undefined;
+  for (const e of events)
+    if (e.type === 'l1.CohortCreated') {
+      ruleName = e.data.params.aggregation;
+      try {
+        rule = parseAggregationRuleName(ruleName);
+      } catch (error) {
+        findings.push({
+          kind: 'rule-unknown',
+          message: describe(error),
+          position: e.position,
+          found: ruleName,
+        });
+      }
+    }
+
+  // (1) deltas
+  const rounds = new Map<string, { party: string; sampleCount: number; delta?: Delta }[]>();
+  for (const e of events) {
+    if (e.type !== 'training.DeltaCommitted') continue;
+    const { epoch, round, party, sampleCount } = e.data;
+    const list = rounds.get(roundKey(epoch, round)) ?? [];
+    if (list.some((x) => x.party === party)) {
+      findings.push({
+        kind: 'delta-duplicate',
+        message: 'a second delta of this party in this round',
+        position: e.position,
+        epoch,
+        round,
+        party,
+        key: e.data.storageKey,
+      });
+      continue;
+    }
+    const { delta, finding } = await checkDelta({ event: e, data: e.data }, deps);
+    checked.deltas++;
+    if (finding) findings.push(finding);
+    list.push({ party, sampleCount, ...(delta ? { delta } : {}) });
+    rounds.set(roundKey(epoch, round), list);
+  }
+
+  // (2) aggregates, recomputed with the parties' own aggregation code
+  const computed = new Map<string, string>();
+  for (const e of events) {
+    if (e.type !== 'training.AggregateComputed') continue;
+    checked.aggregates++;
+    const { epoch, round, aggregateHash, contributors } = e.data;
+    const at = { position: e.position, epoch, round };
+    if (ruleName !== undefined && e.data.rule !== ruleName)
+      findings.push({
+        kind: 'aggregate-rule',
+        message: `aggregate computed with rule ${e.data.rule}, the cohort's rule is ${ruleName}`,
+        ...at,
+        expected: ruleName,
+        found: e.data.rule,
+      });
+    const deltas = rounds.get(roundKey(epoch, round)) ?? [];
+    const committedParties = deltas.map((d) => d.party);
+    if (sortedList(committedParties) !== sortedList(contributors))
+      findings.push({
+        kind: 'aggregate-contributors',
+        message: 'the contributors are not the parties that committed a delta in this round',
+        ...at,
+        expected: sortedList(committedParties),
+        found: sortedList(contributors),
+      });
+    const usable = deltas.filter((d) => d.delta);
+    if (!rule || usable.length === 0 || usable.length !== deltas.length) {
+      findings.push({
+        kind: 'aggregate-unverifiable',
+        message: !rule
+          ? 'the cohort has no aggregation rule the auditor knows'
+          : `${deltas.length - usable.length} of ${deltas.length} committed delta(s) failed their checks`,
+        ...at,
+        found: aggregateHash,
+      });
+      continue;
+    }
+    let hash: string;
+    try {
+      hash = aggregateDeltas(
+        rule,
+        usable.map((d) => ({ partyId: d.party, sampleCount: d.sampleCount, delta: d.delta! })),
+      ).hash;
+    } catch (error) {
+      findings.push({
+        kind: 'aggregate-unverifiable',
+        message: describe(error),
+        ...at,
+        found: aggregateHash,
+      });
+      continue;
+    }
+    computed.set(roundKey(epoch, round), hash);
+    if (hash !== aggregateHash)
+      findings.push({
+        kind: 'aggregate-hash',
+        message: `the recomputed ${ruleName} aggregate differs from the one recorded by ${e.data.computedBy}`,
+        ...at,
+        party: e.data.computedBy,
+        expected: hash,
+        found: aggregateHash,
+      });
+  }
+
+  // (3) closes and contests carry the aggregate of their round; (4) slashes; (5) the ledger
+  let parties: readonly string[] | undefined;
+  let ledger = escrowLedgerProjection.initial;
+  for (const e of events) {
+    ledger = escrowLedgerProjection.evolve(ledger, e);
+    if (e.type === 'l1.EpochStarted') parties = e.data.parties;
+    if (e.type === 'l1.HeadClosed' || e.type === 'l1.HeadContested') {
+      checked.closes++;
+      const { epoch, round, aggregateHash } = e.data;
+      const expected = computed.get(roundKey(epoch, round));
+      if (expected !== aggregateHash)
+        findings.push({
+          kind: 'close-hash',
+          message:
+            expected === undefined
+              ? `${e.type} names round ${round}, whose aggregate the auditor could not compute`
+              : `${e.type} carries another aggregate than the one computed for round ${round}`,
+          position: e.position,
+          epoch,
+          round,
+          party: e.type === 'l1.HeadClosed' ? e.data.closedBy : e.data.contestedBy,
+          expected: expected ?? '(none)',
+          found: aggregateHash,
+        });
+    }
+    if (e.type === 'l1.PartySlashed') {
+      checked.slashes++;
+      const { accused, voters, amount, shares } = e.data;
+      const at = { position: e.position, party: accused };
+      if (!parties) {
+        findings.push({ kind: 'slash-no-epoch', message: 'a slash before any epoch started', ...at });
+        continue;
+      }
+      const others = parties.filter((p) => p !== accused);
+      if (!parties.includes(accused))
+        findings.push({
+          kind: 'slash-voter',
+          message: `accused ${accused} is not a party of the epoch`,
+          ...at,
+        });
+      if (voters.includes(accused))
+        findings.push({ kind: 'slash-voter', message: 'the accused voted on its own slash', ...at });
+      if (new Set(voters).size !== voters.length)
+        findings.push({
+          kind: 'slash-voter',
+          message: 'a party voted twice',
+          ...at,
+          found: voters.join(','),
+        });
+      for (const v of voters)
+        if (!parties.includes(v))
+          findings.push({ kind: 'slash-voter', message: `voter ${v} is not a party of the epoch`, ...at });
+      const valid = new Set(voters.filter((v) => others.includes(v)));
+      if (valid.size * 2 <= others.length)
+        findings.push({
+          kind: 'slash-majority',
+          message: `${valid.size} valid vote(s) of ${others.length} other parties is not a strict majority`,
+          ...at,
+          expected: `> ${others.length / 2}`,
+          found: String(valid.size),
+        });
+      const sum = shares.reduce((s, x) => s + BigInt(x.amount), 0n);
+      const rule = slashShares(BigInt(amount), voters).map((s) => `${s.party}:${s.amount}`);
+      const given = [...shares]
+        .sort((a, b) => (a.party < b.party ? -1 : 1))
+        .map((s) => `${s.party}:${s.amount}`);
+      if (sum !== BigInt(amount) || rule.join(',') !== given.join(','))
+        findings.push({
+          kind: 'slash-shares',
+          message: `the shares (sum ${sum}) are not the contract's split of ${amount}`,
+          ...at,
+          expected: rule.join(','),
+          found: given.join(','),
+        });
+    }
+  }
+  const cohortLedger = ledger.cohorts[cohortId];
+  if (cohortLedger) {
+    for (const anomaly of cohortLedger.anomalies)
+      findings.push({ kind: 'ledger', message: `escrow ledger anomaly ${anomaly}` });
+    if (!ledgerBalances(cohortLedger)) {
+      const t = ledgerTotals(cohortLedger);
+      findings.push({
+        kind: 'ledger',
+        message: 'the escrow ledger does not balance (deposited = in escrow + paid out)',
+        expected: String(t.deposited),
+        found: String(t.inEscrow + t.paidOut),
+      });
+    }
+  }
+
+  return { cohortId, ok: findings.length === 0, checked, findings };
+};
+
+/** One line per finding: kind, where, what. */
+export const renderAuditFinding = (f: AuditFinding): string => {
+  const where = [
+    f.position !== undefined ? `#${f.position}` : '',
+    f.epoch !== undefined ? `epoch ${f.epoch}` : '',
+    f.round !== undefined ? `round ${f.round}` : '',
+    f.party ? `party ${f.party}` : '',
+    f.key ? `object ${f.key}` : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
+  const values =
+    f.expected !== undefined || f.found !== undefined
+      ? ` (expected ${f.expected ?? '?'}, found ${f.found ?? '?'})`
+      : '';
+  return `${f.kind}${where ? ` [${where}]` : ''}: ${f.message}${values}`;
+};
+
+export const renderAuditSummary = (r: AuditReport): string =>
+  `verified: ${r.checked.deltas} deltas, ${r.checked.aggregates} aggregates, ${r.checked.slashes} slashes`;
