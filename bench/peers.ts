@@ -1,5 +1,5 @@
 // npm run bench:peers [-- --pairs N --only mnistEpoch,mnistFedAvg,lmStep --threads N --fed-threads N
-//                        --fed-engine simulation|inprocess --skip-setup]
+//                        --fed-engine simulation|inprocess --lm-lora-rank R --skip-setup]
 // Sets up the peers (bench/peers/setup.sh), then runs each experiment interleaved with ours
 // (ours, peer, ours, peer ..., N pairs, default 3) in fresh processes, prints every figure as
 // ours / peer with the ratio and appends the figures to bench/results.json. Our side is the
@@ -422,6 +422,8 @@ interface Flags {
   readonly fedThreads: number;
   readonly skipSetup: boolean;
   readonly fedEngine: 'simulation' | 'inprocess';
+  /** LoRA rank of the LM step: 0 trains all weights (the default). */
+  readonly lmLoraRank: number;
 }
 
 const parseFlags = (argv: readonly string[]): Flags => {
@@ -449,6 +451,7 @@ const parseFlags = (argv: readonly string[]): Flags => {
     fedThreads: int('--fed-threads', availableParallelism()),
     skipSetup: argv.includes('--skip-setup'),
     fedEngine: fedEngine === 'inprocess' ? 'inprocess' : 'simulation',
+    lmLoraRank: value('--lm-lora-rank') === undefined ? 0 : int('--lm-lora-rank', 0),
   };
 };
 
@@ -543,7 +546,7 @@ const main = async (argv: readonly string[]): Promise<number> => {
         lr: 1e-3,
         steps: 10,
         warmupSteps: 2,
-        loraRank: 0,
+        loraRank: flags.lmLoraRank,
         loraAlpha: 16,
       }),
   };
