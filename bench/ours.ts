@@ -2,8 +2,17 @@
 // the contract is the OursModule type there). Same data order (the shared order file), same
 // architecture, batch size and optimiser as the peer; what necessarily differs is that we train
 // QLoRA adapters on an NF4-quantised base, and every figure's note says so.
-import { readFile } from 'node:fs/promises';
-import { aggregateDeltas, encodeDelta, type Delta } from '../offchain/index.js';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type Delta,
+  EncryptedContentStore,
+  LocalFolderStore,
+  aggregateDeltas,
+  decodeDelta,
+  encodeDelta,
+} from '../offchain/index.js';
 import {
   type LabelledImages,
   type LocalTrainingSettings,
@@ -107,24 +116,48 @@ export const mnistFedAvg = async (o: MnistFedAvgOptions): Promise<MnistFedAvgFig
   const shards: LabelledImages[] = Array.from({ length: o.parties }, (_, p) =>
     selectImages(train, partyIndices(order, p)),
   );
+  // Every party seals its delta (scrypt key, AES-GCM) into the content-addressed store, as a
+  // node does; the aggregator fetches, decrypts and decodes each before aggregating.
+  const folder = await mkdtemp(join(tmpdir(), 'dml-bench-ours-'));
   const roundSeconds: number[] = [];
   const uploads: number[] = [];
-  for (let r = 0; r < o.rounds; r++) {
-    const roundStart = performance.now();
-    const contributions = shards.map((shard, p) => {
-      const { delta } = trainLocalDelta(
-        base,
-        global,
-        lora,
-        shard,
-        epochSettings(o, shard.count, o.localEpochs, o.seed + r * 100 + p),
+  try {
+    const objects = await LocalFolderStore.open(folder);
+    const stores = await Promise.all(
+      shards.map(async (_, p) => {
+        const store = new EncryptedContentStore(objects, { prefix: `party-${p}`, passphrase: `bench-${p}` });
+        await store.ready(); // a node derives its next object key while idle
+        return store;
+      }),
+    );
+    for (let r = 0; r < o.rounds; r++) {
+      const roundStart = performance.now();
+      const stored = [];
+      for (const [p, shard] of shards.entries()) {
+        const { delta } = trainLocalDelta(
+          base,
+          global,
+          lora,
+          shard,
+          epochSettings(o, shard.count, o.localEpochs, o.seed + r * 100 + p),
+        );
+        const reference = await stores[p]!.put(encodeDelta(delta));
+        uploads.push(reference.size);
+        stored.push({ p, shard, reference });
+      }
+      const contributions = await Promise.all(
+        stored.map(async ({ p, shard, reference }) => ({
+          partyId: `party-${String(p).padStart(2, '0')}`,
+          sampleCount: shard.count,
+          delta: decodeDelta(await stores[p]!.get(reference.key, reference.sha256)),
+        })),
       );
-      uploads.push(encodeDelta(delta).byteLength);
-      return { partyId: `party-${String(p).padStart(2, '0')}`, sampleCount: shard.count, delta };
-    });
-    global = applyDelta(global, aggregateDeltas({ kind: 'ffa-lora' }, contributions).delta);
-    roundSeconds.push((performance.now() - roundStart) / 1000);
-    log(`round ${r + 1}: ${roundSeconds[r]!.toFixed(1)} s`);
+      global = applyDelta(global, aggregateDeltas({ kind: 'ffa-lora' }, contributions).delta);
+      roundSeconds.push((performance.now() - roundStart) / 1000);
+      log(`round ${r + 1}: ${roundSeconds[r]!.toFixed(1)} s`);
+    }
+  } finally {
+    await rm(folder, { recursive: true, force: true });
   }
   const accuracy = evaluateQlora(base, global, lora, test).accuracy;
   return {
@@ -135,8 +168,9 @@ export const mnistFedAvg = async (o: MnistFedAvgOptions): Promise<MnistFedAvgFig
     backend: `tfjs ${backend}`,
     note:
       `QLoRA cohort: NF4 base pretrained ${pretrainEpochs} epochs on the public part, LoRA r ${lora.rank} ` +
-      `alpha ${lora.alpha}, FFA-LoRA aggregation (offchain aggregateDeltas); bytes: the encoded delta ` +
-      `(B only); parties train one after another in one process, a round is training + aggregation ` +
-      `(no encryption, storage or Hydra head)${threadNote(o.threads)}`,
+      `alpha ${lora.alpha}, FFA-LoRA aggregation (offchain aggregateDeltas); bytes: the sealed delta ` +
+      `as stored (B only, encrypted); parties train one after another in one process; a round is ` +
+      `training, encryption, local-folder storage, fetch + decryption and aggregation (no Hydra ` +
+      `head, no network)${threadNote(o.threads)}`,
   };
 };
