@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { getDeltaTensor, makeDelta, type Delta, flagOutlierScores } from '../offchain/index.js';
 import { selectTrainerBackend } from './backend.js';
-import { MNIST_PIXELS, type LabelledImages } from './mnist.js';
+import { MNIST_PIXELS, rangeImages, type LabelledImages } from './mnist.js';
 import {
   applyDelta,
   initAdapters,
@@ -10,7 +10,7 @@ import {
   type LoraSettings,
   type QuantizedMlp,
 } from './mlp.js';
-import { evaluateQlora, qloraLossAndGradients } from './mlp-engine.js';
+import { evaluateQlora, qloraLossAndGradients, trainQlora } from './mlp-engine.js';
 import { scoreDeltas, trainLocalDelta } from './local-round.js';
 import { dequantizeNf4 } from './nf4.js';
 import { gaussian, seededRandom } from './random.js';
@@ -116,6 +116,47 @@ describe('QLoRA MLP', () => {
         const numeric = (bump(eps) - bump(-eps)) / (2 * eps);
         expect(Math.abs(g[j]! - numeric)).toBeLessThan(2e-3 + 0.03 * Math.abs(numeric));
       }
+    }
+  });
+
+  it('replays a given data order with SGD and momentum, step for step (buf = m buf + g; p -= lr buf)', () => {
+    const data = syntheticImages(6, 5);
+    const ffa: LoraSettings = { ...lora, freezeA: true };
+    const start = withRandomB(initAdapters(base, ffa, 3), 6, 0.3);
+    const lr = 0.5;
+    const momentum = 0.9;
+    const { adapters, report } = trainQlora(base, start, ffa, data, {
+      steps: 2,
+      batchSize: 4,
+      learningRate: lr,
+      weightDecay: 0,
+      seed: 1,
+      order: 'given',
+      optimizer: { kind: 'sgd', momentum },
+    });
+    // batch 1 is images 0..3, batch 2 the short rest 4..5, in that order
+    expect(report.samples).toBe(6);
+    const g1 = qloraLossAndGradients(base, start, ffa, rangeImages(data, 0, 4)).grads;
+    const mid = makeDelta(
+      start.tensors.map((t) =>
+        t.name.endsWith('.lora_B')
+          ? { ...t, values: t.values.map((v, i) => v - lr * g1.get(t.name)![i]!) }
+          : t,
+      ),
+    );
+    const g2 = qloraLossAndGradients(base, mid, ffa, rangeImages(data, 4, 6)).grads;
+    for (const t of start.tensors) {
+      const got = getDeltaTensor(adapters, t.name).values;
+      if (!t.name.endsWith('.lora_B')) {
+        expect(got).toEqual(t.values);
+        continue;
+      }
+      const a = g1.get(t.name)!;
+      const b = g2.get(t.name)!;
+      t.values.forEach((v, i) => {
+        const expected = v - lr * a[i]! - lr * (momentum * a[i]! + b[i]!);
+        expect(Math.abs(got[i]! - expected)).toBeLessThan(1e-4 + 1e-4 * Math.abs(expected));
+      });
     }
   });
 

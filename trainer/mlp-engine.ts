@@ -38,6 +38,17 @@ export interface LocalTrainingSettings extends AdamWSettings {
   readonly steps: number;
   readonly batchSize: number;
   readonly seed: number;
+  /**
+   * 'shuffle' (default): a seeded reshuffle each epoch, full batches only. 'given': the data's
+   * own order, consecutive batches, the last one of an epoch short when batchSize does not divide
+   * the count (how a fixed data order is replayed, e.g. to match a peer step for step).
+   */
+  readonly order?: 'shuffle' | 'given';
+  /**
+   * The optimiser: AdamW (default) with the settings above, or SGD with heavy-ball momentum
+   * (PyTorch's: buf = momentum * buf + grad; p -= lr * buf; weightDecay ignored).
+   */
+  readonly optimizer?: { readonly kind: 'adamw' } | { readonly kind: 'sgd'; readonly momentum: number };
 }
 
 export interface TrainingReport {
@@ -130,7 +141,7 @@ class AdamW {
 
   constructor(
     initial: ReadonlyMap<string, { values: Float32Array; shape: readonly number[] }>,
-    private readonly settings: AdamWSettings,
+    private readonly settings: AdamWSettings & Pick<LocalTrainingSettings, 'optimizer'>,
   ) {
     for (const [name, { values, shape }] of initial) {
       this.params.set(name, tf.variable(tf.tensor(values, [...shape]), false, undefined, 'float32'));
@@ -148,6 +159,18 @@ class AdamW {
       epsilon: eps = 1e-8,
     } = this.settings;
     this.t++;
+    const optimizer = this.settings.optimizer;
+    if (optimizer?.kind === 'sgd') {
+      tf.tidy(() => {
+        for (const [name, g] of grads) {
+          const buf = this.m.get(name)!;
+          buf.assign(tf.add(tf.mul(buf, optimizer.momentum), g));
+          const p = this.params.get(name)!;
+          p.assign(tf.sub(p, tf.mul(buf, lr)));
+        }
+      });
+      return;
+    }
     const c1 = 1 - Math.pow(b1, this.t);
     const c2 = 1 - Math.pow(b2, this.t);
     tf.tidy(() => {
@@ -182,23 +205,27 @@ const runSteps = (
   const start = performance.now();
   const random = seededRandom(settings.seed);
   const order = Int32Array.from({ length: data.count }, (_, i) => i);
+  const shuffle = (settings.order ?? 'shuffle') === 'shuffle';
   let cursor = data.count;
   let total = 0;
+  let samples = 0;
   const bs = Math.min(settings.batchSize, data.count);
   for (let s = 0; s < settings.steps; s++) {
-    if (cursor + bs > data.count) {
-      shuffleInPlace(order, random);
+    if (cursor >= data.count || (shuffle && cursor + bs > data.count)) {
+      if (shuffle) shuffleInPlace(order, random);
       cursor = 0;
     }
-    const { x, y } = batchTensors(asExamples(data), order.subarray(cursor, cursor + bs));
-    cursor += bs;
+    const end = Math.min(cursor + bs, data.count);
+    const { x, y } = batchTensors(asExamples(data), order.subarray(cursor, end));
+    samples += end - cursor;
+    cursor = end;
     total += step(x, y);
     x.dispose();
     y.dispose();
   }
   return {
     loss: total / Math.max(1, settings.steps),
-    samples: settings.steps * bs,
+    samples,
     milliseconds: performance.now() - start,
   };
 };

@@ -1,0 +1,176 @@
+// Our side of the side-by-side benchmarks (bench/peers.ts runs each function in a fresh process;
+// the contract is the OursModule type there). Same data order (the shared order file), same
+// architecture, batch size and optimiser as the peer; what necessarily differs is that we train
+// QLoRA adapters on an NF4-quantised base, and every figure's note says so.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type Delta,
+  EncryptedContentStore,
+  LocalFolderStore,
+  aggregateDeltas,
+  decodeDelta,
+  encodeDelta,
+} from '../offchain/index.js';
+import {
+  type LabelledImages,
+  type LocalTrainingSettings,
+  type LoraSettings,
+  applyDelta,
+  evaluateQlora,
+  initAdapters,
+  initMlp,
+  loadMnist,
+  quantizeMlp,
+  selectImages,
+  selectTrainerBackend,
+  trainLocalDelta,
+  trainMlp,
+  trainQlora,
+} from '../trainer/index.js';
+import { epochSteps, parseDataOrder, partyIndices, publicIndices } from './ours-order.js';
+import type {
+  MnistEpochFigures,
+  MnistEpochOptions,
+  MnistFedAvgFigures,
+  MnistFedAvgOptions,
+  MnistOptions,
+} from './peers.js';
+
+const log = (line: string): void => void process.stderr.write(`ours: ${line}\n`);
+
+/** The peer's optimiser in our trainer's terms (SGD with momentum, or AdamW without decay). */
+const optimizerOf = (o: MnistOptions): LocalTrainingSettings['optimizer'] => {
+  if (o.optimizer === 'sgd') return { kind: 'sgd', momentum: o.momentum };
+  return { kind: 'adamw' };
+};
+
+/** `epochs` passes over `data` in its given order, batches of o.batchSize, the peer's optimiser. */
+const epochSettings = (
+  o: MnistOptions,
+  count: number,
+  epochs: number,
+  seed: number,
+): LocalTrainingSettings => ({
+  steps: epochSteps(count, o.batchSize, epochs),
+  batchSize: o.batchSize,
+  learningRate: o.lr,
+  weightDecay: o.optimizer === 'adamw' ? 0.01 : 0,
+  seed,
+  order: 'given',
+  optimizer: optimizerOf(o),
+});
+
+const threadNote = (threads: number): string =>
+  threads > 1 ? `; TensorFlow.js wasm runs one thread (the run was allowed ${threads})` : '';
+
+const loadSetup = async (o: MnistOptions) => {
+  const backend = await selectTrainerBackend({ log });
+  const order = parseDataOrder(await readFile(o.orderFile, 'utf8'));
+  const mnist = await loadMnist();
+  return { backend, order, ...mnist };
+};
+
+/** One local epoch of QLoRA training on party o.party's shard, in the shared order. */
+export const mnistEpoch = async (o: MnistEpochOptions): Promise<MnistEpochFigures> => {
+  const { backend, order, train } = await loadSetup(o);
+  const shard = selectImages(train, partyIndices(order, o.party));
+  const lora: LoraSettings = { rank: 8, alpha: 16, freezeA: true };
+  // Throughput does not depend on the base's values: a seeded random base, quantised to NF4.
+  const base = quantizeMlp(initMlp([784, ...o.hidden, 10], o.seed));
+  const adapters: Delta = initAdapters(base, lora, o.seed + 1);
+  // Warm up (untimed) on 5 batches of public data, as the peer does.
+  const warm = selectImages(train, publicIndices(order).subarray(0, 5 * o.batchSize));
+  trainQlora(base, adapters, lora, warm, epochSettings(o, warm.count, 1, o.seed));
+  const { report } = trainQlora(base, adapters, lora, shard, epochSettings(o, shard.count, 1, o.seed));
+  return {
+    samplesPerSecond: report.samples / (report.milliseconds / 1000),
+    backend: `tfjs ${backend}`,
+    note:
+      `QLoRA: NF4 base frozen, LoRA r ${lora.rank} alpha ${lora.alpha} on every linear layer, ` +
+      `FFA-LoRA (only B trained); the peer trains all FP32 weights${threadNote(o.threads)}`,
+  };
+};
+
+/**
+ * The original experiment with our cohort: a base pretrained on the public part (same optimiser,
+ * 5 epochs, as the peer's LoRA run), quantised to NF4; every round each party trains its adapter
+ * delta for o.localEpochs epochs on its shard, the deltas are aggregated with the protocol's
+ * FFA-LoRA rule (offchain aggregateDeltas) and applied; all parties end with the same adapters.
+ */
+export const mnistFedAvg = async (o: MnistFedAvgOptions): Promise<MnistFedAvgFigures> => {
+  const started = performance.now();
+  const { backend, order, train, test } = await loadSetup(o);
+  const lora: LoraSettings = { rank: o.loraRank, alpha: o.loraAlpha, freezeA: true };
+  const publicData = selectImages(train, publicIndices(order));
+  const pretrainEpochs = 5;
+  const fp = trainMlp(
+    initMlp([784, ...o.hidden, 10], o.seed),
+    publicData,
+    epochSettings(o, publicData.count, pretrainEpochs, o.seed),
+  ).mlp;
+  const base = quantizeMlp(fp);
+  let global: Delta = initAdapters(base, lora, o.seed + 1);
+  log(`base pretrained, NF4 accuracy ${evaluateQlora(base, global, lora, test).accuracy}`);
+  const shards: LabelledImages[] = Array.from({ length: o.parties }, (_, p) =>
+    selectImages(train, partyIndices(order, p)),
+  );
+  // Every party seals its delta (scrypt key, AES-GCM) into the content-addressed store, as a
+  // node does; the aggregator fetches, decrypts and decodes each before aggregating.
+  const folder = await mkdtemp(join(tmpdir(), 'dml-bench-ours-'));
+  const roundSeconds: number[] = [];
+  const uploads: number[] = [];
+  try {
+    const objects = await LocalFolderStore.open(folder);
+    const stores = await Promise.all(
+      shards.map(async (_, p) => {
+        const store = new EncryptedContentStore(objects, { prefix: `party-${p}`, passphrase: `bench-${p}` });
+        await store.ready(); // a node derives its next object key while idle
+        return store;
+      }),
+    );
+    for (let r = 0; r < o.rounds; r++) {
+      const roundStart = performance.now();
+      const stored = [];
+      for (const [p, shard] of shards.entries()) {
+        const { delta } = trainLocalDelta(
+          base,
+          global,
+          lora,
+          shard,
+          epochSettings(o, shard.count, o.localEpochs, o.seed + r * 100 + p),
+        );
+        const reference = await stores[p]!.put(encodeDelta(delta));
+        uploads.push(reference.size);
+        stored.push({ p, shard, reference });
+      }
+      const contributions = await Promise.all(
+        stored.map(async ({ p, shard, reference }) => ({
+          partyId: `party-${String(p).padStart(2, '0')}`,
+          sampleCount: shard.count,
+          delta: decodeDelta(await stores[p]!.get(reference.key, reference.sha256)),
+        })),
+      );
+      global = applyDelta(global, aggregateDeltas({ kind: 'ffa-lora' }, contributions).delta);
+      roundSeconds.push((performance.now() - roundStart) / 1000);
+      log(`round ${r + 1}: ${roundSeconds[r]!.toFixed(1)} s`);
+    }
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+  const accuracy = evaluateQlora(base, global, lora, test).accuracy;
+  return {
+    partyAccuracy: shards.map(() => accuracy),
+    wallSeconds: (performance.now() - started) / 1000,
+    roundSeconds,
+    bytesSentPerPartyPerRound: uploads.reduce((a, b) => a + b, 0) / uploads.length,
+    backend: `tfjs ${backend}`,
+    note:
+      `QLoRA cohort: NF4 base pretrained ${pretrainEpochs} epochs on the public part, LoRA r ${lora.rank} ` +
+      `alpha ${lora.alpha}, FFA-LoRA aggregation (offchain aggregateDeltas); bytes: the sealed delta ` +
+      `as stored (B only, encrypted); parties train one after another in one process; a round is ` +
+      `training, encryption, local-folder storage, fetch + decryption and aggregation (no Hydra ` +
+      `head, no network)${threadNote(o.threads)}`,
+  };
+};
