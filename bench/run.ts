@@ -1,10 +1,12 @@
 // npm run bench [-- AREA ...]: runs every bench/<area>.bench.ts (or the named areas), prints one
 // table and writes the same figures to bench/results.json.
 import { execFileSync } from 'node:child_process';
-import { readdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { appendRecords } from './peers-compare.js';
 import type { Benchmark, BenchRecord } from './result.js';
 import { renderBenchTable } from './table.js';
 
@@ -52,7 +54,13 @@ const main = async (): Promise<number> => {
     }
   }
   process.stdout.write(renderBenchTable(records) + '\n');
-  await writeFile(join(here, 'results.json'), JSON.stringify(records, null, 2) + '\n');
+  // Keep the figures of areas not run now (and of bench:peers); replace those of the areas run.
+  const resultsPath = join(here, 'results.json');
+  const existing: unknown = existsSync(resultsPath)
+    ? JSON.parse(await readFile(resultsPath, 'utf8'))
+    : undefined;
+  const kept = appendRecords(existing, []).filter((r) => !chosen.includes(r.area));
+  await writeFile(resultsPath, JSON.stringify([...kept, ...records], null, 2) + '\n');
   process.stderr.write(`bench: ${records.length} figures written to bench/results.json\n`);
   return failures > 0 ? 1 : 0;
 };
