@@ -41,8 +41,9 @@ export const evaluatePlutusScripts = (input: PlutusEvaluationInput): PlutusEvalu
       input.resolved.map((r) => txInToCore(r.txIn).to_bytes()),
       input.resolved.map((r) => Buffer.from(r.outputHex, 'hex')),
       input.costModels,
-      input.maxTxExMem,
+      // the evaluator's budget is (steps, mem): CPU first, as lucid and the validating emulator pass it
       input.maxTxExSteps,
+      input.maxTxExMem,
       BigInt(input.slotConfig.zeroTime),
       BigInt(input.slotConfig.zeroSlot),
       input.slotConfig.slotLength,
