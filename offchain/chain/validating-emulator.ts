@@ -8,7 +8,7 @@ import {
   type ProtocolParameters,
   type UTxO,
 } from 'lucid-cardano';
-import { eval_phase_two_raw } from '@lucid-evolution/uplc';
+import { runPhaseTwo } from './phase-two.js';
 import { toScriptFailure, type ScriptNames } from './script-failure.js';
 
 /**
@@ -58,17 +58,15 @@ export class ValidatingEmulator extends Emulator {
     const params = this.protocolParameters;
     let results: Uint8Array[];
     try {
-      results = eval_phase_two_raw(
-        fromHex(txCbor),
-        resolved.map((u) => u.input().to_bytes()),
-        resolved.map((u) => u.output().to_bytes()),
-        createCostModels(params.costModels).to_bytes(),
-        params.maxTxExSteps,
-        params.maxTxExMem,
-        BigInt(zeroTime),
-        BigInt(zeroSlot),
-        slotLength,
-      );
+      results = runPhaseTwo({
+        txBytes: fromHex(txCbor),
+        inputs: resolved.map((u) => u.input().to_bytes()),
+        outputs: resolved.map((u) => u.output().to_bytes()),
+        costModels: createCostModels(params.costModels).to_bytes(),
+        maxTxExSteps: params.maxTxExSteps,
+        maxTxExMem: params.maxTxExMem,
+        slotConfig: { zeroTime, zeroSlot, slotLength },
+      });
     } catch (error) {
       throw toScriptFailure(error, { scriptNames: this.scriptNames, purposeOf });
     }

@@ -1,12 +1,12 @@
-import { eval_phase_two_raw } from '@lucid-evolution/uplc';
 import { C } from 'lucid-cardano';
+import { runPhaseTwo } from '../chain/phase-two.js';
 import { txInToCore } from './tx-in.js';
 
 /**
  * Phase-2 validation: runs every Plutus script of a transaction with aiken's evaluator (the
  * one lucid uses inside), and checks that each redeemer declared at least the ex-units its
- * script used. A small module on purpose: the validating layer-1 emulator does the same, and
- * the two are meant to share one implementation.
+ * script used. The evaluator call itself is shared with the validating layer-1 emulator
+ * (`offchain/chain/phase-two.ts`).
  */
 export interface SlotConfig {
   readonly zeroTime: number;
@@ -36,18 +36,15 @@ const redeemerKey = (redeemer: C.Redeemer): string => `${redeemer.tag().kind()}:
 export const evaluatePlutusScripts = (input: PlutusEvaluationInput): PlutusEvaluationResult => {
   let evaluated: Uint8Array[];
   try {
-    evaluated = eval_phase_two_raw(
-      input.txBytes,
-      input.resolved.map((r) => txInToCore(r.txIn).to_bytes()),
-      input.resolved.map((r) => Buffer.from(r.outputHex, 'hex')),
-      input.costModels,
-      // the evaluator's budget is (steps, mem): CPU first, as lucid and the validating emulator pass it
-      input.maxTxExSteps,
-      input.maxTxExMem,
-      BigInt(input.slotConfig.zeroTime),
-      BigInt(input.slotConfig.zeroSlot),
-      input.slotConfig.slotLength,
-    );
+    evaluated = runPhaseTwo({
+      txBytes: input.txBytes,
+      inputs: input.resolved.map((r) => txInToCore(r.txIn).to_bytes()),
+      outputs: input.resolved.map((r) => Buffer.from(r.outputHex, 'hex')),
+      costModels: input.costModels,
+      maxTxExSteps: input.maxTxExSteps,
+      maxTxExMem: input.maxTxExMem,
+      slotConfig: input.slotConfig,
+    });
   } catch (error) {
     return { ok: false, reason: `ScriptFailure: ${typeof error === 'string' ? error : String(error)}` };
   }
