@@ -10,7 +10,7 @@ import {
 import { CohortRedeemer, MembershipRedeemer, signTrainingSnapshot, type CohortPhase } from './cohort-data.js';
 import { closeTx, findCohortState, joinTx, readCohortState } from './cohort-tx.js';
 import { ScriptFailure } from './script-failure.js';
-import { outputLovelace, tamperTx, withLovelace } from './tamper.js';
+import { outputAddress, outputLovelace, tamperTx, withLovelace } from './tamper.js';
 
 const open: CohortPhase = { kind: 'Open', round: 0n, aggregateHash: '' };
 const completed: CohortPhase = { kind: 'Completed', round: 10n, aggregateHash: '' };
@@ -192,6 +192,24 @@ describe('Join (membership policy)', () => {
       redeemer: (tag, _i, d) => (tag === 1 ? MembershipRedeemer.join(victim.pkh, victim.hydraVk) : d),
     });
     await expectRejected(submitSigned(kit, tx, [kit.creator]), 'party-sig');
+  });
+
+  it('rejects datum tampering on the continuing state output of a join (the new member left out)', async () => {
+    const kit = await running(open);
+    const before: UTxO = await findCohortState(kit.lucid, kit.scripts);
+    const tx = tamperTx(await buildJoin(kit), {
+      outputs: (outs) =>
+        outs.map((o) => {
+          if (outputAddress(o) !== kit.scripts.stateAddress) return o;
+          // The joiner takes its tokens, but the state keeps the members it had before the join.
+          const copy = C.TransactionOutput.new(o.address(), o.amount());
+          copy.set_datum(
+            C.Datum.new_data(C.Data.new(C.PlutusData.from_bytes(Buffer.from(before.datum!, 'hex')))),
+          );
+          return copy;
+        }),
+    });
+    await expectRejected(submitSigned(kit, tx, [kit.creator]), 'state-out');
   });
 
   it('rejects a join after the cohort ended', async () => {
