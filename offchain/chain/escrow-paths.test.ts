@@ -126,6 +126,28 @@ describe('Claim', () => {
     await expectRejected(submitSigned(kit, tx, [owner]), 'pay-owner');
   });
 
+  it("rejects a claim that burns another party's claim token instead of the owner's", async () => {
+    const kit = await running(completed);
+    const [owner, victim] = kit.parties as [KitParty, KitParty];
+    const tx = tamperTx(await buildClaim(kit, owner), {
+      mint: () => mintWith({ [partyTokenUnits(kit.scripts, victim.pkh).claim]: -1n }),
+    });
+    await expectRejected(submitSigned(kit, tx, [owner]), 'burn-claim');
+  });
+
+  it("rejects a claim that also burns another party's kill token", async () => {
+    const kit = await running(completed);
+    const [owner, victim] = kit.parties as [KitParty, KitParty];
+    const tx = tamperTx(await buildClaim(kit, owner), {
+      mint: () =>
+        mintWith({
+          [partyTokenUnits(kit.scripts, owner.pkh).claim]: -1n,
+          [partyTokenUnits(kit.scripts, victim.pkh).kill]: -1n,
+        }),
+    });
+    await expectRejected(submitSigned(kit, tx, [owner]), 'burn-claim');
+  });
+
   it('rejects claiming twice', async () => {
     const kit = await running(completed);
     const owner = kit.parties[0]!;
