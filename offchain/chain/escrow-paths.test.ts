@@ -148,6 +148,36 @@ describe('Claim', () => {
     await expectRejected(submitSigned(kit, tx, [owner]), 'burn-claim');
   });
 
+  it("rejects double satisfaction: two parties' escrows taken by one claim with one output", async () => {
+    // Built where it is valid (p0 slashes p1 in a 2-party cohort: both escrows are inputs), then
+    // relabelled as p0's Claim (burning only p0's claim token) with a single output paying p0 one
+    // deposit, and submitted to a twin ledger where the cohort is Completed.
+    const pair = (phase: CohortPhase, keysOf?: CohortKit) =>
+      cohortKit(2, { extraGenesis: runningCohortGenesis(phase), ...(keysOf ? { keysOf } : {}) });
+    const voting = await pair(premature(Date.now() + HOUR));
+    const [p0, p1] = voting.parties as [KitParty, KitParty];
+    const killUnit = partyTokenUnits(voting.scripts, p0.pkh).kill;
+    const kill = (await voting.lucid.utxosAt(p0.address)).find((u) => (u.assets[killUnit] ?? 0n) > 0n)!;
+    const built = await slashTx(
+      voting.as(p0),
+      voting.scripts,
+      await findCohortState(voting.lucid, voting.scripts),
+      await escrowOf(voting, p1),
+      [await escrowOf(voting, p0)],
+      [kill],
+      voting.emulator.now() + 60_000,
+    ).complete();
+    const twoDeposits = 2n * DEFAULT_TERMS.minDeposit;
+    const tx = tamperTx(built.toString(), {
+      mint: () => mintWith({ [partyTokenUnits(voting.scripts, p0.pkh).claim]: -1n }),
+      redeemer: (tag, _i, d) => (tag === 1 ? MembershipRedeemer.claim() : d),
+      outputs: (outs) =>
+        outs.map((o) => (outputLovelace(o) === twoDeposits ? withLovelace(o, DEFAULT_TERMS.minDeposit) : o)),
+    });
+    const done = await pair(completed, voting);
+    await expectRejected(submitSigned(done, tx, [p0]), 'one-escrow');
+  });
+
   it('rejects claiming twice', async () => {
     const kit = await running(completed);
     const owner = kit.parties[0]!;
