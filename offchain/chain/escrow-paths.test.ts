@@ -7,10 +7,10 @@ import {
   type CohortKit,
   type KitParty,
 } from './cohort-kit.js';
-import { MembershipRedeemer, parseEscrowDatum, type CohortPhase } from './cohort-data.js';
+import { MembershipRedeemer, cohortDatum, parseEscrowDatum, type CohortPhase } from './cohort-data.js';
 import { claimTx, findCohortState, ownerAddress, partyTokenUnits, refundTx, slashTx } from './cohort-tx.js';
 import { ScriptFailure } from './script-failure.js';
-import { outputAddress, outputLovelace, tamperTx, withLovelace } from './tamper.js';
+import { outputAddress, outputLovelace, tamperTx, withAddress, withLovelace } from './tamper.js';
 void outputAddress;
 void ownerAddress;
 
@@ -126,6 +126,58 @@ describe('Claim', () => {
     await expectRejected(submitSigned(kit, tx, [owner]), 'pay-owner');
   });
 
+  it("rejects a claim that burns another party's claim token instead of the owner's", async () => {
+    const kit = await running(completed);
+    const [owner, victim] = kit.parties as [KitParty, KitParty];
+    const tx = tamperTx(await buildClaim(kit, owner), {
+      mint: () => mintWith({ [partyTokenUnits(kit.scripts, victim.pkh).claim]: -1n }),
+    });
+    await expectRejected(submitSigned(kit, tx, [owner]), 'burn-claim');
+  });
+
+  it("rejects a claim that also burns another party's kill token", async () => {
+    const kit = await running(completed);
+    const [owner, victim] = kit.parties as [KitParty, KitParty];
+    const tx = tamperTx(await buildClaim(kit, owner), {
+      mint: () =>
+        mintWith({
+          [partyTokenUnits(kit.scripts, owner.pkh).claim]: -1n,
+          [partyTokenUnits(kit.scripts, victim.pkh).kill]: -1n,
+        }),
+    });
+    await expectRejected(submitSigned(kit, tx, [owner]), 'burn-claim');
+  });
+
+  it("rejects double satisfaction: two parties' escrows taken by one claim with one output", async () => {
+    // Built where it is valid (p0 slashes p1 in a 2-party cohort: both escrows are inputs), then
+    // relabelled as p0's Claim (burning only p0's claim token) with a single output paying p0 one
+    // deposit, and submitted to a twin ledger where the cohort is Completed.
+    const pair = (phase: CohortPhase, keysOf?: CohortKit) =>
+      cohortKit(2, { extraGenesis: runningCohortGenesis(phase), ...(keysOf ? { keysOf } : {}) });
+    const voting = await pair(premature(Date.now() + HOUR));
+    const [p0, p1] = voting.parties as [KitParty, KitParty];
+    const killUnit = partyTokenUnits(voting.scripts, p0.pkh).kill;
+    const kill = (await voting.lucid.utxosAt(p0.address)).find((u) => (u.assets[killUnit] ?? 0n) > 0n)!;
+    const built = await slashTx(
+      voting.as(p0),
+      voting.scripts,
+      await findCohortState(voting.lucid, voting.scripts),
+      await escrowOf(voting, p1),
+      [await escrowOf(voting, p0)],
+      [kill],
+      voting.emulator.now() + 60_000,
+    ).complete();
+    const twoDeposits = 2n * DEFAULT_TERMS.minDeposit;
+    const tx = tamperTx(built.toString(), {
+      mint: () => mintWith({ [partyTokenUnits(voting.scripts, p0.pkh).claim]: -1n }),
+      redeemer: (tag, _i, d) => (tag === 1 ? MembershipRedeemer.claim() : d),
+      outputs: (outs) =>
+        outs.map((o) => (outputLovelace(o) === twoDeposits ? withLovelace(o, DEFAULT_TERMS.minDeposit) : o)),
+    });
+    const done = await pair(completed, voting);
+    await expectRejected(submitSigned(done, tx, [p0]), 'one-escrow');
+  });
+
   it('rejects claiming twice', async () => {
     const kit = await running(completed);
     const owner = kit.parties[0]!;
@@ -223,6 +275,39 @@ describe('Slash (kill-token vote)', () => {
       mint: () => mintWith({ [u(p0).claim]: -1n, [u(p0).kill]: -2n, [u(p2).claim]: -1n }),
     });
     await expectRejected(submitSigned(kit, tx, [p0, p1]), 'burn-once');
+  });
+
+  it('rejects double satisfaction in a slash: a third escrow taken without burning its claim token', async () => {
+    // The honest vote of p0 and p1 against p2, with p1's burns dropped and p1's payment sent to p0,
+    // submitted where the epoch's parties are only p0 and p2 (so p0 alone is a majority): p1's
+    // escrow is still an input, taken by p0, with no claim token of p1 burnt.
+    const kit = await running(premature(Date.now() + HOUR));
+    const [p0, p1, p2] = kit.parties as [KitParty, KitParty, KitParty];
+    const u = (p: KitParty) => partyTokenUnits(kit.scripts, p.pkh);
+    const tx = tamperTx(await buildSlash(kit), {
+      mint: () => mintWith({ [u(p0).claim]: -1n, [u(p0).kill]: -1n, [u(p2).claim]: -1n }),
+      outputs: (outs) => outs.map((o) => (outputAddress(o) === p1.address ? withAddress(o, p0.address) : o)),
+      // p1 does not sign: its deposit is taken without its consent.
+      requiredSigners: (signers) => signers.filter((k) => k !== p1.pkh),
+    });
+    const twoParties = await cohortKit(3, {
+      keysOf: kit,
+      extraGenesis: (s, parties) => {
+        const [state, ...rest] = runningCohortGenesis(premature(Date.now() + HOUR))(s, parties);
+        const members = parties.map((p) => ({ pkh: p.pkh, hydraVk: p.hydraVk }));
+        const datum = cohortDatum({
+          cohortId: s.cohortId,
+          membershipPolicy: s.membershipPolicy,
+          terms: DEFAULT_TERMS,
+          epoch: 1n,
+          parties: [members[0]!, members[2]!],
+          members,
+          phase: premature(Date.now() + HOUR),
+        });
+        return [{ ...state!, outputData: { inline: datum } }, ...rest];
+      },
+    });
+    await expectRejected(submitSigned(twoParties, tx, [p0]), 'escrows');
   });
 
   it('rejects a slash voted by the accused', async () => {

@@ -7,10 +7,16 @@ import {
   type CohortKit,
   type KitParty,
 } from './cohort-kit.js';
-import { CohortRedeemer, MembershipRedeemer, signTrainingSnapshot, type CohortPhase } from './cohort-data.js';
-import { closeTx, findCohortState, joinTx, readCohortState } from './cohort-tx.js';
+import {
+  CohortRedeemer,
+  MembershipRedeemer,
+  cohortDatum,
+  signTrainingSnapshot,
+  type CohortPhase,
+} from './cohort-data.js';
+import { closeTx, findCohortState, joinTx, readCohortState, startEpochTx } from './cohort-tx.js';
 import { ScriptFailure } from './script-failure.js';
-import { outputLovelace, tamperTx, withLovelace } from './tamper.js';
+import { outputAddress, outputLovelace, tamperTx, withLovelace } from './tamper.js';
 
 const open: CohortPhase = { kind: 'Open', round: 0n, aggregateHash: '' };
 const completed: CohortPhase = { kind: 'Completed', round: 10n, aggregateHash: '' };
@@ -194,11 +200,91 @@ describe('Join (membership policy)', () => {
     await expectRejected(submitSigned(kit, tx, [kit.creator]), 'party-sig');
   });
 
+  it('rejects datum tampering on the continuing state output of a join (the new member left out)', async () => {
+    const kit = await running(open);
+    const before: UTxO = await findCohortState(kit.lucid, kit.scripts);
+    const tx = tamperTx(await buildJoin(kit), {
+      outputs: (outs) =>
+        outs.map((o) => {
+          if (outputAddress(o) !== kit.scripts.stateAddress) return o;
+          // The joiner takes its tokens, but the state keeps the members it had before the join.
+          const copy = C.TransactionOutput.new(o.address(), o.amount());
+          copy.set_datum(
+            C.Datum.new_data(C.Data.new(C.PlutusData.from_bytes(Buffer.from(before.datum!, 'hex')))),
+          );
+          return copy;
+        }),
+    });
+    await expectRejected(submitSigned(kit, tx, [kit.creator]), 'state-out');
+  });
+
   it('rejects a join after the cohort ended', async () => {
     const before = await running(open);
     const tx = await buildJoin(before);
     const ended = await running(completed, before);
     // The state validator refuses first: only an Open cohort takes members.
     await expectRejected(submitSigned(ended, tx, [before.creator]), 'not-open');
+  });
+});
+
+describe('StartEpoch (head close validator)', () => {
+  /** A cohort whose members joined but whose first epoch has not started (epoch 0, no parties). */
+  const notStarted = (keysOf?: CohortKit) =>
+    cohortKit(3, {
+      ...(keysOf ? { keysOf } : {}),
+      extraGenesis: (s, parties) => {
+        const [state, ...rest] = runningCohortGenesis(open)(s, parties);
+        const members = parties.map((p) => ({ pkh: p.pkh, hydraVk: p.hydraVk }));
+        const datum = cohortDatum({
+          cohortId: s.cohortId,
+          membershipPolicy: s.membershipPolicy,
+          terms: DEFAULT_TERMS,
+          epoch: 0n,
+          parties: [],
+          members,
+          phase: open,
+        });
+        return [{ ...state!, outputData: { inline: datum } }, ...rest];
+      },
+    });
+  const buildStart = async (kit: CohortKit, signer: KitParty) =>
+    (
+      await startEpochTx(
+        kit.as(signer),
+        kit.scripts,
+        await findCohortState(kit.lucid, kit.scripts),
+        signer.pkh,
+      ).complete()
+    ).toString();
+
+  it('accepts the first epoch started by a member: the members become the parties', async () => {
+    const kit = await notStarted();
+    await submitSigned(kit, await buildStart(kit, kit.parties[0]!), [kit.parties[0]!]);
+    kit.emulator.awaitBlock(1);
+    const state = readCohortState(await findCohortState(kit.lucid, kit.scripts));
+    expect(state.epoch).toBe(1n);
+    expect(state.parties.map((p) => p.pkh)).toEqual(kit.parties.map((p) => p.pkh));
+  });
+
+  it('rejects a start signed by a non-member', async () => {
+    const kit = await notStarted();
+    const tx = tamperTx(await buildStart(kit, kit.parties[0]!), { requiredSigners: () => [kit.creator.pkh] });
+    await expectRejected(submitSigned(kit, tx, [kit.creator]), 'member-sig');
+  });
+
+  it('rejects a start whose continuing datum leaves a member out of the parties', async () => {
+    const kit = await notStarted();
+    const state = readCohortState(await findCohortState(kit.lucid, kit.scripts));
+    const tampered = cohortDatum({ ...state, epoch: 1n, parties: state.members.slice(1) });
+    const tx = tamperTx(await buildStart(kit, kit.parties[0]!), {
+      outputs: (outs) =>
+        outs.map((o) => {
+          if (outputAddress(o) !== kit.scripts.stateAddress) return o;
+          const copy = C.TransactionOutput.new(o.address(), o.amount());
+          copy.set_datum(C.Datum.new_data(C.Data.new(C.PlutusData.from_bytes(Buffer.from(tampered, 'hex')))));
+          return copy;
+        }),
+    });
+    await expectRejected(submitSigned(kit, tx, [kit.parties[0]!]), 'datum');
   });
 });
