@@ -10,7 +10,7 @@ import {
   jsonEvent,
 } from '@eventstore/db-client';
 import { DmlError } from '../errors.js';
-import { type NewDmlEvent, type StoredDmlEvent, checkStreamName, validateEvent } from './envelope.js';
+import { type NewDmlEvent, type StoredDmlEvent } from './envelope.js';
 import {
   type AppendResult,
   DuplicateEventError,
@@ -19,7 +19,7 @@ import {
   type ReadAllOptions,
   type ReadStreamOptions,
   WrongExpectedVersionError,
-  checkExpectedVersion,
+  checkAppendBatch,
 } from './event-store.js';
 
 export interface EventStoreDbOptions {
@@ -93,11 +93,7 @@ export class EventStoreDbEventStore implements EventStore {
     events: readonly NewDmlEvent[],
     options: { readonly expectedVersion: ExpectedVersion },
   ): Promise<AppendResult> {
-    checkStreamName(stream);
-    checkExpectedVersion(options.expectedVersion);
-    if (events.length === 0)
-      throw new DmlError('EVENT_EMPTY_APPEND', `an append to ${stream} needs at least one event`);
-    const valid = events.map(validateEvent);
+    const valid = checkAppendBatch(stream, events, options.expectedVersion);
     const ids = new Set(valid.map((e) => e.eventId));
     if (ids.size !== valid.length)
       throw new DuplicateEventError(

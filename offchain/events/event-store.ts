@@ -1,5 +1,5 @@
 import { DmlError } from '../errors.js';
-import type { NewDmlEvent, StoredDmlEvent } from './envelope.js';
+import { type NewDmlEvent, type StoredDmlEvent, checkStreamName, validateEvent } from './envelope.js';
 
 /**
  * What an append expects of its stream (optimistic concurrency):
@@ -97,6 +97,22 @@ export const expectedVersionMatches = (expected: ExpectedVersion, actual: number
 export const checkExpectedVersion = (expected: ExpectedVersion): void => {
   if (typeof expected === 'number' && (!Number.isSafeInteger(expected) || expected < 0))
     throw new DmlError('EVENT_STREAM_VERSION', `expected version ${expected} must be a non-negative integer`);
+};
+
+/**
+ * What every adapter checks before it writes a batch: the stream name, the expected version, a
+ * non-empty batch, and every event against its schema. Returns the validated events.
+ */
+export const checkAppendBatch = (
+  stream: string,
+  events: readonly NewDmlEvent[],
+  expectedVersion: ExpectedVersion,
+): NewDmlEvent[] => {
+  checkStreamName(stream);
+  checkExpectedVersion(expectedVersion);
+  if (events.length === 0)
+    throw new DmlError('EVENT_EMPTY_APPEND', `an append to ${stream} needs at least one event`);
+  return events.map(validateEvent);
 };
 
 /** Reads the whole log from a position, page by page. */

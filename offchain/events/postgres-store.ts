@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { DmlError } from '../errors.js';
-import { type NewDmlEvent, type StoredDmlEvent, checkStreamName, validateEvent } from './envelope.js';
+import { type NewDmlEvent, type StoredDmlEvent } from './envelope.js';
 import {
   type AppendResult,
   DuplicateEventError,
@@ -9,7 +9,7 @@ import {
   type ReadAllOptions,
   type ReadStreamOptions,
   WrongExpectedVersionError,
-  checkExpectedVersion,
+  checkAppendBatch,
   expectedVersionMatches,
 } from './event-store.js';
 
@@ -141,11 +141,7 @@ export class PostgresEventStore implements EventStore {
     events: readonly NewDmlEvent[],
     options: { readonly expectedVersion: ExpectedVersion },
   ): Promise<AppendResult> {
-    checkStreamName(stream);
-    checkExpectedVersion(options.expectedVersion);
-    if (events.length === 0)
-      throw new DmlError('EVENT_EMPTY_APPEND', `an append to ${stream} needs at least one event`);
-    const valid = events.map(validateEvent);
+    const valid = checkAppendBatch(stream, events, options.expectedVersion);
     await this.init();
     const client = await this.connect();
     try {

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DmlError } from '../errors.js';
-import { type NewDmlEvent, type StoredDmlEvent, checkStreamName, validateEvent } from './envelope.js';
+import { type NewDmlEvent, type StoredDmlEvent } from './envelope.js';
 import {
   type AppendResult,
   DuplicateEventError,
@@ -11,7 +11,7 @@ import {
   type ReadAllOptions,
   type ReadStreamOptions,
   WrongExpectedVersionError,
-  checkExpectedVersion,
+  checkAppendBatch,
   expectedVersionMatches,
 } from './event-store.js';
 
@@ -184,11 +184,7 @@ export class SqliteEventStore implements EventStore {
     events: readonly NewDmlEvent[],
     options: { readonly expectedVersion: ExpectedVersion },
   ): AppendResult {
-    checkStreamName(stream);
-    checkExpectedVersion(options.expectedVersion);
-    if (events.length === 0)
-      throw new DmlError('EVENT_EMPTY_APPEND', `an append to ${stream} needs at least one event`);
-    const valid = events.map(validateEvent);
+    const valid = checkAppendBatch(stream, events, options.expectedVersion);
     let result: AppendResult;
     try {
       result = this.appendTx.immediate(stream, valid, options.expectedVersion);
