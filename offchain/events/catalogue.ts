@@ -186,6 +186,16 @@ const contributionScored = z.object({
   metrics: metrics.optional(),
 });
 
+/** A party's Hydra-key signature of the training snapshot (its acknowledgement in the head). */
+const snapshotSigned = z.object({
+  ...roundKey,
+  party: partyId,
+  aggregateHash: hash32('an aggregate hash'),
+  signature: hex('a signature').length(128),
+  /** The layer-2 transaction carrying the acknowledgement, when it went through a head. */
+  txId: hex('a transaction id').optional(),
+});
+
 /** Every event type, its current schema version, and the schema of its data. */
 export const EVENT_CATALOGUE = {
   'hydra.OutputReceived': { version: 1, schema: hydraOutputReceived },
@@ -202,6 +212,7 @@ export const EVENT_CATALOGUE = {
   'training.DeltaCommitted': { version: 1, schema: deltaCommitted },
   'training.AggregateComputed': { version: 1, schema: aggregateComputed },
   'training.ContributionScored': { version: 1, schema: contributionScored },
+  'training.SnapshotSigned': { version: 1, schema: snapshotSigned },
 } as const;
 
 export type DmlEventType = keyof typeof EVENT_CATALOGUE;
