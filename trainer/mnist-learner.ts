@@ -11,7 +11,7 @@ import {
 } from './mlp.js';
 import { evaluateQlora, trainMlp, type LocalTrainingSettings } from './mlp-engine.js';
 import { scoreDeltas, trainLocalDelta } from './local-round.js';
-import { iidShards } from './shards.js';
+import { dirichletShards, iidShards } from './shards.js';
 
 /**
  * The MNIST side of a cohort: a base pretrained here on public images and quantised to NF4, the
@@ -40,6 +40,9 @@ export interface MnistCohortOptions {
   readonly publicCount?: number;
   readonly pretrainSteps?: number;
   readonly seed?: number;
+  /** How the private images are dealt: 'iid' (default) or 'dirichlet' (label skew, `alpha`). */
+  readonly split?: 'iid' | 'dirichlet';
+  readonly alpha?: number;
 }
 
 export const prepareMnistCohort = async (options: MnistCohortOptions): Promise<MnistCohortSetup> => {
@@ -64,8 +67,13 @@ export const prepareMnistCohort = async (options: MnistCohortOptions): Promise<M
   const perParty = shardSize + validationSize;
   const shards: LabelledImages[] = [];
   const validations: LabelledImages[] = [];
+  const privateIdx = permutation.subarray(0, 60000 - publicCount);
+  const dealt =
+    options.split === 'dirichlet'
+      ? dirichletShards(train.labels, privateIdx, options.parties, perParty, options.alpha ?? 0.5, seed + 7)
+      : Array.from({ length: options.parties }, (_, p) => privateIdx.subarray(p * perParty, (p + 1) * perParty));
   for (let p = 0; p < options.parties; p++) {
-    const own = permutation.subarray(p * perParty, (p + 1) * perParty);
+    const own = dealt[p]!;
     shards.push(selectImages(train, own.subarray(0, shardSize)));
     validations.push(selectImages(train, own.subarray(shardSize)));
   }
