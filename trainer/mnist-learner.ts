@@ -71,7 +71,9 @@ export const prepareMnistCohort = async (options: MnistCohortOptions): Promise<M
   const dealt =
     options.split === 'dirichlet'
       ? dirichletShards(train.labels, privateIdx, options.parties, perParty, options.alpha ?? 0.5, seed + 7)
-      : Array.from({ length: options.parties }, (_, p) => privateIdx.subarray(p * perParty, (p + 1) * perParty));
+      : Array.from({ length: options.parties }, (_, p) =>
+          privateIdx.subarray(p * perParty, (p + 1) * perParty),
+        );
   for (let p = 0; p < options.parties; p++) {
     const own = dealt[p]!;
     shards.push(selectImages(train, own.subarray(0, shardSize)));
