@@ -156,3 +156,58 @@ describe('dml audit verify', () => {
     expect(stderr.text).toBe('dml: cannot read the passphrase file /nope\n');
   });
 });
+
+describe('dml audit report', () => {
+  it('writes report.html and report.json for one cohort', async () => {
+    const file = await logWithTwoCohorts();
+    const out = join(mkdtempSync(join(tmpdir(), 'dml-audit-report-')), 'nested', 'report');
+    const result = await run([
+      '--json',
+      'audit',
+      'report',
+      '--store',
+      `sqlite:${file}`,
+      '--cohort',
+      'beta',
+      '--out',
+      out,
+    ]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const written = JSON.parse(result.stdout);
+    expect(written).toEqual({
+      htmlFile: join(out, 'report.html'),
+      jsonFile: join(out, 'report.json'),
+      cohortId: 'beta',
+    });
+    const data = JSON.parse(readFileSync(written.jsonFile, 'utf8'));
+    expect(data).toMatchObject({
+      format: 'dml-audit-report/1',
+      cohortId: 'beta',
+      summary: { ledger: { balances: true } },
+    });
+    expect(data.parties).toHaveLength(4);
+    const html = readFileSync(written.htmlFile, 'utf8');
+    for (const chart of ['loss', 'accuracy', 'ledger', 'heads'])
+      expect(html).toContain(`<svg data-chart="${chart}"`);
+  });
+
+  it('answers an unknown cohort in one line and requires --out', async () => {
+    const file = await logWithTwoCohorts();
+    const out = mkdtempSync(join(tmpdir(), 'dml-audit-report-'));
+    const unknown = await run([
+      'audit',
+      'report',
+      '--store',
+      `sqlite:${file}`,
+      '--cohort',
+      'zeta',
+      '--out',
+      out,
+    ]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/^dml: the log holds no event of cohort zeta/);
+    const noOut = await run(['audit', 'report', '--store', `sqlite:${file}`, '--cohort', 'beta']);
+    expect(noOut.code).toBe(2);
+  });
+});
