@@ -115,7 +115,7 @@ describe('dml audit verify', () => {
     const { verify } = await setUp();
     const result = await verify();
     expect(result.stderr).toBe('');
-    expect(result.stdout.trim()).toBe('verified: 6 deltas, 2 aggregates, 1 slashes');
+    expect(result.stdout.trim()).toBe('verified: 6 deltas, 2 aggregates, 9 snapshot signatures, 1 slashes');
     expect(result.code).toBe(0);
     const json = await verify('--json');
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, findings: [], checked: { deltas: 6 } });
@@ -134,7 +134,9 @@ describe('dml audit verify', () => {
     const line = result.stdout.split('\n').find((l) => l.startsWith('delta-hash'))!;
     expect(line).toContain(`round 1 party ${party} object ${key}`);
     expect(line).toMatch(new RegExp(`expected ${key.slice(-64)}, found [0-9a-f]{64}`));
-    expect(result.stderr).toMatch(/^dml: cohort audited does not verify: \d+ finding/);
+    expect(result.stderr).toMatch(
+      new RegExp(`^dml: cohort ${fixture.cohortId} does not verify: \\d+ finding`),
+    );
   });
 
   it('refuses a passphrase file that is not there, in one line', async () => {
