@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore, simulateCohortHistory } from '../../offchain/index.js';
-import { writeAuditFixture } from '../../projections/index.js';
+import { writeAuditFixture } from '../../projections/testing/index.js';
 import { main } from '../main.js';
 import { CapturedStream } from '../test-io.js';
 

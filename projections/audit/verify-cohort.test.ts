@@ -9,7 +9,7 @@ import {
   type StoredDmlEvent,
   createEvent,
 } from '../../offchain/index.js';
-import { type AuditFixtureOptions, writeAuditFixture } from './audit-fixture.js';
+import { type AuditFixtureOptions, writeAuditFixture } from '../testing/index.js';
 import { parseAggregationRuleName } from './aggregation-rule-name.js';
 import { renderAuditFinding, verifyCohort } from './verify-cohort.js';
 import { verifyCohortInStores } from './verify-stores.js';
