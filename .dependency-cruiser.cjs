@@ -43,7 +43,18 @@ module.exports = {
       comment: 'Another part of the project is imported only through its index.ts, never its internals.',
       severity: 'error',
       from: { path: '^([^/]+)/' },
-      to: { path: `^${LAYERS}/.+`, pathNot: ['^$1/', `^${LAYERS}/index\\.ts$`] },
+      to: {
+        path: `^${LAYERS}/.+`,
+        pathNot: ['^$1/', `^${LAYERS}/index\\.ts$`, `^${LAYERS}/testing/index\\.ts$`],
+      },
+    },
+    {
+      name: 'testing-entry-only-from-tests',
+      comment:
+        "A folder's test helpers (its testing/ entry) are imported only by tests, never by the product.",
+      severity: 'error',
+      from: { pathNot: '(\\.test\\.ts$|^[^/]+/testing/)' },
+      to: { path: `^${LAYERS}/testing/` },
     },
     {
       name: 'no-circular',

@@ -17,6 +17,7 @@ export interface HeadRecord {
   readonly closedSnapshot?: number;
   readonly contestations: number;
   readonly contestationDeadline?: string;
+  readonly initializedAt?: string;
   readonly openedAt?: string;
   readonly closedAt?: string;
   readonly finalizedAt?: string;
@@ -110,6 +111,7 @@ export const headLifecycleProjection: Projection<HeadLifecycleState> = {
         invalidTxs: 0,
         lastSnapshot: 0,
         contestations: 0,
+        initializedAt: event.occurredAt,
       };
       return { ...state, heads: put(state.heads, n.headId, created) };
     }

@@ -7,3 +7,4 @@ export * from './reputation.js';
 export * from './replay.js';
 export * from './summary.js';
 export * from './audit/index.js';
+export * from './report/index.js';

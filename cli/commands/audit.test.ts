@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore, simulateCohortHistory } from '../../offchain/index.js';
-import { writeAuditFixture } from '../../projections/index.js';
+import { writeAuditFixture } from '../../projections/testing/index.js';
 import { main } from '../main.js';
 import { CapturedStream } from '../test-io.js';
 
@@ -115,7 +115,7 @@ describe('dml audit verify', () => {
     const { verify } = await setUp();
     const result = await verify();
     expect(result.stderr).toBe('');
-    expect(result.stdout.trim()).toBe('verified: 6 deltas, 2 aggregates, 1 slashes');
+    expect(result.stdout.trim()).toBe('verified: 6 deltas, 2 aggregates, 9 snapshot signatures, 1 slashes');
     expect(result.code).toBe(0);
     const json = await verify('--json');
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, findings: [], checked: { deltas: 6 } });
@@ -134,7 +134,9 @@ describe('dml audit verify', () => {
     const line = result.stdout.split('\n').find((l) => l.startsWith('delta-hash'))!;
     expect(line).toContain(`round 1 party ${party} object ${key}`);
     expect(line).toMatch(new RegExp(`expected ${key.slice(-64)}, found [0-9a-f]{64}`));
-    expect(result.stderr).toMatch(/^dml: cohort audited does not verify: \d+ finding/);
+    expect(result.stderr).toMatch(
+      new RegExp(`^dml: cohort ${fixture.cohortId} does not verify: \\d+ finding`),
+    );
   });
 
   it('refuses a passphrase file that is not there, in one line', async () => {
@@ -154,5 +156,60 @@ describe('dml audit verify', () => {
     );
     expect(code).toBe(1);
     expect(stderr.text).toBe('dml: cannot read the passphrase file /nope\n');
+  });
+});
+
+describe('dml audit report', () => {
+  it('writes report.html and report.json for one cohort', async () => {
+    const file = await logWithTwoCohorts();
+    const out = join(mkdtempSync(join(tmpdir(), 'dml-audit-report-')), 'nested', 'report');
+    const result = await run([
+      '--json',
+      'audit',
+      'report',
+      '--store',
+      `sqlite:${file}`,
+      '--cohort',
+      'beta',
+      '--out',
+      out,
+    ]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const written = JSON.parse(result.stdout);
+    expect(written).toEqual({
+      htmlFile: join(out, 'report.html'),
+      jsonFile: join(out, 'report.json'),
+      cohortId: 'beta',
+    });
+    const data = JSON.parse(readFileSync(written.jsonFile, 'utf8'));
+    expect(data).toMatchObject({
+      format: 'dml-audit-report/1',
+      cohortId: 'beta',
+      summary: { ledger: { balances: true } },
+    });
+    expect(data.parties).toHaveLength(4);
+    const html = readFileSync(written.htmlFile, 'utf8');
+    for (const chart of ['loss', 'accuracy', 'ledger', 'heads'])
+      expect(html).toContain(`<svg data-chart="${chart}"`);
+  });
+
+  it('answers an unknown cohort in one line and requires --out', async () => {
+    const file = await logWithTwoCohorts();
+    const out = mkdtempSync(join(tmpdir(), 'dml-audit-report-'));
+    const unknown = await run([
+      'audit',
+      'report',
+      '--store',
+      `sqlite:${file}`,
+      '--cohort',
+      'zeta',
+      '--out',
+      out,
+    ]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/^dml: the log holds no event of cohort zeta/);
+    const noOut = await run(['audit', 'report', '--store', `sqlite:${file}`, '--cohort', 'beta']);
+    expect(noOut.code).toBe(2);
   });
 });

@@ -17,6 +17,7 @@ import {
   replayProjections,
   summariseCohort,
   verifyCohortInStores,
+  writeAuditReport,
 } from '../../projections/index.js';
 import type { CommandContext } from '../context.js';
 
@@ -132,6 +133,32 @@ export const registerAuditCommands = (program: Command, context: () => Promise<C
         }
       } finally {
         await log.close();
+      }
+    });
+
+  audit
+    .command('report')
+    .description(
+      "write a cohort's audit report: report.html (self-contained, inline SVG charts of loss and accuracy per round and party, the deposit ledger, the head timeline) and report.json (the same data)",
+    )
+    .option('--store <url>', STORE_OPTION_HELP)
+    .requiredOption('--cohort <id>', 'cohort id')
+    .requiredOption('--out <dir>', 'folder to write report.html and report.json into (created if missing)')
+    .action(async (options: { store?: string; cohort: string; out: string }) => {
+      const ctx = await context();
+      const store = await openLog(ctx, options.store);
+      try {
+        const progress = ctx.output.progress();
+        progress.update(`replaying cohort ${options.cohort}`);
+        const written = await writeAuditReport({ store, cohortId: options.cohort }, options.out);
+        progress.done();
+        const { summary, rounds, heads } = written.data;
+        ctx.output.result(
+          `wrote ${written.htmlFile} and ${written.jsonFile}: ${summary.events} events, ${rounds.length} rounds, ${summary.ledger.accounts.length} parties, ${heads.length} head(s)`,
+          { htmlFile: written.htmlFile, jsonFile: written.jsonFile, cohortId: options.cohort },
+        );
+      } finally {
+        await store.close();
       }
     });
 };

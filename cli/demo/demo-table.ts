@@ -27,7 +27,7 @@ export const renderDemoTable = (r: DemoResult): string => {
     `test accuracy of the NF4 base before training: ${pct(r.baseAccuracy)}`,
     ...r.cohorts.map(
       (c) =>
-        `cohort ${c.id}: ${c.outcome} after round ${c.rounds}; audit ${c.audit.ok ? 'verified' : `FAILED (${c.audit.findings.length} findings)`}`,
+        `cohort ${c.id}: ${c.outcome} after round ${c.rounds}; audit ${c.audit.ok ? 'verified' : `FAILED (${c.audit.findings.length} findings)`}; report ${c.reportFile}`,
     ),
     `event log: ${r.logFile}`,
     `deltas:    ${r.storageRoot} (passphrase in ${r.passphraseFile})`,

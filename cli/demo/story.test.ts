@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore, readAllFrom } from '../../offchain/index.js';
@@ -33,6 +33,7 @@ describe('the main job, small: parties, head, rounds, a fault, a kill vote, a ne
       const result = await runDemoStory(small(dir, 'saboteur'));
       expect(result.cohorts.map((c) => c.outcome)).toEqual(['Premature (party 3 slashed)', 'Completed']);
       for (const c of result.cohorts) expect(c.audit.findings).toEqual([]);
+      for (const c of result.cohorts) expect(await readFile(c.reportFile, 'utf8')).toContain('<svg');
       const byName = Object.fromEntries(result.parties.map((p) => [p.name, p]));
       // the saboteur loses its deposit; the two voters share it; everyone else gets its own back
       expect(byName['party 3']!.depositOut).toBe(0n);

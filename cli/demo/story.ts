@@ -26,7 +26,7 @@ import {
   slashShares,
   type HeadKey,
 } from '../../offchain/index.js';
-import { verifyCohortInStores, type AuditReport } from '../../projections/index.js';
+import { verifyCohortInStores, writeAuditReport, type AuditReport } from '../../projections/index.js';
 import {
   mnistLearner,
   mnistTestAccuracy,
@@ -71,7 +71,14 @@ export interface DemoResult {
   readonly storageRoot: string;
   readonly passphraseFile: string;
   readonly baseAccuracy: number;
-  readonly cohorts: ReadonlyArray<{ id: string; outcome: string; rounds: number; audit: AuditReport }>;
+  readonly cohorts: ReadonlyArray<{
+    id: string;
+    outcome: string;
+    rounds: number;
+    audit: AuditReport;
+    /** The auditor's HTML report (charts) of this cohort. */
+    reportFile: string;
+  }>;
   readonly parties: readonly DemoPartyRow[];
   readonly seconds: number;
 }
@@ -242,7 +249,7 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
       );
       return chain;
     };
-    const join = async (chain: CohortChain, m: Member, label: string) => {
+    const joinCohort = async (chain: CohortChain, m: Member, label: string) => {
       await chain.join(m.wallet, m.hydraVk, DEPOSIT);
       m.depositIn += DEPOSIT;
       info(`${label}: ${m.name} joined with a deposit of ${DEPOSIT / ADA} ADA`);
@@ -391,7 +398,7 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
     {
       const label = options.scenario === 'honest' ? 'cohort' : 'cohort A';
       const chain = await createCohort(members[0]!, R, R, label);
-      for (const m of members) await join(chain, m, label);
+      for (const m of members) await joinCohort(chain, m, label);
       const { state, tx } = await chain.startEpoch(members[0]!.wallet);
       const participants = participantsOf(chain, members);
       const run = await runEpoch(chain, label, state, tx, 1, R, goodGlobal, participants);
@@ -449,7 +456,7 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
         const label2 = 'cohort B';
         const epochRounds = Math.max(1, Math.floor(R / 2));
         const chainB = await createCohort(honest[0]!, R, epochRounds, label2);
-        for (const m of honest) await join(chainB, m, label2);
+        for (const m of honest) await joinCohort(chainB, m, label2);
         const started = await chainB.startEpoch(honest[0]!.wallet);
         const groupB = newcomer ? [...honest, newcomer] : honest;
         const participantsB = participantsOf(chainB, groupB);
@@ -463,7 +470,7 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
           goodGlobal,
           participantsB,
           async (round) => {
-            if (round === 1 && newcomer) await join(chainB, newcomer, `${label2} (while epoch 1 runs)`);
+            if (round === 1 && newcomer) await joinCohort(chainB, newcomer, `${label2} (while epoch 1 runs)`);
           },
         );
         if (!epoch1.lastSigned || epoch1.stoppedAt)
@@ -530,7 +537,11 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
     const audits: DemoResult['cohorts'][number][] = [];
     for (const c of cohorts) {
       const audit = await verifyCohortInStores(log, objects, c.id, passphrase);
-      audits.push({ id: c.id, outcome: c.outcome, rounds: c.rounds, audit });
+      const report = await writeAuditReport(
+        { store: log, cohortId: c.id },
+        join(dir, `report-${audits.length + 1}`),
+      );
+      audits.push({ id: c.id, outcome: c.outcome, rounds: c.rounds, audit, reportFile: report.htmlFile });
       info(
         `auditor: cohort ${c.id.slice(0, 16)}… ${audit.ok ? 'verified' : `FAILED (${audit.findings.length} findings)`}: ${audit.checked.deltas} deltas, ${audit.checked.aggregates} aggregates, ${audit.checked.closes} closes, ${audit.checked.slashes} slashes`,
       );

@@ -21,6 +21,9 @@ const partyId = hex('a party id').min(2).max(128);
 const nat = z.number().int().nonnegative();
 const isoTime = z.iso.datetime({ offset: true });
 const headId = hex('a head id').min(1).max(128);
+const signature = z
+  .string()
+  .regex(/^[0-9a-f]{128}$/, 'an Ed25519 signature must be 64 bytes of lowercase hex');
 
 /** JSON as it arrived: any JSON value (validated to be JSON, nothing more). */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -124,6 +127,8 @@ const headClosed = z.object({
   closedBy: partyId,
   deadline: isoTime,
   scheduled: z.boolean(),
+  /** The training snapshot's signatures the close carried (its redeemer), in the epoch's party order. */
+  signatures: z.array(signature).optional(),
 });
 const headContested = z.object({
   cohortId,
@@ -133,6 +138,8 @@ const headContested = z.object({
   aggregateHash: hash32('an aggregate hash'),
   contestedBy: partyId,
   deadline: isoTime,
+  /** The training snapshot's signatures the contest carried, in the epoch's party order. */
+  signatures: z.array(signature).optional(),
 });
 const headFinalized = z.object({
   cohortId,
@@ -186,12 +193,12 @@ const contributionScored = z.object({
   metrics: metrics.optional(),
 });
 
-/** A party's Hydra-key signature of the training snapshot (its acknowledgement in the head). */
+/** A party's Ed25519 signature (its Hydra key) of the training snapshot `(cohortId, epoch, round, aggregateHash)`. */
 const snapshotSigned = z.object({
   ...roundKey,
-  party: partyId,
   aggregateHash: hash32('an aggregate hash'),
-  signature: hex('a signature').length(128),
+  party: partyId,
+  signature,
   /** The layer-2 transaction carrying the acknowledgement, when it went through a head. */
   txId: hex('a transaction id').optional(),
 });

@@ -148,22 +148,6 @@ export const simulateCohortHistory = (options: SimulatedHistoryOptions): History
         corr,
       ),
     ]);
-    if (saboteur === undefined || round < sabotageRound)
-      for (const party of parties)
-        push(partyStream(cohortId, party), [
-          ev(
-            'training.SnapshotSigned',
-            {
-              cohortId,
-              epoch: 0,
-              round,
-              party,
-              aggregateHash: aggregate,
-              signature: sha(`${party} signs ${round}`) + sha(`${party} signs ${round} again`),
-            },
-            corr,
-          ),
-        ]);
     for (let s = 0; s < n; s++) {
       push(
         partyStream(cohortId, parties[s]!),

@@ -194,6 +194,7 @@ export class CohortChain {
       round: Number(snapshot.round),
       aggregateHash: snapshot.aggregateHash,
       closedBy: closer.pkh,
+      signatures: [...snapshot.signatures],
       deadline: new Date(Number(after.phase.deadline)).toISOString(),
       scheduled: snapshot.round % before.terms.epochRounds === 0n && snapshot.round < before.terms.finalRound,
     });

@@ -2,4 +2,3 @@
 export * from './aggregation-rule-name.js';
 export * from './verify-cohort.js';
 export * from './verify-stores.js';
-export * from './audit-fixture.js';

@@ -9,7 +9,7 @@ import {
   type StoredDmlEvent,
   createEvent,
 } from '../../offchain/index.js';
-import { type AuditFixtureOptions, writeAuditFixture } from './audit-fixture.js';
+import { type AuditFixtureOptions, writeAuditFixture } from '../testing/index.js';
 import { parseAggregationRuleName } from './aggregation-rule-name.js';
 import { renderAuditFinding, verifyCohort } from './verify-cohort.js';
 import { verifyCohortInStores } from './verify-stores.js';
@@ -126,9 +126,99 @@ describe('verifyCohort', () => {
     const report = await verify(await fixture({ wrongAggregate: true }));
     expect(report.ok).toBe(false);
     const kinds = report.findings.map((x) => x.kind);
-    expect(kinds).toEqual(['aggregate-hash', 'close-hash']);
+    // the parties signed the recorded (wrong) aggregate, not the recomputed one
+    expect(kinds).toEqual([
+      'aggregate-hash',
+      'snapshot-hash',
+      'snapshot-hash',
+      'snapshot-hash',
+      'close-hash',
+    ]);
     expect(report.findings[0]).toMatchObject({ round: 2 });
     expect(report.findings[0]!.expected).not.toBe(report.findings[0]!.found);
+    expect(report.findings[1]).toMatchObject({
+      round: 2,
+      expected: report.findings[0]!.expected,
+      found: report.findings[0]!.found,
+    });
+  });
+
+  it('checks every snapshot signature of a good log (3 parties x 2 rounds, and the close)', async () => {
+    const report = await verify(await fixture());
+    expect(report.checked.signatures).toBe(9);
+  });
+
+  it('names the round, party and snapshot of a signature made with another Hydra key', async () => {
+    const f = await fixture({ forgedSignature: { round: 2, party: 1 } });
+    const report = await verify(f);
+    expect(report.ok).toBe(false);
+    expect(report.findings).toHaveLength(1);
+    const party = f.parties[1]!;
+    expect(report.findings[0]).toMatchObject({
+      kind: 'snapshot-signature',
+      epoch: 1,
+      round: 2,
+      party,
+      key: 'training-snapshot(epoch 1, round 2)',
+      expected: `a signature by Hydra key ${f.hydraKeys.get(party)}`,
+      found: expect.stringMatching(/^[0-9a-f]{128}$/),
+    });
+    expect(renderAuditFinding(report.findings[0]!)).toMatch(
+      new RegExp(
+        `^snapshot-signature \\[#\\d+ epoch 1 round 2 party ${party} object training-snapshot\\(epoch 1, round 2\\)\\]`,
+      ),
+    );
+  });
+
+  it('names a party that did not sign a round (the close does not cover round 1)', async () => {
+    const f = await fixture({ missingSignature: { round: 1, party: 2 } });
+    const report = await verify(f);
+    expect(report.findings).toEqual([
+      expect.objectContaining({ kind: 'snapshot-unsigned', round: 1, party: f.parties[2], found: '(none)' }),
+    ]);
+    // round 2's missing signature is carried by the close, signed by every party
+    expect((await verify(await fixture({ missingSignature: { round: 2, party: 0 } }))).ok).toBe(true);
+  });
+
+  it('fails a close whose carried signatures do not verify', async () => {
+    const f = await fixture();
+    const db = new Database(f.logFile);
+    const row = db
+      .prepare<[], { position: number; data: string }>(
+        "SELECT position, data FROM events WHERE type = 'l1.HeadClosed'",
+      )
+      .get()!;
+    const data = JSON.parse(row.data);
+    data.signatures = [data.signatures[1], data.signatures[0], data.signatures[2]];
+    db.prepare('UPDATE events SET data = ? WHERE position = ?').run(JSON.stringify(data), row.position);
+    db.close();
+    const report = await verify(f);
+    expect(report.findings.map((x) => [x.kind, x.party, x.position])).toEqual([
+      ['snapshot-signature', f.parties[0], row.position],
+      ['snapshot-signature', f.parties[1], row.position],
+    ]);
+  });
+
+  it('names the round, party and object of a commitment whose size is not the stored size', async () => {
+    const f = await fixture({ misstatedBytes: { round: 1, party: 2 } });
+    const report = await verify(f);
+    const party = f.parties[2]!;
+    const key = f.keys.get(`1/${party}`)!;
+    const size = readFileSync(join(f.storageRoot, 'objects', key)).length;
+    expect(report.findings).toEqual([
+      {
+        kind: 'delta-size',
+        message: 'the committed size is not the size of the stored object',
+        position: expect.any(Number),
+        epoch: 1,
+        round: 1,
+        party,
+        key,
+        expected: `${size + 1} bytes`,
+        found: `${size} bytes`,
+      },
+    ]);
+    expect(renderAuditFinding(report.findings[0]!)).toContain(`round 1 party ${party} object ${key}`);
   });
 });
 

@@ -12,42 +12,11 @@ import {
 } from '../../offchain/index.js';
 import { escrowLedgerProjection, ledgerBalances, ledgerTotals } from '../escrow-ledger.js';
 import { belongsToCohort } from '../replay.js';
+import type { AuditFinding } from './audit-finding.js';
 import { parseAggregationRuleName } from './aggregation-rule-name.js';
+import { checkTrainingSnapshots } from './verify-snapshots.js';
 
-/** What the auditor checks; each finding is one of these. */
-export type AuditFindingKind =
-  | 'no-cohort'
-  | 'log-gap'
-  | 'stream-gap'
-  | 'rule-unknown'
-  | 'delta-missing'
-  | 'delta-hash'
-  | 'delta-decrypt'
-  | 'delta-malformed'
-  | 'delta-duplicate'
-  | 'aggregate-rule'
-  | 'aggregate-unverifiable'
-  | 'aggregate-hash'
-  | 'aggregate-contributors'
-  | 'close-hash'
-  | 'slash-no-epoch'
-  | 'slash-voter'
-  | 'slash-majority'
-  | 'slash-shares'
-  | 'ledger';
-
-/** One thing that does not check, with everything needed to find it. */
-export interface AuditFinding {
-  readonly kind: AuditFindingKind;
-  readonly message: string;
-  readonly position?: number;
-  readonly epoch?: number;
-  readonly round?: number;
-  readonly party?: string;
-  readonly key?: string;
-  readonly expected?: string;
-  readonly found?: string;
-}
+export type { AuditFinding, AuditFindingKind } from './audit-finding.js';
 
 export interface AuditReport {
   readonly cohortId: string;
@@ -58,6 +27,8 @@ export interface AuditReport {
     readonly aggregates: number;
     readonly closes: number;
     readonly slashes: number;
+    /** Training-snapshot signatures checked (recorded by parties and carried by closes/contests). */
+    readonly signatures: number;
   };
   readonly findings: readonly AuditFinding[];
 }
@@ -121,43 +92,53 @@ const checkNumbering = (log: readonly StoredDmlEvent[], cohortId: string, dense:
   return findings;
 };
 
-/** (1) A committed delta: present, hashing to its commitment and key, opening, decoding. */
+/** (1) A committed delta: present, of the committed size, hashing to its commitment and key, opening, decoding. */
 const checkDelta = async (
   c: Committed,
   deps: AuditDeps,
-): Promise<{ delta?: Delta; finding?: AuditFinding }> => {
+): Promise<{ delta?: Delta; findings: AuditFinding[] }> => {
   const { epoch, round, party, storageKey: key, deltaHash } = c.data;
   const at = { position: c.event.position, epoch, round, party, key };
   let bytes: Uint8Array | undefined;
   try {
     bytes = await deps.fetchObject(key);
   } catch (error) {
-    return { finding: { kind: 'delta-missing', message: `cannot fetch: ${describe(error)}`, ...at } };
+    return { findings: [{ kind: 'delta-missing', message: `cannot fetch: ${describe(error)}`, ...at }] };
   }
-  if (!bytes) return { finding: { kind: 'delta-missing', message: 'no object under this key', ...at } };
+  if (!bytes) return { findings: [{ kind: 'delta-missing', message: 'no object under this key', ...at }] };
+  const findings: AuditFinding[] = [];
+  if (bytes.length !== c.data.bytes)
+    findings.push({
+      kind: 'delta-size',
+      message: `the committed size is not the size of the stored object`,
+      ...at,
+      expected: `${c.data.bytes} bytes`,
+      found: `${bytes.length} bytes`,
+    });
   try {
     verifyStoredContent(bytes, key, deltaHash);
   } catch (error) {
-    return {
-      finding: {
-        kind: 'delta-hash',
-        message: describe(error),
-        ...at,
-        expected: deltaHash,
-        found: storageSha256Hex(bytes),
-      },
-    };
+    findings.push({
+      kind: 'delta-hash',
+      message: describe(error),
+      ...at,
+      expected: deltaHash,
+      found: storageSha256Hex(bytes),
+    });
+    return { findings };
   }
   let plain: Uint8Array;
   try {
     plain = await openSealedObject(bytes, deps.passphrase, `object ${key}`);
   } catch (error) {
-    return { finding: { kind: 'delta-decrypt', message: describe(error), ...at } };
+    findings.push({ kind: 'delta-decrypt', message: describe(error), ...at });
+    return { findings };
   }
   try {
-    return { delta: decodeDelta(plain) };
+    return { delta: decodeDelta(plain), findings };
   } catch (error) {
-    return { finding: { kind: 'delta-malformed', message: describe(error), ...at } };
+    findings.push({ kind: 'delta-malformed', message: describe(error), ...at });
+    return { findings };
   }
 };
 
@@ -173,7 +154,7 @@ export const verifyCohort = async (
 ): Promise<AuditReport> => {
   const findings: AuditFinding[] = [];
   const events = log.filter((e) => belongsToCohort(e, cohortId));
-  const checked = { events: events.length, deltas: 0, aggregates: 0, closes: 0, slashes: 0 };
+  const checked = { events: events.length, deltas: 0, aggregates: 0, closes: 0, slashes: 0, signatures: 0 };
   if (events.length === 0)
     return {
       cohortId,
@@ -221,9 +202,9 @@ export const verifyCohort = async (
       });
       continue;
     }
-    const { delta, finding } = await checkDelta({ event: e, data: e.data }, deps);
+    const { delta, findings: found } = await checkDelta({ event: e, data: e.data }, deps);
     checked.deltas++;
-    if (finding) findings.push(finding);
+    findings.push(...found);
     list.push({ party, sampleCount, ...(delta ? { delta } : {}) });
     rounds.set(roundKey(epoch, round), list);
   }
@@ -291,6 +272,17 @@ export const verifyCohort = async (
         found: aggregateHash,
       });
   }
+
+  // (7) training snapshots: each round's aggregate signed by every party of the epoch
+  const snapshotHashes = new Map<string, string>();
+  for (const e of events)
+    if (e.type === 'training.AggregateComputed') {
+      const key = roundKey(e.data.epoch, e.data.round);
+      snapshotHashes.set(key, computed.get(key) ?? e.data.aggregateHash);
+    }
+  const snapshots = checkTrainingSnapshots(events, cohortId, snapshotHashes);
+  checked.signatures = snapshots.signatures;
+  findings.push(...snapshots.findings);
 
   // (3) closes and contests carry the aggregate of their round; (4) slashes; (5) the ledger
   let parties: readonly string[] | undefined;
@@ -405,4 +397,4 @@ export const renderAuditFinding = (f: AuditFinding): string => {
 };
 
 export const renderAuditSummary = (r: AuditReport): string =>
-  `verified: ${r.checked.deltas} deltas, ${r.checked.aggregates} aggregates, ${r.checked.slashes} slashes`;
+  `verified: ${r.checked.deltas} deltas, ${r.checked.aggregates} aggregates, ${r.checked.signatures} snapshot signatures, ${r.checked.slashes} slashes`;

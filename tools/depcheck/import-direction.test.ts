@@ -38,6 +38,16 @@ describe('import direction (dependency-cruiser, as run by npm run lint)', () => 
     expect(violations).toEqual(['only-through-index: trainer/index.ts -> offchain/aggregate.ts']);
   });
 
+  it("lets tests, and only tests, import a folder's testing/ entry", async () => {
+    const violations = await cruise(join(ROOT, 'tools/depcheck/fixtures/testing-entry'), [
+      'projections',
+      'cli',
+    ]);
+    expect(violations).toEqual([
+      'testing-entry-only-from-tests: cli/main.ts -> projections/testing/index.ts',
+    ]);
+  });
+
   it('accepts the project itself', async () => {
     const violations = await cruise(ROOT, ['contracts', 'offchain', 'trainer', 'projections', 'cli']);
     expect(violations).toEqual([]);

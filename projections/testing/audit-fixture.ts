@@ -10,9 +10,11 @@ import {
   aggregateDeltas,
   cohortStream,
   createEvent,
+  ed25519PublicKeyOfSeed,
   encodeDelta,
   makeDelta,
   partyStream,
+  signTrainingSnapshot,
   slashShares,
 } from '../../offchain/index.js';
 
@@ -29,6 +31,12 @@ export interface AuditFixtureOptions {
   readonly slashVoters?: (parties: readonly string[]) => string[];
   /** Record a wrong aggregate hash for round 2. */
   readonly wrongAggregate?: boolean;
+  /** This party (index) signs this round's snapshot with another party's Hydra key. */
+  readonly forgedSignature?: { round: number; party: number };
+  /** This party (index) records no signature of this round's snapshot. */
+  readonly missingSignature?: { round: number; party: number };
+  /** This party's (index) commitment of this round states a size one byte larger than stored. */
+  readonly misstatedBytes?: { round: number; party: number };
 }
 
 export interface AuditFixture {
@@ -38,13 +46,22 @@ export interface AuditFixture {
   readonly parties: readonly string[];
   /** Storage keys of the committed deltas, by `${round}/${party}`. */
   readonly keys: ReadonlyMap<string, string>;
+  /** Each party's Hydra verification key (hex), by party. */
+  readonly hydraKeys: ReadonlyMap<string, string>;
 }
 
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 
 export const writeAuditFixture = async (options: AuditFixtureOptions): Promise<AuditFixture> => {
-  const cohortId = 'audited';
+  // a cohort id is the hex policy id of its cohort token: it is what a training snapshot signs
+  const cohortId = sha('audited cohort').slice(0, 56);
   const parties = [0, 1, 2].map((i) => sha(`party ${i}`).slice(0, 56)).sort();
+  const hydraSeeds = new Map(parties.map((p) => [p, Buffer.from(sha(`hydra seed ${p}`), 'hex')]));
+  const hydraKeys = new Map(
+    parties.map((p) => [p, Buffer.from(ed25519PublicKeyOfSeed(hydraSeeds.get(p)!)).toString('hex')]),
+  );
+  const is = (at: { round: number; party: number } | undefined, round: number, i: number) =>
+    at !== undefined && at.round === round && at.party === i;
   const logFile = join(options.dir, 'events.sqlite');
   const storageRoot = join(options.dir, 'storage');
   const objects = await LocalFolderStore.open(storageRoot);
@@ -87,7 +104,7 @@ export const writeAuditFixture = async (options: AuditFixtureOptions): Promise<A
         ...tx(`join ${party}`),
         party,
         deposit,
-        hydraKey: sha(`hk ${party}`),
+        hydraKey: hydraKeys.get(party)!,
       }),
     ]);
   const headId = sha('head').slice(0, 32);
@@ -115,7 +132,7 @@ export const writeAuditFixture = async (options: AuditFixtureOptions): Promise<A
           deltaHash: ref.sha256,
           storageKey: ref.key,
           sampleCount: 10 + i,
-          bytes: ref.size,
+          bytes: ref.size + (is(options.misstatedBytes, round, i) ? 1 : 0),
           metrics: { loss: 1 / round, accuracy: 0.5 },
         }),
       ]);
@@ -133,7 +150,31 @@ export const writeAuditFixture = async (options: AuditFixtureOptions): Promise<A
         computedBy: parties[0]!,
       }),
     ]);
+    for (const [i, party] of parties.entries()) {
+      if (is(options.missingSignature, round, i)) continue;
+      const signer = is(options.forgedSignature, round, i) ? parties[(i + 1) % parties.length]! : party;
+      const signature = signTrainingSnapshot(hydraSeeds.get(signer)!, {
+        cohortId,
+        epoch: 1,
+        round,
+        aggregateHash: lastAggregate,
+      });
+      await append(partyStream(cohortId, party), [
+        ev('training.SnapshotSigned', {
+          cohortId,
+          epoch: 1,
+          round,
+          aggregateHash: lastAggregate,
+          party,
+          signature,
+        }),
+      ]);
+    }
   }
+  // the close carries round 2's snapshot, signed by every party (in the epoch's party order)
+  const closeSignatures = parties.map((p) =>
+    signTrainingSnapshot(hydraSeeds.get(p)!, { cohortId, epoch: 1, round: 2, aggregateHash: lastAggregate }),
+  );
   await append(cohort, [
     ev('l1.HeadClosed', {
       cohortId,
@@ -144,6 +185,7 @@ export const writeAuditFixture = async (options: AuditFixtureOptions): Promise<A
       closedBy: parties[0]!,
       deadline: new Date(clock + 60_000).toISOString(),
       scheduled: false,
+      signatures: closeSignatures,
     }),
     ev('l1.HeadFinalized', { cohortId, ...tx('fanout'), epoch: 1, outcome: 'Premature' }),
   ]);
@@ -166,5 +208,5 @@ export const writeAuditFixture = async (options: AuditFixtureOptions): Promise<A
     ]);
   await log.close();
   await objects.close();
-  return { logFile, storageRoot, cohortId, parties, keys };
+  return { logFile, storageRoot, cohortId, parties, keys, hydraKeys };
 };
