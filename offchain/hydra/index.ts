@@ -20,6 +20,7 @@ export {
   verifySnapshotSignature,
 } from './snapshot-signing.js';
 export { HydraClient, type HydraClientOptions } from './client.js';
+export { HydraOutputLog, hydraOutputEventId, type HydraOutputLogOptions } from './output-log.js';
 export { EmbeddedHydraHead, type EmbeddedHeadOptions } from './embedded-head.js';
 export { EmbeddedHydraNode } from './embedded-node.js';
 export { EmbeddedHeadChain, headIdOfSeed } from './embedded-chain.js';
