@@ -20,6 +20,8 @@ const setup = async (n: number) => {
   const chain = new EmbeddedHeadChain(layer1);
   const events: HeadChainEvent[] = [];
   chain.observe((e) => events.push(e));
+  /** The last chain event other than a Tick (a Tick follows every observation that found something). */
+  const lastEvent = () => events.filter((e) => e.tag !== 'Tick').at(-1);
   const keys = users.map(() => hydraSigningKeyFromSeed(randomBytes(32)));
   const parties = keys.map(vkeyOf);
   const expectPosted = async (promise: Promise<string | undefined>) => expect(await promise).toBeUndefined();
@@ -43,7 +45,7 @@ const setup = async (n: number) => {
       signatures: signers.map((k) => signSnapshot(k, content)),
     };
   };
-  return { users, layer1, chain, events, keys, parties, headId, commit, snapshot, expectPosted };
+  return { users, layer1, chain, events, lastEvent, keys, parties, headId, commit, snapshot, expectPosted };
 };
 
 const headDatum = (layer1: LucidEmulatorLayer1, headId: string) =>
@@ -57,7 +59,7 @@ const lovelaceAt = (layer1: LucidEmulatorLayer1, user: HeadKey) =>
 
 describe('the embedded head on layer 1 (chain object and custody transactions)', () => {
   it('init, commit, collect, close, contests that push the deadline (not past the last party), fanout after it', async () => {
-    const { users, layer1, chain, events, keys, parties, headId, commit, snapshot, expectPosted } =
+    const { users, layer1, chain, events, lastEvent, keys, parties, headId, commit, snapshot, expectPosted } =
       await setup(3);
     expect(headDatum(layer1, headId)).toEqual([expect.objectContaining({ state: 'Initial', parties })]);
     const committedRefs = [await commit(0), await commit(1)];
@@ -68,7 +70,7 @@ describe('the embedded head on layer 1 (chain object and custody transactions)',
     const commits = events.filter((e) => e.tag === 'OnCommitTx');
     expect(commits.map((e) => e.tag === 'OnCommitTx' && Object.keys(e.committed))).toEqual(committedRefs);
     await expectPosted(chain.post({ tag: 'CollectComTx', headId, utxo: {} }, parties[1]));
-    expect(events.at(-1)).toEqual({ tag: 'OnCollectComTx', headId });
+    expect(lastEvent()).toEqual({ tag: 'OnCollectComTx', headId });
     // A second collect (another party's node) finds the head open: nothing to do.
     await expectPosted(chain.post({ tag: 'CollectComTx', headId, utxo: {} }, parties[2]));
     expect(headDatum(layer1, headId)).toEqual([expect.objectContaining({ state: 'Open' })]);
@@ -82,7 +84,7 @@ describe('the embedded head on layer 1 (chain object and custody transactions)',
     await expectPosted(
       chain.post({ tag: 'CloseTx', headId, confirmedSnapshot: snapshot(1, utxoOf(1)) }, parties[0]),
     );
-    expect(events.at(-1)).toEqual({
+    expect(lastEvent()).toEqual({
       tag: 'OnCloseTx',
       headId,
       snapshotNumber: 1,
@@ -97,7 +99,7 @@ describe('the embedded head on layer 1 (chain object and custody transactions)',
     expect(await contest(1, 0)).toMatch(/^TooOldSnapshot/);
     expect(await contest(2, 1, [keys[0]!, keys[2]!, keys[1]!])).toBe('snapshot not signed by every party');
     await expectPosted(contest(2, 1));
-    expect(events.at(-1)).toEqual({
+    expect(lastEvent()).toEqual({
       tag: 'OnContestTx',
       headId,
       snapshotNumber: 2,
@@ -107,10 +109,10 @@ describe('the embedded head on layer 1 (chain object and custody transactions)',
     await chain.advanceTime(30_000);
     expect(events.at(-1)).toEqual({ tag: 'Tick', chainTime: t0 + 30_000 });
     await expectPosted(contest(3, 2));
-    expect(events.at(-1)).toMatchObject({ snapshotNumber: 3, contestationDeadline: t0 + 180_000 });
+    expect(lastEvent()).toMatchObject({ snapshotNumber: 3, contestationDeadline: t0 + 180_000 });
     // The last party to contest does not push the deadline any more.
     await expectPosted(contest(4, 0));
-    expect(events.at(-1)).toMatchObject({
+    expect(lastEvent()).toMatchObject({
       tag: 'OnContestTx',
       snapshotNumber: 4,
       contestationDeadline: t0 + 180_000,
@@ -134,7 +136,7 @@ describe('the embedded head on layer 1 (chain object and custody transactions)',
     expect(await contest(5, 1)).toMatch(/SignerAlreadyContested|deadline/);
     await chain.advanceTime(1_000);
     await expectPosted(chain.post({ tag: 'FanoutTx', headId }, parties[2]));
-    expect(events.at(-1)).toEqual({ tag: 'OnFanoutTx', headId, utxo: utxoOf(4) });
+    expect(lastEvent()).toEqual({ tag: 'OnFanoutTx', headId, utxo: utxoOf(4) });
     // Snapshot 4 gave everything to user 1 (4 mod 3); the head output is gone.
     expect(users.map((u) => lovelaceAt(layer1, u))).toEqual([0n, total, 0n]);
     expect(headDatum(layer1, headId)).toEqual([]);
@@ -152,7 +154,7 @@ describe('the embedded head on layer 1 (chain object and custody transactions)',
   });
 
   it('closes with the initial snapshot only if it is the collected UTxO', async () => {
-    const { chain, events, parties, headId, commit, expectPosted } = await setup(2);
+    const { chain, events, lastEvent, parties, headId, commit, expectPosted } = await setup(2);
     const refs = [...(await commit(0)), ...(await commit(1))];
     await expectPosted(chain.post({ tag: 'CollectComTx', headId, utxo: {} }, parties[0]));
     const committed = Object.assign(
@@ -181,11 +183,11 @@ describe('the embedded head on layer 1 (chain object and custody transactions)',
         parties[1],
       ),
     );
-    expect(events.at(-1)).toMatchObject({ tag: 'OnCloseTx', snapshotNumber: 0 });
+    expect(lastEvent()).toMatchObject({ tag: 'OnCloseTx', snapshotNumber: 0 });
   });
 
   it('abort pays every commit back as it was; a foreign key cannot post; an unsigned commit is rejected by layer 1', async () => {
-    const { users, layer1, chain, events, parties, headId, commit, expectPosted } = await setup(2);
+    const { users, layer1, chain, lastEvent, parties, headId, commit, expectPosted } = await setup(2);
     const before = lovelaceAt(layer1, users[0]!);
     const refs = layer1.utxosAt(users[1]!.address).map((u) => `${u.txHash}#${u.outputIndex}`);
     const draft = await chain.draftCommit(headId, parties[1]!, refs);
@@ -198,7 +200,7 @@ describe('the embedded head on layer 1 (chain object and custody transactions)',
       'the poster is not a party of the head',
     );
     await expectPosted(chain.post({ tag: 'AbortTx', headId, committed: {} }, parties[1]));
-    expect(events.at(-1)).toEqual({ tag: 'OnAbortTx', headId });
+    expect(lastEvent()).toEqual({ tag: 'OnAbortTx', headId });
     expect(lovelaceAt(layer1, users[0]!)).toBe(before);
     expect(headDatum(layer1, headId)).toEqual([]);
     expect(await chain.post({ tag: 'CollectComTx', headId, utxo: {} }, parties[0])).toMatch(/no head output/);

@@ -86,7 +86,10 @@ export class EmbeddedHeadChain {
     this.observers.push(observer);
   }
 
+  private emitted = 0;
+
   private emit(event: HeadChainEvent): void {
+    this.emitted++;
     for (const observer of this.observers) observer(event);
   }
 
@@ -125,6 +128,7 @@ export class EmbeddedHeadChain {
   }
 
   private async observeLayer1(): Promise<void> {
+    const emittedBefore = this.emitted;
     const outputs = await this.layer1.custodyOutputs();
     const decoded = outputs.flatMap((o) => {
       const datum = o.datum ? decodeHeadCustodyDatum(o.datum) : undefined;
@@ -176,8 +180,10 @@ export class EmbeddedHeadChain {
           this.emit({ tag: 'OnFanoutTx', headId, utxo: this.utxoByHash.get(head.state.utxoHash) ?? {} });
       }
     }
+    // A Tick follows every observation that found something (so a node knows layer 1's time as
+    // soon as its head opens), and every move of layer-1 time.
     const time = this.layer1.now();
-    if (time !== this.lastTime) {
+    if (time !== this.lastTime || this.emitted > emittedBefore) {
       this.lastTime = time;
       this.emit({ tag: 'Tick', chainTime: time });
     }

@@ -41,6 +41,10 @@ const selfTransfer = (user: HeadKey, txIn: string, lovelace: bigint, split = fal
     signers: [user],
   });
 
+/** A self-transfer valid from slot `validFrom` on. */
+const selfTransferFrom = (user: HeadKey, txIn: string, lovelace: bigint, validFrom: number) =>
+  buildHeadTx({ inputs: [txIn], outputs: [{ address: user.address, lovelace }], signers: [user], validFrom });
+
 describe('embedded head through the client (3 parties)', () => {
   it('init, commit, open, 200 transactions, close with an old snapshot, contest, fanout = last confirmed snapshot', async () => {
     const fixture = await startEmbeddedHeadWithClients(3, { contestationPeriod: 60 });
@@ -182,6 +186,16 @@ describe('embedded head faults', () => {
         code: 'HYDRA_TX_INVALID',
         message: expect.stringContaining('MissingVKeyWitnesses'),
       });
+      // The head's clock is layer 1's: a transaction valid only from a later slot is invalid
+      // now, and valid once layer-1 time has passed.
+      const layer1 = fixture.head.chain.layer1 as LucidEmulatorLayer1;
+      const later = selfTransferFrom(fixture.users[0]!, txIn, lovelace, layer1.emulator.slot + 30);
+      await expect(client.submitTx(later, 5_000)).rejects.toMatchObject({
+        code: 'HYDRA_TX_INVALID',
+        message: expect.stringContaining('OutsideValidityIntervalUTxO'),
+      });
+      await fixture.head.advanceTime(30_000);
+      expect((await client.submitTx(later)).snapshot.confirmed.map((t) => t.txId)).toEqual([later.txId]);
       const commandFailed = fixture.head.nodes[0]!.emitted.find((o) => o.tag === 'CommandFailed');
       expect(commandFailed).toMatchObject({ clientInput: { tag: 'Init' }, state: { tag: 'Open' } });
       expectApiConformance(fixture);

@@ -51,7 +51,9 @@ export class EmbeddedHydraHead {
         operatorKey: C.PrivateKey.from_normal_bytes(randomBytes(32)).to_bech32(),
       }));
     const chain = new EmbeddedHeadChain(layer1);
-    const ledger = options.ledger ?? new CardanoHeadLedger();
+    // The head's ledger keeps layer 1's slot clock: validity intervals mean the same in both.
+    const slotConfig = layer1.slotConfig?.();
+    const ledger = options.ledger ?? new CardanoHeadLedger(slotConfig ? { slotConfig } : {});
     const keys = seeds.map(hydraSigningKeyFromSeed);
     const vkeys = keys.map(vkeyOf);
     const nodes: EmbeddedHydraNode[] = [];

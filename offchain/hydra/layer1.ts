@@ -13,6 +13,7 @@ import {
 import { DmlError } from '../errors.js';
 import type { HeadUTxO } from './head-ledger.js';
 import { minLovelaceFor } from './min-ada.js';
+import type { SlotConfig } from './plutus-evaluation.js';
 
 /**
  * Layer 1 as the embedded head needs it: look up outputs, draft a commit, submit, post the
@@ -67,6 +68,8 @@ export interface HeadLayer1 {
   /** The unspent outputs at the custody address now (mempool included). */
   custodyOutputs(): Promise<CustodyOutput[]>;
   protocolParameters(): ProtocolParameters;
+  /** Slot clock of layer 1 (the head's ledger checks validity intervals with it). */
+  slotConfig?(): SlotConfig;
 }
 
 export interface LucidLayer1Options {
@@ -164,6 +167,11 @@ export class LucidEmulatorLayer1 implements HeadLayer1 {
 
   protocolParameters(): ProtocolParameters {
     return this.emulator.protocolParameters ?? PROTOCOL_PARAMETERS_DEFAULT;
+  }
+
+  /** The emulator's slot clock: 1 s slots, slot 0 at its start (what lucid and the validating emulator use). */
+  slotConfig(): SlotConfig {
+    return { zeroTime: this.emulator.now() - this.emulator.slot * 1000, zeroSlot: 0, slotLength: 1000 };
   }
 
   /** Every unspent output now: the last block's, minus what the mempool spent, plus the mempool's. */
