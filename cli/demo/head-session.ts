@@ -1,4 +1,5 @@
 import {
+  DmlError,
   type EventStore,
   EmbeddedHydraHead,
   type HeadKey,
@@ -17,6 +18,8 @@ export interface HeadMember {
   readonly id: string;
   readonly hydraSk: Uint8Array;
   readonly headKey: HeadKey;
+  /** The unit of the party's signal token: the output holding it is what the party commits. */
+  readonly signalUnit: string;
 }
 
 /**
@@ -39,13 +42,18 @@ export class HeadSession {
 
   static async start(
     members: readonly HeadMember[],
-    options: { log: EventStore; cohortId: string; contestationPeriodMs?: number },
+    options: {
+      log: EventStore;
+      cohortId: string;
+      layer1: LucidEmulatorLayer1;
+      contestationPeriodMs?: number;
+    },
   ): Promise<HeadSession> {
     const contestationPeriodMs = options.contestationPeriodMs ?? 60_000;
     const head = await EmbeddedHydraHead.start({
       parties: members.map((m) => m.hydraSk),
       contestationPeriod: contestationPeriodMs / 1000,
-      accounts: members.map((m) => ({ address: m.headKey.address, lovelace: 20_000_000n })),
+      layer1: options.layer1,
     });
     const first = members[0]!;
     const clients = head.endpoints.map(
@@ -84,15 +92,19 @@ export class HeadSession {
     const layer1 = head.chain.layer1 as LucidEmulatorLayer1;
     for (const [i, client] of clients.entries()) {
       const member = members[i]!;
-      const utxos = await layer1.emulator.getUtxos(member.headKey.address);
-      const draft = await client.draftCommit(
-        Object.fromEntries(
-          utxos.map((u) => [
-            `${u.txHash}#${u.outputIndex}`,
-            { address: u.address, value: { lovelace: Number(u.assets['lovelace']) } },
-          ]),
-        ),
-      );
+      const signal = layer1
+        .utxosAt(member.headKey.address)
+        .find((u) => (u.assets[member.signalUnit] ?? 0n) > 0n);
+      if (!signal)
+        throw new DmlError('NO_SIGNAL_TOKEN', `${member.id} holds no signal token of this cohort to commit`);
+      const value: Record<string, number | Record<string, number>> = {};
+      for (const [unit, quantity] of Object.entries(signal.assets)) {
+        if (unit === 'lovelace') value['lovelace'] = Number(quantity);
+        else ((value[unit.slice(0, 56)] ??= {}) as Record<string, number>)[unit.slice(56)] = Number(quantity);
+      }
+      const draft = await client.draftCommit({
+        [`${signal.txHash}#${signal.outputIndex}`]: { address: signal.address, value },
+      });
       const committed = client.waitFor('Committed', (o) => o.party.vkey === head.nodes[i]!.party);
       await client.submitL1Transaction({
         cborHex: signCardanoTransaction(draft.cborHex, member.headKey.privateKey),
@@ -100,7 +112,9 @@ export class HeadSession {
       await committed;
     }
     await Promise.all(opened);
-    this.seats = await Promise.all(clients.map((c, i) => HeadSeat.take(c, members[i]!.headKey)));
+    this.seats = await Promise.all(
+      clients.map((c, i) => HeadSeat.take(c, members[i]!.headKey, members[i]!.signalUnit)),
+    );
   }
 
   seatOf(id: string): HeadSeat {
@@ -117,7 +131,7 @@ export class HeadSession {
     const closer = this.clients[by]!;
     await closer.closeHead();
     const ready = closer.waitFor('ReadyToFanout');
-    this.head.advanceTime(this.contestationPeriodMs + 1_000);
+    await this.head.advanceTime(this.contestationPeriodMs + 1_000);
     await ready;
     const finalized = await closer.fanout();
     return { utxoCount: Object.keys(finalized.utxo ?? {}).length };

@@ -12,7 +12,9 @@ import {
   EncryptedContentStore,
   type EventStore,
   LocalFolderStore,
+  LucidEmulatorLayer1,
   Participant,
+  partyTokenUnits,
   type PartyBehaviour,
   type RoundOutcome,
   type SignedTrainingSnapshot,
@@ -117,11 +119,7 @@ const makeMember = async (
     name,
     index,
     role,
-    wallet: {
-      privateKey,
-      pkh: headKey.keyHash,
-      address: lucid.utils.credentialToAddress({ type: 'Key', hash: headKey.keyHash }),
-    },
+    wallet: { privateKey, pkh: headKey.keyHash, address: headKey.address },
     hydraSk,
     hydraVk: Buffer.from(ed25519PublicKey(hydraSk)).toString('hex'),
     headKey,
@@ -200,10 +198,15 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
         ? undefined
         : await makeMember(probe, `party ${n + 1}`, n, 'newcomer', { kind: 'honest' });
     const everyone = newcomer ? [...members, newcomer] : members;
-    const emulator = new ValidatingEmulator(
-      everyone.map((m) => ({ address: m.wallet.address, assets: { lovelace: 1_000n * ADA } })),
-    );
+    // The heads' operator: posts Init, CollectCom, Close and Fanout on the same layer 1.
+    const operatorKey = generatePrivateKey();
+    const operatorAddress = await probe.selectWalletFromPrivateKey(operatorKey).wallet.address();
+    const emulator = new ValidatingEmulator([
+      { address: operatorAddress, assets: { lovelace: 10_000n * ADA } },
+      ...everyone.map((m) => ({ address: m.wallet.address, assets: { lovelace: 1_000n * ADA } })),
+    ]);
     const lucid = await Lucid.new(emulator, 'Custom');
+    const layer1 = LucidEmulatorLayer1.fromLucid(lucid, operatorKey);
     const blueprint = loadBlueprint();
     const training = { steps: options.localSteps, batchSize: 64, learningRate: 3e-3, weightDecay: 0 };
     const learnerOf = (m: Member) => mnistLearner(setup, m.index, { ...training, seed: options.seed * 7919 });
@@ -251,6 +254,7 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
     };
     const joinCohort = async (chain: CohortChain, m: Member, label: string) => {
       await chain.join(m.wallet, m.hydraVk, DEPOSIT);
+      await chain.setAsideSignal(m.wallet);
       m.depositIn += DEPOSIT;
       info(`${label}: ${m.name} joined with a deposit of ${DEPOSIT / ADA} ADA`);
     };
@@ -272,8 +276,13 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
       const ids = group.map((m) => m.wallet.pkh);
       progress(`${label} epoch ${epoch}: opening a Hydra head for ${group.length} parties`);
       const session = await HeadSession.start(
-        group.map((m) => ({ id: m.wallet.pkh, hydraSk: m.hydraSk, headKey: m.headKey })),
-        { log, cohortId: chain.cohortId },
+        group.map((m) => ({
+          id: m.wallet.pkh,
+          hydraSk: m.hydraSk,
+          headKey: m.headKey,
+          signalUnit: partyTokenUnits(chain.scripts, m.wallet.pkh).signal,
+        })),
+        { log, cohortId: chain.cohortId, layer1 },
       );
       let run: EpochRun = { global: global0 };
       try {

@@ -147,6 +147,18 @@ export class CohortChain {
     });
   }
 
+  /**
+   * Moves the party's signal token into an output of its own (with `lovelace`), so that the party
+   * commits just that output into a head and keeps the rest of its funds on layer 1.
+   */
+  async setAsideSignal(wallet: ChainWallet, lovelace = 5_000_000n): Promise<string> {
+    const unit = partyTokenUnits(this.scripts, wallet.pkh).signal;
+    const tx = await this.run('set aside the signal token', wallet, [], () =>
+      this.lucid.newTx().payToAddress(wallet.address, { lovelace, [unit]: 1n }),
+    );
+    return tx.txId;
+  }
+
   /** Starts the first epoch: the members become its parties. Returns the new state. */
   async startEpoch(wallet: ChainWallet): Promise<{ state: CohortState; tx: { txId: string; slot: number } }> {
     const tx = await this.run('StartEpoch', wallet, [], async () =>
