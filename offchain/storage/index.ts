@@ -3,6 +3,7 @@ export type {
   ObjectStore,
   ObjectGrant,
   GrantOptions as ObjectGrantOptions,
+  PutOptions as ObjectPutOptions,
   StoredObjectInfo,
 } from './object-store.js';
 export { checkObjectKey, normaliseKeyPrefix } from './object-key.js';
