@@ -18,9 +18,12 @@ export {
   deriveObjectKey,
   sealObject,
   sealObjectWithKey,
+  sealObjectPipelined,
+  sealedLength,
   openSealedObject,
   readSealedHeader,
 } from './sealed-object.js';
+export { BackgroundSha256 } from './background-sha256.js';
 export {
   type ContentReference,
   type EncryptedContentStoreOptions,
