@@ -6,6 +6,7 @@ import {
   storageSha256Hex,
   verifyStoredContent,
 } from './encrypted-content-store.js';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,11 +68,13 @@ describe('EncryptedContentStore', () => {
     const root = await mkdtemp(join(tmpdir(), 'dml-content-'));
     const inner = await LocalFolderStore.open(root);
     let puts = 0;
+    const declared: Array<string | undefined> = [];
     const store: ObjectStore = {
       kind: inner.kind,
       location: inner.location,
-      put: async (key, body) => {
+      put: async (key, body, options) => {
         puts += 1;
+        declared.push(options?.sha256);
         await inner.put(key, body);
         if (puts <= lost) throw new Error('connection reset after the object was stored');
       },
@@ -82,7 +85,7 @@ describe('EncryptedContentStore', () => {
       grantRead: (key, options) => inner.grantRead(key, options),
       close: async () => rm(root, { recursive: true, force: true }),
     };
-    return { store, puts: () => puts };
+    return { store, puts: () => puts, declared };
   };
 
   it('treats a put whose acknowledgement was lost as done: the object is visible and whole', async () => {
@@ -92,6 +95,16 @@ describe('EncryptedContentStore', () => {
     const ref = await content.put(plaintext);
     expect(puts()).toBe(1);
     expect(await content.get(ref.key, ref.sha256)).toEqual(plaintext);
+    await store.close();
+  });
+
+  it('hands the object store the hash it computed, so that S3 signs with it instead of hashing again', async () => {
+    const { store, declared } = await flakyStore(0);
+    const content = new EncryptedContentStore(store, { prefix: 'd', passphrase: 'p', scrypt: TEST_SCRYPT });
+    const a = await content.put(randomBytes(3 * 1024 * 1024 + 5));
+    const b = await content.putSealed(await sealObject(Buffer.from('delta'), 'p', { scrypt: TEST_SCRYPT }));
+    expect(declared).toEqual([a.sha256, b.sha256]);
+    for (const ref of [a, b]) expect(storageSha256Hex(await store.get(ref.key))).toBe(ref.sha256);
     await store.close();
   });
 

@@ -2,14 +2,15 @@ import { createHash } from 'node:crypto';
 import { DmlError } from '../errors.js';
 import { normaliseKeyPrefix } from './object-key.js';
 import type { GrantOptions, ObjectGrant, ObjectStore } from './object-store.js';
+import { sharedBackgroundSha256 } from './background-sha256.js';
 import { readObjectGrant } from './read-object-grant.js';
 import {
   type ObjectKey,
   type ScryptParameters,
   deriveObjectKey,
   openSealedObject,
-  SEALED_OVERHEAD_BYTES,
-  sealObjectWithKey,
+  sealedLength,
+  sealObjectPipelined,
 } from './sealed-object.js';
 
 /**
@@ -90,7 +91,8 @@ export class EncryptedContentStore {
   /**
    * The buffer the last put sealed into, reused by the next one: filling a fresh 64 MiB buffer
    * costs about as much CPU as encrypting into it (page faults). A put in flight owns it; a
-   * concurrent put gets its own. The object stores keep no reference once `put` settles.
+   * concurrent put gets its own. The object stores keep no reference once `put` settles. It
+   * lives in shared memory so that the hashing thread reads the ciphertext in place.
    */
   private scratch: Buffer | undefined;
 
@@ -118,11 +120,19 @@ export class EncryptedContentStore {
   async put(plaintext: Uint8Array): Promise<ContentReference> {
     const objectKey = this.nextKey ?? this.deriveAhead();
     this.nextKey = undefined; // each key seals one object only
-    const needed = plaintext.length + SEALED_OVERHEAD_BYTES;
-    const backing = this.scratch && this.scratch.length >= needed ? this.scratch : Buffer.allocUnsafe(needed);
+    const needed = sealedLength(plaintext.length);
+    const backing =
+      this.scratch && this.scratch.length >= needed
+        ? this.scratch
+        : Buffer.from(new SharedArrayBuffer(needed));
     if (backing === this.scratch) this.scratch = undefined;
     try {
-      const { sealed, sha256 } = sealObjectWithKey(plaintext, await objectKey, backing);
+      const { sealed, sha256 } = await sealObjectPipelined(
+        plaintext,
+        await objectKey,
+        sharedBackgroundSha256,
+        backing,
+      );
       // A fresh salt and nonce make a new key: no need to look for an existing object first.
       return await this.store(sealed, sha256, false);
     } finally {
@@ -141,7 +151,7 @@ export class EncryptedContentStore {
     const reference = { key, sha256, size: sealed.length };
     if (checkExisting && (await this.objects.stat(key))?.size === sealed.length) return reference;
     try {
-      await this.objects.put(key, sealed);
+      await this.objects.put(key, sealed, { sha256 });
     } catch (error) {
       // A put is atomic: if the object is visible now, the upload did complete (e.g. only its
       // acknowledgement was lost), and under a content key it can only be these bytes.
@@ -162,6 +172,11 @@ export class EncryptedContentStore {
   /** A time-limited read link for a peer. */
   share(key: string, options: GrantOptions): Promise<ObjectGrant> {
     return this.objects.grantRead(key, options);
+  }
+
+  /** Drops the buffer reused between puts (the object store is the caller's to close). */
+  releaseBuffers(): void {
+    this.scratch = undefined;
   }
 }
 

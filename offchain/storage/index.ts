@@ -3,6 +3,7 @@ export type {
   ObjectStore,
   ObjectGrant,
   GrantOptions as ObjectGrantOptions,
+  PutOptions as ObjectPutOptions,
   StoredObjectInfo,
 } from './object-store.js';
 export { checkObjectKey, normaliseKeyPrefix } from './object-key.js';
@@ -17,9 +18,12 @@ export {
   deriveObjectKey,
   sealObject,
   sealObjectWithKey,
+  sealObjectPipelined,
+  sealedLength,
   openSealedObject,
   readSealedHeader,
 } from './sealed-object.js';
+export { BackgroundSha256 } from './background-sha256.js';
 export {
   type ContentReference,
   type EncryptedContentStoreOptions,

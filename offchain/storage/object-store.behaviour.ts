@@ -157,6 +157,32 @@ export const describeObjectStoreBehaviour = (
       expect(['STORAGE_LINK_INVALID', 'STORAGE_LINK_REJECTED']).toContain((error as DmlError).code);
     });
 
+    it('rejects a truncated object and a wrong passphrase clearly, never with garbage', async () => {
+      const plaintext = randomBytes(5000);
+      const ref = await content.put(plaintext);
+      const stored = await store.get(ref.key);
+      for (const length of [stored.length - 1, stored.length - 16, 2500, 40, 0]) {
+        const truncated = stored.subarray(0, length);
+        // Truncated in place: the content hash catches it...
+        await store.put(ref.key, truncated);
+        await expectDmlError(content.get(ref.key, ref.sha256), 'STORAGE_HASH_MISMATCH', /hashes to/);
+        // ...and stored under its own hash, authentication does (the tag covers the length).
+        const forged = await content.putSealed(truncated);
+        const error = await content.get(forged.key).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(DmlError);
+        expect(['STORAGE_DECRYPT_FAILED', 'STORAGE_NOT_SEALED']).toContain((error as DmlError).code);
+        await store.delete(forged.key);
+      }
+      await store.put(ref.key, stored);
+      expect((await content.get(ref.key, ref.sha256)).equals(plaintext)).toBe(true);
+      const stranger = new EncryptedContentStore(store, {
+        prefix: 'party-a/round-1',
+        passphrase: 'not the passphrase',
+        scrypt: TEST_SCRYPT,
+      });
+      await expectDmlError(stranger.get(ref.key, ref.sha256), 'STORAGE_DECRYPT_FAILED', /wrong passphrase/);
+    });
+
     it('fails clearly, never with garbage, when one ciphertext bit is flipped in storage', async () => {
       const plaintext = randomBytes(5000);
       const ref = await content.put(plaintext);

@@ -28,12 +28,22 @@ export interface GrantOptions {
   readonly signedAt?: Date;
 }
 
+/** What a caller may know about the bytes it puts. */
+export interface PutOptions {
+  /**
+   * Lower-case hex SHA-256 of the whole body, when the caller computed it already (a content key
+   * names it). The S3 store signs a single-request upload with it (SigV4's payload hash) instead
+   * of hashing the body again; the server recomputes it and refuses the body if it differs.
+   */
+  readonly sha256?: string;
+}
+
 export interface ObjectStore {
   /** 'local' or 's3'. */
   readonly kind: string;
   /** A human-readable location, e.g. `s3://bucket` at an endpoint or a folder. */
   readonly location: string;
-  put(key: string, body: Uint8Array): Promise<void>;
+  put(key: string, body: Uint8Array, options?: PutOptions): Promise<void>;
   get(key: string): Promise<Buffer>;
   stat(key: string): Promise<StoredObjectInfo | undefined>;
   /** Every object whose key starts with `prefix`, sorted by key. */

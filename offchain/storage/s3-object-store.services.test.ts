@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DeleteBucketCommand } from '@aws-sdk/client-s3';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { DmlError } from '../errors.js';
 import { EncryptedContentStore } from './encrypted-content-store.js';
 import { CuttableTcpProxy } from './fixtures/cuttable-tcp-proxy.js';
@@ -60,7 +60,10 @@ const commandsSent: string[] = [];
 describeObjectStoreBehaviour(
   'S3 on OpenStack Swift',
   async () => {
-    const store = new S3ObjectStore(swiftConfig(newBucket()));
+    // The 40 MB multipart object: below the default threshold (100 MiB), so say so.
+    const store = new S3ObjectStore(
+      swiftConfig(newBucket(), { multipartThresholdBytes: 16 * 1024 * 1024, partBytes: 8 * 1024 * 1024 }),
+    );
     store.client.middlewareStack.add(
       (next, context) => async (args) => {
         commandsSent.push(context.commandName ?? '?');
@@ -100,6 +103,39 @@ describe('S3ObjectStore on OpenStack Swift', () => {
     } finally {
       await good.close();
       await bad.close();
+    }
+  });
+
+  it('signs a sealed single-request upload with its content hash; the server refuses other bytes', async () => {
+    const store = new S3ObjectStore(swiftConfig(newBucket()));
+    const signed: Array<{ command: string; sha256: string | undefined }> = [];
+    store.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const headers = (args.request as { headers?: Record<string, string> }).headers ?? {};
+        signed.push({ command: context.commandName ?? '?', sha256: headers['x-amz-content-sha256'] });
+        return next(args);
+      },
+      { step: 'finalizeRequest', name: 'recordPayloadHash' },
+    );
+    try {
+      await store.ensureBucket();
+      const content = new EncryptedContentStore(store, { prefix: 'd', passphrase: 'p', scrypt: TEST_SCRYPT });
+      signed.length = 0;
+      const ref = await content.put(randomBytes(3 * 1024 * 1024));
+      expect(signed).toEqual([{ command: 'PutObjectCommand', sha256: ref.sha256 }]);
+      expect(await store.stat(ref.key)).toEqual({ key: ref.key, size: ref.size });
+      // Bytes that do not hash to the declared SHA-256 (altered on the way): nothing is stored.
+      const body = randomBytes(1000);
+      const other = createHash('sha256').update(randomBytes(1000)).digest('hex');
+      await expectDmlError(
+        store.put('d/altered', body, { sha256: other }),
+        'STORAGE_UPLOAD_CORRUPTED',
+        /nothing was stored/,
+      );
+      expect(await store.stat('d/altered')).toBeUndefined();
+      await expectDmlError(store.put('d/bad', body, { sha256: 'ABC' }), 'STORAGE_BAD_HASH');
+    } finally {
+      await store.close();
     }
   });
 
@@ -189,6 +225,52 @@ describe('S3ObjectStore on OpenStack Swift', () => {
       } finally {
         await store.close();
         await direct.close();
+      }
+    });
+
+    it('retries a sealed single-request upload cut mid-body, then leaves nothing when the server stays away', async () => {
+      await proxy.restore();
+      const { store, direct } = await storeThroughProxy({
+        backoff: { maxAttempts: 3, baseDelayMs: 20, maxDelayMs: 100 },
+        onRetry: () => void proxy.restore(),
+      });
+      const content = new EncryptedContentStore(store, {
+        prefix: 'deltas',
+        passphrase: 'p',
+        scrypt: TEST_SCRYPT,
+      });
+      const readBack = new EncryptedContentStore(direct, { prefix: 'deltas', passphrase: 'p' });
+      try {
+        const plaintext = randomBytes(2 * 1024 * 1024);
+        const cutsBefore = proxy.cuts;
+        proxy.cutAfterUpstreamBytes(512 * 1024);
+        const ref = await content.put(plaintext);
+        expect(proxy.cuts).toBe(cutsBefore + 1);
+        expect((await readBack.get(ref.key, ref.sha256)).equals(plaintext)).toBe(true);
+      } finally {
+        await store.close();
+        await direct.close();
+      }
+      const { store: gone, direct: goneDirect } = await storeThroughProxy({
+        backoff: { maxAttempts: 2, baseDelayMs: 20, maxDelayMs: 50 },
+      });
+      const failing = new EncryptedContentStore(gone, {
+        prefix: 'deltas',
+        passphrase: 'p',
+        scrypt: TEST_SCRYPT,
+      });
+      try {
+        proxy.cutAfterUpstreamBytes(512 * 1024);
+        await expectDmlError(failing.put(randomBytes(2 * 1024 * 1024)), 'STORAGE_UNREACHABLE');
+        await proxy.restore();
+        expect(await goneDirect.list('')).toEqual([]);
+        // The hashing thread was released: the next put works.
+        const ref = await failing.put(Buffer.from('after the failure'));
+        expect((await goneDirect.get(ref.key)).length).toBe(ref.size);
+        expect((await failing.get(ref.key, ref.sha256)).toString()).toBe('after the failure');
+      } finally {
+        await gone.close();
+        await goneDirect.close();
       }
     });
 

@@ -14,7 +14,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { DmlError } from '../errors.js';
 import { checkObjectKey } from './object-key.js';
-import type { GrantOptions, ObjectGrant, ObjectStore, StoredObjectInfo } from './object-store.js';
+import type { GrantOptions, ObjectGrant, ObjectStore, PutOptions, StoredObjectInfo } from './object-store.js';
 import { type BackoffPolicy, type RetryClock, DEFAULT_BACKOFF } from './retry.js';
 import { JitteredRetryStrategy } from './s3-retry-strategy.js';
 
@@ -38,9 +38,15 @@ export interface S3StoreConfig {
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
   readonly bucket: string;
-  /** Default 16 MiB. */
+  /**
+   * Objects of this size or more go multipart. Default 100 MiB (AWS's advice: multipart from
+   * 100 MB), so a 64 MiB delta is one request, one Storj segment.
+   */
   readonly multipartThresholdBytes?: number;
-  /** Default 8 MiB (S3 and Swift want at least 5 MiB for every part but the last). */
+  /**
+   * Default 64 MiB: Storj's segment size and its recommended part size (smaller parts make more
+   * segments, slower and dearer). S3 and Swift want at least 5 MiB for every part but the last.
+   */
   readonly partBytes?: number;
   /** Parts in flight at once; default 4. */
   readonly partConcurrency?: number;
@@ -98,8 +104,8 @@ export class S3ObjectStore implements ObjectStore {
   constructor(private readonly config: S3StoreConfig) {
     this.bucket = config.bucket;
     this.location = `s3://${config.bucket} at ${config.endpoint}`;
-    this.threshold = config.multipartThresholdBytes ?? 16 * MiB;
-    this.partBytes = Math.max(5 * MiB, config.partBytes ?? 8 * MiB);
+    this.threshold = config.multipartThresholdBytes ?? 100 * MiB;
+    this.partBytes = Math.max(5 * MiB, config.partBytes ?? 64 * MiB);
     this.partConcurrency = Math.max(1, config.partConcurrency ?? 4);
     const backoff = config.backoff ?? DEFAULT_BACKOFF;
     this.client = new S3Client({
@@ -147,14 +153,33 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async put(key: string, body: Uint8Array): Promise<void> {
+  async put(key: string, body: Uint8Array, options: PutOptions = {}): Promise<void> {
     checkObjectKey(key);
     const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     if (bytes.length < this.threshold) {
-      try {
-        await this.client.send(
-          new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, ContentLength: bytes.length }),
+      const command = new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Body: bytes,
+        ContentLength: bytes.length,
+      });
+      const sha256 = options.sha256;
+      if (sha256 !== undefined) {
+        if (!/^[0-9a-f]{64}$/.test(sha256))
+          throw new DmlError('STORAGE_BAD_HASH', `${JSON.stringify(sha256)} is not a lower-case hex SHA-256`);
+        // SigV4 signs the payload's SHA-256 (x-amz-content-sha256); the signer hashes the body
+        // unless the header is there. A content key's hash is that very value: one pass, not two.
+        command.middlewareStack.add(
+          (next) => async (args) => {
+            const request = args.request as { headers?: Record<string, string> };
+            if (request.headers) request.headers['x-amz-content-sha256'] = sha256;
+            return next(args);
+          },
+          { step: 'build', name: 'dmlKnownPayloadSha256' },
         );
+      }
+      try {
+        await this.client.send(command);
       } catch (error) {
         throw this.translate(error, `upload ${key}`);
       }
@@ -325,6 +350,12 @@ export class S3ObjectStore implements ObjectStore {
           hint: 'check MY_BUCKET, or create the bucket',
           cause: error,
         },
+      );
+    if (name === 'BadDigest' || name === 'XAmzContentSHA256Mismatch')
+      return new DmlError(
+        'STORAGE_UPLOAD_CORRUPTED',
+        `could not ${doing}: ${where} received bytes that do not match their signed SHA-256 (${name}); nothing was stored`,
+        { hint: 'the bytes were altered on the way (or in memory); retry the upload', cause: error },
       );
     if (name === 'NoSuchKey' || (status === 404 && key !== undefined))
       return new DmlError('STORAGE_NOT_FOUND', `no object ${key ?? ''} in ${where}`, { cause: error });

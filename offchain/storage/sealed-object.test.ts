@@ -2,15 +2,17 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { DmlError } from '../errors.js';
 import { expectDmlError, TEST_SCRYPT } from './object-store.behaviour.js';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   deriveObjectKey,
   openSealedObject,
   readSealedHeader,
   SEALED_OVERHEAD_BYTES,
   sealObject,
+  sealObjectPipelined,
   sealObjectWithKey,
 } from './sealed-object.js';
+import { BackgroundSha256 } from './background-sha256.js';
 
 const passphrase = 'a passphrase of the party';
 
@@ -79,6 +81,45 @@ describe('sealObject / openSealedObject', () => {
       const { sealed, sha256 } = sealObjectWithKey(plaintext, objectKey);
       expect(sha256).toBe(createHash('sha256').update(sealed).digest('hex'));
       expect((await openSealedObject(sealed, passphrase)).equals(plaintext)).toBe(true);
+    }
+  });
+
+  it('seals the same format with the hash computed on a second thread', async () => {
+    const objectKey = await deriveObjectKey(passphrase, TEST_SCRYPT);
+    const hasher = new BackgroundSha256();
+    const scratch = Buffer.from(new SharedArrayBuffer(3 * 1024 * 1024));
+    try {
+      for (const size of [0, 1, 1024 * 1024 - 1, 1024 * 1024, 2.5 * 1024 * 1024]) {
+        const plaintext = randomBytes(size);
+        const { sealed, sha256 } = await sealObjectPipelined(plaintext, objectKey, hasher, scratch);
+        expect(sealed.buffer).toBe(scratch.buffer);
+        expect(sealed.length).toBe(size + SEALED_OVERHEAD_BYTES);
+        expect(sha256).toBe(createHash('sha256').update(sealed).digest('hex'));
+        expect((await openSealedObject(sealed, passphrase)).equals(plaintext)).toBe(true);
+      }
+      // Two at once: the second finds the thread busy and hashes inline; both are right.
+      const [a, b] = await Promise.all(
+        [randomBytes(200_000), randomBytes(300_000)].map(async (plaintext) => {
+          const out = await sealObjectPipelined(
+            plaintext,
+            objectKey,
+            hasher,
+            Buffer.from(new SharedArrayBuffer(400_000)),
+          );
+          return { plaintext, ...out };
+        }),
+      );
+      for (const x of [a!, b!]) {
+        expect(x.sha256).toBe(createHash('sha256').update(x.sealed).digest('hex'));
+        expect((await openSealedObject(x.sealed, passphrase)).equals(x.plaintext)).toBe(true);
+      }
+      // Without shared memory (or without a thread) it hashes inline, same result.
+      const plaintext = randomBytes(5000);
+      const inline = await sealObjectPipelined(plaintext, objectKey, hasher);
+      expect(inline.sha256).toBe(createHash('sha256').update(inline.sealed).digest('hex'));
+      expect(hasher.busy).toBe(false);
+    } finally {
+      await hasher.close();
     }
   });
 
