@@ -59,6 +59,8 @@ export interface DevnetOpenOptions {
 
 export class DevnetLedger {
   private lastTx: string | undefined;
+  /** Called after each clock advance (not during replay), with the ms it moved. */
+  onAdvance: ((ms: number) => void) | undefined;
 
   private constructor(
     readonly dir: string,
@@ -147,6 +149,7 @@ export class DevnetLedger {
     if (slots === 0) return;
     this.emulator.awaitSlot(slots);
     this.journal.append({ kind: 'advance', slots });
+    this.onAdvance?.(slots * 1000);
   }
 
   /** Like lucid's Emulator: a transaction in the mempool is put in a block (the clock moves one block). */

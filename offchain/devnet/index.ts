@@ -13,3 +13,4 @@ export {
 } from './devnet-ledger.js';
 export { startDevnetServer, type DevnetServer } from './devnet-server.js';
 export { DevnetProvider } from './devnet-provider.js';
+export { DevnetHeadLayer1, HEAD_OPERATOR_KEY_FILE, HEAD_CUSTODY_KEY_FILE } from './devnet-head-layer1.js';
