@@ -10,6 +10,7 @@ import { registerStorageCommands } from './commands/storage.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerDevnetCommands } from './commands/devnet.js';
 import { registerCohortCommands } from './commands/cohort.js';
+import { registerHeadCommands } from './commands/head.js';
 
 export interface MainIo {
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -70,6 +71,7 @@ export const buildProgram = (io: MainIo = {}): Command => {
   registerAuditCommands(program, context);
   registerDevnetCommands(program, context);
   registerCohortCommands(program, context);
+  registerHeadCommands(program, context);
   for (const command of program.commands) applyExitOverride(command, program);
   return program;
 };
