@@ -196,4 +196,31 @@ describe('dml cohort, against a devnet', () => {
     const refunded = await ok<{ lovelace: string }>(as('a', ['cohort', 'refund', '--cohort', id2]));
     expect(refunded.lovelace).toBe('10000000');
   });
+
+  it('slashes with every voter signing on this machine (--with-keys)', async () => {
+    const { cohort: id } = await ok<{ cohort: string }>(as('b', ['cohort', 'create']));
+    for (const p of ['a', 'b', 'c']) await ok(as(p, ['cohort', 'join', '--cohort', id, '--deposit', '10']));
+    await ok(as('c', ['cohort', 'start-epoch', '--cohort', id]));
+    const lucid = await provider.lucid();
+    const wallets = await Promise.all(['a', 'b', 'c'].map((p) => loadPartyWallet(join(home, p))));
+    await closeAndFinalize(lucid, (await openCohort(lucid, id)).scripts, wallets, 4n);
+    await refused(
+      as('a', ['cohort', 'vote-slash', '--cohort', id, '--accused', wallets[0]!.pkh]),
+      /cannot vote on itself/,
+    );
+    const slashed = await ok<{ share: string; voters: string[] }>(
+      as('b', [
+        'cohort',
+        'vote-slash',
+        '--cohort',
+        id,
+        '--accused',
+        wallets[0]!.pkh,
+        '--with-keys',
+        join(home, 'c'),
+      ]),
+    );
+    expect(slashed).toMatchObject({ share: '5000000', voters: [wallets[1]!.pkh, wallets[2]!.pkh] });
+    await refused(as('a', ['cohort', 'claim', '--cohort', id]), /Premature, not Completed/);
+  });
 });

@@ -63,6 +63,7 @@ describe('dml head, against the devnet head', () => {
     const early = await run(['--keys', join(home, 'a'), 'head', 'fanout', '--timeout', '5'], {
       DML_HYDRA_URL: head.state.parties[0]!.url,
     });
+    expect(early.stderr).toMatch(/Fanout failed|deadline|FanoutPossible/);
     expect(early.code).toBe(1);
     expect(early.stderr.trim().split('\n')).toHaveLength(1);
     await provider.advance({ slots: 60 });
