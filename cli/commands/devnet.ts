@@ -47,11 +47,13 @@ const describeInfo = (info: DevnetInfo): string =>
 const headArgs = (options: HeadOptions): string[] => [
   ...(options.headParties ? ['--head-parties', options.headParties] : []),
   ...(options.contestationPeriod ? ['--contestation-period', options.contestationPeriod] : []),
+  ...(options.verifyJournal ? ['--verify-journal'] : []),
 ];
 
 interface HeadOptions {
   headParties?: string;
   contestationPeriod?: string;
+  verifyJournal?: boolean;
 }
 
 export const registerDevnetCommands = (program: Command, context: () => Promise<CommandContext>): void => {
@@ -67,7 +69,8 @@ export const registerDevnetCommands = (program: Command, context: () => Promise<
         '--head-parties <dirs>',
         "also run the embedded Hydra head: the parties' key folders, comma-separated (one endpoint each)",
       )
-      .option('--contestation-period <seconds>', "the head's contestation period", '60');
+      .option('--contestation-period <seconds>', "the head's contestation period", '60')
+      .option('--verify-journal', 'on start, run every script of every journaled transaction again (slower)');
 
   headFlags(
     devnet

@@ -104,6 +104,11 @@ describe('devnet: the validating emulator made durable and served over HTTP', ()
     expect(infoAfter.zeroTime).toBe(infoBefore.zeroTime);
     const lucid2 = await again.provider.lucid();
     expect(readCohortState(await findCohortState(lucid2, scripts)).members).toHaveLength(2);
+    await stop();
+    // Replaying with every script run again gives the same ledger.
+    const verified = await DevnetLedger.open(dir, { verifyScripts: true });
+    expect(toDevnetJson(verified.utxoSet())).toBe(toDevnetJson(before));
+    verified.close();
   });
 
   it('rejects a transaction that fails a script with the script failure, and journals nothing', async () => {
