@@ -98,6 +98,41 @@ const closeAndFinalize = async (
   await provider.awaitTx(await (await fin.sign().complete()).submit());
 };
 
+/** The same close; the finalize through `dml cohort finalize`, refused inside the contestation period. */
+const closeThenFinalizeByCli = async (
+  lucid: Lucid,
+  id: string,
+  parties: PartyWallet[],
+  round: bigint,
+  party: string,
+) => {
+  const { scripts } = await openCohort(lucid, id);
+  const state = readCohortState(await findCohortState(lucid, scripts));
+  const hash = 'ef'.repeat(32);
+  const signatures = state.parties.map((sp) =>
+    signTrainingSnapshot(parties.find((p) => p.pkh === sp.pkh)!.keys.hydraSigningKey, {
+      cohortId: scripts.cohortId,
+      epoch: state.epoch,
+      round,
+      aggregateHash: hash,
+    }),
+  );
+  lucid.selectWalletFromPrivateKey(parties[0]!.privateKey);
+  const now = (await provider.info()).time;
+  const close = await closeTx(
+    lucid,
+    scripts,
+    await findCohortState(lucid, scripts),
+    { round, aggregateHash: hash, signatures },
+    parties[0]!.pkh,
+    now + 20_000,
+  ).complete();
+  await provider.awaitTx(await (await close.sign().complete()).submit());
+  await refused(as(party, ['cohort', 'finalize', '--cohort', id]), /contestation period .* runs until/);
+  await ok(['devnet', 'advance', '--seconds', '100']);
+  return ok<{ phase: string; epoch: number }>(as(party, ['cohort', 'finalize', '--cohort', id]));
+};
+
 describe('dml cohort, against a devnet', () => {
   it('creates, joins, shows, starts an epoch; refuses bad input in one line; slashes by a vote file exchanged between voters', async () => {
     const { cohort: id } = await ok<{ cohort: string }>(
@@ -179,8 +214,8 @@ describe('dml cohort, against a devnet', () => {
     await ok(as('b', ['cohort', 'start-epoch', '--cohort', id]));
     const lucid = await provider.lucid();
     const wallets = await Promise.all(['a', 'b'].map((p) => loadPartyWallet(join(home, p))));
-    const { scripts } = await openCohort(lucid, id);
-    await closeAndFinalize(lucid, scripts, wallets, 2n);
+    await refused(as('a', ['cohort', 'finalize', '--cohort', id]), /Open: only a closed cohort is finalized/);
+    expect(await closeThenFinalizeByCli(lucid, id, wallets, 2n, 'd')).toMatchObject({ phase: 'Completed' });
     const claimed = await ok<{ lovelace: string }>(as('a', ['cohort', 'claim', '--cohort', id]));
     expect(claimed.lovelace).toBe('7500000');
     await refused(as('a', ['cohort', 'claim', '--cohort', id]), /no deposit of this party/);

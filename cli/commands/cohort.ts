@@ -5,6 +5,8 @@ import { loadBlueprint } from '../../contracts/index.js';
 import {
   DmlError,
   claimTx,
+  finalizeTx,
+  finalizedState,
   cohortScripts,
   createCohortTx,
   joinTx,
@@ -366,6 +368,36 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
         txHash,
       });
     });
+
+  cohortOption(
+    cohort
+      .command('finalize')
+      .description(
+        'after a close and its contestation period: Completed, the next epoch (scheduled close) or Premature',
+      ),
+  ).action(async (o: { cohort: string }) => {
+    const ctx = await context();
+    const session = await openSession(ctx.settings);
+    const c = await openCohort(session.lucid, o.cohort);
+    const phase = c.state.phase;
+    if (phase.kind !== 'Closed')
+      throw new DmlError('NOT_CLOSED', `cohort ${c.id} is ${phase.kind}: only a closed cohort is finalized`);
+    const now = await chainNow(session.chain);
+    if (BigInt(now) <= phase.deadline)
+      throw new DmlError(
+        'CONTESTATION_OPEN',
+        `the contestation period of ${c.id} runs until ${new Date(Number(phase.deadline)).toISOString()}: finalize after it`,
+      );
+    const next = finalizedState(c.state);
+    const tx = await completeTx(() => finalizeTx(session.lucid, c.scripts, c.stateUtxo, now), c.scripts);
+    const txHash = await signAndSubmit(session, tx, { scripts: c.scripts });
+    ctx.output.result(`cohort ${c.id} finalized: epoch ${next.epoch}, ${phaseText(next)} (tx ${txHash})`, {
+      cohort: c.id,
+      epoch: Number(next.epoch),
+      phase: next.phase.kind,
+      txHash,
+    });
+  });
 
   cohortOption(cohort.command('claim').description('take the deposit back from a Completed cohort')).action(
     async (o: { cohort: string }) => {
