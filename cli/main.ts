@@ -9,6 +9,9 @@ import { registerKeysCommands } from './commands/keys.js';
 import { registerStorageCommands } from './commands/storage.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerDemoCommands } from './commands/demo.js';
+import { registerDevnetCommands } from './commands/devnet.js';
+import { registerCohortCommands } from './commands/cohort.js';
+import { registerHeadCommands } from './commands/head.js';
 
 export interface MainIo {
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -68,6 +71,9 @@ export const buildProgram = (io: MainIo = {}): Command => {
   registerStorageCommands(program, context);
   registerAuditCommands(program, context);
   registerDemoCommands(program, context);
+  registerDevnetCommands(program, context);
+  registerCohortCommands(program, context);
+  registerHeadCommands(program, context);
   for (const command of program.commands) applyExitOverride(command, program);
   return program;
 };

@@ -103,6 +103,35 @@ export const SETTINGS: readonly SettingDefinition[] = [
     description: 'Blockfrost project id',
     secret: true,
   },
+  {
+    key: 'devnetDir',
+    env: 'DML_DEVNET_DIR',
+    description: 'data folder of the local devnet (journal of layer 1, faucet key, pid and state files)',
+    default: (r) => `${r.home}/devnet`,
+  },
+  {
+    key: 'devnetPort',
+    env: 'DML_DEVNET_PORT',
+    description: 'TCP port of the devnet on 127.0.0.1 (0: any free port, written to the devnet folder)',
+    default: '0',
+  },
+  {
+    key: 'devnetUrl',
+    env: 'DML_DEVNET_URL',
+    description: "URL of a running devnet (default: the one recorded in the devnet folder's devnet.json)",
+  },
+  {
+    key: 'hydraUrl',
+    env: 'DML_HYDRA_URL',
+    description:
+      "hydra-node API URL for `dml head` (ws://HOST:PORT; default: this party's endpoint of the devnet's head)",
+  },
+  {
+    key: 'kupoUrl',
+    env: 'DML_KUPO_URL',
+    description: 'Kupo URL (with DML_OGMIOS_URL: the Kupmios provider for a real Cardano network)',
+  },
+  { key: 'ogmiosUrl', env: 'DML_OGMIOS_URL', description: 'Ogmios URL (with DML_KUPO_URL)' },
   { key: 'logLevel', env: 'DML_LOG_LEVEL', description: 'error, warn, info or debug', default: 'info' },
 ];
 

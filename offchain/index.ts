@@ -21,3 +21,4 @@ export { ed25519PublicKeyOfSeed, ed25519Sign, ed25519Verify } from './ed25519.js
 export * from './cohort/index.js';
 export * from './bus/index.js';
 export * from './node/index.js';
+export * from './devnet/index.js';

@@ -146,15 +146,29 @@ export class LucidEmulatorLayer1 implements HeadLayer1 {
   static fromLucid(
     lucid: Lucid,
     operatorKey: string,
-    options: { custodyKey?: string } = {},
+    options: {
+      custodyKey?: string;
+      /**
+       * How a signed transaction reaches layer 1 and how its clock moves (default: straight to the
+       * emulator). A durable ledger (the devnet's journal) routes both through itself.
+       */
+      submit?: (cborHex: string) => Promise<string>;
+      advance?: (slots: number) => void;
+    } = {},
   ): LucidEmulatorLayer1 {
     if (!(lucid.provider instanceof Emulator))
       throw new DmlError('HYDRA_L1_NOT_EMULATOR', 'the embedded head needs a lucid Emulator as layer 1', {
         hint: 'pass the Lucid instance created with Lucid.new(emulator)',
       });
     const custodyKey = options.custodyKey ?? C.PrivateKey.generate_ed25519().to_bech32();
-    return new LucidEmulatorLayer1(lucid.provider, lucid, operatorKey, custodyKey);
+    const layer1 = new LucidEmulatorLayer1(lucid.provider, lucid, operatorKey, custodyKey);
+    layer1.submitHook = options.submit;
+    layer1.advanceHook = options.advance;
+    return layer1;
   }
+
+  private submitHook: ((cborHex: string) => Promise<string>) | undefined;
+  private advanceHook: ((slots: number) => void) | undefined;
 
   now(): number {
     return this.emulator.now();
@@ -162,7 +176,10 @@ export class LucidEmulatorLayer1 implements HeadLayer1 {
 
   advance(ms: number): void {
     const slots = Math.ceil(ms / 1000);
-    if (slots > 0) this.emulator.awaitSlot(slots);
+    if (slots > 0) {
+      if (this.advanceHook) this.advanceHook(slots);
+      else this.emulator.awaitSlot(slots);
+    }
   }
 
   protocolParameters(): ProtocolParameters {
@@ -299,7 +316,7 @@ export class LucidEmulatorLayer1 implements HeadLayer1 {
 
   async submit(cborHex: string): Promise<string> {
     try {
-      return await this.emulator.submitTx(cborHex);
+      return await (this.submitHook ? this.submitHook(cborHex) : this.emulator.submitTx(cborHex));
     } catch (error) {
       throw new DmlError('HYDRA_L1_REJECTED', `layer 1 rejected the transaction: ${errorText(error)}`);
     }
