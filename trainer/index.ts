@@ -21,6 +21,8 @@ export {
 export { dirichletShards, iidShards } from './shards.js';
 export { type Random, seededRandom } from './random.js';
 export {
+  type ConvFrontEnd,
+  type ConvStage,
   type DenseLayer,
   type LoraSettings,
   type Mlp,
@@ -29,7 +31,10 @@ export {
   applyDelta,
   diffAdapters,
   initAdapters,
+  initCnn,
   initMlp,
+  MNIST_CNN,
+  convOutputShape,
   quantizeMlp,
   trainableAdapterNames,
 } from './mlp.js';
