@@ -3,6 +3,15 @@ import * as tf from '@tensorflow/tfjs';
 import { getDeltaTensor, makeDelta, type Delta } from '../offchain/index.js';
 import { selectTrainerBackend } from './backend.js';
 import { col2im, im2col } from './conv-ops.js';
+import {
+  decodeQuantizedBase,
+  encodeQuantizedBase,
+  loadQuantizedBase,
+  saveQuantizedBase,
+} from './base-file.js';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Examples } from './examples.js';
 import {
   type ConvFrontEnd,
@@ -236,5 +245,24 @@ describe('convolutional QLoRA network', () => {
       'fc1.lora_B',
       'fc2.lora_B',
     ]);
+  });
+
+  it('stores a base as a file named by its hash, and refuses a different or damaged one', async () => {
+    const bytes = encodeQuantizedBase(base);
+    const back = decodeQuantizedBase(bytes);
+    expect(back.hash).toBe(base.hash);
+    expect(back.conv).toEqual(front);
+    expect(encodeQuantizedBase(back)).toEqual(bytes);
+    const dir = await mkdtemp(join(tmpdir(), 'dml-base-'));
+    const path = await saveQuantizedBase(dir, 'tiny', base);
+    expect(path).toBe(join(dir, `tiny-${base.hash}.dmlbase`));
+    expect((await loadQuantizedBase(path, base.hash)).hash).toBe(base.hash);
+    const tampered = new Uint8Array(await readFile(path));
+    tampered[tampered.length - 30]! ^= 1;
+    await writeFile(path, tampered);
+    await expect(loadQuantizedBase(path, base.hash)).rejects.toMatchObject({ code: 'BASE_HASH' });
+    expect(() => decodeQuantizedBase(bytes.subarray(0, bytes.length - 1))).toThrow(/truncated/);
+    expect(() => decodeQuantizedBase(Uint8Array.from([...bytes, 0]))).toThrow(/trailing/);
+    expect(() => decodeQuantizedBase(bytes.subarray(1))).toThrow(/magic/);
   });
 });

@@ -35,6 +35,7 @@ export {
   initMlp,
   MNIST_CNN,
   convOutputShape,
+  hashQuantizedBase,
   quantizeMlp,
   trainableAdapterNames,
 } from './mlp.js';
@@ -60,3 +61,18 @@ export {
   sotuEra,
   textExamples,
 } from './byte-text.js';
+export { type MnistBaseModel, initMnistNetwork, mnistPublicSplit, pretrainMnistBase } from './mnist-base.js';
+export {
+  decodeQuantizedBase,
+  encodeQuantizedBase,
+  loadQuantizedBase,
+  saveQuantizedBase,
+} from './base-file.js';
+export {
+  type PartyDelta,
+  type PartyJob,
+  type PartyPool,
+  createPartyPool,
+  trainPartiesInOrder,
+  trainPartiesInWorkers,
+} from './party-pool.js';

@@ -149,24 +149,28 @@ export const describeConv = (conv: ConvFrontEnd): string =>
   `${conv.height}x${conv.width}x${conv.channels}` +
   conv.stages.map((s) => `|k${s.kernel}c${s.channels}${s.pool ? 'p' : ''}`).join('');
 
-export const quantizeMlp = (mlp: Mlp): QuantizedMlp => {
+/** SHA-256 over a base's structure, quantised weights and biases (what a cohort agrees on). */
+export const hashQuantizedBase = (layers: readonly QuantizedLayer[], conv?: ConvFrontEnd): string => {
   const hash = createHash('sha256');
-  if (mlp.conv) hash.update(`conv:${describeConv(mlp.conv)};`);
-  const layers = mlp.layers.map((l) => {
-    const weight = quantizeNf4(l.weight, [l.outputs, l.inputs]);
-    const bias = Float32Array.from(l.bias);
+  if (conv) hash.update(`conv:${describeConv(conv)};`);
+  for (const l of layers) {
     hash.update(`${l.name}:${l.outputs}x${l.inputs};`);
-    for (const part of [
-      weight.codes,
-      weight.scaleCodes,
-      weight.scaleScales,
-      Float32Array.of(weight.scaleOffset),
-      bias,
-    ])
+    const w = l.weight;
+    for (const part of [w.codes, w.scaleCodes, w.scaleScales, Float32Array.of(w.scaleOffset), l.bias])
       hash.update(new Uint8Array(part.buffer, part.byteOffset, part.byteLength));
-    return { name: l.name, inputs: l.inputs, outputs: l.outputs, weight, bias };
-  });
-  return { layers, ...(mlp.conv ? { conv: mlp.conv } : {}), hash: hash.digest('hex') };
+  }
+  return hash.digest('hex');
+};
+
+export const quantizeMlp = (mlp: Mlp): QuantizedMlp => {
+  const layers = mlp.layers.map((l) => ({
+    name: l.name,
+    inputs: l.inputs,
+    outputs: l.outputs,
+    weight: quantizeNf4(l.weight, [l.outputs, l.inputs]),
+    bias: Float32Array.from(l.bias),
+  }));
+  return { layers, ...(mlp.conv ? { conv: mlp.conv } : {}), hash: hashQuantizedBase(layers, mlp.conv) };
 };
 
 /**
