@@ -51,5 +51,5 @@ describe('parties in worker threads', () => {
       expect(encodeDelta(parallel[2]!.delta)).toEqual(encodeDelta(serial[2]!.delta));
       expect(new Set(parallel.map((r) => hashDelta(r.delta))).size).toBe(3);
     }
-  });
+  }, 300_000); // a worker imports offchain/ and TensorFlow.js through tsx: slow on a loaded machine
 });
