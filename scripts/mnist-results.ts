@@ -6,6 +6,12 @@
  *     [--batch 64] [--shard-size 5500] [--test-size 10000] [--splits iid,dirichlet]
  *     [--hidden 256] [--rank 16] [--alpha 32] [--lr 3e-3] [--pretrain-steps 600]
  *     [--rule ffa-lora] [--outer-lr 1] [--outer-momentum 0] [--poison 0] [--seed 1] [--json out.json]
+ *     [--model mlp|cnn] [--base .dml/bases/mnist-cnn-<hash>.dmlbase] [--workers 2] [--alone true]
+ *
+ * --model cnn uses the convolutional base (MNIST_CNN then --hidden then 10); --base loads a base
+ * built by scripts/mnist-base.ts (pretrained on the same public split) instead of pretraining
+ * one here; --workers trains the parties of a round in that many worker threads (bit-identical
+ * deltas); --alone false skips the alone runs (cohort accuracy only).
  *
  * The split: a seeded permutation of the 60,000 training images; its last 5,000 are the public
  * data the base is pretrained on (FP32, then quantised to NF4); the first parties x shard-size
@@ -28,21 +34,27 @@ import {
 import {
   type LabelledImages,
   type LoraSettings,
+  type MnistBaseModel,
+  type PartyJob,
+  type PartyPool,
   type QuantizedMlp,
   applyDelta,
+  createPartyPool,
+  initMnistNetwork,
+  loadQuantizedBase,
+  mnistPublicSplit,
+  trainPartiesInOrder,
   dirichletShards,
   evaluateMlp,
   evaluateQlora,
   iidShards,
   initAdapters,
-  initMlp,
   loadMnist,
   quantizeMlp,
   scoreDeltas,
   seededRandom,
   selectImages,
   selectTrainerBackend,
-  trainLocalDelta,
   trainMlp,
 } from '../trainer/index.js';
 
@@ -66,6 +78,10 @@ const { values: opt } = parseArgs({
     poison: { type: 'string', default: '0' },
     seed: { type: 'string', default: '1' },
     json: { type: 'string' },
+    model: { type: 'string', default: 'mlp' },
+    base: { type: 'string' },
+    workers: { type: 'string', default: '1' },
+    alone: { type: 'string', default: 'true' },
   },
 });
 const num = (k: keyof typeof opt): number => Number(opt[k]);
@@ -108,23 +124,38 @@ const test = selectImages(
   mnistTest,
   Int32Array.from({ length: num('test-size') }, (_, i) => i),
 );
-const permutation = iidShards(60000, 1, 60000, seed)[0]!;
-const publicData = selectImages(mnistTrain, permutation.subarray(55000));
-const privateIdx = permutation.subarray(0, 55000);
+const { publicIdx, privateIdx } = mnistPublicSplit(seed);
+const publicData = selectImages(mnistTrain, publicIdx);
+const model = String(opt.model) as MnistBaseModel;
 
-log(`pretraining the base 784-${opt.hidden}-10 on 5,000 public images (${opt['pretrain-steps']} steps)`);
-const fp = trainMlp(initMlp([784, num('hidden'), 10], seed), publicData, {
-  steps: num('pretrain-steps'),
-  batchSize: 64,
-  learningRate: 2e-3,
-  weightDecay: 1e-4,
-  seed,
-}).mlp;
-const base: QuantizedMlp = quantizeMlp(fp);
+let base: QuantizedMlp;
+let baseFp: number | null = null;
+if (opt.base) {
+  base = await loadQuantizedBase(String(opt.base));
+  log(`base ${opt.base} (hash ${base.hash.slice(0, 16)})`);
+} else {
+  log(
+    `pretraining the ${model} base (hidden ${opt.hidden}) on 5,000 public images (${opt['pretrain-steps']} steps)`,
+  );
+  const fp = trainMlp(initMnistNetwork(model, num('hidden'), seed), publicData, {
+    steps: num('pretrain-steps'),
+    batchSize: 64,
+    learningRate: 2e-3,
+    weightDecay: 1e-4,
+    seed,
+  }).mlp;
+  base = quantizeMlp(fp);
+  baseFp = evaluateMlp(fp, test).accuracy;
+}
 const startAdapters = initAdapters(base, lora, seed + 1);
-const baseFp = evaluateMlp(fp, test).accuracy;
 const baseNf4 = evaluateQlora(base, startAdapters, lora, test).accuracy;
-log(`base: FP32 ${pct(baseFp)}%, NF4 ${pct(baseNf4)}%, hash ${base.hash.slice(0, 16)}`);
+log(
+  `base: FP32 ${baseFp === null ? '-' : pct(baseFp)}%, NF4 ${pct(baseNf4)}%, hash ${base.hash.slice(0, 16)}`,
+);
+const workers = num('workers');
+const pool: PartyPool | null = workers > 1 ? await createPartyPool(base, { workers, log }) : null;
+const trainParties = async (global: Delta, jobs: PartyJob[]) =>
+  pool ? pool.train(global, lora, jobs) : trainPartiesInOrder(base, global, lora, jobs);
 
 interface PartyResult {
   party: number;
@@ -137,22 +168,30 @@ const results: Record<string, unknown> = {
   base: { fp32: baseFp, nf4: baseNf4, hash: base.hash },
 };
 
-const runCohort = (
+const runCohort = async (
   shards: LabelledImages[],
   ruleName: string,
   poisoned: ReadonlySet<number> = new Set(),
   validation?: LabelledImages[],
-): { accuracy: number; flagged: string[]; hashes: string[] } => {
+): Promise<{ accuracy: number; flagged: string[]; hashes: string[] }> => {
   let global: Delta = startAdapters;
   let velocity: Delta | null = null;
   const hashes: string[] = [];
   const flaggedCount = new Map<string, number>();
   for (let r = 0; r < rounds; r++) {
-    const contributions = shards.map((shard, p) => {
-      let { delta } = trainLocalDelta(base, global, lora, shard, train(seed * 1000 + r * 100 + p));
-      if (poisoned.has(p)) delta = poison(delta, p % 2 === 0 ? 'sign-flip' : 'noise', seed + r * 31 + p);
-      return { partyId: `party-${String(p).padStart(2, '0')}`, sampleCount: shard.count, delta };
-    });
+    const trained = await trainParties(
+      global,
+      shards.map((shard, p) => ({
+        partyId: `party-${String(p).padStart(2, '0')}`,
+        shard,
+        settings: train(seed * 1000 + r * 100 + p),
+      })),
+    );
+    const contributions = trained.map(({ partyId, delta }, p) => ({
+      partyId,
+      sampleCount: shards[p]!.count,
+      delta: poisoned.has(p) ? poison(delta, p % 2 === 0 ? 'sign-flip' : 'noise', seed + r * 31 + p) : delta,
+    }));
     if (validation) {
       // every honest party scores every delta on its own validation split; a party is flagged
       // in a round when a majority of honest scorers flag it
@@ -183,6 +222,9 @@ const runCohort = (
     }
     global = applyDelta(global, update);
     hashes.push(agg.hash);
+    log(
+      `round ${r + 1}/${rounds} of ${shards.length} parties: ${pct(evaluateQlora(base, global, lora, test).accuracy)}%`,
+    );
   }
   const flagged = [...flaggedCount].filter(([, n]) => n > rounds / 2).map(([id]) => id);
   return { accuracy: evaluateQlora(base, global, lora, test).accuracy, flagged, hashes };
@@ -221,10 +263,10 @@ for (const split of String(opt.splits).split(',')) {
     );
     const bad = new Set(Array.from({ length: poisonCount }, (_, i) => n - 1 - i));
     const rows: string[] = [];
-    const honest = runCohort(shards, String(opt.rule));
+    const honest = await runCohort(shards, String(opt.rule));
     rows.push(`| ${opt.rule}, all honest | ${pct(honest.accuracy)} | - |`);
     for (const rule of ['fedavg', 'median', 'trimmed-mean', 'krum']) {
-      const r = runCohort(shards, rule, bad, val);
+      const r = await runCohort(shards, rule, bad, val);
       rows.push(
         `| ${rule}, ${poisonCount} poisoned | ${pct(r.accuracy)} | ${r.flagged.join(' ') || 'none'} |`,
       );
@@ -236,18 +278,27 @@ for (const split of String(opt.splits).split(',')) {
     results[`robust-${split}`] = rows;
     continue;
   }
-  const perParty: PartyResult[] = shards.map((shard, p) => {
-    const { adapters } = trainLocalDelta(base, startAdapters, lora, shard, {
-      ...train(seed * 7 + p),
-      steps: rounds * H,
-    });
-    const alone = evaluateQlora(base, adapters, lora, test).accuracy;
+  const aloneDeltas =
+    opt.alone === 'false'
+      ? null
+      : await trainParties(
+          startAdapters,
+          shards.map((shard, p) => ({
+            partyId: `party-${p}`,
+            shard,
+            settings: { ...train(seed * 7 + p), steps: rounds * H },
+          })),
+        );
+  const perParty: PartyResult[] = shards.map((_, p) => {
+    const alone = aloneDeltas
+      ? evaluateQlora(base, applyDelta(startAdapters, aloneDeltas[p]!.delta), lora, test).accuracy
+      : Number.NaN;
     log(`${split} party ${p} alone: ${pct(alone)}%`);
     return { party: p, alone, together: {} };
   });
   const cohortHashes: Record<number, string[]> = {};
   for (const k of cohorts) {
-    const r = runCohort(shards.slice(0, k), String(opt.rule));
+    const r = await runCohort(shards.slice(0, k), String(opt.rule));
     cohortHashes[k] = r.hashes;
     for (let p = 0; p < k; p++) perParty[p]!.together[k] = r.accuracy;
     log(`${split} cohort of ${k}: ${pct(r.accuracy)}%`);
@@ -269,6 +320,7 @@ for (const split of String(opt.splits).split(',')) {
   results[split] = { perParty, cohortHashes };
 }
 console.log(
-  `\nbase 784-${opt.hidden}-10 pretrained on 5,000 public images: FP32 ${pct(baseFp)}%, NF4 ${pct(baseNf4)}%; backend ${backend}; ${((performance.now() - started) / 1000).toFixed(0)} s`,
+  `\nbase ${opt.base ?? `${model} (hidden ${opt.hidden})`} pretrained on 5,000 public images: FP32 ${baseFp === null ? '-' : pct(baseFp)}%, NF4 ${pct(baseNf4)}%, hash ${base.hash}; backend ${backend}; ${((performance.now() - started) / 1000).toFixed(0)} s`,
 );
+await pool?.close();
 if (opt.json) writeFileSync(opt.json, JSON.stringify(results, null, 2));

@@ -8,12 +8,21 @@ export const TRAINER_BACKENDS: readonly TrainerBackendName[] = ['tensorflow', 'w
 /**
  * Picks the first backend that loads: tfjs-node ('tensorflow', a native library, optional and
  * loaded only if installed), else WebAssembly (SIMD, shipped in @tensorflow/tfjs-backend-wasm),
- * else plain JavaScript ('cpu'). Logs and returns the one in use.
+ * else plain JavaScript ('cpu'). Returns the one in use and logs it: to `log` on every call,
+ * else to stderr once per process and backend (a node or script calling this again says nothing).
  */
+const announced = new Set<TrainerBackendName>();
+
 export const selectTrainerBackend = async (
   options: { prefer?: readonly TrainerBackendName[]; log?: (line: string) => void } = {},
 ): Promise<TrainerBackendName> => {
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const log =
+    options.log ??
+    ((line: string, name?: TrainerBackendName) => {
+      if (name && announced.has(name)) return;
+      if (name) announced.add(name);
+      process.stderr.write(`${line}\n`);
+    });
   const reasons: string[] = [];
   for (const name of options.prefer ?? TRAINER_BACKENDS) {
     try {
@@ -23,7 +32,10 @@ export const selectTrainerBackend = async (
       }
       if (tf.getBackend() === name || (await tf.setBackend(name))) {
         await tf.ready();
-        log(`trainer: TensorFlow.js backend ${name}${reasons.length ? ` (${reasons.join('; ')})` : ''}`);
+        log(
+          `trainer: TensorFlow.js backend ${name}${reasons.length ? ` (${reasons.join('; ')})` : ''}`,
+          name,
+        );
         return name;
       }
       reasons.push(`${name} did not initialise`);

@@ -21,6 +21,8 @@ export {
 export { dirichletShards, iidShards } from './shards.js';
 export { type Random, seededRandom } from './random.js';
 export {
+  type ConvFrontEnd,
+  type ConvStage,
   type DenseLayer,
   type LoraSettings,
   type Mlp,
@@ -29,7 +31,11 @@ export {
   applyDelta,
   diffAdapters,
   initAdapters,
+  initCnn,
   initMlp,
+  MNIST_CNN,
+  convOutputShape,
+  hashQuantizedBase,
   quantizeMlp,
   trainableAdapterNames,
 } from './mlp.js';
@@ -62,3 +68,18 @@ export {
   mnistTestAccuracy,
   prepareMnistCohort,
 } from './mnist-learner.js';
+export { type MnistBaseModel, initMnistNetwork, mnistPublicSplit, pretrainMnistBase } from './mnist-base.js';
+export {
+  decodeQuantizedBase,
+  encodeQuantizedBase,
+  loadQuantizedBase,
+  saveQuantizedBase,
+} from './base-file.js';
+export {
+  type PartyDelta,
+  type PartyJob,
+  type PartyPool,
+  createPartyPool,
+  trainPartiesInOrder,
+  trainPartiesInWorkers,
+} from './party-pool.js';

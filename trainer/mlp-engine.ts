@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { DmlError, type Delta, getDeltaTensor, makeDelta } from '../offchain/index.js';
 import type { LabelledImages } from './mnist.js';
 import { asExamples, type Examples } from './examples.js';
-import type { LoraSettings, Mlp, QuantizedMlp } from './mlp.js';
+import { col2im, im2col, maxPool2, maxPool2Grad, type Pooled } from './conv-ops.js';
+import type { ConvFrontEnd, LoraSettings, Mlp, QuantizedMlp } from './mlp.js';
 import { dequantizeNf4Into } from './nf4.js';
 import { seededRandom, shuffleInPlace } from './random.js';
 
@@ -24,7 +25,29 @@ interface EngineLayer {
   weight(): tf.Tensor2D;
   readonly bias: tf.Tensor1D;
   readonly lora?: { readonly A: tf.Tensor2D; readonly B: tf.Tensor2D; readonly scale: number };
+  /** For a convolution: the geometry of its input (its weight is [out, kernel * kernel * channels]). */
+  readonly conv?: ConvGeometry;
 }
+
+interface ConvGeometry {
+  readonly height: number;
+  readonly width: number;
+  readonly channels: number;
+  readonly kernel: number;
+  readonly pool: boolean;
+}
+
+/** The input geometry of each layer of a network (undefined for dense layers). */
+const convGeometries = (conv: ConvFrontEnd | undefined, count: number): (ConvGeometry | undefined)[] => {
+  const out: (ConvGeometry | undefined)[] = Array.from({ length: count }, () => undefined);
+  if (!conv) return out;
+  let [height, width, channels] = [conv.height, conv.width, conv.channels];
+  conv.stages.forEach((s, i) => {
+    out[i] = { height, width, channels, kernel: s.kernel, pool: s.pool };
+    [height, width, channels] = s.pool ? [height / 2, width / 2, s.channels] : [height, width, s.channels];
+  });
+  return out;
+};
 
 export interface AdamWSettings {
   readonly learningRate: number;
@@ -71,29 +94,50 @@ const batchTensors = (data: Examples, indices: ArrayLike<number>): { x: tf.Tenso
 /** Logits of a batch. */
 const forward = (layers: readonly EngineLayer[], x: tf.Tensor2D): { logits: tf.Tensor2D; saved: Saved[] } => {
   const saved: Saved[] = [];
-  let h = x;
+  const n = x.shape[0];
+  let h: tf.Tensor = x;
   layers.forEach((l, i) => {
+    const c = l.conv;
+    const input = c
+      ? im2col(tf.reshape(h, [n, c.height, c.width, c.channels]), c.kernel)
+      : h.rank === 2
+        ? (h as tf.Tensor2D)
+        : tf.reshape<tf.Rank.R2>(h, [n, l.inputs]);
     const w = l.weight();
     const wt = tf.transpose(w);
     w.dispose();
-    let z = tf.add(tf.matMul(h, wt), l.bias) as tf.Tensor2D;
+    let z = tf.add(tf.matMul(input, wt), l.bias) as tf.Tensor2D;
     wt.dispose();
     let u: tf.Tensor2D | undefined;
     if (l.lora) {
-      const uu = tf.matMul(h, tf.transpose(l.lora.A)) as tf.Tensor2D;
+      const uu = tf.matMul(input, tf.transpose(l.lora.A)) as tf.Tensor2D;
       z = tf.add(z, tf.mul(tf.matMul(uu, tf.transpose(l.lora.B)), l.lora.scale)) as tf.Tensor2D;
       u = uu;
     }
-    saved.push({ input: h, z, u });
-    h = i < layers.length - 1 ? tf.relu(z) : z;
+    if (i === layers.length - 1) {
+      saved.push({ input, z, u });
+      h = z;
+    } else if (c) {
+      const maps = tf.reshape(tf.relu(z), [n, c.height, c.width, l.outputs]) as tf.Tensor4D;
+      const pooled = c.pool ? maxPool2(maps) : undefined;
+      saved.push({ input, z, u, maps, pooled });
+      h = pooled?.output ?? maps;
+    } else {
+      saved.push({ input, z, u });
+      h = tf.relu(z);
+    }
   });
-  return { logits: h, saved };
+  return { logits: h as tf.Tensor2D, saved };
 };
 
 interface Saved {
+  /** The rows the layer multiplies: its input, or the input's patches for a convolution. */
   readonly input: tf.Tensor2D;
   readonly z: tf.Tensor2D;
   readonly u: tf.Tensor2D | undefined;
+  /** A convolution's ReLU feature maps [n, h, w, c] and their pooled maps, if pooled. */
+  readonly maps?: tf.Tensor4D;
+  readonly pooled?: Pooled;
 }
 
 /** Mean softmax cross-entropy and the gradients of the trainable tensors, by name. */
@@ -124,10 +168,19 @@ const lossAndGradients = (
     }
     if (i === 0) break;
     const w = l.weight();
-    let dh = tf.matMul(dz, w);
+    let dInput = tf.matMul(dz, w);
     w.dispose();
-    if (du && l.lora) dh = tf.add(dh, tf.matMul(du, l.lora.A));
-    dz = tf.mul(dh, tf.step(saved[i - 1]!.z)) as tf.Tensor2D;
+    if (du && l.lora) dInput = tf.add(dInput, tf.matMul(du, l.lora.A));
+    // the gradient of this layer's input, i.e. of the previous layer's (pooled) output
+    const c = l.conv;
+    const dh: tf.Tensor = c
+      ? col2im(dInput as tf.Tensor2D, [n, c.height, c.width, c.channels], c.kernel)
+      : dInput;
+    const p = saved[i - 1]!;
+    if (p.maps) {
+      const dMaps = p.pooled ? maxPool2Grad(dh, p.pooled) : tf.reshape(dh, p.maps.shape);
+      dz = tf.mul(tf.reshape(dMaps, p.z.shape), tf.step(p.z)) as tf.Tensor2D;
+    } else dz = tf.mul(tf.reshape(dh, p.z.shape), tf.step(p.z)) as tf.Tensor2D;
   }
   return { loss, grads };
 };
@@ -230,16 +283,17 @@ const runSteps = (
   };
 };
 
-const denseLayers = (mlp: Mlp): EngineLayer[] =>
-  mlp.layers.map((l) => {
-    return {
-      name: l.name,
-      inputs: l.inputs,
-      outputs: l.outputs,
-      weight: () => tf.tensor2d(l.weight, [l.outputs, l.inputs]),
-      bias: tf.tensor1d(l.bias),
-    };
-  });
+const denseLayers = (mlp: Mlp): EngineLayer[] => {
+  const geometry = convGeometries(mlp.conv, mlp.layers.length);
+  return mlp.layers.map((l, i) => ({
+    name: l.name,
+    inputs: l.inputs,
+    outputs: l.outputs,
+    weight: () => tf.tensor2d(l.weight, [l.outputs, l.inputs]),
+    bias: tf.tensor1d(l.bias),
+    ...(geometry[i] ? { conv: geometry[i] } : {}),
+  }));
+};
 
 /** Full-precision training of all weights (how the base is pretrained on public data). */
 export const trainMlp = (
@@ -254,12 +308,14 @@ export const trainMlp = (
   }
   const opt = new AdamW(initial, settings);
   try {
-    const layers: EngineLayer[] = mlp.layers.map((l) => ({
+    const geometry = convGeometries(mlp.conv, mlp.layers.length);
+    const layers: EngineLayer[] = mlp.layers.map((l, i) => ({
       name: l.name,
       inputs: l.inputs,
       outputs: l.outputs,
       weight: () => tf.clone(opt.params.get(`${l.name}.weight`)!) as tf.Tensor2D,
       bias: opt.params.get(`${l.name}.bias`)! as tf.Variable<tf.Rank.R1>,
+      ...(geometry[i] ? { conv: geometry[i] } : {}),
     }));
     const report = runSteps(data, settings, (x, y) => {
       const loss = tf.tidy(() => {
@@ -283,6 +339,7 @@ export const trainMlp = (
           weight: opt.read(`${l.name}.weight`),
           bias: opt.read(`${l.name}.bias`),
         })),
+        ...(mlp.conv ? { conv: mlp.conv } : {}),
       },
       report,
     };
@@ -298,7 +355,8 @@ const qloraLayers = (
 ): EngineLayer[] => {
   const largest = Math.max(...base.layers.map((l) => l.inputs * l.outputs));
   const scratch = new Float32Array(largest); // one layer's FP32 weight at a time
-  return base.layers.map((l) => ({
+  const geometry = convGeometries(base.conv, base.layers.length);
+  return base.layers.map((l, i) => ({
     name: l.name,
     inputs: l.inputs,
     outputs: l.outputs,
@@ -309,6 +367,7 @@ const qloraLayers = (
       ]),
     bias: tf.tensor1d(l.bias),
     lora: { ...adapter(l.name), scale: lora.alpha / lora.rank },
+    ...(geometry[i] ? { conv: geometry[i] } : {}),
   }));
 };
 
@@ -376,6 +435,8 @@ const evaluateLayers = (
 ): Evaluation => {
   let correct = 0;
   let lossSum = 0;
+  // a convolution keeps its patches (k*k times its input) alive for the batch: smaller batches
+  if (layers.some((l) => l.conv)) batchSize = Math.min(batchSize, 250);
   for (let start = 0; start < data.count; start += batchSize) {
     const idx = Int32Array.from({ length: Math.min(batchSize, data.count - start) }, (_, i) => start + i);
     const { x, y } = batchTensors(asExamples(data), idx);

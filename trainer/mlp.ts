@@ -12,9 +12,33 @@ export interface DenseLayer {
   readonly bias: Float32Array;
 }
 
-/** A ReLU multilayer perceptron (the last layer gives logits). */
+/**
+ * A convolutional front end: images `height x width x channels` (row-major, channels last) go
+ * through `stages`, each a `kernel x kernel` convolution with 'same' zero padding and stride 1,
+ * ReLU, then (if `pool`) 2x2 max pooling with stride 2. Each convolution is a linear layer over
+ * image patches (im2col): its weight is [channels out, kernel * kernel * channels in], the patch
+ * ordered (row offset, column offset, channel). The flattened (h, w, c) output feeds the dense layers.
+ */
+export interface ConvFrontEnd {
+  readonly height: number;
+  readonly width: number;
+  readonly channels: number;
+  readonly stages: readonly ConvStage[];
+}
+
+export interface ConvStage {
+  readonly kernel: number;
+  readonly channels: number;
+  readonly pool: boolean;
+}
+
+/**
+ * A ReLU network (the last layer gives logits): dense layers only (a multilayer perceptron), or,
+ * with `conv`, its first `conv.stages.length` layers are convolutions as linear layers over patches.
+ */
 export interface Mlp {
   readonly layers: readonly DenseLayer[];
+  readonly conv?: ConvFrontEnd;
 }
 
 /** A frozen layer of the QLoRA base: NF4 weight (double-quantised scales) and an FP32 bias. */
@@ -28,6 +52,8 @@ export interface QuantizedLayer {
 
 export interface QuantizedMlp {
   readonly layers: readonly QuantizedLayer[];
+  /** The convolutional front end, when the base is a convolutional network. */
+  readonly conv?: ConvFrontEnd;
   /** SHA-256 over the quantised weights and biases: the base a cohort agrees on. */
   readonly hash: string;
 }
@@ -61,23 +87,90 @@ export const initMlp = (sizes: readonly number[], seed: number): Mlp => {
   };
 };
 
-export const quantizeMlp = (mlp: Mlp): QuantizedMlp => {
-  const hash = createHash('sha256');
-  const layers = mlp.layers.map((l) => {
-    const weight = quantizeNf4(l.weight, [l.outputs, l.inputs]);
-    const bias = Float32Array.from(l.bias);
-    hash.update(`${l.name}:${l.outputs}x${l.inputs};`);
-    for (const part of [
-      weight.codes,
-      weight.scaleCodes,
-      weight.scaleScales,
-      Float32Array.of(weight.scaleOffset),
-      bias,
-    ])
-      hash.update(new Uint8Array(part.buffer, part.byteOffset, part.byteLength));
-    return { name: l.name, inputs: l.inputs, outputs: l.outputs, weight, bias };
+/** The output size of a convolutional front end: [height, width, channels] after its last stage. */
+export const convOutputShape = (conv: ConvFrontEnd): [number, number, number] => {
+  let [h, w, c] = [conv.height, conv.width, conv.channels];
+  for (const s of conv.stages) {
+    if (s.pool && (h % 2 !== 0 || w % 2 !== 0))
+      throw new DmlError('MODEL_SIZES', `cannot pool an odd ${h}x${w} feature map`);
+    [h, w, c] = s.pool ? [h / 2, w / 2, s.channels] : [h, w, s.channels];
+  }
+  return [h, w, c];
+};
+
+/**
+ * A He-initialised convolutional network: the front end's convolutions (named conv1, conv2, ...)
+ * then dense layers of the given sizes after the flattened features (fc1, fc2, ...), e.g.
+ * `initCnn(MNIST_CNN, [128, 10], seed)`.
+ */
+export const initCnn = (conv: ConvFrontEnd, denseSizes: readonly number[], seed: number): Mlp => {
+  if (
+    conv.stages.length < 1 ||
+    conv.stages.some((s) => !Number.isInteger(s.kernel) || s.kernel % 2 !== 1 || s.channels < 1) ||
+    denseSizes.length < 1
+  )
+    throw new DmlError('MODEL_SIZES', 'bad convolutional network: odd kernels, channels >= 1, dense sizes');
+  const [h, w, c] = convOutputShape(conv);
+  const random = seededRandom(seed);
+  const layer = (name: string, inputs: number, outputs: number): DenseLayer => {
+    const std = Math.sqrt(2 / inputs);
+    return {
+      name,
+      inputs,
+      outputs,
+      weight: Float32Array.from({ length: outputs * inputs }, () => gaussian(random) * std),
+      bias: new Float32Array(outputs),
+    };
+  };
+  let channels = conv.channels;
+  const convs = conv.stages.map((s, i) => {
+    const l = layer(`conv${i + 1}`, s.kernel * s.kernel * channels, s.channels);
+    channels = s.channels;
+    return l;
   });
-  return { layers, hash: hash.digest('hex') };
+  const sizes = [h * w * c, ...denseSizes];
+  const dense = denseSizes.map((outputs, i) => layer(layerName(i), sizes[i]!, outputs));
+  return { layers: [...convs, ...dense], conv };
+};
+
+/** The MNIST convolutional front end: 3x3 convolutions of 16 and 32 channels, each pooled. */
+export const MNIST_CNN: ConvFrontEnd = {
+  height: 28,
+  width: 28,
+  channels: 1,
+  stages: [
+    { kernel: 3, channels: 16, pool: true },
+    { kernel: 3, channels: 32, pool: true },
+  ],
+};
+
+/** A canonical text of a front end (hashed with the base). */
+export const describeConv = (conv: ConvFrontEnd): string =>
+  `${conv.height}x${conv.width}x${conv.channels}` +
+  conv.stages.map((s) => `|k${s.kernel}c${s.channels}${s.pool ? 'p' : ''}`).join('');
+
+/** SHA-256 over a base's structure, quantised weights and biases (what a cohort agrees on). */
+export const hashQuantizedBase = (layers: readonly QuantizedLayer[], conv?: ConvFrontEnd): string => {
+  const hash = createHash('sha256');
+  if (conv) hash.update(`conv:${describeConv(conv)};`);
+  for (const l of layers) {
+    hash.update(`${l.name}:${l.outputs}x${l.inputs};`);
+    const w = l.weight;
+    for (const part of [w.codes, w.scaleCodes, w.scaleScales, Float32Array.of(w.scaleOffset), l.bias])
+      hash.update(new Uint8Array(part.buffer, part.byteOffset, part.byteLength));
+  }
+  return hash.digest('hex');
+};
+
+export const quantizeMlp = (mlp: Mlp): QuantizedMlp => {
+  const layers = mlp.layers.map((l) => ({
+    name: l.name,
+    inputs: l.inputs,
+    outputs: l.outputs,
+    weight: quantizeNf4(l.weight, [l.outputs, l.inputs]),
+    bias: Float32Array.from(l.bias),
+  }));
+  return { layers, ...(mlp.conv ? { conv: mlp.conv } : {}), hash: hashQuantizedBase(layers, mlp.conv) };
 };
 
 /**
