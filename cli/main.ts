@@ -8,6 +8,7 @@ import { registerConfigCommands } from './commands/config.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerStorageCommands } from './commands/storage.js';
 import { registerAuditCommands } from './commands/audit.js';
+import { registerDemoCommands } from './commands/demo.js';
 
 export interface MainIo {
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -66,6 +67,7 @@ export const buildProgram = (io: MainIo = {}): Command => {
   registerConfigCommands(program, context);
   registerStorageCommands(program, context);
   registerAuditCommands(program, context);
+  registerDemoCommands(program, context);
   for (const command of program.commands) applyExitOverride(command, program);
   return program;
 };

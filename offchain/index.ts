@@ -20,3 +20,4 @@ export * from './round/index.js';
 export { ed25519PublicKeyOfSeed, ed25519Sign, ed25519Verify } from './ed25519.js';
 export * from './cohort/index.js';
 export * from './bus/index.js';
+export * from './node/index.js';

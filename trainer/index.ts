@@ -55,3 +55,10 @@ export {
   sotuEra,
   textExamples,
 } from './byte-text.js';
+export {
+  type MnistCohortOptions,
+  type MnistCohortSetup,
+  mnistLearner,
+  mnistTestAccuracy,
+  prepareMnistCohort,
+} from './mnist-learner.js';

@@ -199,6 +199,8 @@ const snapshotSigned = z.object({
   aggregateHash: hash32('an aggregate hash'),
   party: partyId,
   signature,
+  /** The layer-2 transaction carrying the acknowledgement, when it went through a head. */
+  txId: hex('a transaction id').optional(),
 });
 
 /** Every event type, its current schema version, and the schema of its data. */

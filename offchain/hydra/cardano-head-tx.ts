@@ -85,6 +85,9 @@ export interface HeadTxSpec {
   readonly spendRedeemers?: ReadonlyArray<{ txIn: string; dataHex: string; mem: bigint; steps: bigint }>;
   /** Sign a different body than the one sent (to test witness checking). */
   readonly signOtherBody?: boolean;
+  /** Validity interval, in slots: from `validFrom` (inclusive) to `invalidHereafter` (exclusive). */
+  readonly validFrom?: number;
+  readonly invalidHereafter?: number;
 }
 
 const sortTxIns = (txIns: readonly string[]): string[] =>
@@ -104,8 +107,10 @@ export const buildHeadTx = (spec: HeadTxSpec): HeadTx => {
     inputs,
     outputs,
     C.BigNum.from_str((spec.fee ?? 0n).toString()),
-    undefined,
+    spec.invalidHereafter === undefined ? undefined : C.BigNum.from_str(String(spec.invalidHereafter)),
   );
+  if (spec.validFrom !== undefined)
+    body.set_validity_start_interval(C.BigNum.from_str(String(spec.validFrom)));
   if (spec.requiredSigners?.length) {
     const signers = C.Ed25519KeyHashes.new();
     for (const key of spec.requiredSigners) signers.add(C.Ed25519KeyHash.from_hex(key));

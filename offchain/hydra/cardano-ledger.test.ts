@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
+import { PROTOCOL_PARAMETERS_DEFAULT } from 'lucid-cardano';
 import { applyTransactions } from './head-ledger.js';
 import { CardanoHeadLedger } from './cardano-ledger.js';
 import {
@@ -9,6 +10,7 @@ import {
   plutusV2ScriptHash,
   scriptAddress,
 } from './cardano-head-tx.js';
+import { minLovelaceFor } from './min-ada.js';
 import { HeadSimulation } from './testing/head-simulation.js';
 
 const ledger = new CardanoHeadLedger();
@@ -242,6 +244,56 @@ describe('the head ledger (Cardano rules, zero fees)', () => {
         plutusV2Scripts: [ALWAYS_SUCCEEDS],
       });
       expect(ledger.applyTransaction(lockedAt(ALWAYS_SUCCEEDS), noRedeemer).ok).toBe(false);
+    });
+  });
+
+  describe('validity interval against the head time, and minimum ADA', () => {
+    const slotConfig = { zeroTime: 1_000_000, zeroSlot: 0, slotLength: 1000 };
+    const timed = new CardanoHeadLedger({ slotConfig });
+    const at = (slot: number) => slotConfig.zeroTime + slot * 1000 + 999;
+    const bounded = buildHeadTx({
+      inputs: [genesis(0)],
+      outputs: [{ address: bob.address, lovelace: 10_000_000n }],
+      signers: [alice],
+      validFrom: 10,
+      invalidHereafter: 20,
+    });
+
+    it('applies a transaction only from its lower bound (inclusive) to its upper bound (exclusive)', () => {
+      const outside = { ok: false, reason: expect.stringMatching(/^OutsideValidityIntervalUTxO: slot 9 /) };
+      expect(timed.applyTransaction(utxo, bounded, at(9))).toEqual(outside);
+      expect(timed.applyTransaction(utxo, bounded, at(10)).ok).toBe(true);
+      expect(timed.applyTransaction(utxo, bounded, at(19)).ok).toBe(true);
+      expect(timed.applyTransaction(utxo, bounded, at(20))).toEqual({
+        ok: false,
+        reason: expect.stringMatching(/^OutsideValidityIntervalUTxO: slot 20 is outside \[10, 20\)/),
+      });
+      // Without the head's time (no tick seen yet) the interval is not checked.
+      expect(timed.applyTransaction(utxo, bounded).ok).toBe(true);
+      // A snapshot applies its transactions at the same time.
+      expect(applyTransactions(timed, utxo, [bounded], at(25))).toMatchObject({ ok: false, tx: bounded });
+    });
+
+    it('rejects an output below the Babbage minimum ADA, accepts one at it (datums count)', () => {
+      const datum = 'd8799f' + '5840' + 'ab'.repeat(64) + 'ff';
+      const output = (lovelace: bigint) => ({ address: bob.address, lovelace, inlineDatumHex: datum });
+      const min = minLovelaceFor(
+        (l) => Buffer.from(headOutputHex(output(l)), 'hex'),
+        BigInt(PROTOCOL_PARAMETERS_DEFAULT.coinsPerUtxoByte),
+      );
+      expect(min).toBeGreaterThan(1_000_000n);
+      const split = (small: bigint) =>
+        buildHeadTx({
+          inputs: [genesis(0)],
+          outputs: [output(small), { address: alice.address, lovelace: 10_000_000n - small }],
+          signers: [alice],
+        });
+      expect(ledger.applyTransaction(utxo, split(min - 1n))).toEqual({
+        ok: false,
+        reason: `BabbageOutputTooSmallUTxO: output 0 holds ${min - 1n} lovelace, needs at least ${min}`,
+      });
+      expect(ledger.applyTransaction(utxo, split(min)).ok).toBe(true);
+      expect(ledger.applyTransaction(utxo, split(0n)).ok).toBe(false);
     });
   });
 });

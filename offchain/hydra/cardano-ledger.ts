@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { C, PROTOCOL_PARAMETERS_DEFAULT, createCostModels, type ProtocolParameters } from 'lucid-cardano';
 import type { ApplyTxResult, HeadLedger, HeadTx, HeadUTxO } from './head-ledger.js';
 import type { HydraTxOut, HydraUTxO } from './messages.js';
+import { minLovelaceOfOutput } from './min-ada.js';
 import { evaluatePlutusScripts, type SlotConfig } from './plutus-evaluation.js';
 import { txInOf } from './tx-in.js';
 
@@ -16,9 +17,12 @@ import { txInOf } from './tx-in.js';
  * - native scripts locking spent inputs are present and satisfied by the witnesses;
  * - Plutus scripts succeed (aiken's evaluator through `eval_phase_two_raw`) within the ex-units
  *   their redeemers declare;
- * - value is preserved: inputs + minted = outputs + burnt, and the fee is zero.
- * Not checked (documented in design_docs/hydra.md): validity intervals, certificates and
- * withdrawals (rejected if present), the script integrity hash, minimum ADA per output.
+ * - value is preserved: inputs + minted = outputs + burnt, and the fee is zero;
+ * - every output holds the minimum ADA of the Babbage rule ((160 + its size) × coinsPerUTxOByte);
+ * - the head's time (when given) is inside the validity interval: from `validity_start`
+ *   (inclusive) to the `ttl` slot (exclusive), slots per the ledger's slot configuration.
+ * Not checked (documented in design_docs/hydra.md): certificates and withdrawals (rejected if
+ * present), the script integrity hash, collateral, transaction size.
  */
 export interface CardanoLedgerOptions {
   readonly protocolParameters?: ProtocolParameters;
@@ -160,6 +164,9 @@ interface TxShape {
   readonly inputs: readonly string[];
   readonly referenceInputs: readonly string[];
   readonly created: Readonly<Record<string, string>>;
+  /** Validity interval in slots: valid from `validFrom` (inclusive) until `invalidHereafter` (exclusive). */
+  readonly validFrom?: number;
+  readonly invalidHereafter?: number;
 }
 
 const OK = '';
@@ -190,7 +197,15 @@ const txShape = (headTx: HeadTx): TxShape | string => {
     const outputs = body.outputs();
     for (let i = 0; i < outputs.len(); i++)
       created[`${headTx.txId}#${i}`] = Buffer.from(outputs.get(i).to_bytes()).toString('hex');
-    return { inputs, referenceInputs, created };
+    const start = body.validity_start_interval();
+    const ttl = body.ttl();
+    return {
+      inputs,
+      referenceInputs,
+      created,
+      ...(start ? { validFrom: Number(start.to_str()) } : {}),
+      ...(ttl ? { invalidHereafter: Number(ttl.to_str()) } : {}),
+    };
   } finally {
     tx.free();
   }
@@ -224,7 +239,13 @@ export class CardanoHeadLedger implements HeadLedger {
   private readonly shapes = new Map<string, TxShape | string>();
   private readonly verdicts = new Map<string, string>();
 
-  applyTransaction(utxo: HeadUTxO, headTx: HeadTx): ApplyTxResult {
+  /** The slot that contains `time` (POSIX ms) under this ledger's slot configuration. */
+  slotAt(time: number): number {
+    const { zeroTime, zeroSlot, slotLength } = this.slotConfig;
+    return zeroSlot + Math.floor((time - zeroTime) / slotLength);
+  }
+
+  applyTransaction(utxo: HeadUTxO, headTx: HeadTx, now?: number): ApplyTxResult {
     const digest = createHash('sha256').update(headTx.cborHex).update(headTx.txId).digest('hex');
     let shape = this.shapes.get(digest);
     if (shape === undefined) {
@@ -232,6 +253,18 @@ export class CardanoHeadLedger implements HeadLedger {
       remember(this.shapes, digest, shape);
     }
     if (typeof shape === 'string') return { ok: false, reason: shape };
+    if (now !== undefined) {
+      const slot = this.slotAt(now);
+      if (
+        (shape.validFrom !== undefined && slot < shape.validFrom) ||
+        (shape.invalidHereafter !== undefined && slot >= shape.invalidHereafter)
+      ) {
+        return {
+          ok: false,
+          reason: `OutsideValidityIntervalUTxO: slot ${slot} is outside [${shape.validFrom ?? '-inf'}, ${shape.invalidHereafter ?? '+inf'})`,
+        };
+      }
+    }
     const missing = shape.inputs.filter((txIn) => utxo[txIn] === undefined);
     if (missing.length > 0)
       return { ok: false, reason: `BadInputsUTxO: missing inputs ${missing.join(', ')}` };
@@ -310,6 +343,18 @@ export class CardanoHeadLedger implements HeadLedger {
         ok: false,
         reason: `ValueNotConservedUTxO: consumed ${describeValue(consumed)}, produced ${describeValue(produced)}`,
       };
+    }
+
+    const coinsPerUtxoByte = BigInt(this.protocolParameters.coinsPerUtxoByte);
+    for (let i = 0; i < outputs.len(); i++) {
+      const bytes = Buffer.from(created[`${txId}#${i}`]!, 'hex');
+      const needed = minLovelaceOfOutput(bytes, coinsPerUtxoByte);
+      const held = BigInt(outputs.get(i).amount().coin().to_str());
+      if (held < needed)
+        return {
+          ok: false,
+          reason: `BabbageOutputTooSmallUTxO: output ${i} holds ${held} lovelace, needs at least ${needed}`,
+        };
     }
 
     // Key witnesses.

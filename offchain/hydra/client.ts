@@ -1,6 +1,8 @@
 import WebSocket from 'ws';
+import type { EventStore } from '../events/index.js';
 import { DmlError } from '../errors.js';
 import { decodeHydraServerMessage, encodeHydraClientInput, type DecodedHydraMessage } from './codec.js';
+import { HydraOutputLog } from './output-log.js';
 import type {
   HydraClientInput,
   HydraServerOutput,
@@ -29,6 +31,14 @@ export interface HydraClientOptions {
   readonly defaultTimeoutMs?: number;
   /** The last `seq` already stored (e.g. read back from the event log after a restart): older outputs are dropped. */
   readonly fromSeq?: number;
+  /**
+   * The event log: every output is appended as `hydra.OutputReceived` to its head's stream as it
+   * arrives, idempotently by `seq` (see output-log.ts). `nodeId` names the node (default
+   * host:port); keep it stable across restarts of the client.
+   */
+  readonly eventLog?: { readonly store: EventStore; readonly cohortId: string; readonly nodeId?: string };
+  /** Called when the sink or the event log fails on an output (also kept in `sinkErrors`). */
+  readonly onSinkError?: (error: unknown, output: HydraServerOutput) => void;
 }
 
 type Listener = (output: HydraServerOutput) => void;
@@ -52,6 +62,10 @@ export class HydraClient {
   private reconnectTimer?: NodeJS.Timeout;
   private readonly outbox: string[] = [];
   private sinkChain: Promise<void> = Promise.resolve();
+  /** The event log the outputs go to, when `eventLog` is set. */
+  readonly outputLog?: HydraOutputLog;
+  /** Failures of the sink or the event log (the output is not retried). */
+  readonly sinkErrors: unknown[] = [];
   /** Messages that did not decode (kept raw). */
   readonly unknown: Array<Exclude<DecodedHydraMessage, { kind: 'output' }>> = [];
   /** Number of (re)connections made. */
@@ -59,6 +73,12 @@ export class HydraClient {
 
   constructor(private readonly options: HydraClientOptions) {
     this.lastSeq = options.fromSeq ?? -1;
+    if (options.eventLog)
+      this.outputLog = new HydraOutputLog({
+        store: options.eventLog.store,
+        cohortId: options.eventLog.cohortId,
+        nodeId: options.eventLog.nodeId ?? `${options.host}:${options.port}`,
+      });
   }
 
   get baseUrl(): string {
@@ -126,7 +146,17 @@ export class HydraClient {
       this.lastSeq = output.seq;
     }
     const sink = this.options.sink;
-    if (sink) this.sinkChain = this.sinkChain.then(() => sink({ output, raw })).catch(() => undefined);
+    const log = this.outputLog;
+    if (sink || log)
+      this.sinkChain = this.sinkChain
+        .then(async () => {
+          if (sink) await sink({ output, raw });
+          if (log) await log.append(output, raw);
+        })
+        .catch((error: unknown) => {
+          this.sinkErrors.push(error);
+          this.options.onSinkError?.(error, output);
+        });
     for (const listener of [...this.listeners]) listener(output);
   }
 

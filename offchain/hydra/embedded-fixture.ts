@@ -21,13 +21,25 @@ export interface EmbeddedHeadWithClients {
 
 export const startEmbeddedHeadWithClients = async (
   parties: number,
-  options: { contestationPeriod?: number; lovelace?: bigint } = {},
+  options: {
+    contestationPeriod?: number;
+    lovelace?: bigint;
+    /**
+     * Run on this layer 1 (e.g. `LucidEmulatorLayer1.fromLucid(lucid, operatorKey)` over the
+     * chain that carries the cohort contracts); its operator funds the users. Default: a fresh
+     * emulator with the users funded at genesis.
+     */
+    layer1?: LucidEmulatorLayer1;
+  } = {},
 ): Promise<EmbeddedHeadWithClients> => {
   const users = Array.from({ length: parties }, () => headKeyFromSeed(randomBytes(32)));
+  const lovelace = options.lovelace ?? 100_000_000n;
+  const given = options.layer1;
+  if (given) for (const user of users) await given.fund(user.address, lovelace);
   const head = await EmbeddedHydraHead.start({
     parties,
     contestationPeriod: options.contestationPeriod ?? 60,
-    accounts: users.map((u) => ({ address: u.address, lovelace: options.lovelace ?? 100_000_000n })),
+    ...(given ? { layer1: given } : { accounts: users.map((u) => ({ address: u.address, lovelace })) }),
   });
   const received: HydraServerOutput[][] = users.map(() => []);
   const clients = head.endpoints.map(
@@ -47,7 +59,7 @@ export const startEmbeddedHeadWithClients = async (
     const opened = clients.map((c) => c.awaitHeadIsOpen());
     await Promise.all([clients[0]!.init(), ...clients.slice(1).map((c) => c.waitFor('HeadIsInitializing'))]);
     for (const [i, client] of clients.entries()) {
-      const utxos = await layer1.emulator.getUtxos(users[i]!.address);
+      const utxos = layer1.utxosAt(users[i]!.address);
       const utxoToCommit = Object.fromEntries(
         utxos.map((u) => [
           `${u.txHash}#${u.outputIndex}`,

@@ -3,6 +3,7 @@ import { buildHeadTx, type HeadKey } from './cardano-head-tx.js';
 import type { HydraClient } from './client.js';
 import type { LucidEmulatorLayer1 } from './layer1.js';
 import type { HydraServerOutput, HydraUTxO } from './messages.js';
+import { headStatusOf } from './head-api.js';
 import { loadHydraApiValidator } from './testing/api-schema.js';
 import { startEmbeddedHeadWithClients, type EmbeddedHeadWithClients } from './embedded-fixture.js';
 
@@ -39,6 +40,10 @@ const selfTransfer = (user: HeadKey, txIn: string, lovelace: bigint, split = fal
       : [{ address: user.address, lovelace }],
     signers: [user],
   });
+
+/** A self-transfer valid from slot `validFrom` on. */
+const selfTransferFrom = (user: HeadKey, txIn: string, lovelace: bigint, validFrom: number) =>
+  buildHeadTx({ inputs: [txIn], outputs: [{ address: user.address, lovelace }], signers: [user], validFrom });
 
 describe('embedded head through the client (3 parties)', () => {
   it('init, commit, open, 200 transactions, close with an old snapshot, contest, fanout = last confirmed snapshot', async () => {
@@ -87,15 +92,25 @@ describe('embedded head through the client (3 parties)', () => {
       });
 
       // Party 2 closes with its (older) snapshot; the others contest with the newer one.
+      // The contest pushes the deadline by one contestation period (hydra 1.3.0); the second
+      // party's contest with the same snapshot is refused by the chain (not newer).
       const contested = clients[0]!.waitFor('HeadIsContested');
       const closed = await clients[2]!.closeHead();
       expect(closed.snapshotNumber).toBe(lastNumber);
-      expect((await contested).snapshotNumber).toBe(lastNumber + 1);
+      const contest = await contested;
+      expect(contest.snapshotNumber).toBe(lastNumber + 1);
+      expect(Date.parse(contest.contestationDeadline) - Date.parse(closed.contestationDeadline)).toBe(60_000);
+      await head.settled();
+      const onChain = head.chain.onChainState(closed.headId);
+      expect(onChain).toMatchObject({ state: 'Closed', snapshotNumber: lastNumber + 1 });
+      expect(onChain?.state === 'Closed' && onChain.contesters).toHaveLength(1);
 
       // Fanout before the deadline is refused; after it, the head pays out on layer 1.
       await expect(clients[1]!.fanout(5_000)).rejects.toMatchObject({ code: 'HYDRA_COMMAND_FAILED' });
+      await head.advanceTime(61_000); // past the close's deadline, not the contested one
+      expect(head.nodes.map((n) => headStatusOf(n.headState))).toEqual(['Closed', 'Closed', 'Closed']);
       const ready = clients.map((c) => c.waitFor('ReadyToFanout'));
-      head.advanceTime(61_000);
+      await head.advanceTime(60_000);
       await Promise.all(ready);
       const finalized = await clients[1]!.fanout();
       expect(finalized.utxo).toEqual(lastConfirmed.snapshot.utxo);
@@ -104,7 +119,10 @@ describe('embedded head through the client (3 parties)', () => {
       // The layer 1 now holds those outputs at the parties' addresses.
       const layer1 = head.chain.layer1 as LucidEmulatorLayer1;
       for (const user of users) {
-        const onL1 = (await layer1.emulator.getUtxos(user.address)).map((u) => u.assets['lovelace']).sort();
+        const onL1 = layer1
+          .utxosAt(user.address)
+          .map((u) => u.assets['lovelace'])
+          .sort();
         const inHead = Object.values(finalized.utxo)
           .filter((o) => o.address === user.address)
           .map((o) => BigInt(o.value['lovelace'] as number))
@@ -168,6 +186,16 @@ describe('embedded head faults', () => {
         code: 'HYDRA_TX_INVALID',
         message: expect.stringContaining('MissingVKeyWitnesses'),
       });
+      // The head's clock is layer 1's: a transaction valid only from a later slot is invalid
+      // now, and valid once layer-1 time has passed.
+      const layer1 = fixture.head.chain.layer1 as LucidEmulatorLayer1;
+      const later = selfTransferFrom(fixture.users[0]!, txIn, lovelace, layer1.emulator.slot + 30);
+      await expect(client.submitTx(later, 5_000)).rejects.toMatchObject({
+        code: 'HYDRA_TX_INVALID',
+        message: expect.stringContaining('OutsideValidityIntervalUTxO'),
+      });
+      await fixture.head.advanceTime(30_000);
+      expect((await client.submitTx(later)).snapshot.confirmed.map((t) => t.txId)).toEqual([later.txId]);
       const commandFailed = fixture.head.nodes[0]!.emitted.find((o) => o.tag === 'CommandFailed');
       expect(commandFailed).toMatchObject({ clientInput: { tag: 'Init' }, state: { tag: 'Open' } });
       expectApiConformance(fixture);
@@ -205,8 +233,9 @@ describe('embedded head faults', () => {
         postChainTx: { tag: 'CloseTx' },
         postTxError: { tag: 'InvalidStateToPost' },
       });
-      head.advanceTime(61_000);
-      await clients[2]!.waitFor('ReadyToFanout');
+      const ready = clients[2]!.waitFor('ReadyToFanout');
+      await head.advanceTime(61_000);
+      await ready;
       const finalized = await clients[2]!.fanout();
       expect(finalized.utxo).toEqual(confirmed.snapshot.utxo);
       expectApiConformance(fixture);

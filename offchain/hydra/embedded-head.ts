@@ -18,7 +18,10 @@ export interface EmbeddedHeadOptions {
   /** Hydra signing keys (32-byte seeds), one per party; or a number of parties to generate. */
   readonly parties: number | readonly Uint8Array[];
   readonly contestationPeriod?: number;
-  /** The layer 1; by default lucid's Emulator with `accounts` funded. */
+  /**
+   * The layer 1; by default lucid's Emulator with `accounts` funded. To run the head on a chain
+   * shared with other contracts, pass `LucidEmulatorLayer1.fromLucid(lucid, operatorKey)`.
+   */
   readonly layer1?: HeadLayer1;
   readonly accounts?: ReadonlyArray<{ address: string; lovelace: bigint }>;
   readonly ledger?: HeadLedger;
@@ -48,7 +51,9 @@ export class EmbeddedHydraHead {
         operatorKey: C.PrivateKey.from_normal_bytes(randomBytes(32)).to_bech32(),
       }));
     const chain = new EmbeddedHeadChain(layer1);
-    const ledger = options.ledger ?? new CardanoHeadLedger();
+    // The head's ledger keeps layer 1's slot clock: validity intervals mean the same in both.
+    const slotConfig = layer1.slotConfig?.();
+    const ledger = options.ledger ?? new CardanoHeadLedger(slotConfig ? { slotConfig } : {});
     const keys = seeds.map(hydraSigningKeyFromSeed);
     const vkeys = keys.map(vkeyOf);
     const nodes: EmbeddedHydraNode[] = [];
@@ -170,9 +175,20 @@ export class EmbeddedHydraHead {
     this.schedule();
   }
 
-  /** Advances chain time (contestation deadlines); tests drive time, nothing sleeps. */
-  advanceTime(ms: number): void {
-    this.chain.advanceTime(ms);
+  /**
+   * Advances layer-1 time (contestation deadlines) and lets the nodes observe it; resolves once
+   * observed. Tests drive time, nothing sleeps.
+   */
+  advanceTime(ms: number): Promise<void> {
+    return this.chain.advanceTime(ms);
+  }
+
+  /**
+   * Observes layer 1 now: call it after the shared chain moved without the head (a block, a
+   * commit submitted directly to the emulator).
+   */
+  syncChain(): Promise<void> {
+    return this.chain.sync();
   }
 
   async close(): Promise<void> {

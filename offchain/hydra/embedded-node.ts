@@ -103,7 +103,7 @@ export class EmbeddedHydraNode {
         return;
       case 'OnChainEffect':
         this.chain
-          .post(effect.postChainTx)
+          .post(effect.postChainTx, this.party)
           .then((rejection) => {
             if (rejection === undefined) return;
             this.log.push(`post ${effect.postChainTx.tag}: ${rejection}`);

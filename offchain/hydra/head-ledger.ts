@@ -17,7 +17,11 @@ export type ApplyTxResult =
   { readonly ok: true; readonly utxo: HeadUTxO } | { readonly ok: false; readonly reason: string };
 
 export interface HeadLedger {
-  applyTransaction(utxo: HeadUTxO, tx: HeadTx): ApplyTxResult;
+  /**
+   * Applies `tx` to `utxo`. `now` (POSIX ms) is the head's view of layer-1 time, against which a
+   * ledger checks the transaction's validity interval; without it, the interval is not checked.
+   */
+  applyTransaction(utxo: HeadUTxO, tx: HeadTx, now?: number): ApplyTxResult;
   /** The transaction id of an encoded transaction, or an error message when it does not decode. */
   decodeTransaction(
     cborHex: string,
@@ -29,10 +33,11 @@ export const applyTransactions = (
   ledger: HeadLedger,
   utxo: HeadUTxO,
   txs: readonly HeadTx[],
+  now?: number,
 ): { ok: true; utxo: HeadUTxO } | { ok: false; tx: HeadTx; reason: string } => {
   let current = utxo;
   for (const tx of txs) {
-    const result = ledger.applyTransaction(current, tx);
+    const result = ledger.applyTransaction(current, tx, now);
     if (!result.ok) return { ok: false, tx, reason: result.reason };
     current = result.utxo;
   }

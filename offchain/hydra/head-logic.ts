@@ -37,6 +37,14 @@ const network = (message: HeadNetworkMessage): HeadEffect => ({ tag: 'NetworkEff
 export const snapshotLeader = (parties: readonly string[], number: number): string =>
   parties[(number - 1) % parties.length]!;
 
+/**
+ * The layer-1 time the head's ledger checks validity intervals against: the last chain time
+ * observed (every node observes the same ticks in the same order, so they agree); none before
+ * the first tick.
+ */
+const knownTime = (state: Extract<HeadState, { tag: 'Open' }>): number | undefined =>
+  state.chainTime > 0 ? state.chainTime : undefined;
+
 export const confirmedSnapshotNumber = (confirmed: ConfirmedSnapshot): number =>
   confirmed.tag === 'InitialSnapshot' ? 0 : confirmed.snapshot.number;
 
@@ -102,7 +110,7 @@ const onOpenNetwork = (
   switch (message.tag) {
     case 'ReqTx': {
       const tx = message.transaction;
-      const applied = env.ledger.applyTransaction(co.localUTxO, tx);
+      const applied = env.ledger.applyTransaction(co.localUTxO, tx, knownTime(state));
       if (!applied.ok) {
         return cont(
           [],
@@ -147,7 +155,12 @@ const onOpenNetwork = (
         if (!tx) return { tag: 'Wait', reason: `transaction ${txId} not seen yet` };
         txs.push(tx);
       }
-      const applied = applyTransactions(env.ledger, confirmedSnapshotUTxO(co.confirmedSnapshot), txs);
+      const applied = applyTransactions(
+        env.ledger,
+        confirmedSnapshotUTxO(co.confirmedSnapshot),
+        txs,
+        knownTime(state),
+      );
       if (!applied.ok)
         return {
           tag: 'Error',
@@ -166,7 +179,7 @@ const onOpenNetwork = (
       const localTxs: HeadTx[] = [];
       for (const tx of co.localTxs) {
         if (included.has(tx.txId)) continue;
-        const next = env.ledger.applyTransaction(localUTxO, tx);
+        const next = env.ledger.applyTransaction(localUTxO, tx, knownTime(state));
         if (next.ok) {
           localUTxO = next.utxo;
           localTxs.push(tx);

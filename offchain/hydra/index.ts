@@ -20,9 +20,23 @@ export {
   verifySnapshotSignature,
 } from './snapshot-signing.js';
 export { HydraClient, type HydraClientOptions } from './client.js';
+export { HydraOutputLog, hydraOutputEventId, type HydraOutputLogOptions } from './output-log.js';
 export { EmbeddedHydraHead, type EmbeddedHeadOptions } from './embedded-head.js';
 export { EmbeddedHydraNode } from './embedded-node.js';
-export { EmbeddedHeadChain } from './embedded-chain.js';
-export { LucidEmulatorLayer1, signCardanoTransaction, type HeadLayer1 } from './layer1.js';
+export { EmbeddedHeadChain, headIdOfSeed } from './embedded-chain.js';
+export {
+  LucidEmulatorLayer1,
+  signCardanoTransaction,
+  type HeadLayer1,
+  type CustodyOutput as HeadCustodyOutput,
+  type CustodyTxSpec as HeadCustodyTxSpec,
+} from './layer1.js';
+export {
+  encodeHeadCustodyDatum,
+  decodeHeadCustodyDatum,
+  type HeadCustodyDatum,
+  type HeadStateDatum,
+  type HeadCommitDatum,
+} from './head-datum.js';
 export { evaluatePlutusScripts, type SlotConfig } from './plutus-evaluation.js';
 export { startEmbeddedHeadWithClients, type EmbeddedHeadWithClients } from './embedded-fixture.js';

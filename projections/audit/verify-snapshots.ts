@@ -7,7 +7,8 @@ const snapshotObject = (epoch: number, round: number) => `training-snapshot(epoc
 
 /**
  * (7) Training snapshots. Every round that has an aggregate must be signed by every party of its
- * epoch: the party's Hydra key (from its `l1.PartyJoined`) over `trainingSnapshotMessage(cohortId,
+ * epoch (when something relies on it: a close or contest names it, or a later round started):
+ * the party's Hydra key (from its `l1.PartyJoined`) over `trainingSnapshotMessage(cohortId,
  * epoch, round, aggregateHash)`, where the hash is the aggregate the auditor recomputed (or, when it
  * could not, the one recorded). Signatures come from `training.SnapshotSigned` events and from the
  * `signatures` a close or contest carried (in the order of the epoch's parties); every one present
@@ -147,8 +148,19 @@ export const checkTrainingSnapshots = (
     }
   }
 
+  // A round the parties left unsigned (they refused a poisoned aggregate, or one went silent) is
+  // not a fault in itself: only a round something relies on must carry every signature, i.e. one
+  // a close or contest names, or one a later round was started from.
+  let lastStarted = -1;
+  const named = new Set<string>();
+  for (const e of events) {
+    if (e.type === 'training.RoundStarted') lastStarted = Math.max(lastStarted, e.data.round);
+    if (e.type === 'l1.HeadClosed' || e.type === 'l1.HeadContested')
+      named.add(roundKey(e.data.epoch, e.data.round));
+  }
   for (const [key, hash] of aggregates) {
     const [epoch, round] = key.split('/').map(Number) as [number, number];
+    if (round >= lastStarted && !named.has(key)) continue;
     const parties = epochParties.get(epoch);
     if (!parties) {
       findings.push({

@@ -1,0 +1,19 @@
+// The participant node: a party's round steps through its head seat, its cohort's layer-1 actions.
+export {
+  type DeltaCommitmentDatum,
+  type RoundAcknowledgementDatum,
+  type RoundDatum,
+  decodeRoundDatum,
+  encodeRoundDatum,
+} from './round-datum.js';
+export { HeadSeat, roundDatumsIn } from './head-seat.js';
+export type { Learner } from './learner.js';
+export {
+  Participant,
+  poison,
+  type ParticipantIdentity,
+  type ParticipantOptions,
+  type PartyBehaviour,
+  type RoundOutcome,
+} from './participant.js';
+export { CohortChain, type ChainWallet, type CohortTrainingParams } from './cohort-chain.js';

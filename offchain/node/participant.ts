@@ -1,0 +1,218 @@
+import { signTrainingSnapshot } from '../chain/index.js';
+import {
+  type AggregationRule,
+  type Delta,
+  aggregateDeltas,
+  decodeDelta,
+  encodeDelta,
+  flagOutlierScores,
+  hashDelta,
+} from '../delta/index.js';
+import { DmlError } from '../errors.js';
+import { type EventStore, type NewDmlEvent, createEvent, partyStream } from '../events/index.js';
+import type { HydraUTxO } from '../hydra/index.js';
+import type { RoundKey } from '../round/index.js';
+import type { EncryptedContentStore } from '../storage/index.js';
+
+import type { DeltaCommitmentDatum } from './round-datum.js';
+import { type HeadSeat, roundDatumsIn } from './head-seat.js';
+import type { Learner } from './learner.js';
+
+/** How a party behaves: honest, or a saboteur (poisoned deltas from a round on), or a dropout. */
+export type PartyBehaviour =
+  | { readonly kind: 'honest' }
+  | { readonly kind: 'saboteur'; readonly fromRound: number }
+  | { readonly kind: 'dropout'; readonly atRound: number };
+
+export interface ParticipantIdentity {
+  /** Hex hash of the payment key: the party's id everywhere. */
+  readonly id: string;
+  readonly hydraSk: Uint8Array;
+  readonly hydraVk: string;
+}
+
+export interface ParticipantOptions {
+  readonly identity: ParticipantIdentity;
+  readonly cohortId: string;
+  readonly rule: AggregationRule;
+  readonly learner: Learner;
+  /** The party's own encrypted store (its prefix); reads of peers' keys go through it too. */
+  readonly content: EncryptedContentStore;
+  readonly log: EventStore;
+  readonly behaviour?: PartyBehaviour;
+  readonly clock?: () => Date;
+}
+
+export interface RoundOutcome {
+  readonly aggregateHash: string;
+  readonly aggregate: Delta;
+  /** The parties this party's scores flag (by validation loss or by direction). */
+  readonly flagged: readonly string[];
+  readonly scores: ReadonlyArray<{ partyId: string; loss: number; accuracy: number }>;
+}
+
+/**
+ * One party of a cohort, one round at a time: train and commit the delta through its head seat;
+ * once a confirmed snapshot holds every commitment, fetch, check, aggregate (bit-exact) and score;
+ * then acknowledge with its Hydra-key signature of the training snapshot, unless its scores flag
+ * a party (an honest party does not sign an aggregate it believes poisoned). Every step is an
+ * event in the party's stream.
+ */
+export class Participant {
+  private readonly behaviour: PartyBehaviour;
+  private readonly clock: () => Date;
+  /** Bytes this party uploaded (sealed deltas). */
+  uploadedBytes = 0;
+
+  constructor(private readonly options: ParticipantOptions) {
+    this.behaviour = options.behaviour ?? { kind: 'honest' };
+    this.clock = options.clock ?? (() => new Date());
+  }
+
+  get id(): string {
+    return this.options.identity.id;
+  }
+
+  get hydraVk(): string {
+    return this.options.identity.hydraVk;
+  }
+
+  /** Whether this party takes part in `round` at all (a dropout stops). */
+  active(round: number): boolean {
+    return !(this.behaviour.kind === 'dropout' && round >= this.behaviour.atRound);
+  }
+
+  private async record(events: NewDmlEvent[]): Promise<void> {
+    await this.options.log.append(partyStream(this.options.cohortId, this.id), events, {
+      expectedVersion: 'any',
+    });
+  }
+
+  private event: typeof createEvent = (type, data) =>
+    createEvent(type, data, { occurredAt: this.clock().toISOString() });
+
+  /** Trains, seals, stores and commits this round's delta; returns the commitment. */
+  async commit(seat: HeadSeat, key: RoundKey, global: Delta): Promise<DeltaCommitmentDatum> {
+    const { delta: honest, sampleCount, metrics } = await this.options.learner.train(key, global);
+    const delta =
+      this.behaviour.kind === 'saboteur' && key.round >= this.behaviour.fromRound ? poison(honest) : honest;
+    const ref = await this.options.content.put(encodeDelta(delta));
+    this.uploadedBytes += ref.size;
+    const commitment: DeltaCommitmentDatum = {
+      kind: 'commitment',
+      ...key,
+      party: this.id,
+      deltaHash: ref.sha256,
+      storageKey: ref.key,
+      sampleCount,
+      bytes: ref.size,
+      metrics: { loss: metrics.loss, accuracy: metrics.accuracy },
+    };
+    const { txId } = await seat.post(commitment);
+    await this.record([
+      this.event('training.DeltaCommitted', {
+        ...key,
+        party: this.id,
+        deltaHash: ref.sha256,
+        storageKey: ref.key,
+        sampleCount,
+        bytes: ref.size,
+        metrics: { loss: metrics.loss, accuracy: Math.min(1, Math.max(0, metrics.accuracy)) },
+        txId,
+      }),
+    ]);
+    return commitment;
+  }
+
+  /**
+   * From a head UTxO holding every party's commitment: fetch each delta (checked against the
+   * committed hash), aggregate with the cohort's rule, score each delta, flag outliers.
+   */
+  async aggregate(
+    key: RoundKey,
+    parties: readonly string[],
+    utxo: HydraUTxO,
+    global: Delta,
+  ): Promise<RoundOutcome> {
+    const commitments = new Map<string, DeltaCommitmentDatum>();
+    for (const { datum } of roundDatumsIn(utxo))
+      if (
+        datum.kind === 'commitment' &&
+        datum.cohortId === key.cohortId &&
+        datum.epoch === key.epoch &&
+        datum.round === key.round
+      )
+        commitments.set(datum.party, datum);
+    const missing = parties.filter((p) => !commitments.has(p));
+    if (missing.length > 0)
+      throw new DmlError('ROUND_INCOMPLETE', `round ${key.round}: no commitment from ${missing.join(', ')}`);
+    const contributions = await Promise.all(
+      [...parties].sort().map(async (party) => {
+        const c = commitments.get(party)!;
+        const bytes = await this.options.content.get(c.storageKey, c.deltaHash);
+        return { partyId: party, sampleCount: c.sampleCount, delta: decodeDelta(bytes) };
+      }),
+    );
+    const result = aggregateDeltas(this.options.rule, contributions);
+    const scores = await this.options.learner.score(global, contributions);
+    // Flag by validation loss only: the direction test (flagDissimilarDeltas) also flags honest
+    // parties of a small cohort whose data differ, and a false flag stops the cohort.
+    const flagged = flagOutlierScores(scores)
+      .filter((p) => p !== this.id)
+      .sort();
+    await this.record([
+      this.event('training.AggregateComputed', {
+        ...key,
+        aggregateHash: result.hash,
+        rule: this.options.rule.kind,
+        contributors: [...result.used],
+        computedBy: this.id,
+      }),
+      ...scores.map((s) =>
+        this.event('training.ContributionScored', {
+          ...key,
+          scorer: this.id,
+          party: s.partyId,
+          score: Number.isFinite(s.loss) ? -s.loss : -1e30,
+          metrics: {
+            loss: Number.isFinite(s.loss) ? s.loss : 1e30,
+            accuracy: Math.min(1, Math.max(0, s.accuracy)),
+          },
+        }),
+      ),
+    ]);
+    return { aggregateHash: result.hash, aggregate: result.delta, flagged, scores };
+  }
+
+  /** Whether this party signs the round: a saboteur always does; an honest party only when it flags no one. */
+  willSign(outcome: RoundOutcome): boolean {
+    return this.behaviour.kind === 'saboteur' || outcome.flagged.length === 0;
+  }
+
+  /** Signs the training snapshot and posts the acknowledgement through the seat. */
+  async acknowledge(seat: HeadSeat, key: RoundKey, aggregateHash: string): Promise<string> {
+    const signature = signTrainingSnapshot(this.options.identity.hydraSk, { ...key, aggregateHash });
+    const { txId } = await seat.post({
+      kind: 'acknowledgement',
+      ...key,
+      party: this.id,
+      aggregateHash,
+      signature,
+    });
+    await this.record([
+      this.event('training.SnapshotSigned', { ...key, party: this.id, aggregateHash, signature, txId }),
+    ]);
+    return signature;
+  }
+
+  /** The next global adapter and its hash. */
+  advance(global: Delta, outcome: RoundOutcome): { global: Delta; hash: string } {
+    const next = this.options.learner.advance(global, outcome.aggregate);
+    return { global: next, hash: hashDelta(next) };
+  }
+}
+
+/** A poisoned delta: the honest one flipped and scaled (a model-replacement attack). */
+export const poison = (delta: Delta): Delta => ({
+  tensors: delta.tensors.map((t) => ({ ...t, values: t.values.map((v) => -8 * v) })),
+});

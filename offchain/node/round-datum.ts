@@ -1,0 +1,116 @@
+import { Constr, Data } from 'lucid-cardano';
+import { DmlError } from '../errors.js';
+
+/**
+ * What a party writes into the head during a round, as the inline datum of the output that holds
+ * its signal token (SPEC, "A round inside the head"):
+ *
+ * - the **delta commitment** `Constr 0 [B cohortId, I epoch, I round, B party, B deltaHash,
+ *   B storageKey (UTF-8), I sampleCount, I bytes, I lossMicro, I accuracyMicro]`;
+ * - the **acknowledgement** `Constr 1 [B cohortId, I epoch, I round, B party, B aggregateHash,
+ *   B signature]`, the party's Hydra-key signature of the training snapshot.
+ *
+ * Plutus Data has no floats: loss and accuracy travel in millionths.
+ */
+export interface DeltaCommitmentDatum {
+  readonly kind: 'commitment';
+  readonly cohortId: string;
+  readonly epoch: number;
+  readonly round: number;
+  readonly party: string;
+  readonly deltaHash: string;
+  readonly storageKey: string;
+  readonly sampleCount: number;
+  readonly bytes: number;
+  readonly metrics: { readonly loss: number; readonly accuracy: number };
+}
+
+export interface RoundAcknowledgementDatum {
+  readonly kind: 'acknowledgement';
+  readonly cohortId: string;
+  readonly epoch: number;
+  readonly round: number;
+  readonly party: string;
+  readonly aggregateHash: string;
+  readonly signature: string;
+}
+
+export type RoundDatum = DeltaCommitmentDatum | RoundAcknowledgementDatum;
+
+const MICRO = 1_000_000;
+const micro = (x: number, what: string): bigint => {
+  if (!Number.isFinite(x) || x < 0)
+    throw new DmlError('BAD_DATUM', `${what} must be a finite number >= 0, got ${x}`);
+  return BigInt(Math.round(x * MICRO));
+};
+const nat = (x: number, what: string): bigint => {
+  if (!Number.isSafeInteger(x) || x < 0)
+    throw new DmlError('BAD_DATUM', `${what} must be a natural number, got ${x}`);
+  return BigInt(x);
+};
+const hexOf = (x: string, what: string): string => {
+  if (!/^([0-9a-f]{2})*$/.test(x)) throw new DmlError('BAD_DATUM', `${what} must be lowercase hex`);
+  return x;
+};
+
+/** The round datum as CBOR hex. */
+export const encodeRoundDatum = (d: RoundDatum): string => {
+  const head = [
+    hexOf(d.cohortId, 'cohortId'),
+    nat(d.epoch, 'epoch'),
+    nat(d.round, 'round'),
+    hexOf(d.party, 'party'),
+  ];
+  if (d.kind === 'commitment')
+    return Data.to(
+      new Constr(0, [
+        ...head,
+        hexOf(d.deltaHash, 'deltaHash'),
+        Buffer.from(d.storageKey, 'utf8').toString('hex'),
+        nat(d.sampleCount, 'sampleCount'),
+        nat(d.bytes, 'bytes'),
+        micro(d.metrics.loss, 'loss'),
+        micro(d.metrics.accuracy, 'accuracy'),
+      ]),
+    );
+  return Data.to(
+    new Constr(1, [...head, hexOf(d.aggregateHash, 'aggregateHash'), hexOf(d.signature, 'signature')]),
+  );
+};
+
+/** Reads a round datum; undefined for any other datum (outputs that are not ours). */
+export const decodeRoundDatum = (cborHex: string): RoundDatum | undefined => {
+  let data: unknown;
+  try {
+    data = Data.from(cborHex);
+  } catch {
+    return undefined;
+  }
+  if (!(data instanceof Constr)) return undefined;
+  const f = data.fields as unknown[];
+  const isBytes = (x: unknown): x is string => typeof x === 'string';
+  const isInt = (x: unknown): x is bigint => typeof x === 'bigint';
+  const [cohortId, epoch, round, party] = f;
+  if (!isBytes(cohortId) || !isInt(epoch) || !isInt(round) || !isBytes(party)) return undefined;
+  const head = { cohortId, epoch: Number(epoch), round: Number(round), party };
+  if (data.index === 0 && f.length === 10) {
+    const [, , , , deltaHash, storageKey, sampleCount, bytes, loss, accuracy] = f;
+    if (!isBytes(deltaHash) || !isBytes(storageKey) || !isInt(sampleCount) || !isInt(bytes)) return undefined;
+    if (!isInt(loss) || !isInt(accuracy)) return undefined;
+    return {
+      kind: 'commitment',
+      ...head,
+      deltaHash,
+      storageKey: Buffer.from(storageKey, 'hex').toString('utf8'),
+      sampleCount: Number(sampleCount),
+      bytes: Number(bytes),
+      metrics: { loss: Number(loss) / MICRO, accuracy: Number(accuracy) / MICRO },
+    };
+  }
+  if (data.index === 1 && f.length === 6) {
+    const [, , , , aggregateHash, signature] = f;
+    if (!isBytes(aggregateHash) || !isBytes(signature)) return undefined;
+    return { kind: 'acknowledgement', ...head, aggregateHash, signature };
+  }
+  return undefined;
+};
