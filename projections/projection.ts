@@ -5,7 +5,37 @@ export interface Projection<S> {
   readonly name: string;
   readonly initial: S;
   evolve(state: S, event: StoredDmlEvent): S;
+  /**
+   * Optional: folds a run of events at once, for replay speed. Must equal folding `evolve` over
+   * them in order (a property test checks it), and must not mutate `state` either; it may mutate
+   * objects it created itself (a round's records copied once for a run of scores, not per event).
+   */
+  evolveMany?(state: S, events: readonly StoredDmlEvent[]): S;
 }
+
+/** Folds events in order with `evolveMany` when the projection has one, else event by event. */
+export const evolveAll = <S>(projection: Projection<S>, state: S, events: readonly StoredDmlEvent[]): S => {
+  if (projection.evolveMany) return projection.evolveMany(state, events);
+  let current = state;
+  for (const event of events) current = projection.evolve(current, event);
+  return current;
+};
+
+/**
+ * Folds events (in position order) at most once each, like `applyOnce` event by event but with
+ * one checkpoint object for the whole run.
+ */
+export const applyRunOnce = <S>(
+  projection: Projection<S>,
+  current: Checkpointed<S>,
+  events: readonly StoredDmlEvent[],
+): Checkpointed<S> => {
+  let from = 0;
+  while (from < events.length && events[from]!.position <= current.position) from++;
+  if (from === events.length) return current;
+  const run = from === 0 ? events : events.slice(from);
+  return { position: run[run.length - 1]!.position, state: evolveAll(projection, current.state, run) };
+};
 
 /** A projection's state with the position of the last event folded into it. */
 export interface Checkpointed<S> {

@@ -4,7 +4,13 @@ import { type NewDmlEvent, type StoredDmlEvent, createEvent, hydraOutputEvent } 
 import { escrowLedgerProjection, ledgerBalances } from './escrow-ledger.js';
 import { headLifecycleProjection } from './head-lifecycle.js';
 import { foldEvents } from './projection.js';
-import { ALL_PROJECTIONS, applyToAll, initialProjectionStates } from './replay.js';
+import {
+  ALL_PROJECTIONS,
+  CohortProjections,
+  applyRunToAll,
+  applyToAll,
+  initialProjectionStates,
+} from './replay.js';
 
 // Small domains so that generated histories collide: the same parties, heads, rounds and amounts.
 const COHORTS = ['c1', 'c2'];
@@ -236,6 +242,53 @@ describe('projection properties', () => {
         }
       }),
       { numRuns: 50 },
+    );
+  });
+
+  it('folding runs at once (replay, evolveMany) equals folding event by event, and mutates nothing', () => {
+    // bursts of scores of one round, as a round's n x n ContributionScored events arrive
+    const burstArb = fc
+      .record({ cohortId: cohort, round: fc.nat(3), n: fc.integer({ min: 1, max: 12 }), seed: fc.nat() })
+      .map(({ cohortId, round, n, seed }) =>
+        Array.from({ length: n }, (_, i) =>
+          createEvent('training.ContributionScored', {
+            cohortId,
+            epoch: 0,
+            round,
+            scorer: PARTIES[(seed + i) % PARTIES.length]!,
+            party: PARTIES[(seed * 7 + i * 3) % PARTIES.length]!,
+            score: ((seed + i) % 13) / 7 - 0.9,
+          }),
+        ),
+      );
+    const mixedArb = fc
+      .array(
+        fc.oneof(
+          hydraArb.map((e) => [e]),
+          l1Arb.map((e) => [e]),
+          trainingArb.map((e) => [e]),
+          burstArb,
+        ),
+        {
+          maxLength: 25,
+        },
+      )
+      .map((chunks) => stored(chunks.flat()));
+    fc.assert(
+      fc.property(mixedArb, fc.array(fc.nat(80), { maxLength: 4 }), (log, cuts) => {
+        const one = new CohortProjections();
+        for (const event of log) one.apply(event);
+        const many = new CohortProjections();
+        const bounds = [0, ...[...cuts].sort((a, b) => a - b), log.length];
+        for (let i = 0; i + 1 < bounds.length; i++) many.applyMany(log.slice(bounds[i], bounds[i + 1]));
+        expect(many.toJSON()).toEqual(one.toJSON());
+        // a run folded into states that already hold part of it, without touching them
+        const half = foldAll(log.slice(0, Math.floor(log.length / 2)));
+        const frozen = JSON.stringify(half);
+        expect(applyRunToAll(half, log)).toEqual(foldAll(log));
+        expect(JSON.stringify(half)).toBe(frozen);
+      }),
+      { numRuns: 150 },
     );
   });
 

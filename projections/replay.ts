@@ -7,7 +7,7 @@ import {
 } from '../offchain/index.js';
 import { escrowLedgerProjection } from './escrow-ledger.js';
 import { headLifecycleProjection } from './head-lifecycle.js';
-import { type Checkpointed, type Projection, applyOnce } from './projection.js';
+import { type Checkpointed, type Projection, applyOnce, applyRunOnce } from './projection.js';
 import { reputationProjection } from './reputation.js';
 import { trainingHistoryProjection } from './training-history.js';
 
@@ -35,6 +35,20 @@ export const applyToAll = (states: ProjectionStates, event: StoredDmlEvent): Pro
   escrowLedger: applyOnce(ALL_PROJECTIONS.escrowLedger, states.escrowLedger, event),
   trainingHistory: applyOnce(ALL_PROJECTIONS.trainingHistory, states.trainingHistory, event),
   reputation: applyOnce(ALL_PROJECTIONS.reputation, states.reputation, event),
+});
+
+/**
+ * Folds a run of events (in increasing positions) into every projection, each event at most once:
+ * the same as `applyToAll` event by event, with one checkpoint per projection for the run.
+ */
+export const applyRunToAll = (
+  states: ProjectionStates,
+  events: readonly StoredDmlEvent[],
+): ProjectionStates => ({
+  headLifecycle: applyRunOnce(ALL_PROJECTIONS.headLifecycle, states.headLifecycle, events),
+  escrowLedger: applyRunOnce(ALL_PROJECTIONS.escrowLedger, states.escrowLedger, events),
+  trainingHistory: applyRunOnce(ALL_PROJECTIONS.trainingHistory, states.trainingHistory, events),
+  reputation: applyRunOnce(ALL_PROJECTIONS.reputation, states.reputation, events),
 });
 
 /** Does this event belong to the cohort? (Every event's data names its cohort.) */
@@ -89,6 +103,27 @@ export class CohortProjections {
       applyToAll(this.partitions.get(cohortId) ?? initialProjectionStates(), event),
     );
     if (event.position > this.position) this.position = event.position;
+  }
+
+  /**
+   * Applies events in position order, a run of consecutive events of one cohort at a time (the
+   * same result as `apply` on each, with fewer intermediate states: what replay uses).
+   */
+  applyMany(events: readonly StoredDmlEvent[]): void {
+    let start = 0;
+    while (start < events.length) {
+      const cohortId = cohortOf(events[start]!);
+      let end = start + 1;
+      while (end < events.length && cohortOf(events[end]!) === cohortId) end++;
+      const run = start === 0 && end === events.length ? events : events.slice(start, end);
+      this.partitions.set(
+        cohortId,
+        applyRunToAll(this.partitions.get(cohortId) ?? initialProjectionStates(), run),
+      );
+      const last = run[run.length - 1]!.position;
+      if (last > this.position) this.position = last;
+      start = end;
+    }
   }
 
   cohort(cohortId: string): ProjectionStates | undefined {
@@ -147,13 +182,12 @@ export const replayProjections = async (
   let read = 0;
   while (true) {
     const page = await store.readAll({ after: position, limit: pageSize });
-    for (const event of page) {
-      read++;
-      position = event.position;
-      if (options.cohortId !== undefined && !belongsToCohort(event, options.cohortId)) continue;
-      table.apply(event);
-      folded++;
-    }
+    read += page.length;
+    if (page.length) position = page[page.length - 1]!.position;
+    const wanted =
+      options.cohortId === undefined ? page : page.filter((e) => belongsToCohort(e, options.cohortId!));
+    table.applyMany(wanted);
+    folded += wanted.length;
     options.onProgress?.(position, head);
     if (page.length < pageSize) break;
   }

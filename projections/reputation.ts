@@ -39,10 +39,63 @@ const fresh = (party: string): PartyReputation => ({
 export const reputationScore = (r: PartyReputation): number =>
   r.slashed || r.equivocations > 0 ? 0 : r.scoreCount === 0 ? 0 : r.scoreSum / r.scoreCount;
 
+type Scored = Extract<StoredDmlEvent, { type: 'training.ContributionScored' }>;
+const isScore = (e: StoredDmlEvent): e is Scored => e.type === 'training.ContributionScored';
+
+/** Scores `events[from..to)` (ContributionScored of one cohort): the cohort and each party copied once. */
+const scoreRun = (
+  state: ReputationState,
+  events: readonly StoredDmlEvent[],
+  from: number,
+  to: number,
+): ReputationState => {
+  const cohortId = (events[from] as Scored).data.cohortId;
+  let cohort: Record<string, PartyReputation> | undefined;
+  const copied = new Set<string>();
+  for (let i = from; i < to; i++) {
+    const e = (events[i] as Scored).data;
+    if (e.scorer === e.party) continue;
+    cohort ??= { ...state.cohorts[cohortId] };
+    let r = cohort[e.party];
+    if (!copied.has(e.party)) {
+      r = { ...(r ?? fresh(e.party)) };
+      cohort[e.party] = r;
+      copied.add(e.party);
+    }
+    const m = r as { -readonly [K in keyof PartyReputation]: PartyReputation[K] };
+    m.scoreSum += e.score;
+    m.scoreCount += 1;
+    m.harmfulScores += e.score < 0 ? 1 : 0;
+  }
+  return cohort ? { ...state, cohorts: put(state.cohorts, cohortId, cohort) } : state;
+};
+
 /** Reputation per cohort and party, from commitments, scores and slashes. */
 export const reputationProjection: Projection<ReputationState> = {
   name: 'reputation',
   initial: { cohorts: {} },
+  evolveMany(state, events) {
+    let current = state;
+    let i = 0;
+    while (i < events.length) {
+      const event = events[i]!;
+      if (!isScore(event)) {
+        current = this.evolve(current, event);
+        i++;
+        continue;
+      }
+      let j = i + 1;
+      while (
+        j < events.length &&
+        isScore(events[j]!) &&
+        (events[j] as Scored).data.cohortId === event.data.cohortId
+      )
+        j++;
+      current = scoreRun(current, events, i, j);
+      i = j;
+    }
+    return current;
+  },
   evolve(state, event: StoredDmlEvent) {
     const touch = (cohortId: string, party: string, f: (r: PartyReputation) => PartyReputation) => {
       const cohort = state.cohorts[cohortId] ?? {};

@@ -1,3 +1,4 @@
+import type { StoredDmlEvent } from '../offchain/index.js';
 import { type Projection, put } from './projection.js';
 
 export interface PartyRound {
@@ -59,10 +60,64 @@ const updateParty = (r: RoundRecord, party: string, update: (p: PartyRound) => P
   parties: put(r.parties, party, update(r.parties[party] ?? emptyParty(party))),
 });
 
+type Scored = Extract<StoredDmlEvent, { type: 'training.ContributionScored' }>;
+const isScore = (e: StoredDmlEvent): e is Scored => e.type === 'training.ContributionScored';
+
+/**
+ * Scores `events[from..to)` (all ContributionScored of one cohort, epoch and round) in one copy of
+ * the round: its party table and each touched party are copied once, then filled in place.
+ */
+const scoreRun = (
+  state: TrainingHistoryState,
+  events: readonly StoredDmlEvent[],
+  from: number,
+  to: number,
+): TrainingHistoryState => {
+  const first = (events[from] as Scored).data;
+  const cohort = state.cohorts[first.cohortId] ?? { cohortId: first.cohortId, rounds: [] };
+  const next = updateRound(cohort, first.epoch, first.round, (r) => {
+    const parties: Record<string, PartyRound> = { ...r.parties };
+    const copied = new Set<string>();
+    for (let i = from; i < to; i++) {
+      const e = (events[i] as Scored).data;
+      if (!copied.has(e.party)) {
+        const p = parties[e.party] ?? emptyParty(e.party);
+        parties[e.party] = { ...p, scores: { ...p.scores } };
+        copied.add(e.party);
+      }
+      (parties[e.party]!.scores as Record<string, number>)[e.scorer] = e.score;
+    }
+    return { ...r, parties };
+  });
+  return { cohorts: put(state.cohorts, first.cohortId, next) };
+};
+
 /** Per cohort, round and party: loss, accuracy, delta hash, storage key, bytes, scores. */
 export const trainingHistoryProjection: Projection<TrainingHistoryState> = {
   name: 'training-history',
   initial: { cohorts: {} },
+  evolveMany(state, events) {
+    let current = state;
+    let i = 0;
+    while (i < events.length) {
+      const event = events[i]!;
+      if (!isScore(event)) {
+        current = this.evolve(current, event);
+        i++;
+        continue;
+      }
+      const { cohortId, epoch, round } = event.data;
+      let j = i + 1;
+      for (; j < events.length; j++) {
+        const e = events[j]!;
+        if (!isScore(e) || e.data.round !== round || e.data.epoch !== epoch || e.data.cohortId !== cohortId)
+          break;
+      }
+      current = scoreRun(current, events, i, j);
+      i = j;
+    }
+    return current;
+  },
   evolve(state, event) {
     if (!event.type.startsWith('training.')) return state;
     const d = event.data as { cohortId: string; epoch: number; round: number };
