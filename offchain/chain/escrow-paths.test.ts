@@ -343,7 +343,15 @@ describe('Slash (kill-token vote)', () => {
     const kit = await running(premature(Date.now() + HOUR));
     const [p0, p1] = kit.parties as [KitParty, KitParty];
     const tx = tamperTx(await buildSlash(kit), { redeemer: accusing(kit, p1) });
-    await expectRejected(submitSigned(kit, tx, [p0, p1]), 'claim-owner');
+    const error = await submitSigned(kit, tx, [p0, p1]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ScriptFailure);
+    // The vote is judged by the kill-vote withdrawal script, and the error says so.
+    expect((error as ScriptFailure).scriptName).toBe('slash.withdraw');
+    expect((error as ScriptFailure).purpose).toContain('withdraw');
+    expect((error as ScriptFailure).traces).toContain('claim-owner');
   });
 
   it('rejects a slash whose policy redeemer names another accused than the kill-vote script checked', async () => {
