@@ -1,5 +1,5 @@
-// Contracts benchmark: execution units of join, close, claim and slash for a 10-party cohort,
-// as a share of the per-transaction maximum (target: every path under 30%).
+// Contracts benchmark: execution units of every path (create, start epoch, join, close, contest, finalize,
+// refund, claim, slash) for a 10-party cohort, as a share of the per-transaction maximum (target: under 30%).
 import { measureContractPaths } from '../offchain/index.js';
 
 export default async (): Promise<Array<{ name: string; value: number; unit: string; note?: string }>> => {

@@ -10,7 +10,7 @@ describe('contracts/plutus.json (CIP-57 blueprint)', () => {
     expect(committed.preamble.title).toBeTruthy();
     expect(committed.preamble.version).toMatch(/^\d+\.\d+\.\d+$/);
     expect(committed.validators.map((v) => v.title).sort()).toEqual(
-      ['cohort_state.spend', 'cohort_token.mint', 'escrow.spend', 'membership.mint'].sort(),
+      ['cohort_state.spend', 'cohort_token.mint', 'escrow.spend', 'membership.mint', 'slash.withdraw'].sort(),
     );
     for (const v of committed.validators) {
       expect(v.compiledCode).toMatch(/^[0-9a-f]+$/);

@@ -4,6 +4,7 @@ import { cohortTokenPolicy } from './cohort-token.js';
 import { compileV2 } from './compile-v2.js';
 import { escrowValidator } from './escrow.js';
 import { membershipPolicy } from './membership.js';
+import { slashValidator } from './slash.js';
 
 /** A CIP-57 blueprint (the subset we write): https://cips.cardano.org/cip/CIP-0057 */
 export interface Blueprint {
@@ -97,6 +98,7 @@ export const DEFINITIONS: Readonly<Record<string, Schema>> = {
     constr('Refund', 2, []),
     constr('Slash', 3, [bytes('accused')]),
   ]),
+  KillVote: constr('KillVote', 0, [bytes('accused'), bytes('membershipPolicy')]),
   TrainingSnapshot: constr('TrainingSnapshot', 0, [
     bytes('cohortId'),
     integer('epoch'),
@@ -110,6 +112,7 @@ export const VALIDATOR_TITLES = {
   cohortState: 'cohort_state.spend',
   membership: 'membership.mint',
   escrow: 'escrow.spend',
+  slash: 'slash.withdraw',
 } as const;
 
 /** Compile every validator (slow: tens of seconds) and assemble the blueprint. */
@@ -118,6 +121,7 @@ export const buildBlueprint = (): Blueprint => {
   const state = compileV2(cohortStateValidator());
   const membership = compileV2(membershipPolicy());
   const escrow = compileV2(escrowValidator());
+  const slash = compileV2(slashValidator());
   return {
     preamble: {
       title: 'qlora-dml/contracts',
@@ -154,6 +158,7 @@ export const buildBlueprint = (): Blueprint => {
         parameters: [
           { title: 'cohortId', schema: ref('ByteArray') },
           { title: 'escrowHash', schema: ref('ByteArray') },
+          { title: 'slashHash', schema: ref('ByteArray') },
         ],
         ...membership,
       },
@@ -163,6 +168,17 @@ export const buildBlueprint = (): Blueprint => {
         datum: { title: 'datum', schema: ref('EscrowDatum') },
         redeemer: { title: 'redeemer', schema: ref('Data') },
         ...escrow,
+      },
+      {
+        title: VALIDATOR_TITLES.slash,
+        description:
+          'Kill-vote slashing, run by a zero withdrawal: a strict majority of the other parties burn their kill and claim tokens and share the accused deposit',
+        redeemer: { title: 'redeemer', schema: ref('KillVote') },
+        parameters: [
+          { title: 'cohortId', schema: ref('ByteArray') },
+          { title: 'escrowHash', schema: ref('ByteArray') },
+        ],
+        ...slash,
       },
     ].map(({ size: _size, ...v }) => v as BlueprintValidator),
     definitions: DEFINITIONS,

@@ -29,6 +29,7 @@ import {
 } from '@harmoniclabs/plu-ts';
 import {
   all,
+  and,
   bsField,
   check,
   field,
@@ -226,7 +227,7 @@ export const cohortStateValidator = () => {
                               .else(
                                 plet(intField(phase, 0)).in((round) =>
                                   all(
-                                    check('finalize', path.eq(4).and(indexOf(phase).eq(1))),
+                                    check('finalize', and(path.eq(4), indexOf(phase).eq(1))),
                                     check('too-early', lowerBoundOf(txInfo).gt(deadline)),
                                     continues(
                                       pif(data)

@@ -37,7 +37,7 @@ const toHex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 export const compileV2 = (term: Term<PType>): CompiledScript => {
   const uplc = (
     term as unknown as { toUPLC(dbn: number, options: object): ConstructorParameters<typeof UPLCProgram>[1] }
-  ).toUPLC(0, { addMarker: false, uplcOptimizations: { groupApplications: false } });
+  ).toUPLC(0, { addMarker: false, delayHoists: false, uplcOptimizations: { groupApplications: false } });
   const flat = encodeUPLC(new UPLCProgram([1, 0, 0], uplc)).toBuffer().buffer;
   const wrapped = cborBytes(flat);
   const hash = new Script(ScriptType.PlutusV2, wrapped).hash.toString();

@@ -1,8 +1,6 @@
 import {
   bool,
-  bs,
   data,
-  pair,
   pfn,
   pif,
   plam,
@@ -16,11 +14,9 @@ import {
   peqBs,
   pnot,
   pconsBs,
-  psliceBs,
-  pindexBs,
-  pdiv,
   pprepend,
   pListToData,
+  papp,
   type Term,
   type PByteString,
   type PData,
@@ -30,6 +26,13 @@ import {
 } from '@harmoniclabs/plu-ts';
 import {
   all,
+  and,
+  any,
+  every,
+  filter,
+  lengthOf,
+  pairFst,
+  pairSnd,
   bData,
   bsField,
   check,
@@ -56,7 +59,6 @@ import {
   tokensOf,
   txInfoOf,
   unMap,
-  upperBoundOf,
   type B,
   type D,
   freshTerms,
@@ -78,21 +80,22 @@ type Tokens = UtilityTermOf<PList<PPair<PData, PData>>>;
 
 /**
  * Membership policy (minting): the party tokens, and the rules for every deposit leaving escrow.
- * Parameters: cohortId (data B, the cohort token's policy id) and escrowHash (data B).
+ * Parameters: cohortId (data B, the cohort token's policy id), escrowHash (data B) and slashHash
+ * (data B, the kill-vote withdrawal script).
  * Redeemer:
  *   Join   = Constr 0 [pkh: B, hydraVk: B]
  *   Claim  = Constr 1 []
  *   Refund = Constr 2 []
- *   Slash  = Constr 3 [accused: B]
+ *   Slash  = Constr 3 [accused: B]   (checked by the kill-vote withdrawal script, slash.ts)
  * The cohort's state is the inline CohortDatum of the output holding the cohort token: Join
  * spends it (membership is recorded there), the other paths read it as a reference input.
  */
 export const membershipPolicy = () => {
   freshTerms();
   return pfn(
-    [data, data, data, data],
+    [data, data, data, data, data],
     unit,
-  )((cohortIdData, escrowHashData, redeemer, ctx) =>
+  )((cohortIdData, escrowHashData, slashHashData, redeemer, ctx) =>
     plet(txInfoOf(ctx)).in((txInfo) =>
       plet(punBData.$(field(purposeOf(ctx), 0))).in((own) =>
         plet(punBData.$(cohortIdData)).in((cohortId) =>
@@ -106,53 +109,42 @@ export const membershipPolicy = () => {
                 const inputs = listField(txInfo, TX.inputs);
                 const outputs = listField(txInfo, TX.outputs);
                 const holdsCohort = (out: D): B => holds(outValue(out), cohortId);
-                /** Escrow inputs whose datum names this policy. */
-                const escrowIns = inputs.filter(
-                  plam(
-                    data,
-                    bool,
-                  )((i) =>
-                    isScriptAt()
-                      .$(escrowHash)
-                      .$(outAddress(resolvedOf(i)))
-                      .and(peqBs.$(bsField(inlineDatum(resolvedOf(i)), 1)).$(own)),
-                  ),
-                );
                 const body = pif(bool)
                   .$(path.eq(0))
                   .then(
                     join(txInfo, own, cohortId, escrowHash, tokens, redeemer, inputs, outputs, holdsCohort),
                   )
                   .else(
-                    plet(
-                      inlineDatum(
-                        resolvedOf(
-                          firstWhere(listField(txInfo, TX.referenceInputs), (r) =>
-                            holdsCohort(resolvedOf(r)),
+                    pif(bool)
+                      .$(path.eq(3))
+                      .then(check('slash-vote', slashVoteRuns(txInfo, own, slashHashData, redeemer)))
+                      .else(
+                        plet(
+                          field(
+                            inlineDatum(
+                              resolvedOf(
+                                firstWhere(listField(txInfo, TX.referenceInputs), (r) =>
+                                  holdsCohort(resolvedOf(r)),
+                                ),
+                              ),
+                            ),
+                            6,
+                          ),
+                        ).in((phase) =>
+                          all(
+                            pif(bool)
+                              .$(path.eq(1))
+                              .then(check('not-completed', indexOf(phase).eq(2)))
+                              .else(
+                                all(
+                                  check('not-premature', indexOf(phase).eq(3)),
+                                  check('window-open', lowerBoundOf(txInfo).gt(intField(phase, 0))),
+                                ),
+                              ),
+                            withdrawOwn(txInfo, tokens, escrowInputs(inputs, escrowHash, own), outputs),
                           ),
                         ),
                       ),
-                    ).in((state) =>
-                      plet(field(state, 6)).in((phase) =>
-                        pif(bool)
-                          .$(path.eq(3))
-                          .then(slash(txInfo, state, phase, tokens, redeemer, escrowIns, outputs))
-                          .else(
-                            all(
-                              pif(bool)
-                                .$(path.eq(1))
-                                .then(check('not-completed', indexOf(phase).eq(2)))
-                                .else(
-                                  all(
-                                    check('not-premature', indexOf(phase).eq(3)),
-                                    check('window-open', lowerBoundOf(txInfo).gt(intField(phase, 0))),
-                                  ),
-                                ),
-                              withdrawOwn(txInfo, tokens, escrowIns, outputs),
-                            ),
-                          ),
-                      ),
-                    ),
                   );
                 return pif(unit).$(body).then(pmakeUnit()).else(ptraceError(unit).$('membership'));
               }),
@@ -164,11 +156,26 @@ export const membershipPolicy = () => {
   );
 };
 
-const tokenName = (prefix: number, pkh: Term<PByteString>) => pconsBs.$(prefix).$(pkh);
+/**
+ * Slash forwards to the kill-vote withdrawal script: the transaction carries a redeemer for a
+ * (zero) withdrawal of that script's reward account, naming this policy and the same accused. The
+ * ledger runs the script for that redeemer, and the script checks the whole vote against this
+ * policy's tokens and escrows (see slash.ts).
+ */
+const slashVoteRuns = (txInfo: D, own: Term<PByteString>, slashHashData: D, redeemer: D): B =>
+  any(unMap(field(txInfo, TX.redeemers)), (r) =>
+    all(
+      peqData.$(pairFst(r)).$(mkConstr(2, [mkConstr(0, [mkConstr(1, [slashHashData])])])),
+      peqBs.$(bsField(pairSnd(r), 1)).$(own),
+      peqData.$(field(pairSnd(r), 0)).$(field(redeemer, 0)),
+    ),
+  );
+
+export const tokenName = (prefix: number, pkh: Term<PByteString>) => pconsBs.$(prefix).$(pkh);
 
 /** Is a (name, quantity) entry of a token map exactly this name and quantity? */
-const tokenIs = (entry: UtilityTermOf<PPair<PData, PData>>, name: Term<PByteString>, qty: number): B =>
-  peqBs.$(punBData.$(entry.fst)).$(name).and(punIData.$(entry.snd).eq(qty));
+const tokenIs = (entry: unknown, name: Term<PByteString>, qty: number): B =>
+  and(peqBs.$(punBData.$(pairFst(entry))).$(name), punIData.$(pairSnd(entry)).eq(qty));
 
 /** Join: mint signal, claim and kill tokens for the signing party against a deposit in escrow. */
 const join = (
@@ -209,45 +216,52 @@ const join = (
           isScriptAt().$(escrowHash).$(outAddress(o)),
           peqData.$(inlineDatum(o)).$(mkConstr(0, [bData(pkh), bData(own)])),
           lovelaceOf().$(outValue(o)).gtEq(minDeposit),
-          ((t: Tokens) =>
-            t.length
-              .eq(1)
-              .and(peqBs.$(punBData.$(t.head.fst)).$(tokenName(CLAIM_PREFIX, pkh)))
-              .and(punIData.$(t.head.snd).eq(1)))(tokensOf().$(own).$(outValue(o))),
+          ((t: Tokens) => and(lengthOf(t).eq(1), tokenIs(t.head, tokenName(CLAIM_PREFIX, pkh), 1)))(
+            tokensOf().$(own).$(outValue(o)),
+          ),
         ),
       );
       return all(
         check('cohort-closed', indexOf(field(state, 6)).eq(0)),
         check('party-sig', signedBy(txInfo, pkh)),
-        check('already-member', pnot.$(members.some(plam(data, bool)((m) => peqBs.$(bsField(m, 0)).$(pkh))))),
+        check('already-member', pnot.$(any(members, (m) => peqBs.$(bsField(m, 0)).$(pkh)))),
         check('state-out', peqData.$(inlineDatum(stateOut)).$(expectedState)),
         check(
           'tokens',
           all(
-            tokens.length.eq(3),
+            lengthOf(tokens).eq(3),
             tokenIs(tokens.head, tokenName(CLAIM_PREFIX, pkh), 1),
             tokenIs(tokens.tail.head, tokenName(KILL_PREFIX, pkh), 1),
             tokenIs(tokens.tail.tail.head, tokenName(SIGNAL_PREFIX, pkh), 1),
           ),
         ),
-        check('deposit', outputs.some(escrowOk)),
+        check(
+          'deposit',
+          any(outputs, (o) => papp(escrowOk, o)),
+        ),
         check(
           'escrow-input',
-          inputs.every(
-            plam(
-              data,
-              bool,
-            )((i) =>
-              pnot.$(
-                isScriptAt()
-                  .$(escrowHash)
-                  .$(outAddress(resolvedOf(i))),
-              ),
+          every(inputs, (i) =>
+            pnot.$(
+              isScriptAt()
+                .$(escrowHash)
+                .$(outAddress(resolvedOf(i))),
             ),
           ),
         ),
       );
     }),
+  );
+
+/** Escrow inputs whose datum names this policy. */
+export const escrowInputs = (inputs: unknown, escrowHash: Term<PByteString>, own: Term<PByteString>) =>
+  filter(inputs, (i) =>
+    and(
+      isScriptAt()
+        .$(escrowHash)
+        .$(outAddress(resolvedOf(i))),
+      peqBs.$(bsField(inlineDatum(resolvedOf(i)), 1)).$(own),
+    ),
   );
 
 /**
@@ -263,123 +277,19 @@ const withdrawOwn = (
   plet(resolvedOf(escrowIns.head)).in((escrow) =>
     plet(bsField(inlineDatum(escrow), 0)).in((owner) =>
       all(
-        check('one-escrow', escrowIns.length.eq(1)),
+        check('one-escrow', lengthOf(escrowIns).eq(1)),
         check('owner-sig', signedBy(txInfo, owner)),
         check(
           'burn-claim',
-          tokens.length.eq(1).and(tokenIs(tokens.head, tokenName(CLAIM_PREFIX, owner), -1)),
+          and(lengthOf(tokens).eq(1), tokenIs(tokens.head, tokenName(CLAIM_PREFIX, owner), -1)),
         ),
         check(
           'pay-owner',
           plet(lovelaceOf().$(outValue(escrow))).in((deposit) =>
-            outputs.some(
-              plam(
-                data,
-                bool,
-              )((o) =>
-                isPubKeyAt()
-                  .$(owner)
-                  .$(outAddress(o))
-                  .and(lovelaceOf().$(outValue(o)).gtEq(deposit)),
-              ),
+            any(outputs, (o) =>
+              and(isPubKeyAt().$(owner).$(outAddress(o)), lovelaceOf().$(outValue(o)).gtEq(deposit)),
             ),
           ),
-        ),
-      ),
-    ),
-  );
-
-/** The key hash in a party token name (prefix byte ++ 28-byte key hash). */
-const pkhOfName = (name: Term<PByteString>) => psliceBs.$(1).$(28).$(name);
-const prefixOf = (name: Term<PByteString>) => pindexBs.$(name).$(0);
-
-/**
- * Slash: the voters are the parties whose kill tokens are burnt (one each: a token map has one
- * entry per name, and each quantity must be -1). Checks, in order: the cohort ended Premature and
- * the voting window is open; only kill and claim tokens are burnt, each exactly once; the claim
- * tokens burnt are the voters' and the accused's (so all their escrows are inputs, and no other);
- * the accused is a party of the epoch and not a voter; every voter is a party of the epoch and signs
- * (so every voter names this accused); the voters are a strict majority of the other parties;
- * every voter's escrow pays the voter back its deposit plus an equal share of the accused's.
- */
-const slash = (
-  txInfo: D,
-  state: D,
-  phase: D,
-  tokens: Tokens,
-  redeemer: D,
-  escrowIns: UtilityTermOf<PList<PData>>,
-  outputs: UtilityTermOf<PList<PData>>,
-) =>
-  inline(bsField(redeemer, 0))((accused) =>
-    plet(listField(state, 4)).in((parties) =>
-      plet(
-        tokens
-          .filter(plam(pair(data, data), bool)((t) => prefixOf(punBData.$(t.fst)).eq(KILL_PREFIX)))
-          .map(plam(pair(data, data), bs)((t) => pkhOfName(punBData.$(t.fst)))),
-      ).in((voters) =>
-        plet(
-          tokens
-            .filter(plam(pair(data, data), bool)((t) => prefixOf(punBData.$(t.fst)).eq(CLAIM_PREFIX)))
-            .map(plam(pair(data, data), bs)((t) => pkhOfName(punBData.$(t.fst)))),
-        ).in((claims) =>
-          plet(voters.length).in((nVoters) => {
-            const isParty = (pkh: Term<PByteString>) =>
-              parties.some(plam(data, bool)((p) => peqBs.$(bsField(p, 0)).$(pkh)));
-            const accusedEscrow = resolvedOf(
-              firstWhere(escrowIns, (i) => peqBs.$(bsField(inlineDatum(resolvedOf(i)), 0)).$(accused)),
-            );
-            return all(
-              check('not-premature', indexOf(phase).eq(3)),
-              check('window-closed', upperBoundOf(txInfo).ltEq(intField(phase, 0))),
-              check('burn-once', tokens.every(plam(pair(data, data), bool)((t) => punIData.$(t.snd).eq(-1)))),
-              check('burn-other', tokens.length.eq(nVoters.add(claims.length))),
-              check('claims', claims.length.eq(nVoters.add(1))),
-              check(
-                'claim-owner',
-                claims.every(plam(bs, bool)((c) => peqBs.$(c).$(accused).or(voters.includes(c)))),
-              ),
-              check('accused-votes', pnot.$(voters.includes(accused))),
-              check('accused-party', isParty(accused)),
-              check('voter', voters.every(plam(bs, bool)((v) => isParty(v).and(signedBy(txInfo, v))))),
-              check('majority', nVoters.mult(2).gt(parties.length.sub(1))),
-              check('escrows', escrowIns.length.eq(claims.length)),
-              check(
-                'pay-voters',
-                plet(pdiv.$(lovelaceOf().$(outValue(accusedEscrow))).$(nVoters)).in((share) =>
-                  escrowIns.every(
-                    plam(
-                      data,
-                      bool,
-                    )((i) =>
-                      plet(resolvedOf(i)).in((e) =>
-                        plet(bsField(inlineDatum(e), 0)).in((owner) =>
-                          peqBs
-                            .$(owner)
-                            .$(accused)
-                            .or(
-                              plet(lovelaceOf().$(outValue(e)).add(share)).in((due) =>
-                                outputs.some(
-                                  plam(
-                                    data,
-                                    bool,
-                                  )((o) =>
-                                    isPubKeyAt()
-                                      .$(owner)
-                                      .$(outAddress(o))
-                                      .and(lovelaceOf().$(outValue(o)).gtEq(due)),
-                                  ),
-                                ),
-                              ),
-                            ),
-                        ),
-                      ),
-                    ),
-                  ),
-                ),
-              ),
-            );
-          }),
         ),
       ),
     ),

@@ -17,7 +17,6 @@ import {
   plam,
   precursive,
   pStr,
-  ptraceIfFalse,
   punBData,
   punConstrData,
   plet,
@@ -38,6 +37,12 @@ import {
   pBSToData,
   perror,
   pnot,
+  punsafeConvertType,
+  pforce,
+  pstrictIf,
+  ptrace,
+  delayed,
+  str,
   type PData,
   type PLam,
   type PBool,
@@ -90,11 +95,68 @@ export const intField = (d: D, n: number) => punIData.$(field(d, n));
 export const bsField = (d: D, n: number) => punBData.$(field(d, n));
 export const listField = (d: D, n: number) => punListData.$(field(d, n));
 
+/*
+ * Boolean combinators, hoisted once per script. plu-ts's `.and`/`.or`/`ptraceIfFalse` inline a
+ * lambda at every use; these are one shared function each, applied to the (delayed) operands.
+ */
+const andFn = () =>
+  hoisted('and', () =>
+    phoist(
+      pfn(
+        [bool, delayed(bool)],
+        bool,
+      )((a, b) =>
+        pforce(
+          pstrictIf(delayed(bool))
+            .$(a)
+            .$(b)
+            .$(pdelay(pBool(false))),
+        ),
+      ),
+    ),
+  );
+const orFn = () =>
+  hoisted('or', () =>
+    phoist(
+      pfn(
+        [bool, delayed(bool)],
+        bool,
+      )((a, b) =>
+        pforce(
+          pstrictIf(delayed(bool))
+            .$(a)
+            .$(pdelay(pBool(true)))
+            .$(b),
+        ),
+      ),
+    ),
+  );
+const checkFn = () =>
+  hoisted('check', () =>
+    phoist(
+      pfn(
+        [str, bool],
+        bool,
+      )((msg, c) =>
+        pforce(
+          pstrictIf(delayed(bool))
+            .$(c)
+            .$(pdelay(pBool(true)))
+            .$(pdelay(ptrace(bool).$(msg).$(pBool(false)))),
+        ),
+      ),
+    ),
+  );
+/** Lazy `a && b`. */
+export const and = (a: Term<PBool>, b: Term<PBool>): B => andFn().$(a).$(pdelay(b));
+/** Lazy `a || b`. */
+export const or = (a: Term<PBool>, b: Term<PBool>): B => orFn().$(a).$(pdelay(b));
+
 /** A check that leaves a short trace when it fails (the trace names the failed rule). */
-export const check = (name: string, cond: B): B => ptraceIfFalse.$(pdelay(pStr(name))).$(cond);
+export const check = (name: string, cond: B): B => checkFn().$(pStr(name)).$(cond);
 
 /** Lazy conjunction of checks, in order. */
-export const all = (...conds: B[]): B => conds.reduceRight((acc, c) => (c as UtilityTermOf<PBool>).and(acc));
+export const all = (...conds: B[]): B => conds.reduceRight((acc, c) => and(c, acc));
 
 /** `unMapData` (plu-ts 0.9.0 types it with two arguments; the builtin takes one). */
 export const unMap = (d: D): UtilityTermOf<PList<PPair<PData, PData>>> =>
@@ -111,6 +173,7 @@ export const TX = {
   mint: 4,
   validRange: 7,
   signatories: 8,
+  redeemers: 9,
 } as const;
 
 /** TxOut = Constr 0 [address, value, datum, referenceScript]. */
@@ -209,10 +272,8 @@ export const iData = (i: Term<PInt>): D => pIntToData.$(i) as unknown as D;
 export const bData = (b: Term<PByteString>): D => pBSToData.$(b) as unknown as D;
 
 /** The first element of a list that satisfies a predicate; the script fails if there is none. */
-export const firstWhere = (
-  l: UtilityTermOf<PList<PData>>,
-  pred: (x: UtilityTermOf<PData>) => B,
-): UtilityTermOf<PData> => l.filter(plam(data, bool)(pred)).head;
+export const firstWhere = (l: unknown, pred: (x: UtilityTermOf<PData>) => B): UtilityTermOf<PData> =>
+  find(l, pred);
 
 /** Interval bounds. POSIXTimeRange = Constr 0 [LowerBound, UpperBound]; Bound = Constr 0 [Extended, closed];
  * Extended = NegInf 0 [] | Finite 1 [time] | PosInf 2 []. The time of a finite bound, else the script fails. */
@@ -265,3 +326,136 @@ const holdsFn = () =>
   );
 export const holds = (value: UtilityTermOf<PList<PPair<PData, PData>>>, policy: Term<PByteString>): B =>
   holdsFn().$(value).$(policy);
+
+/*
+ * List helpers, hoisted once per script. plu-ts's own list methods (`.some`, `.every`, `.filter`,
+ * `.length`, `.includes`) build a recursion per element type and per use site; these take the
+ * predicate as an argument, so one copy of each recursion serves every use. UPLC lists are untyped
+ * at run time, so a list of pairs (a token map) goes through the same helper (see `asDataList`).
+ */
+type DList = UtilityTermOf<PList<PData>>;
+export const asDataList = (l: unknown): DList => punsafeConvertType(l as Term<PData>, list(data)) as DList;
+
+const anyFn = () =>
+  hoisted('any', () =>
+    phoist(
+      precursive(
+        pfn(
+          [lam(lam(data, bool), lam(list(data), bool)), lam(data, bool), list(data)],
+          bool,
+        )((self, pred, l) =>
+          pif(bool)
+            .$(pisEmpty.$(l))
+            .then(pBool(false))
+            .else(papp(pred, l.head).or(self.$(pred).$(l.tail))),
+        ),
+      ),
+    ),
+  );
+/** Does some element satisfy the predicate? */
+export const any = (l: unknown, pred: (x: UtilityTermOf<PData>) => B): B =>
+  anyFn().$(plam(data, bool)(pred)).$(asDataList(l));
+
+const everyFn = () =>
+  hoisted('every', () =>
+    phoist(
+      precursive(
+        pfn(
+          [lam(lam(data, bool), lam(list(data), bool)), lam(data, bool), list(data)],
+          bool,
+        )((self, pred, l) =>
+          pif(bool)
+            .$(pisEmpty.$(l))
+            .then(pBool(true))
+            .else(papp(pred, l.head).and(self.$(pred).$(l.tail))),
+        ),
+      ),
+    ),
+  );
+/** Does every element satisfy the predicate? */
+export const every = (l: unknown, pred: (x: UtilityTermOf<PData>) => B): B =>
+  everyFn().$(plam(data, bool)(pred)).$(asDataList(l));
+
+const findFn = () =>
+  hoisted('find', () =>
+    phoist(
+      precursive(
+        pfn(
+          [lam(lam(data, bool), lam(list(data), data)), lam(data, bool), list(data)],
+          data,
+        )((self, pred, l) =>
+          plet(l.head).in((x) => pif(data).$(papp(pred, x)).then(x).else(self.$(pred).$(l.tail))),
+        ),
+      ),
+    ),
+  );
+/** The first element that satisfies the predicate; the script fails if there is none. */
+export const find = (l: unknown, pred: (x: UtilityTermOf<PData>) => B): UtilityTermOf<PData> =>
+  findFn().$(plam(data, bool)(pred)).$(asDataList(l));
+
+const countFn = () =>
+  hoisted('count', () =>
+    phoist(
+      precursive(
+        pfn(
+          [lam(lam(data, bool), lam(list(data), int)), lam(data, bool), list(data)],
+          int,
+        )((self, pred, l) =>
+          pif(int)
+            .$(pisEmpty.$(l))
+            .then(0)
+            .else(
+              plet(self.$(pred).$(l.tail)).in((rest) =>
+                pif(int).$(papp(pred, l.head)).then(rest.add(1)).else(rest),
+              ),
+            ),
+        ),
+      ),
+    ),
+  );
+/** How many elements satisfy the predicate. */
+export const count = (l: unknown, pred: (x: UtilityTermOf<PData>) => B): UtilityTermOf<PInt> =>
+  countFn().$(plam(data, bool)(pred)).$(asDataList(l));
+
+const lengthFn = () =>
+  hoisted('length', () =>
+    phoist(
+      precursive(
+        pfn(
+          [lam(list(data), int), list(data)],
+          int,
+        )((self, l) => pif(int).$(pisEmpty.$(l)).then(0).else(self.$(l.tail).add(1))),
+      ),
+    ),
+  );
+/** The length of a list. */
+export const lengthOf = (l: unknown): UtilityTermOf<PInt> => lengthFn().$(asDataList(l));
+
+const filterFn = () =>
+  hoisted('filter', () =>
+    phoist(
+      precursive(
+        pfn(
+          [lam(lam(data, bool), lam(list(data), list(data))), lam(data, bool), list(data)],
+          list(data),
+        )((self, pred, l) =>
+          pif(list(data))
+            .$(pisEmpty.$(l))
+            .then(l)
+            .else(
+              plet(self.$(pred).$(l.tail)).in((rest) =>
+                pif(list(data)).$(papp(pred, l.head)).then(pprepend(data).$(l.head).$(rest)).else(rest),
+              ),
+            ),
+        ),
+      ),
+    ),
+  );
+/** The elements that satisfy the predicate, in order. */
+export const filter = (l: unknown, pred: (x: UtilityTermOf<PData>) => B): DList =>
+  filterFn().$(plam(data, bool)(pred)).$(asDataList(l));
+
+/** First and second of a pair element of a token map (the raw builtins, no re-decoding). */
+const asPair = (p: unknown) => punsafeConvertType(p as Term<PData>, pair(data, data));
+export const pairFst = (p: unknown): D => papp(pfstPair(data, data), asPair(p)) as unknown as D;
+export const pairSnd = (p: unknown): D => papp(psndPair(data, data), asPair(p)) as unknown as D;

@@ -138,6 +138,11 @@ export const MembershipRedeemer = {
   slash: (accused: string) => Data.to(new Constr(3, [accused])),
 };
 
+/** Redeemer of the kill-vote withdrawal script: the accused and the membership policy voted with. */
+export const KillVoteRedeemer = {
+  vote: (accused: string, membershipPolicy: string) => Data.to(new Constr(0, [accused, membershipPolicy])),
+};
+
 /** Cohort state redeemers. */
 export const CohortRedeemer = {
   join: () => Data.to(new Constr(0, [])),

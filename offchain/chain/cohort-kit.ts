@@ -92,6 +92,14 @@ export const cohortKit = async (
   const lucid = await Lucid.new(emulator);
   const scripts = cohortScripts(lucid, blueprint, genesisSeed);
   emulator.nameScripts(scripts.names);
+  // A running cohort (genesis given) was created earlier, so its kill-vote reward account is
+  // registered; a fresh cohort registers it in createCohortTx.
+  if (options.extraGenesis) {
+    emulator.chain[scripts.slashRewardAddress] = {
+      registeredStake: true,
+      delegation: { poolId: null, rewards: 0n },
+    };
+  }
   const seed = (await lucid.utxosByOutRef([genesisSeed]))[0]!;
   return {
     emulator,

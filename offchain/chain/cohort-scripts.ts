@@ -3,9 +3,10 @@ import { VALIDATOR_TITLES, validatorOf, type Blueprint } from '../../contracts/i
 import { outRefData } from './cohort-data.js';
 
 /**
- * The four scripts of one cohort, from the committed blueprint (never recompiled here):
- * the cohort token applied to its seed and the state validator's hash, the membership policy
- * applied to the cohort id and the escrow's hash; the state and escrow validators take no
+ * The five scripts of one cohort, from the committed blueprint (never recompiled here):
+ * the cohort token applied to its seed and the state validator's hash, the kill-vote script
+ * applied to the cohort id and the escrow's hash, the membership policy applied to the cohort id,
+ * the escrow's hash and the kill-vote script's hash; the state and escrow validators take no
  * parameters (their datums name the cohort and policy).
  */
 export interface CohortScripts {
@@ -20,6 +21,11 @@ export interface CohortScripts {
   readonly escrow: Script;
   readonly escrowHash: string;
   readonly escrowAddress: string;
+  /** The kill-vote withdrawal script (Slash), applied to the cohort id and the escrow's hash. */
+  readonly slash: Script;
+  readonly slashHash: string;
+  /** Its reward account: registered when the cohort is created, withdrawn from (0) by every slash. */
+  readonly slashRewardAddress: string;
   /** Script hash -> blueprint title, for error messages. */
   readonly names: Readonly<Record<string, string>>;
 }
@@ -38,10 +44,15 @@ export const cohortScripts = (lucid: Lucid, blueprint: Blueprint, seed: OutRef):
     ]),
   );
   const cohortId = lucid.utils.mintingPolicyToId(cohortToken);
+  const slash = v2(
+    applyParamsToScript(validatorOf(blueprint, VALIDATOR_TITLES.slash).compiledCode, [cohortId, escrowHash]),
+  );
+  const slashHash = lucid.utils.validatorToScriptHash(slash);
   const membership = v2(
     applyParamsToScript(validatorOf(blueprint, VALIDATOR_TITLES.membership).compiledCode, [
       cohortId,
       escrowHash,
+      slashHash,
     ]),
   );
   const membershipPolicy = lucid.utils.mintingPolicyToId(membership);
@@ -57,11 +68,15 @@ export const cohortScripts = (lucid: Lucid, blueprint: Blueprint, seed: OutRef):
     escrow,
     escrowHash,
     escrowAddress: lucid.utils.validatorToAddress(escrow),
+    slash,
+    slashHash,
+    slashRewardAddress: lucid.utils.validatorToRewardAddress(slash),
     names: {
       [cohortId]: VALIDATOR_TITLES.cohortToken,
       [stateHash]: VALIDATOR_TITLES.cohortState,
       [membershipPolicy]: VALIDATOR_TITLES.membership,
       [escrowHash]: VALIDATOR_TITLES.escrow,
+      [slashHash]: VALIDATOR_TITLES.slash,
     },
   };
 };

@@ -2,6 +2,7 @@ import { Data, type Lucid, type Tx, type UTxO } from 'lucid-cardano';
 import { DmlError } from '../errors.js';
 import {
   CohortRedeemer,
+  KillVoteRedeemer,
   MembershipRedeemer,
   cohortDatum,
   escrowDatum,
@@ -41,11 +42,16 @@ export const findCohortState = async (lucid: Lucid, s: CohortScripts): Promise<U
   return utxo;
 };
 
-/** Create a cohort: spend the seed, mint the cohort token into the initial state output. */
+/**
+ * Create a cohort: spend the seed, mint the cohort token into the initial state output, and
+ * register the kill-vote script's reward account (a slash withdraws 0 from it, which the ledger
+ * only allows from a registered account; the registration deposit stays with the account).
+ */
 export const createCohortTx = (lucid: Lucid, s: CohortScripts, seed: UTxO, terms: CohortTerms): Tx =>
   lucid
     .newTx()
     .collectFrom([seed])
+    .registerStake(s.slashRewardAddress)
     .mintAssets({ [s.cohortTokenUnit]: 1n }, Data.void())
     .attachMintingPolicy(s.cohortToken)
     .payToContract(
@@ -234,7 +240,8 @@ export const ownerAddress = (lucid: Lucid, pkh: string): string =>
 /**
  * Vote and slash (Premature, within the voting window): every voter burns its kill and claim
  * tokens and signs; the accused's claim token is burnt; each voter gets its deposit back plus an
- * equal share of the accused's deposit.
+ * equal share of the accused's deposit. The vote is checked by the kill-vote script, run by a zero
+ * withdrawal from its reward account (registered by `createCohortTx`).
  */
 export const slashTx = (
   lucid: Lucid,
@@ -266,5 +273,7 @@ export const slashTx = (
   return tx
     .mintAssets(burn, MembershipRedeemer.slash(accused))
     .attachMintingPolicy(s.membership)
+    .withdraw(s.slashRewardAddress, 0n, KillVoteRedeemer.vote(accused, s.membershipPolicy))
+    .attachWithdrawalValidator(s.slash)
     .validTo(validTo);
 };

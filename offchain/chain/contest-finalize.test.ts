@@ -1,8 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
+import { C } from 'lucid-cardano';
 import { cohortKit, runningCohortGenesis, type CohortKit, type KitParty } from './cohort-kit.js';
-import type { CohortPhase } from './cohort-data.js';
+import { cohortDatum, type CohortPhase, type CohortState } from './cohort-data.js';
 import { contestTx, finalizeTx, findCohortState, readCohortState } from './cohort-tx.js';
 import { ScriptFailure } from './script-failure.js';
+import { tamperTx } from './tamper.js';
 
 const HOUR = 3_600_000;
 const HASH = 'ef'.repeat(32);
@@ -29,6 +31,20 @@ const expectRejected = async (submission: Promise<unknown>, trace: string) => {
   expect(error).toBeInstanceOf(ScriptFailure);
   expect((error as ScriptFailure).traces).toContain(trace);
 };
+
+/** The built transaction with the datum of its state output (the one with an inline datum) replaced. */
+const withStateDatum = (txHex: string, state: CohortState) =>
+  tamperTx(txHex, {
+    outputs: (outs) =>
+      outs.map((o) => {
+        if (!o.datum()?.as_data()) return o;
+        const copy = C.TransactionOutput.new(o.address(), o.amount());
+        copy.set_datum(
+          C.Datum.new_data(C.Data.new(C.PlutusData.from_bytes(Buffer.from(cohortDatum(state), 'hex')))),
+        );
+        return copy;
+      }),
+  });
 
 const buildContest = async (kit: CohortKit, round: bigint) => {
   const p = kit.parties[1]!;
@@ -75,6 +91,23 @@ describe('Contest', () => {
     const b = await running(closedAt(3n, Date.now() - HOUR), a);
     await expectRejected(submitSigned(b, tx, [a.parties[1]!]), 'deadline');
   });
+
+  it('rejects datum tampering on the continuing state output of a contest (the deadline pushed back)', async () => {
+    const deadline = Date.now() + HOUR;
+    const kit = await running(closedAt(3n, deadline));
+    const before = readCohortState(await findCohortState(kit.lucid, kit.scripts));
+    const tx = withStateDatum(await buildContest(kit, 5n), {
+      ...before,
+      phase: {
+        kind: 'Closed',
+        round: 5n,
+        aggregateHash: HASH,
+        deadline: BigInt(deadline + HOUR),
+        closer: '00'.repeat(28),
+      },
+    });
+    await expectRejected(submitSigned(kit, tx, [kit.parties[1]!]), 'datum');
+  });
 });
 
 describe('Finalize', () => {
@@ -98,6 +131,16 @@ describe('Finalize', () => {
     const tx = await buildFinalize(a);
     const b = await running(closedAt(3n, Date.now() + HOUR), a);
     await expectRejected(submitSigned(b, tx, [a.parties[2]!]), 'too-early');
+  });
+
+  it('rejects datum tampering on the continuing state output of a finalize (Completed instead of Premature)', async () => {
+    const kit = await running(closedAt(3n, Date.now() - HOUR));
+    const before = readCohortState(await findCohortState(kit.lucid, kit.scripts));
+    const tx = withStateDatum(await buildFinalize(kit), {
+      ...before,
+      phase: { kind: 'Completed', round: 3n, aggregateHash: '' },
+    });
+    await expectRejected(submitSigned(kit, tx, [kit.parties[2]!]), 'datum');
   });
 
   it('rejects spending the cohort state output without a valid transition (a Completed cohort)', async () => {

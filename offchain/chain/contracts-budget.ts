@@ -1,7 +1,19 @@
 import type { UTxO } from 'lucid-cardano';
 import { cohortKit, runningCohortGenesis, DEFAULT_TERMS, type CohortKit } from './cohort-kit.js';
-import { parseEscrowDatum, type CohortPhase } from './cohort-data.js';
-import { claimTx, closeTx, findCohortState, joinTx, partyTokenUnits, slashTx } from './cohort-tx.js';
+import { cohortDatum, parseEscrowDatum, type CohortPhase } from './cohort-data.js';
+import {
+  claimTx,
+  closeTx,
+  contestTx,
+  createCohortTx,
+  finalizeTx,
+  findCohortState,
+  joinTx,
+  partyTokenUnits,
+  refundTx,
+  slashTx,
+  startEpochTx,
+} from './cohort-tx.js';
 
 /** Execution units of a typical valid transaction of each path, measured with the validating emulator. */
 export interface PathBudget {
@@ -37,8 +49,50 @@ const measure = (kit: CohortKit, path: string, txHex: string): PathBudget => {
 const escrowOf = async (kit: CohortKit, pkh: string): Promise<UTxO> =>
   (await kit.lucid.utxosAt(kit.scripts.escrowAddress)).find((u) => parseEscrowDatum(u.datum!).owner === pkh)!;
 
+const closedAt = (round: bigint, deadline: number): CohortPhase => ({
+  kind: 'Closed',
+  round,
+  aggregateHash: 'cd'.repeat(32),
+  deadline: BigInt(deadline),
+  closer: '00'.repeat(28),
+});
+
+/** Every path's typical valid transaction for a cohort of n parties (create does not depend on n). */
 export const measureContractPaths = async (n: number): Promise<PathBudget[]> => {
   const out: PathBudget[] = [];
+  {
+    const kit = await cohortKit(n);
+    const create = createCohortTx(kit.as(kit.creator), kit.scripts, kit.seed, DEFAULT_TERMS);
+    out.push(measure(kit, 'create', (await create.complete()).toString()));
+  }
+  {
+    // n members joined, the first epoch not started yet (epoch 0, no parties).
+    const kit = await cohortKit(n, {
+      extraGenesis: (s, parties) => {
+        const open: CohortPhase = { kind: 'Open', round: 0n, aggregateHash: '' };
+        const [state, ...rest] = runningCohortGenesis(open)(s, parties);
+        const members = parties.map((p) => ({ pkh: p.pkh, hydraVk: p.hydraVk }));
+        const datum = cohortDatum({
+          cohortId: s.cohortId,
+          membershipPolicy: s.membershipPolicy,
+          terms: DEFAULT_TERMS,
+          epoch: 0n,
+          parties: [],
+          members,
+          phase: open,
+        });
+        return [{ ...state!, outputData: { inline: datum } }, ...rest];
+      },
+    });
+    const signer = kit.parties[n - 1]!;
+    const start = startEpochTx(
+      kit.as(signer),
+      kit.scripts,
+      await findCohortState(kit.lucid, kit.scripts),
+      signer.pkh,
+    );
+    out.push(measure(kit, 'start epoch', (await start.complete()).toString()));
+  }
   {
     const kit = await running(n, { kind: 'Open', round: 0n, aggregateHash: '' });
     const state = await findCohortState(kit.lucid, kit.scripts);
@@ -60,6 +114,41 @@ export const measureContractPaths = async (n: number): Promise<PathBudget[]> => 
       kit.emulator.now() + 20_000,
     );
     out.push(measure(kit, 'close', (await close.complete()).toString()));
+  }
+  {
+    const kit = await running(n, closedAt(5n, Date.now() + HOUR));
+    const hash = 'ef'.repeat(32);
+    const contester = kit.parties[1 % n]!;
+    const contest = contestTx(
+      kit.as(contester),
+      kit.scripts,
+      await findCohortState(kit.lucid, kit.scripts),
+      { round: 6n, aggregateHash: hash, signatures: kit.sign(kit.parties, 1n, 6n, hash) },
+      kit.emulator.now() + 20_000,
+    );
+    out.push(measure(kit, 'contest', (await contest.complete()).toString()));
+  }
+  {
+    const kit = await running(n, closedAt(10n, Date.now() - HOUR));
+    const finalize = finalizeTx(
+      kit.as(kit.parties[0]!),
+      kit.scripts,
+      await findCohortState(kit.lucid, kit.scripts),
+      kit.emulator.now(),
+    );
+    out.push(measure(kit, 'finalize', (await finalize.complete()).toString()));
+  }
+  {
+    const kit = await running(n, { kind: 'Premature', votingDeadline: BigInt(Date.now() - HOUR) });
+    const owner = kit.parties[0]!;
+    const refund = refundTx(
+      kit.as(owner),
+      kit.scripts,
+      await findCohortState(kit.lucid, kit.scripts),
+      await escrowOf(kit, owner.pkh),
+      kit.emulator.now(),
+    );
+    out.push(measure(kit, 'refund', (await refund.complete()).toString()));
   }
   {
     const kit = await running(n, { kind: 'Completed', round: 10n, aggregateHash: '' });

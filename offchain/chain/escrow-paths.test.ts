@@ -7,7 +7,13 @@ import {
   type CohortKit,
   type KitParty,
 } from './cohort-kit.js';
-import { MembershipRedeemer, cohortDatum, parseEscrowDatum, type CohortPhase } from './cohort-data.js';
+import {
+  KillVoteRedeemer,
+  MembershipRedeemer,
+  cohortDatum,
+  parseEscrowDatum,
+  type CohortPhase,
+} from './cohort-data.js';
 import { claimTx, findCohortState, ownerAddress, partyTokenUnits, refundTx, slashTx } from './cohort-tx.js';
 import { ScriptFailure } from './script-failure.js';
 import { outputAddress, outputLovelace, tamperTx, withAddress, withLovelace } from './tamper.js';
@@ -310,13 +316,19 @@ describe('Slash (kill-token vote)', () => {
     await expectRejected(submitSigned(twoParties, tx, [p0]), 'escrows');
   });
 
+  /** Name another accused in both redeemers (the policy's and the kill-vote script's). */
+  const accusing = (kit: CohortKit, accused: KitParty) => (tag: number, _i: number, d: string) =>
+    tag === 1
+      ? MembershipRedeemer.slash(accused.pkh)
+      : tag === 3
+        ? KillVoteRedeemer.vote(accused.pkh, kit.scripts.membershipPolicy)
+        : d;
+
   it('rejects a slash voted by the accused', async () => {
     const kit = await running(premature(Date.now() + HOUR));
     const [p0, p1] = kit.parties as [KitParty, KitParty];
     // The voters' transaction, re-labelled so that p0 (a voter) is the accused.
-    const tx = tamperTx(await buildSlash(kit), {
-      redeemer: (tag, _i, d) => (tag === 1 ? MembershipRedeemer.slash(p0.pkh) : d),
-    });
+    const tx = tamperTx(await buildSlash(kit), { redeemer: accusing(kit, p0) });
     await expectRejected(submitSigned(kit, tx, [p0, p1]), 'claim-owner');
   });
 
@@ -330,10 +342,41 @@ describe('Slash (kill-token vote)', () => {
   it('rejects a slash naming a party other than the one the voters burnt for', async () => {
     const kit = await running(premature(Date.now() + HOUR));
     const [p0, p1] = kit.parties as [KitParty, KitParty];
+    const tx = tamperTx(await buildSlash(kit), { redeemer: accusing(kit, p1) });
+    const error = await submitSigned(kit, tx, [p0, p1]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ScriptFailure);
+    // The vote is judged by the kill-vote withdrawal script, and the error says so.
+    expect((error as ScriptFailure).scriptName).toBe('slash.withdraw');
+    expect((error as ScriptFailure).purpose).toContain('withdraw');
+    expect((error as ScriptFailure).traces).toContain('claim-owner');
+  });
+
+  it('rejects a slash whose policy redeemer names another accused than the kill-vote script checked', async () => {
+    const kit = await running(premature(Date.now() + HOUR));
+    const [p0, p1] = kit.parties as [KitParty, KitParty];
     const tx = tamperTx(await buildSlash(kit), {
       redeemer: (tag, _i, d) => (tag === 1 ? MembershipRedeemer.slash(p1.pkh) : d),
     });
-    await expectRejected(submitSigned(kit, tx, [p0, p1]), 'claim-owner');
+    await expectRejected(submitSigned(kit, tx, [p0, p1]), 'slash-vote');
+  });
+
+  it('rejects a slash that does not run the kill-vote script (no withdrawal): the policy alone lets nothing out', async () => {
+    const kit = await running(premature(Date.now() + HOUR));
+    const [p0, p1] = kit.parties as [KitParty, KitParty];
+    const tx = tamperTx(await buildSlash(kit), { dropWithdrawals: true });
+    await expectRejected(submitSigned(kit, tx, [p0, p1]), 'slash-vote');
+  });
+
+  it('rejects a slash whose kill-vote script was run for another policy', async () => {
+    const kit = await running(premature(Date.now() + HOUR));
+    const [p0, p1, p2] = kit.parties as [KitParty, KitParty, KitParty];
+    const tx = tamperTx(await buildSlash(kit), {
+      redeemer: (tag, _i, d) => (tag === 3 ? KillVoteRedeemer.vote(p2.pkh, kit.scripts.escrowHash) : d),
+    });
+    await expectRejected(submitSigned(kit, tx, [p0, p1]), 'slash-vote');
   });
 
   it("rejects a slash that pays the accused's deposit anywhere but the voters", async () => {

@@ -16,6 +16,7 @@ export {
   signTrainingSnapshot,
   CohortRedeemer,
   MembershipRedeemer,
+  KillVoteRedeemer,
   type CohortTerms,
   type CohortParty,
   type CohortPhase,

@@ -66,12 +66,13 @@ export const toScriptFailure = (
 ): ScriptFailure => {
   if (error instanceof ScriptFailure) return error;
   const raw = messageOf(error);
-  const tagMatch = /\b(Spend|Mint|Cert|Reward)\s*\[?\s*(?:index\s*:?\s*)?(\d+)\]?/i.exec(raw);
+  const tagMatch = /\b(Spend|Mint|Cert|Reward|Withdraw)\s*\[?\s*(?:index\s*:?\s*)?(\d+)\]?/i.exec(raw);
   let purpose: string | undefined;
   let scriptName: string | undefined;
   let redeemer: string | undefined;
   if (tagMatch) {
-    const tag = tagMatch[1]!.toLowerCase();
+    // Aiken's evaluator says Withdraw[i] for the ledger's reward redeemer tag.
+    const tag = tagMatch[1]!.toLowerCase() === 'withdraw' ? 'reward' : tagMatch[1]!.toLowerCase();
     const index = Number(tagMatch[2]);
     const info = context.purposeOf?.(tag, index);
     purpose = info?.purpose ?? `${tag}[${index}]`;

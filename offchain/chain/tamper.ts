@@ -19,7 +19,11 @@ export interface TxEdit {
   mint?: (mint: InstanceType<typeof C.Mint> | undefined) => InstanceType<typeof C.Mint> | undefined;
   /** Replace every redeemer's data (CBOR hex) by this one, keeping tags, indices and units. */
   redeemer?: (tag: number, index: number, data: string) => string;
+  /** Drop the withdrawals and their (reward) redeemers. */
+  dropWithdrawals?: boolean;
 }
+
+const REWARD_TAG = 3;
 
 export const tamperTx = (txHex: string, edit: TxEdit): string => {
   const tx = C.Transaction.from_bytes(fromHex(txHex));
@@ -54,13 +58,21 @@ export const tamperTx = (txHex: string, edit: TxEdit): string => {
   if (tc) rebuilt.set_total_collateral(tc);
   const refs = body.reference_inputs();
   if (refs) rebuilt.set_reference_inputs(refs);
+  const withdrawals = body.withdrawals();
+  if (withdrawals && !edit.dropWithdrawals) rebuilt.set_withdrawals(withdrawals);
+  const certs = body.certs();
+  if (certs) rebuilt.set_certs(certs);
   const witnesses = tx.witness_set();
-  if (edit.redeemer) {
+  if (edit.redeemer || edit.dropWithdrawals) {
     const old = witnesses.redeemers();
     const swapped = C.Redeemers.new();
     for (let i = 0; i < (old?.len() ?? 0); i++) {
       const r = old!.get(i);
-      const data = edit.redeemer(r.tag().kind(), Number(r.index().to_str()), toHex(r.data().to_bytes()));
+      if (edit.dropWithdrawals && r.tag().kind() === REWARD_TAG) continue;
+      const original = toHex(r.data().to_bytes());
+      const data = edit.redeemer
+        ? edit.redeemer(r.tag().kind(), Number(r.index().to_str()), original)
+        : original;
       swapped.add(C.Redeemer.new(r.tag(), r.index(), C.PlutusData.from_bytes(fromHex(data)), r.ex_units()));
     }
     witnesses.set_redeemers(swapped);

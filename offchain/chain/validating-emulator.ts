@@ -209,6 +209,12 @@ const purposeFinder = (
   const mint = body.mint();
   for (let i = 0; i < (mint?.keys().len() ?? 0); i++) policies.push(mint!.keys().get(i).to_hex());
   policies.sort();
+  const rewards: string[] = [];
+  const withdrawals = body.withdrawals();
+  for (let i = 0; i < (withdrawals?.keys().len() ?? 0); i++) {
+    const hash = withdrawals!.keys().get(i).payment_cred().to_scripthash()?.to_hex();
+    if (hash) rewards.push(hash);
+  }
   return (tag: string, index: number) => {
     const redeemer = declared.find((d) => d.tag === tag && d.index === index)?.data;
     if (tag === 'spend' && inputs[index]) {
@@ -224,6 +230,9 @@ const purposeFinder = (
     }
     if (tag === 'mint' && policies[index]) {
       return { purpose: `mint ${policies[index]}`, scriptHash: policies[index], redeemer };
+    }
+    if (tag === 'reward' && rewards[index]) {
+      return { purpose: `withdraw ${rewards[index]}`, scriptHash: rewards[index], redeemer };
     }
     return { purpose: `${tag}[${index}]`, redeemer };
   };
