@@ -7,9 +7,6 @@ import {
   HydraClient,
   type HydraUTxO,
   type LucidEmulatorLayer1,
-  headStream,
-  hydraOutputEvent,
-  partyStream,
   signCardanoTransaction,
 } from '../../offchain/index.js';
 
@@ -63,17 +60,9 @@ export class HeadSession {
           port: endpoint.port,
           backoff: { initialMs: 5, maxMs: 200 },
           defaultTimeoutMs: 120_000,
+          // the first party's client keeps every output in the log (idempotent by node and seq)
           ...(i === 0
-            ? {
-                sink: async ({ output }: { output: { tag: string; headId?: string } }) => {
-                  const stream = output.headId
-                    ? headStream(output.headId)
-                    : partyStream(options.cohortId, first.id);
-                  await options.log.append(stream, [hydraOutputEvent(options.cohortId, output)], {
-                    expectedVersion: 'any',
-                  });
-                },
-              }
+            ? { eventLog: { store: options.log, cohortId: options.cohortId, nodeId: first.id } }
             : {}),
         }),
     );

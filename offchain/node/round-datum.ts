@@ -1,5 +1,6 @@
 import { Constr, Data } from 'lucid-cardano';
 import { DmlError } from '../errors.js';
+import type { RoundCommitment, RoundKey } from '../round/index.js';
 
 /**
  * What a party writes into the head during a round, as the inline datum of the output that holds
@@ -12,17 +13,8 @@ import { DmlError } from '../errors.js';
  *
  * Plutus Data has no floats: loss and accuracy travel in millionths.
  */
-export interface DeltaCommitmentDatum {
+export interface DeltaCommitmentDatum extends RoundKey, RoundCommitment {
   readonly kind: 'commitment';
-  readonly cohortId: string;
-  readonly epoch: number;
-  readonly round: number;
-  readonly party: string;
-  readonly deltaHash: string;
-  readonly storageKey: string;
-  readonly sampleCount: number;
-  readonly bytes: number;
-  readonly metrics: { readonly loss: number; readonly accuracy: number };
 }
 
 export interface RoundAcknowledgementDatum {
