@@ -30,12 +30,7 @@ export const registerDemoCommands = (program: Command, context: () => Promise<Co
       positive('local-steps', 1, 10_000),
       60,
     )
-    .option(
-      '--shard-size <n>',
-      'private training images per party',
-      positive('shard-size', 100, 10_000),
-      2000,
-    )
+    .option('--shard-size <n>', 'private training images per party', positive('shard-size', 100, 10_000), 500)
     .option('--seed <n>', 'seed of the data split and the base model', positive('seed', 0, 1_000_000), 1)
     .option(
       '--out <dir>',

@@ -176,6 +176,7 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
     const setup = await prepareMnistCohort({
       parties: options.parties + 1,
       shardSize: options.shardSize,
+      rank: 16,
       seed: options.seed,
     });
     info(`base model: NF4, ${(100 * setup.baseAccuracy).toFixed(1)}% test accuracy before any party trains`);
@@ -208,7 +209,10 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
     const lucid = await Lucid.new(emulator, 'Custom');
     const layer1 = LucidEmulatorLayer1.fromLucid(lucid, operatorKey);
     const blueprint = loadBlueprint();
-    const training = { steps: options.localSteps, batchSize: 64, learningRate: 3e-3, weightDecay: 0 };
+    // Small private shards and a learning rate that lets a few hundred images move the adapter:
+    // alone, a party overfits its shard; together the cohort sees them all (measured: ~85% alone,
+    // ~89% together on 500 images each, base 87%).
+    const training = { steps: options.localSteps, batchSize: 64, learningRate: 1e-2, weightDecay: 0 };
     const learnerOf = (m: Member) => mnistLearner(setup, m.index, { ...training, seed: options.seed * 7919 });
     const clock = () => new Date(emulator.now());
 

@@ -157,7 +157,10 @@ export class Participant {
     const scores = await this.options.learner.score(global, contributions);
     // Flag by validation loss only: the direction test (flagDissimilarDeltas) also flags honest
     // parties of a small cohort whose data differ, and a false flag stops the cohort.
-    const flagged = flagOutlierScores(scores)
+    // A party refuses to sign on its own judgement, so the bar is high: a delta whose validation
+    // loss is half again the median's (and a robust outlier). A poisoned delta is far above it;
+    // honest deltas scored on a few hundred images differ by tens of percent at most.
+    const flagged = flagOutlierScores(scores, { minGap: 0.5 })
       .filter((p) => p !== this.id)
       .sort();
     await this.record([
