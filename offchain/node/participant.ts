@@ -146,13 +146,25 @@ export class Participant {
     const missing = parties.filter((p) => !commitments.has(p));
     if (missing.length > 0)
       throw new DmlError('ROUND_INCOMPLETE', `round ${key.round}: no commitment from ${missing.join(', ')}`);
-    const contributions = await Promise.all(
+    // A delta that is missing, altered (hash), undecryptable or malformed is the committing
+    // peer's fault: it is flagged and left out, never a crash of this party's node.
+    const corrupt: string[] = [];
+    const fetched = await Promise.all(
       [...parties].sort().map(async (party) => {
         const c = commitments.get(party)!;
-        const bytes = await this.options.content.get(c.storageKey, c.deltaHash);
-        return { partyId: party, sampleCount: c.sampleCount, delta: decodeDelta(bytes) };
+        try {
+          const bytes = await this.options.content.get(c.storageKey, c.deltaHash);
+          return { partyId: party, sampleCount: c.sampleCount, delta: decodeDelta(bytes) };
+        } catch (error) {
+          if (!(error instanceof DmlError)) throw error;
+          corrupt.push(party);
+          return undefined;
+        }
       }),
     );
+    const contributions = fetched.filter((c): c is NonNullable<typeof c> => c !== undefined);
+    if (contributions.length === 0)
+      throw new DmlError('ROUND_NO_DELTA', `round ${key.round}: not one committed delta could be read`);
     const result = aggregateDeltas(this.options.rule, contributions);
     const scores = await this.options.learner.score(global, contributions);
     // Flag by validation loss only: the direction test (flagDissimilarDeltas) also flags honest
@@ -160,7 +172,7 @@ export class Participant {
     // A party refuses to sign on its own judgement, so the bar is high: a delta whose validation
     // loss is half again the median's (and a robust outlier). A poisoned delta is far above it;
     // honest deltas scored on a few hundred images differ by tens of percent at most.
-    const flagged = flagOutlierScores(scores, { minGap: 0.5 })
+    const flagged = [...new Set([...corrupt, ...flagOutlierScores(scores, { minGap: 0.5 })])]
       .filter((p) => p !== this.id)
       .sort();
     await this.record([
