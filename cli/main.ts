@@ -9,6 +9,7 @@ import { registerKeysCommands } from './commands/keys.js';
 import { registerStorageCommands } from './commands/storage.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerDemoCommands } from './commands/demo.js';
+import { registerStatusCommands } from './commands/status.js';
 import { registerDevnetCommands } from './commands/devnet.js';
 import { registerCohortCommands } from './commands/cohort.js';
 import { registerHeadCommands } from './commands/head.js';
@@ -71,6 +72,7 @@ export const buildProgram = (io: MainIo = {}): Command => {
   registerStorageCommands(program, context);
   registerAuditCommands(program, context);
   registerDemoCommands(program, context);
+  registerStatusCommands(program, context);
   registerDevnetCommands(program, context);
   registerCohortCommands(program, context);
   registerHeadCommands(program, context);

@@ -25,7 +25,7 @@ const STORE_OPTION_HELP =
   'event log: sqlite:PATH, postgres://..., esdb://... (default: the eventStore setting)';
 
 /** Opens the event log named by --store or the settings; a missing SQLite file is a user mistake. */
-const openLog = async (ctx: CommandContext, store: string | undefined): Promise<EventStore> => {
+export const openLog = async (ctx: CommandContext, store: string | undefined): Promise<EventStore> => {
   const url = store ?? ctx.settings.eventStore;
   if (!url) throw new DmlError('AUDIT_NO_STORE', 'no event log given', { hint: 'pass --store URL' });
   if (url.startsWith('sqlite:') && !url.includes(':memory:')) {
