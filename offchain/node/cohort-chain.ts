@@ -246,14 +246,9 @@ export class CohortChain {
   /** The kill vote: every voter burns its kill and claim tokens; the accused's deposit is shared. */
   async slash(accused: string, voters: readonly ChainWallet[]): Promise<void> {
     if (voters.length === 0) throw new DmlError('NO_VOTERS', 'a slash needs voters');
-    const escrows = await this.lucid.utxosAt(this.scripts.escrowAddress);
-    const escrowOf = (pkh: string): UTxO => {
-      const found = escrows.find((u) => u.datum && parseEscrowDatum(u.datum).owner === pkh);
-      if (!found) throw new DmlError('NO_ESCROW', `no deposit of ${pkh} in escrow`);
-      return found;
-    };
-    const accusedEscrow = escrowOf(accused);
-    const voterEscrows = voters.map((v) => escrowOf(v.pkh));
+    const accusedEscrow = await this.escrowOf(accused);
+    const voterEscrows: UTxO[] = [];
+    for (const v of voters) voterEscrows.push(await this.escrowOf(v.pkh));
     const kills: UTxO[] = [];
     for (const v of voters) {
       const unit = partyTokenUnits(this.scripts, v.pkh).kill;
