@@ -336,8 +336,13 @@ export const holds = (value: UtilityTermOf<PList<PPair<PData, PData>>>, policy: 
 type DList = UtilityTermOf<PList<PData>>;
 export const asDataList = (l: unknown): DList => punsafeConvertType(l as Term<PData>, list(data)) as DList;
 
-const anyFn = () =>
-  hoisted('any', () =>
+/** `any` and `every`: one recursion shape, short-circuiting with `or` (any) or `and` (every). */
+const quantifierFn = (
+  name: 'any' | 'every',
+  onEmpty: boolean,
+  combine: (head: UtilityTermOf<PBool>, rest: B) => B,
+) =>
+  hoisted(name, () =>
     phoist(
       precursive(
         pfn(
@@ -346,35 +351,23 @@ const anyFn = () =>
         )((self, pred, l) =>
           pif(bool)
             .$(pisEmpty.$(l))
-            .then(pBool(false))
-            .else(papp(pred, l.head).or(self.$(pred).$(l.tail))),
+            .then(pBool(onEmpty))
+            .else(combine(papp(pred, l.head), self.$(pred).$(l.tail))),
         ),
       ),
     ),
   );
 /** Does some element satisfy the predicate? */
 export const any = (l: unknown, pred: (x: UtilityTermOf<PData>) => B): B =>
-  anyFn().$(plam(data, bool)(pred)).$(asDataList(l));
+  quantifierFn('any', false, (head, rest) => head.or(rest))
+    .$(plam(data, bool)(pred))
+    .$(asDataList(l));
 
-const everyFn = () =>
-  hoisted('every', () =>
-    phoist(
-      precursive(
-        pfn(
-          [lam(lam(data, bool), lam(list(data), bool)), lam(data, bool), list(data)],
-          bool,
-        )((self, pred, l) =>
-          pif(bool)
-            .$(pisEmpty.$(l))
-            .then(pBool(true))
-            .else(papp(pred, l.head).and(self.$(pred).$(l.tail))),
-        ),
-      ),
-    ),
-  );
 /** Does every element satisfy the predicate? */
 export const every = (l: unknown, pred: (x: UtilityTermOf<PData>) => B): B =>
-  everyFn().$(plam(data, bool)(pred)).$(asDataList(l));
+  quantifierFn('every', true, (head, rest) => head.and(rest))
+    .$(plam(data, bool)(pred))
+    .$(asDataList(l));
 
 const findFn = () =>
   hoisted('find', () =>

@@ -1,5 +1,6 @@
 import { applyTransactions, unionUTxO, type HeadTx, type HeadUTxO } from './head-ledger.js';
 import type {
+  PostChainTx,
   ConfirmedSnapshot,
   HeadChainEvent,
   HeadEffect,
@@ -32,6 +33,9 @@ const client = (output: Extract<HeadEffect, { tag: 'ClientEffect' }>['output']):
   output,
 });
 const network = (message: HeadNetworkMessage): HeadEffect => ({ tag: 'NetworkEffect', message });
+/** A client command whose only effect is a transaction for the chain layer to post. */
+const postChain = (postChainTx: PostChainTx): HeadOutcome =>
+  cont([], [{ tag: 'OnChainEffect', postChainTx }]);
 
 /** The leader of snapshot `number` (numbers start at 1): parties[(number - 1) mod n]. */
 export const snapshotLeader = (parties: readonly string[], number: number): string =>
@@ -414,29 +418,13 @@ const onClient = (env: HeadEnvironment, state: HeadState, input: HydraClientInpu
   switch (input.tag) {
     case 'Init':
       if (state.tag !== 'Idle') return commandFailed(env, state, input);
-      return cont(
-        [],
-        [
-          {
-            tag: 'OnChainEffect',
-            postChainTx: {
-              tag: 'InitTx',
-              parameters: { contestationPeriod: env.contestationPeriod, parties: allParties(env) },
-            },
-          },
-        ],
-      );
+      return postChain({
+        tag: 'InitTx',
+        parameters: { contestationPeriod: env.contestationPeriod, parties: allParties(env) },
+      });
     case 'Abort':
       if (state.tag !== 'Initial') return commandFailed(env, state, input);
-      return cont(
-        [],
-        [
-          {
-            tag: 'OnChainEffect',
-            postChainTx: { tag: 'AbortTx', headId: state.headId, committed: state.committed },
-          },
-        ],
-      );
+      return postChain({ tag: 'AbortTx', headId: state.headId, committed: state.committed });
     case 'NewTx': {
       if (state.tag !== 'Open') return commandFailed(env, state, input);
       const decoded = env.ledger.decodeTransaction(input.transaction.cborHex);
@@ -446,37 +434,21 @@ const onClient = (env: HeadEnvironment, state: HeadState, input: HydraClientInpu
     case 'Close':
     case 'SafeClose':
       if (state.tag !== 'Open') return commandFailed(env, state, input);
-      return cont(
-        [],
-        [
-          {
-            tag: 'OnChainEffect',
-            postChainTx: {
-              tag: 'CloseTx',
-              headId: state.headId,
-              confirmedSnapshot: state.coordinated.confirmedSnapshot,
-            },
-          },
-        ],
-      );
+      return postChain({
+        tag: 'CloseTx',
+        headId: state.headId,
+        confirmedSnapshot: state.coordinated.confirmedSnapshot,
+      });
     case 'Contest':
       if (state.tag !== 'Closed' || state.readyToFanoutSent) return commandFailed(env, state, input);
-      return cont(
-        [],
-        [
-          {
-            tag: 'OnChainEffect',
-            postChainTx: {
-              tag: 'ContestTx',
-              headId: state.headId,
-              confirmedSnapshot: state.confirmedSnapshot,
-            },
-          },
-        ],
-      );
+      return postChain({
+        tag: 'ContestTx',
+        headId: state.headId,
+        confirmedSnapshot: state.confirmedSnapshot,
+      });
     case 'Fanout':
       if (state.tag !== 'Closed' || !state.readyToFanoutSent) return commandFailed(env, state, input);
-      return cont([], [{ tag: 'OnChainEffect', postChainTx: { tag: 'FanoutTx', headId: state.headId } }]);
+      return postChain({ tag: 'FanoutTx', headId: state.headId });
     case 'Recover':
     case 'Decommit':
     case 'SideLoadSnapshot':
