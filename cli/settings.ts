@@ -50,12 +50,6 @@ export const SETTINGS: readonly SettingDefinition[] = [
     default: 'memory',
   },
   {
-    key: 'hydra',
-    env: 'DML_HYDRA',
-    description: 'Hydra head: embedded, or ws://HOST:PORT of a hydra-node',
-    default: 'embedded',
-  },
-  {
     key: 'storage',
     env: 'DML_STORAGE',
     description:
@@ -124,7 +118,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
     key: 'hydraUrl',
     env: 'DML_HYDRA_URL',
     description:
-      "hydra-node API URL for `dml head` (ws://HOST:PORT; default: this party's endpoint of the devnet's head)",
+      "hydra-node API URL (ws://HOST:PORT of a real hydra-node; default: this party's endpoint of the embedded head the devnet runs)",
   },
   {
     key: 'kupoUrl',
