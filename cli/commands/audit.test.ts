@@ -115,7 +115,9 @@ describe('dml audit verify', () => {
     const { verify } = await setUp();
     const result = await verify();
     expect(result.stderr).toBe('');
-    expect(result.stdout.trim()).toBe('verified: 6 deltas, 2 aggregates, 9 snapshot signatures, 1 slashes');
+    expect(result.stdout.trim()).toBe(
+      'verified: 6 deltas, 2 aggregates, 9 snapshot signatures, 1 slashes; layer-1 events not checked against a chain',
+    );
     expect(result.code).toBe(0);
     const json = await verify('--json');
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, findings: [], checked: { deltas: 6 } });

@@ -23,6 +23,7 @@ import {
   cohortStream,
   createEvent,
   ed25519PublicKey,
+  followCohort,
   hashDelta,
   headKeyFromSeed,
   slashShares,
@@ -546,17 +547,20 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
     }
 
     // ---- the auditor
-    progress('auditor: verifying every cohort from the log and the stored deltas');
+    progress('auditor: verifying every cohort from the log, the stored deltas and the chain');
     const audits: DemoResult['cohorts'][number][] = [];
     for (const c of cohorts) {
-      const audit = await verifyCohortInStores(log, objects, c.id, passphrase);
+      // The auditor follows layer 1 itself (the emulator's blocks), never trusting the log's l1 events.
+      const audit = await verifyCohortInStores(log, objects, c.id, passphrase, {
+        chain: followCohort(c.chain.emulator.history, c.chain.scripts),
+      });
       const report = await writeAuditReport(
         { store: log, cohortId: c.id },
         join(dir, `report-${audits.length + 1}`),
       );
       audits.push({ id: c.id, outcome: c.outcome, rounds: c.rounds, audit, reportFile: report.htmlFile });
       info(
-        `auditor: cohort ${c.id.slice(0, 16)}… ${audit.ok ? 'verified' : `FAILED (${audit.findings.length} findings)`}: ${audit.checked.deltas} deltas, ${audit.checked.aggregates} aggregates, ${audit.checked.closes} closes, ${audit.checked.slashes} slashes`,
+        `auditor: cohort ${c.id.slice(0, 16)}… ${audit.ok ? 'verified' : `FAILED (${audit.findings.length} findings)`}: ${audit.checked.deltas} deltas, ${audit.checked.aggregates} aggregates, ${audit.checked.closes} closes, ${audit.checked.slashes} slashes, ${audit.checked.chainTransitions ?? 0} layer-1 transitions against the chain`,
       );
     }
 

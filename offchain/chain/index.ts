@@ -47,3 +47,5 @@ export {
   type CohortKit,
   type KitParty,
 } from './cohort-kit.js';
+export { type ChainTx, type ReadChainTx, readChainTx } from './chain-tx.js';
+export { type CohortTransition, followCohort } from './cohort-follower.js';

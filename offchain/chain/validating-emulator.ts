@@ -8,6 +8,7 @@ import {
   type ProtocolParameters,
   type UTxO,
 } from 'lucid-cardano';
+import type { ChainTx } from './chain-tx.js';
 import { runPhaseTwo } from './phase-two.js';
 import { toScriptFailure, type ScriptNames } from './script-failure.js';
 
@@ -26,6 +27,13 @@ import { toScriptFailure, type ScriptNames } from './script-failure.js';
 export class ValidatingEmulator extends Emulator {
   /** Names of scripts by hash, used in error messages. */
   scriptNames: Record<string, string>;
+  /**
+   * Every accepted transaction in block order, with the slot of the block that holds it: what a
+   * chain follower sees of this ledger (`followCohort` reads it).
+   */
+  readonly history: ChainTx[] = [];
+  /** Accepted transactions still in the mempool (no block yet). */
+  private pending: Array<{ txId: string; cbor: string }> = [];
 
   constructor(
     accounts: ConstructorParameters<typeof Emulator>[0],
@@ -91,10 +99,37 @@ export class ValidatingEmulator extends Emulator {
   override submitTx(tx: string): Promise<string> {
     try {
       this.evaluateTx(tx);
-      return super.submitTx(tx);
+      return this.submitWithoutScripts(tx);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * Phase 1 only (lucid's `Emulator.submitTx`: witnesses, inputs, validity interval), for
+   * transactions whose scripts already passed once (a journal replayed); recorded in `history`.
+   */
+  async submitWithoutScripts(tx: string): Promise<string> {
+    const txId = await super.submitTx(tx);
+    this.pending.push({ txId, cbor: tx });
+    return txId;
+  }
+
+  override awaitBlock(height = 1): void {
+    super.awaitBlock(height);
+    this.settle();
+  }
+
+  override awaitSlot(length = 1): void {
+    const height = this.blockHeight;
+    super.awaitSlot(length);
+    if (this.blockHeight > height) this.settle();
+  }
+
+  /** The mempool went into a block: its transactions join the history at this slot. */
+  private settle(): void {
+    for (const p of this.pending) this.history.push({ ...p, slot: this.slot });
+    this.pending = [];
   }
 
   private lookup(txHash: string, index: string): UTxO | undefined {

@@ -117,16 +117,13 @@ export class DevnetLedger {
   }
 
   private async replay(records: readonly JournalRecord[], verifyScripts: boolean): Promise<void> {
-    const phaseOne = Object.getPrototypeOf(ValidatingEmulator.prototype) as {
-      submitTx(this: ValidatingEmulator, cbor: string): Promise<string>;
-    };
     for (const [i, record] of records.entries()) {
       if (record.kind === 'advance') this.emulator.awaitSlot(record.slots);
       else if (record.kind === 'tx') {
         try {
           this.lastTx = verifyScripts
             ? await this.emulator.submitTx(record.cbor)
-            : await phaseOne.submitTx.call(this.emulator, record.cbor);
+            : await this.emulator.submitWithoutScripts(record.cbor);
         } catch (error) {
           throw new DmlError(
             'DEVNET_JOURNAL_DIVERGED',

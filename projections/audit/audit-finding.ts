@@ -23,7 +23,11 @@ export type AuditFindingKind =
   | 'snapshot-hash'
   | 'snapshot-unsigned'
   | 'snapshot-unverifiable'
-  | 'ledger';
+  | 'ledger'
+  | 'chain-missing'
+  | 'chain-mismatch'
+  | 'chain-unlogged'
+  | 'chain-unexplained';
 
 /** One thing that does not check, with everything needed to find it. */
 export interface AuditFinding {

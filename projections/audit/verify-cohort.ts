@@ -1,5 +1,6 @@
 import {
   type AggregationRule,
+  type CohortTransition,
   type Delta,
   type DmlEventData,
   type StoredDmlEvent,
@@ -15,6 +16,7 @@ import { belongsToCohort } from '../replay.js';
 import type { AuditFinding } from './audit-finding.js';
 import { parseAggregationRuleName } from './aggregation-rule-name.js';
 import { checkTrainingSnapshots } from './verify-snapshots.js';
+import { checkLogAgainstChain } from './verify-chain.js';
 
 export type { AuditFinding, AuditFindingKind } from './audit-finding.js';
 
@@ -29,6 +31,8 @@ export interface AuditReport {
     readonly slashes: number;
     /** Training-snapshot signatures checked (recorded by parties and carried by closes/contests). */
     readonly signatures: number;
+    /** Layer-1 transitions of the cohort read from the chain and checked against the log (when given). */
+    readonly chainTransitions?: number;
   };
   readonly findings: readonly AuditFinding[];
 }
@@ -44,6 +48,11 @@ export interface AuditDeps {
    * position is a removed event. False for EventStoreDB, whose positions are byte offsets.
    */
   readonly densePositions: boolean;
+  /**
+   * The cohort's layer-1 transitions as a chain follower derived them from the chain's own
+   * transactions (`followCohort`); when given, every `l1.*` event is checked against them.
+   */
+  readonly chain?: readonly CohortTransition[];
 }
 
 type Committed = { event: StoredDmlEvent; data: DmlEventData<'training.DeltaCommitted'> };
@@ -154,7 +163,14 @@ export const verifyCohort = async (
 ): Promise<AuditReport> => {
   const findings: AuditFinding[] = [];
   const events = log.filter((e) => belongsToCohort(e, cohortId));
-  const checked = { events: events.length, deltas: 0, aggregates: 0, closes: 0, slashes: 0, signatures: 0 };
+  const checked: { -readonly [K in keyof AuditReport['checked']]: AuditReport['checked'][K] } = {
+    events: events.length,
+    deltas: 0,
+    aggregates: 0,
+    closes: 0,
+    slashes: 0,
+    signatures: 0,
+  };
   if (events.length === 0)
     return {
       cohortId,
@@ -165,6 +181,12 @@ export const verifyCohort = async (
 
   // (6) numbering
   findings.push(...checkNumbering(log, cohortId, deps.densePositions));
+
+  // (7) the log's layer-1 history against the chain's
+  if (deps.chain) {
+    findings.push(...checkLogAgainstChain(events, cohortId, deps.chain));
+    checked.chainTransitions = deps.chain.length;
+  }
 
   // the cohort's rule
   let ruleName: string | undefined;
@@ -397,4 +419,7 @@ export const renderAuditFinding = (f: AuditFinding): string => {
 };
 
 export const renderAuditSummary = (r: AuditReport): string =>
-  `verified: ${r.checked.deltas} deltas, ${r.checked.aggregates} aggregates, ${r.checked.signatures} snapshot signatures, ${r.checked.slashes} slashes`;
+  `verified: ${r.checked.deltas} deltas, ${r.checked.aggregates} aggregates, ${r.checked.signatures} snapshot signatures, ${r.checked.slashes} slashes` +
+  (r.checked.chainTransitions === undefined
+    ? '; layer-1 events not checked against a chain'
+    : `, ${r.checked.chainTransitions} layer-1 transitions against the chain`);
