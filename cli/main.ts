@@ -13,6 +13,7 @@ import { registerStatusCommands } from './commands/status.js';
 import { registerDevnetCommands } from './commands/devnet.js';
 import { registerCohortCommands } from './commands/cohort.js';
 import { registerHeadCommands } from './commands/head.js';
+import { registerTrainCommands } from './commands/train.js';
 
 export interface MainIo {
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -76,6 +77,7 @@ export const buildProgram = (io: MainIo = {}): Command => {
   registerDevnetCommands(program, context);
   registerCohortCommands(program, context);
   registerHeadCommands(program, context);
+  registerTrainCommands(program, context);
   for (const command of program.commands) applyExitOverride(command, program);
   return program;
 };

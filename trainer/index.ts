@@ -83,3 +83,11 @@ export {
   trainPartiesInOrder,
   trainPartiesInWorkers,
 } from './party-pool.js';
+export {
+  type TrainingPlan,
+  type WriteTrainingPlanOptions,
+  TrainingPlanSchema,
+  mnistPartyFromPlan,
+  readTrainingPlan,
+  writeTrainingPlan,
+} from './mnist-plan.js';

@@ -11,7 +11,7 @@ import { loadPartyWallet } from '../party-wallet.js';
  * `dml head`: this party's hydra-node, through hydra-node 1.3.0's API (a real node at
  * DML_HYDRA_URL, or this party's endpoint of the head that `dml devnet up --head-parties` runs).
  */
-const hydraEndpoint = async (ctx: CommandContext): Promise<{ host: string; port: number }> => {
+export const hydraEndpoint = async (ctx: CommandContext): Promise<{ host: string; port: number }> => {
   let url = ctx.settings.hydraUrl;
   if (!url) {
     const dir = resolve(ctx.settings.devnetDir!);

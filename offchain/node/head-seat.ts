@@ -20,10 +20,22 @@ export class HeadSeat {
     readonly key: HeadKey,
     private txIn: string,
     private readonly value: { lovelace: bigint; assets: Record<string, bigint> },
+    /** Outputs merged into the seat by its first post (to carry a datum's minimum ada). */
+    private extraInputs: string[] = [],
   ) {}
 
-  /** Takes the party's seat from the head's current UTxO (prefers an output holding `signalUnit`). */
-  static async take(client: HydraClient, key: HeadKey, signalUnit?: string): Promise<HeadSeat> {
+  /**
+   * Takes the party's seat from the head's current UTxO (prefers an output holding `signalUnit`).
+   * A seat holding less than `minLovelace` (a token output at its bare minimum cannot also carry
+   * a round datum) is topped up, at its first post, with the party's largest other output without
+   * a datum, if there is one.
+   */
+  static async take(
+    client: HydraClient,
+    key: HeadKey,
+    signalUnit?: string,
+    minLovelace = 5_000_000n,
+  ): Promise<HeadSeat> {
     const utxo = await client.getSnapshotUtxo();
     const own = Object.entries(utxo).filter(([, out]) => out.address === key.address);
     const holding = signalUnit ? own.find(([, out]) => assetsOf(out)[signalUnit] !== undefined) : undefined;
@@ -31,10 +43,20 @@ export class HeadSeat {
     if (!chosen)
       throw new DmlError('NO_SEAT', `the head holds no output of ${key.address}: did this party commit?`);
     const [txIn, out] = chosen;
-    return new HeadSeat(client, key, txIn, {
-      lovelace: BigInt(out.value['lovelace'] as number),
-      assets: assetsOf(out),
-    });
+    let lovelace = BigInt(out.value['lovelace'] as number);
+    const assets = assetsOf(out);
+    const extra: string[] = [];
+    if (lovelace < minLovelace) {
+      const [topUp] = own
+        .filter(([i, o]) => i !== txIn && !o.inlineDatumRaw && !o.inlineDatum && !o.datumhash)
+        .sort(([, a], [, b]) => Number(b.value['lovelace']) - Number(a.value['lovelace']));
+      if (topUp) {
+        extra.push(topUp[0]);
+        lovelace += BigInt(topUp[1].value['lovelace'] as number);
+        for (const [unit, q] of Object.entries(assetsOf(topUp[1]))) assets[unit] = (assets[unit] ?? 0n) + q;
+      }
+    }
+    return new HeadSeat(client, key, txIn, { lovelace, assets }, extra);
   }
 
   get outRef(): string {
@@ -44,7 +66,7 @@ export class HeadSeat {
   /** Posts a round datum and resolves once a confirmed snapshot holds it. */
   async post(datum: RoundDatum, timeoutMs?: number): Promise<{ txId: string; snapshotNumber: number }> {
     const tx = buildHeadTx({
-      inputs: [this.txIn],
+      inputs: [this.txIn, ...this.extraInputs],
       outputs: [
         {
           address: this.key.address,
@@ -57,6 +79,7 @@ export class HeadSeat {
     });
     const confirmed = await this.client.submitTx(tx, timeoutMs);
     this.txIn = `${tx.txId}#0`;
+    this.extraInputs = [];
     return { txId: tx.txId, snapshotNumber: confirmed.snapshot.number };
   }
 }

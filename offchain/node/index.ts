@@ -17,3 +17,19 @@ export {
   type RoundOutcome,
 } from './participant.js';
 export { CohortChain, type ChainWallet, type CohortTrainingParams } from './cohort-chain.js';
+export { AdapterFiles } from './adapter-files.js';
+export {
+  type HeadRounds,
+  type OwnAggregate,
+  type PartyAction,
+  type PartyObservation,
+  type PartyRoundsOwn,
+  actionProgress,
+  addHeadRounds,
+  decidePartyAction,
+  emptyHeadRounds,
+  emptyPartyRounds,
+  flaggedBy,
+  foldPartyRounds,
+} from './party-round-decider.js';
+export { PartyRoundLoop, type PartyRoundLoopOptions, type PartyRoundLoopResult } from './party-round-loop.js';

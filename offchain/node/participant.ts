@@ -41,6 +41,8 @@ export interface ParticipantOptions {
   readonly log: EventStore;
   readonly behaviour?: PartyBehaviour;
   readonly clock?: () => Date;
+  /** How the party's events are appended (default: to its stream, expected version 'any'). */
+  readonly append?: (events: NewDmlEvent[]) => Promise<void>;
 }
 
 export interface RoundOutcome {
@@ -83,6 +85,7 @@ export class Participant {
   }
 
   private async record(events: NewDmlEvent[]): Promise<void> {
+    if (this.options.append) return this.options.append(events);
     await this.options.log.append(partyStream(this.options.cohortId, this.id), events, {
       expectedVersion: 'any',
     });

@@ -1,0 +1,274 @@
+import type { Command } from 'commander';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import {
+  AdapterFiles,
+  DmlError,
+  EncryptedContentStore,
+  PartyRoundLoop,
+  type AggregationRule,
+  type EventStore,
+  type ObjectStore,
+  type RoundEventBus,
+  headKeyFromSeed,
+  openEventStore,
+  openObjectStore,
+  openRoundEventBus,
+  partyTokenUnits,
+  storageConfigFromSettings,
+} from '../../offchain/index.js';
+import {
+  mnistPartyFromPlan,
+  readTrainingPlan,
+  selectTrainerBackend,
+  writeTrainingPlan,
+} from '../../trainer/index.js';
+import type { CommandContext } from '../context.js';
+import { openCohort, openSession, parseCohortId } from '../cohort-session.js';
+import { hydraEndpoint } from './head.js';
+
+const whole = (flag: string, value: string, min = 1): number => {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min)
+    throw new DmlError('BAD_FLAG', `${flag} must be a whole number >= ${min}, not ${value}`);
+  return n;
+};
+const positiveNumber = (flag: string, value: string): number => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new DmlError('BAD_FLAG', `${flag} must be a number > 0, not ${value}`);
+  return n;
+};
+
+/** The event store a setting names, its SQLite folder created first. */
+const openLog = async (url: string): Promise<EventStore> => {
+  if (url.startsWith('sqlite:') && !url.startsWith('sqlite::memory:'))
+    await mkdir(dirname(resolve(url.slice('sqlite:'.length).split('?')[0]!)), { recursive: true });
+  return openEventStore(url);
+};
+
+const ruleOf = (name: string): AggregationRule =>
+  name === 'fedavg' ? { kind: 'fedavg' } : name === 'median' ? { kind: 'median' } : { kind: 'ffa-lora' };
+
+interface RunFlags {
+  plan: string;
+  cohort?: string;
+  poll: string;
+}
+
+export const registerTrainCommands = (program: Command, context: () => Promise<CommandContext>): void => {
+  const train = program
+    .command('train')
+    .description("a party's training: write the cohort's plan, run the party's own round loop");
+
+  train
+    .command('plan')
+    .description(
+      "write a cohort's training plan (model, base file and its hash, seed, shard rule, aggregation, local steps) for every party",
+    )
+    .requiredOption('--cohort <id>', 'cohort id (TXHASH#INDEX)')
+    .requiredOption('--out <file>', 'plan file to write (the base file is written next to it)')
+    .option('--seed <n>', 'seed of the data split, the base and the adapters', '1')
+    .option('--rank <n>', 'LoRA rank', '8')
+    .option('--shard-size <n>', 'private training images per party', '500')
+    .option('--validation-size <n>', 'private validation images per party', '300')
+    .option('--public-count <n>', 'public images the base is pretrained on', '2000')
+    .option('--pretrain-steps <n>', 'pretraining steps of the base', '150')
+    .option('--hidden <n>', 'hidden units of the base (784-hidden-10)', '128')
+    .option('--local-steps <n>', 'local training steps per round', '60')
+    .option('--batch-size <n>', 'batch size of local training', '64')
+    .option('--learning-rate <x>', 'learning rate of local training', '0.01')
+    .option('--aggregation <rule>', 'ffa-lora, fedavg or median', 'ffa-lora')
+    .action(
+      async (o: {
+        cohort: string;
+        out: string;
+        seed: string;
+        rank: string;
+        shardSize: string;
+        validationSize: string;
+        publicCount: string;
+        pretrainSteps: string;
+        hidden: string;
+        localSteps: string;
+        batchSize: string;
+        learningRate: string;
+        aggregation: string;
+      }) => {
+        const ctx = await context();
+        parseCohortId(o.cohort);
+        if (!['ffa-lora', 'fedavg', 'median'].includes(o.aggregation))
+          throw new DmlError(
+            'BAD_FLAG',
+            `--aggregation must be ffa-lora, fedavg or median, not ${o.aggregation}`,
+          );
+        await selectTrainerBackend({ log: (line) => ctx.output.info(line) });
+        const progress = ctx.output.progress();
+        progress.update('pretraining the MNIST base on public images, quantising it to NF4');
+        const { plan, baseFile } = await writeTrainingPlan({
+          cohort: o.cohort,
+          out: o.out,
+          seed: whole('--seed', o.seed, 0),
+          rank: whole('--rank', o.rank),
+          shardSize: whole('--shard-size', o.shardSize),
+          validationSize: whole('--validation-size', o.validationSize),
+          publicCount: whole('--public-count', o.publicCount, 100),
+          pretrainSteps: whole('--pretrain-steps', o.pretrainSteps),
+          hidden: whole('--hidden', o.hidden),
+          localSteps: whole('--local-steps', o.localSteps),
+          batchSize: whole('--batch-size', o.batchSize),
+          learningRate: positiveNumber('--learning-rate', o.learningRate),
+          aggregation: o.aggregation as 'ffa-lora',
+        });
+        progress.done();
+        ctx.output.result(
+          `plan written to ${resolve(o.out)} (base ${baseFile}); give both files to every party of ${o.cohort}`,
+          { plan: resolve(o.out), baseFile, ...plan },
+        );
+      },
+    );
+
+  train
+    .command('run')
+    .description(
+      "this party's own process: follow the head epoch's rounds (train, commit, aggregate, acknowledge) until the last is acknowledged by all; resumes after a restart",
+    )
+    .requiredOption('--plan <file>', "the cohort's training plan (`dml train plan`)")
+    .option('--cohort <id>', "cohort id (default: the plan's; must match it)")
+    .option('--poll <seconds>', 'look at the head again after this long without a wake-up', '5')
+    .action(async (o: RunFlags) => {
+      const ctx = await context();
+      const plan = await readTrainingPlan(o.plan);
+      if (o.cohort !== undefined && o.cohort !== plan.cohort)
+        throw new DmlError('PLAN_COHORT', `the plan is for cohort ${plan.cohort}, not ${o.cohort}`);
+      const pollMs = positiveNumber('--poll', o.poll) * 1000;
+      const session = await openSession(ctx.settings);
+      const cohort = await openCohort(session.lucid, plan.cohort);
+      const { state } = cohort;
+      const me = session.wallet.pkh;
+      if (state.phase.kind === 'Completed' || state.phase.kind === 'Premature') {
+        ctx.output.result(`cohort ${cohort.id} has ended (${state.phase.kind}): nothing to train`, {
+          cohort: cohort.id,
+          outcome: state.phase.kind,
+        });
+        return;
+      }
+      if (state.phase.kind !== 'Open')
+        throw new DmlError(
+          'COHORT_CLOSED',
+          `cohort ${cohort.id} is ${state.phase.kind}: no head epoch runs`,
+          {
+            hint: 'finalize it (`dml cohort finalize`) after the contestation period',
+          },
+        );
+      if (state.epoch < 1n)
+        throw new DmlError('NO_EPOCH', `cohort ${cohort.id} has not started its first epoch`, {
+          hint: 'a member runs `dml cohort start-epoch` once every party joined',
+        });
+      const parties = state.parties.map((p) => p.pkh);
+      if (!parties.includes(me))
+        throw new DmlError(
+          'NOT_A_PARTY',
+          `this party (${me}) is not a party of epoch ${state.epoch} of ${cohort.id}`,
+          {
+            hint: 'a member who joined during an epoch enters at the next one',
+          },
+        );
+      const firstRound = Number(state.phase.round) + 1;
+      const lastRound = Math.min(
+        Number(state.phase.round + state.terms.epochRounds),
+        Number(state.terms.finalRound),
+      );
+      if (firstRound > 1)
+        throw new DmlError(
+          'EPOCH_CARRY_OVER',
+          `epoch ${state.epoch} starts at round ${firstRound}: \`dml train run\` trains a cohort's first epoch only for now`,
+        );
+      const memberIndex = state.members.findIndex((m) => m.pkh === me);
+      const endpoint = await hydraEndpoint(ctx);
+      const info = (line: string) => ctx.output.info(line);
+      info(
+        `party ${me.slice(0, 12)}… of cohort ${cohort.id.slice(0, 16)}…, epoch ${state.epoch}: rounds ${firstRound}-${lastRound}, ${parties.length} parties`,
+      );
+      await selectTrainerBackend({ log: info });
+      const party = await mnistPartyFromPlan(plan, o.plan, memberIndex, state.members.length);
+
+      const home = resolve(ctx.settings.home ?? '.dml');
+      const storage = storageConfigFromSettings(ctx.settings, {
+        fallbackPassphrase: session.wallet.keys.storagePassphrase,
+      });
+      let log: EventStore | undefined;
+      let objects: ObjectStore | undefined;
+      let bus: RoundEventBus | undefined;
+      const controller = new AbortController();
+      const stop = (signal: string) => {
+        info(`${signal}: finishing the step in hand, then stopping`);
+        controller.abort();
+      };
+      const onInt = () => stop('SIGINT');
+      const onTerm = () => stop('SIGTERM');
+      process.on('SIGINT', onInt);
+      process.on('SIGTERM', onTerm);
+      try {
+        log = await openLog(ctx.settings.eventStore!);
+        objects = await openObjectStore(storage);
+        bus = openRoundEventBus(ctx.settings.bus ?? 'memory');
+        const content = new EncryptedContentStore(objects, {
+          prefix: `${storage.prefix}deltas/${me}`,
+          passphrase: storage.passphrase,
+        });
+        const loop = new PartyRoundLoop({
+          identity: {
+            id: me,
+            hydraSk: session.wallet.keys.hydraSigningKey,
+            hydraVk: session.wallet.hydraVk,
+          },
+          // the cohort token's policy: what the training snapshot, the datums and the log name
+          cohortId: cohort.scripts.cohortId,
+          epoch: Number(state.epoch),
+          parties,
+          firstRound,
+          lastRound,
+          hydra: endpoint,
+          headKey: headKeyFromSeed(session.wallet.keys.paymentSigningKey),
+          signalUnit: partyTokenUnits(cohort.scripts, me).signal,
+          rule: ruleOf(plan.aggregation),
+          learner: party.learner,
+          content,
+          log,
+          bus,
+          adapters: new AdapterFiles(join(home, 'train', cohort.scripts.cohortId, me, 'adapters')),
+          startGlobal: party.startAdapters,
+          signal: controller.signal,
+          onStep: info,
+          pollMs,
+        });
+        const result = await loop.run();
+        if (result.kind === 'stopped')
+          ctx.output.result(
+            `stopped${result.at ? ` at round ${result.at.round}` : ''}; run again to resume`,
+            {
+              stopped: true,
+              round: result.at?.round,
+            },
+          );
+        else
+          ctx.output.result(
+            `epoch ${state.epoch} done: round ${result.round} acknowledged by all ${parties.length} parties, aggregate ${result.aggregateHash}`,
+            {
+              cohort: cohort.id,
+              policy: cohort.scripts.cohortId,
+              epoch: Number(state.epoch),
+              round: result.round,
+              aggregateHash: result.aggregateHash,
+            },
+          );
+      } finally {
+        process.off('SIGINT', onInt);
+        process.off('SIGTERM', onTerm);
+        await bus?.close().catch(() => undefined);
+        await objects?.close().catch(() => undefined);
+        await log?.close().catch(() => undefined);
+      }
+    });
+};

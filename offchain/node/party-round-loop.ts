@@ -1,0 +1,376 @@
+import type { BusSubscription, RoundEventBus } from '../bus/index.js';
+import { type AggregationRule, type Delta, aggregateDeltas, decodeDelta, hashDelta } from '../delta/index.js';
+import { DmlError } from '../errors.js';
+import { type EventStore, type NewDmlEvent, createEvent, partyStream } from '../events/index.js';
+import { type HeadKey, HydraClient, type HydraTxOut, type HydraUTxO } from '../hydra/index.js';
+import type { RoundKey } from '../round/index.js';
+import type { EncryptedContentStore } from '../storage/index.js';
+import type { AdapterFiles } from './adapter-files.js';
+import { HeadSeat, roundDatumsIn } from './head-seat.js';
+import type { Learner } from './learner.js';
+import {
+  type HeadRounds,
+  type PartyAction,
+  addHeadRounds,
+  decidePartyAction,
+  emptyHeadRounds,
+  foldPartyRounds,
+} from './party-round-decider.js';
+import { Participant, type ParticipantIdentity } from './participant.js';
+
+export interface PartyRoundLoopOptions {
+  readonly identity: ParticipantIdentity;
+  readonly cohortId: string;
+  readonly epoch: number;
+  /** The epoch's parties (payment key hashes), in the cohort's order. */
+  readonly parties: readonly string[];
+  readonly firstRound: number;
+  readonly lastRound: number;
+  /** This party's hydra-node API. */
+  readonly hydra: { readonly host: string; readonly port: number };
+  /** The party's layer-2 key and the unit of its signal token (its seat in the head). */
+  readonly headKey: HeadKey;
+  readonly signalUnit?: string;
+  readonly rule: AggregationRule;
+  readonly learner: Learner;
+  readonly content: EncryptedContentStore;
+  readonly log: EventStore;
+  readonly bus?: RoundEventBus;
+  readonly adapters: AdapterFiles;
+  /** The global adapter the epoch's first round trains from (agreed by every party: the plan). */
+  readonly startGlobal: Delta;
+  /** Ends the loop after the step in hand (Ctrl-C). */
+  readonly signal?: AbortSignal;
+  /** A line per step: round, step, loss. */
+  readonly onStep?: (line: string, action: PartyAction) => void;
+  /** How long a wait lasts before the party looks again without a wake-up (default 5 s). */
+  readonly pollMs?: number;
+  readonly timeoutMs?: number;
+  readonly clock?: () => Date;
+}
+
+export type PartyRoundLoopResult =
+  | { readonly kind: 'epoch-done'; readonly round: number; readonly aggregateHash: string }
+  | { readonly kind: 'stopped'; readonly at: PartyAction | undefined };
+
+const short = (h: string) => h.slice(0, 12);
+
+/**
+ * One party's own process for one head epoch, with no orchestrator: observe (its stream in the
+ * event log, every round datum the head's confirmed snapshots held), decide
+ * (`decidePartyAction`), act, and again. It wakes on the head's `SnapshotConfirmed` outputs, on
+ * round events from the bus, and on appends to the log; a wait also ends after `pollMs` as a
+ * safety net. Every step is appended to the party's stream with the version it read (a second
+ * process of the same party fails instead of writing twice) and published to the bus.
+ *
+ * The head's history (replayed by hydra-node on connect) is the source of truth for what was
+ * committed: a restarted party sees its own and its peers' commitments of the rounds it missed,
+ * even those a later datum of the same seat has since replaced in the current UTxO.
+ */
+export class PartyRoundLoop {
+  private head: HeadRounds = emptyHeadRounds();
+  /** Every output that held a round datum in a confirmed snapshot (what aggregation reads). */
+  private readonly datumOutputs: Record<string, HydraTxOut> = {};
+  /** The layer-2 transaction of each datum: `${kind}/${party}/${round}` -> tx id. */
+  private readonly datumTx = new Map<string, string>();
+  private headOpen = false;
+  private version = -1;
+  private seat?: HeadSeat;
+  private readonly globals = new Map<number, Delta>();
+  private wakers: Array<() => void> = [];
+  private readonly participant: Participant;
+  private readonly stream: string;
+  private client?: HydraClient;
+
+  constructor(private readonly options: PartyRoundLoopOptions) {
+    this.stream = partyStream(options.cohortId, options.identity.id);
+    this.participant = new Participant({
+      identity: options.identity,
+      cohortId: options.cohortId,
+      rule: options.rule,
+      learner: options.learner,
+      content: options.content,
+      log: options.log,
+      ...(options.clock ? { clock: options.clock } : {}),
+      append: (events) => this.append(events),
+    });
+  }
+
+  private get me(): string {
+    return this.options.identity.id;
+  }
+
+  private key(round: number): RoundKey {
+    return { cohortId: this.options.cohortId, epoch: this.options.epoch, round };
+  }
+
+  private wake = (): void => {
+    const wakers = this.wakers;
+    this.wakers = [];
+    for (const w of wakers) w();
+  };
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakers.push(done);
+    });
+  }
+
+  private observeUtxo(utxo: HydraUTxO | undefined): void {
+    if (!utxo) return;
+    const found = roundDatumsIn(utxo);
+    for (const { txIn, datum } of found) {
+      const id = `${datum.kind}/${datum.party}/${datum.round}`;
+      if (datum.cohortId !== this.options.cohortId || datum.epoch !== this.options.epoch) continue;
+      if (!this.datumTx.has(id)) {
+        this.datumTx.set(id, txIn.split('#')[0]!);
+        this.datumOutputs[txIn] = utxo[txIn]!;
+      }
+    }
+    this.head = addHeadRounds(
+      this.head,
+      found.map((f) => f.datum),
+      this.options,
+    );
+  }
+
+  /** Appends to the party's stream at the version last read, then publishes to the bus. */
+  private async append(events: NewDmlEvent[]): Promise<void> {
+    const result = await this.options.log.append(this.stream, events, {
+      expectedVersion: this.version < 0 ? 'no_stream' : this.version,
+    });
+    this.version = result.nextExpectedVersion;
+    await this.options.bus?.publish(this.options.cohortId, this.me, events).catch(() => undefined);
+  }
+
+  private event: typeof createEvent = (type, data) =>
+    createEvent(type, data, { occurredAt: (this.options.clock?.() ?? new Date()).toISOString() });
+
+  async run(): Promise<PartyRoundLoopResult> {
+    const o = this.options;
+    const client = new HydraClient({
+      host: o.hydra.host,
+      port: o.hydra.port,
+      backoff: { initialMs: 50, maxMs: 1_000 },
+      defaultTimeoutMs: o.timeoutMs ?? 120_000,
+    });
+    this.client = client;
+    const stopListening = client.onOutput((output) => {
+      if (output.tag === 'SnapshotConfirmed') this.observeUtxo(output.snapshot.utxo);
+      if (output.tag === 'HeadIsOpen') this.headOpen = true;
+      if (output.tag === 'HeadIsClosed' || output.tag === 'HeadIsFinalized' || output.tag === 'HeadIsAborted')
+        this.headOpen = false;
+      if (output.tag === 'Greetings') this.headOpen = output.headStatus === 'Open';
+      this.wake();
+    });
+    const onAbort = () => this.wake();
+    o.signal?.addEventListener('abort', onAbort);
+    const stopAppended = o.log.onAppended(this.wake);
+    let subscription: BusSubscription | undefined;
+    try {
+      await client.connect().catch((error: unknown) => {
+        throw new DmlError(
+          'HYDRA_UNREACHABLE',
+          `no hydra-node answers at ws://${o.hydra.host}:${o.hydra.port}`,
+          {
+            cause: error,
+          },
+        );
+      });
+      if (!this.headOpen)
+        throw new DmlError('HEAD_NOT_OPEN', `the head at ws://${o.hydra.host}:${o.hydra.port} is not open`, {
+          hint: 'init it and commit every party (`dml head init`, `dml head commit`) first',
+        });
+      this.observeUtxo(await client.getSnapshotUtxo());
+      this.seat = await HeadSeat.take(client, o.headKey, o.signalUnit).catch((error: unknown) => {
+        throw new DmlError('NOT_IN_HEAD', `this party (${this.me}) has no output in the head`, {
+          hint: 'commit its outputs (the one holding its signal token) with `dml head commit`',
+          cause: error,
+        });
+      });
+      if (o.bus)
+        subscription = await o.bus.subscribe({
+          cohortId: o.cohortId,
+          group: `dml-train-${this.me}`,
+          handler: () => this.wake(),
+        });
+      return await this.loop();
+    } finally {
+      o.signal?.removeEventListener('abort', onAbort);
+      stopListening();
+      stopAppended();
+      await subscription?.stop().catch(() => undefined);
+      await client.disconnect();
+    }
+  }
+
+  private async loop(): Promise<PartyRoundLoopResult> {
+    const o = this.options;
+    let previous = '';
+    let last: PartyAction | undefined;
+    for (;;) {
+      if (o.signal?.aborted) return { kind: 'stopped', at: last };
+      const events = await o.log.readStream(this.stream);
+      this.version = events.length === 0 ? -1 : events[events.length - 1]!.streamVersion;
+      const own = foldPartyRounds(events, { cohortId: o.cohortId, epoch: o.epoch, me: this.me });
+      const action = decidePartyAction({
+        me: this.me,
+        parties: o.parties,
+        firstRound: o.firstRound,
+        lastRound: o.lastRound,
+        headOpen: this.headOpen,
+        own,
+        head: this.head,
+      });
+      last = action;
+      const said = JSON.stringify(action);
+      const announce = (line: string) => {
+        if (said !== previous) o.onStep?.(line, action);
+        previous = said;
+      };
+      const r = action.round;
+      switch (action.kind) {
+        case 'epoch-done':
+          announce(`epoch ${o.epoch} done: round ${r} acknowledged by all ${o.parties.length} parties`);
+          return { kind: 'epoch-done', round: r, aggregateHash: own.aggregated.get(r)?.aggregateHash ?? '' };
+        case 'wait':
+          announce(`round ${r}: waiting for the ${action.for} of ${action.missing.map(short).join(', ')}`);
+          await this.sleep(o.pollMs ?? 5_000);
+          if (!this.headOpen) continue;
+          // a safety net for a missed wake-up: look at the head's current UTxO again
+          this.observeUtxo(await this.client!.getSnapshotUtxo().catch(() => undefined));
+          break;
+        case 'refuse':
+          throw new DmlError(
+            'ROUND_REFUSED',
+            `round ${r}: this party's scores flag ${action.flagged.join(', ')}; it does not sign the aggregate`,
+            { hint: 'close the head with the last snapshot signed by all (`dml head close`) and vote' },
+          );
+        case 'inconsistent':
+          throw new DmlError('ROUND_INCONSISTENT', action.reason);
+        case 'head-not-open':
+          throw new DmlError('HEAD_NOT_OPEN', `round ${r}: the head is no longer open`);
+        case 'start-round': {
+          const global = await this.globalFor(r, own.started.get(r));
+          const hash = await o.adapters.save(global);
+          announce(`round ${r}/${o.lastRound}: started from global adapter ${short(hash)}`);
+          await this.append([
+            this.event('training.RoundStarted', { ...this.key(r), globalAdapterHash: hash }),
+          ]);
+          break;
+        }
+        case 'train-and-commit': {
+          announce(`round ${r}/${o.lastRound}: training`);
+          const global = await this.globalFor(r, own.started.get(r));
+          const c = await this.participant.commit(this.seat!, this.key(r), global);
+          o.onStep?.(
+            `round ${r}/${o.lastRound}: committed delta ${short(c.deltaHash)} (${c.bytes} B), loss ${c.metrics.loss.toFixed(4)}`,
+            action,
+          );
+          break;
+        }
+        case 'record-commitment': {
+          const c = action.commitment;
+          announce(`round ${r}: the head holds this party's commitment ${short(c.deltaHash)}; recording it`);
+          const txId = this.datumTx.get(`commitment/${this.me}/${r}`);
+          await this.append([
+            this.event('training.DeltaCommitted', {
+              ...this.key(r),
+              party: this.me,
+              deltaHash: c.deltaHash,
+              storageKey: c.storageKey,
+              sampleCount: c.sampleCount,
+              bytes: c.bytes,
+              metrics: { loss: c.metrics.loss, accuracy: Math.min(1, Math.max(0, c.metrics.accuracy)) },
+              ...(txId ? { txId } : {}),
+            }),
+          ]);
+          break;
+        }
+        case 'aggregate': {
+          announce(`round ${r}/${o.lastRound}: every commitment confirmed; fetching, checking, aggregating`);
+          const global = await this.globalFor(r, own.started.get(r));
+          const outcome = await this.participant.aggregate(this.key(r), o.parties, this.datumOutputs, global);
+          const next = this.participant.advance(global, outcome);
+          await o.adapters.save(next.global);
+          this.globals.set(r + 1, next.global);
+          const mine = outcome.scores.find((s) => s.partyId === this.me);
+          o.onStep?.(
+            `round ${r}/${o.lastRound}: aggregate ${short(outcome.aggregateHash)} of ${outcome.scores.length} deltas${mine ? `, validation loss ${mine.loss.toFixed(4)}` : ''}`,
+            action,
+          );
+          break;
+        }
+        case 'acknowledge':
+          announce(`round ${r}/${o.lastRound}: signing the training snapshot`);
+          await this.participant.acknowledge(this.seat!, this.key(r), action.aggregateHash);
+          o.onStep?.(`round ${r}/${o.lastRound}: acknowledged ${short(action.aggregateHash)}`, action);
+          break;
+        case 'record-acknowledgement': {
+          const a = action.acknowledgement;
+          announce(`round ${r}: the head holds this party's acknowledgement; recording it`);
+          const txId = this.datumTx.get(`acknowledgement/${this.me}/${r}`);
+          await this.append([
+            this.event('training.SnapshotSigned', {
+              ...this.key(r),
+              party: this.me,
+              aggregateHash: a.aggregateHash,
+              signature: a.signature,
+              ...(txId ? { txId } : {}),
+            }),
+          ]);
+          break;
+        }
+      }
+    }
+  }
+
+  /**
+   * The global adapter round `round` trains from: in memory, else the content-addressed file the
+   * logged hash names, else recomputed (the previous round's global plus the aggregate of the
+   * deltas the head holds for it, fetched from storage) and checked against the logged hash.
+   */
+  private async globalFor(round: number, loggedHash: string | undefined): Promise<Delta> {
+    const o = this.options;
+    const check = (delta: Delta): Delta => {
+      if (loggedHash !== undefined && hashDelta(delta) !== loggedHash)
+        throw new DmlError(
+          'GLOBAL_ADAPTER_MISMATCH',
+          `round ${round}: the global adapter recomputed here hashes to ${hashDelta(delta)}, the log says ${loggedHash}`,
+        );
+      return delta;
+    };
+    const held = this.globals.get(round);
+    if (held) return check(held);
+    if (loggedHash !== undefined) {
+      const file = await o.adapters.load(loggedHash);
+      if (file) {
+        this.globals.set(round, file);
+        return file;
+      }
+    }
+    if (round <= o.firstRound) return check(o.startGlobal);
+    const previous = await this.globalFor(round - 1, undefined);
+    const commitments = this.head.commitments.get(round - 1);
+    const contributions = await Promise.all(
+      [...o.parties].sort().map(async (party) => {
+        const c = commitments?.get(party);
+        if (!c)
+          throw new DmlError('ROUND_INCOMPLETE', `round ${round - 1}: no commitment of ${party} in the head`);
+        return {
+          partyId: party,
+          sampleCount: c.sampleCount,
+          delta: decodeDelta(await o.content.get(c.storageKey, c.deltaHash)),
+        };
+      }),
+    );
+    const next = check(o.learner.advance(previous, aggregateDeltas(o.rule, contributions).delta));
+    this.globals.set(round, next);
+    return next;
+  }
+}
