@@ -22,6 +22,7 @@ import {
   ValidatingEmulator,
   cohortStream,
   createEvent,
+  describeStorageRetry,
   ed25519PublicKey,
   followCohort,
   hashDelta,
@@ -169,7 +170,20 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
   const passphrase = randomBytes(18).toString('base64url');
   await writeFile(passphraseFile, passphrase + '\n', { mode: 0o600 });
   const log: EventStore = new SqliteEventStore(logFile);
-  const objects = await LocalFolderStore.open(storageRoot);
+  // Each party writes only to its own store (its "bucket": a folder of its own, with its own
+  // grant key); peers read its deltas only through the read grants in its commitments.
+  const stores = new Map<string, LocalFolderStore>();
+  const storeOf = async (m: Member) => {
+    let store = stores.get(m.wallet.pkh);
+    if (!store) {
+      store = await LocalFolderStore.open(join(storageRoot, `party-${m.index + 1}`), {
+        // an outage is visible: "party 2: storage unreachable, retrying (attempt 2 of 6 ...)"
+        onRetry: (info) => progress(`${m.name}: ${describeStorageRetry(info)}`),
+      });
+      stores.set(m.wallet.pkh, store);
+    }
+    return store;
+  };
   try {
     // ---- the world: data, base model, layer 1
     await selectTrainerBackend({ log: info });
@@ -217,6 +231,7 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
     const learnerOf = (m: Member) => mnistLearner(setup, m.index, { ...training, seed: options.seed * 7919 });
     const clock = () => new Date(emulator.now());
 
+    for (const m of everyone) await storeOf(m);
     const participantsOf = (chain: CohortChain, group: readonly Member[]) =>
       new Map(
         group.map((m) => [
@@ -226,10 +241,14 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
             cohortId: chain.cohortId,
             rule: { kind: 'ffa-lora' },
             learner: learnerOf(m),
-            content: new EncryptedContentStore(objects, { prefix: `deltas/${m.wallet.pkh}`, passphrase }),
+            content: new EncryptedContentStore(stores.get(m.wallet.pkh)!, {
+              prefix: `deltas/${m.wallet.pkh}`,
+              passphrase,
+            }),
             log,
             behaviour: m.behaviour,
             clock,
+            peerReads: { onRetry: (info) => progress(`${m.name}: ${describeStorageRetry(info)}`) },
           }),
         ]),
       );
@@ -550,10 +569,16 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
     progress('auditor: verifying every cohort from the log, the stored deltas and the chain');
     const audits: DemoResult['cohorts'][number][] = [];
     for (const c of cohorts) {
-      // The auditor follows layer 1 itself (the emulator's blocks), never trusting the log's l1 events.
-      const audit = await verifyCohortInStores(log, objects, c.id, passphrase, {
-        chain: followCohort(c.chain.emulator.history, c.chain.scripts),
-      });
+      // The auditor reads through the grants in the log while they last, else with the read
+      // access each party gave it to its folder; it follows layer 1 itself (the emulator's
+      // blocks) rather than trusting the log's l1 events.
+      const audit = await verifyCohortInStores(
+        log,
+        { storeOf: (party) => stores.get(party) },
+        c.id,
+        passphrase,
+        { now: clock, chain: followCohort(c.chain.emulator.history, c.chain.scripts) },
+      );
       const report = await writeAuditReport(
         { store: log, cohortId: c.id },
         join(dir, `report-${audits.length + 1}`),
@@ -586,6 +611,6 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
     };
   } finally {
     await log.close();
-    await objects.close();
+    for (const store of stores.values()) await store.close();
   }
 };

@@ -177,6 +177,8 @@ const deltaCommitted = z.object({
   metrics,
   /** The layer-2 transaction carrying the commitment, when it went through a head. */
   txId: hex('a transaction id').optional(),
+  /** The owner's time-limited read link it published with the commitment (peers read through it). */
+  readGrant: z.object({ url: z.string().min(1), expiresAt: isoTime }).optional(),
 });
 const aggregateComputed = z.object({
   ...roundKey,

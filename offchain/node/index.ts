@@ -10,6 +10,7 @@ export { HeadSeat, roundDatumsIn } from './head-seat.js';
 export type { Learner } from './learner.js';
 export {
   Participant,
+  DEFAULT_READ_GRANT_SECONDS,
   poison,
   type ParticipantIdentity,
   type ParticipantOptions,

@@ -1,21 +1,22 @@
 import { describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeDelta, makeDelta, type Delta } from '../delta/index.js';
 import { SqliteEventStore, partyStream } from '../events/index.js';
 import { ed25519PublicKeyOfSeed } from '../ed25519.js';
 import type { HydraUTxO } from '../hydra/index.js';
-import { EncryptedContentStore, LocalFolderStore } from '../storage/index.js';
+import { EncryptedContentStore, LocalFolderStore, type StorageRetryInfo } from '../storage/index.js';
 import type { Learner } from './learner.js';
 import { Participant } from './participant.js';
-import { encodeRoundDatum } from './round-datum.js';
+import { type DeltaCommitmentDatum, encodeRoundDatum } from './round-datum.js';
 
 const parties = ['aa'.repeat(28), 'bb'.repeat(28), 'cc'.repeat(28)];
 const key = { cohortId: 'ab'.repeat(28), epoch: 1, round: 1 };
 const deltaOf = (i: number): Delta =>
   makeDelta([{ name: 'fc1.lora_B', shape: [2, 2], values: Float32Array.from([i, 1, -i, 0.5]) }]);
+const T0 = new Date('2026-11-26T10:00:00Z');
 
 /** A learner whose scores are a plain function of the delta: the node's logic is what is tested here. */
 const scoringLearner: Learner = {
@@ -29,59 +30,172 @@ const scoringLearner: Learner = {
   advance: (global) => global,
 };
 
-describe('participant: a peer’s delta that does not check is flagged, not a crash', () => {
-  it('leaves a corrupted delta out, flags its committer, and refuses to sign', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'dml-participant-'));
-    const objects = await LocalFolderStore.open(join(dir, 'storage'));
-    const log = new SqliteEventStore(join(dir, 'events.sqlite'));
+/**
+ * Three parties, each with its own folder store (its "bucket"); each stores its delta and
+ * publishes a read grant in its commitment. `tamper` changes what party i commits or stores.
+ */
+const round = async (
+  tamper: (
+    i: number,
+    c: DeltaCommitmentDatum,
+    stores: LocalFolderStore[],
+  ) => Promise<DeltaCommitmentDatum> = async (_i, c) => c,
+) => {
+  const dir = await mkdtemp(join(tmpdir(), 'dml-participant-'));
+  const stores = await Promise.all(parties.map((_, i) => LocalFolderStore.open(join(dir, `party-${i}`))));
+  const log = new SqliteEventStore(join(dir, 'events.sqlite'));
+  const content = (i: number) =>
+    new EncryptedContentStore(stores[i]!, {
+      prefix: `deltas/${parties[i]}`,
+      passphrase: 'cohort secret',
+      scrypt: { log2N: 10, r: 1, p: 1 },
+    });
+  const utxo: HydraUTxO = {};
+  for (const [i, party] of parties.entries()) {
+    const store = content(i);
+    const ref = await store.put(encodeDelta(deltaOf(i)));
+    const readGrant = await store.share(ref.key, { expiresInSeconds: 600, signedAt: T0 });
+    const commitment = await tamper(
+      i,
+      {
+        kind: 'commitment',
+        ...key,
+        party,
+        deltaHash: ref.sha256,
+        storageKey: ref.key,
+        sampleCount: 10,
+        bytes: ref.size,
+        metrics: { loss: 0.5, accuracy: 0.8 },
+        readGrant,
+      },
+      stores,
+    );
+    utxo[`${'0'.repeat(63)}${i}#0`] = {
+      address: 'addr_test1vz',
+      value: { lovelace: 2_000_000 },
+      inlineDatumRaw: encodeRoundDatum(commitment),
+    };
+  }
+  const me = (now: Date, extra: Partial<ConstructorParameters<typeof Participant>[0]> = {}) => {
+    const seed = new Uint8Array(randomBytes(32));
+    return new Participant({
+      identity: {
+        id: parties[0]!,
+        hydraSk: seed,
+        hydraVk: Buffer.from(ed25519PublicKeyOfSeed(seed)).toString('hex'),
+      },
+      cohortId: key.cohortId,
+      rule: { kind: 'fedavg' },
+      learner: scoringLearner,
+      content: content(0),
+      log,
+      clock: () => now,
+      ...extra,
+    });
+  };
+  const done = async () => {
+    await log.close();
+    await Promise.all(stores.map((s) => s.close()));
+    await rm(dir, { recursive: true, force: true });
+  };
+  return { dir, stores, log, utxo, me, done };
+};
+
+describe('participant: peers read deltas only through the grants in the round', () => {
+  it('reads every peer through its grant and aggregates them all', async () => {
+    const r = await round();
     try {
-      const content = (party: string) =>
-        new EncryptedContentStore(objects, {
-          prefix: `deltas/${party}`,
-          passphrase: 'cohort secret',
-          scrypt: { log2N: 10, r: 1, p: 1 },
-        });
-      const utxo: HydraUTxO = {};
-      for (const [i, party] of parties.entries()) {
-        const ref = await content(party).put(encodeDelta(deltaOf(i)));
-        if (i === 2) {
-          // the third party's stored object is altered after its commitment (one bit)
-          const sealed = Buffer.from(await objects.get(ref.key));
-          sealed[sealed.length - 5]! ^= 1;
-          await objects.put(ref.key, sealed);
-        }
-        utxo[`${'0'.repeat(63)}${i}#0`] = {
-          address: 'addr_test1vz',
-          value: { lovelace: 2_000_000 },
-          inlineDatumRaw: encodeRoundDatum({
-            kind: 'commitment',
-            ...key,
-            party,
-            deltaHash: ref.sha256,
-            storageKey: ref.key,
-            sampleCount: 10,
-            bytes: ref.size,
-            metrics: { loss: 0.5, accuracy: 0.8 },
-          }),
-        };
+      const outcome = await r.me(new Date(T0.getTime() + 60_000)).aggregate(key, parties, r.utxo, deltaOf(0));
+      expect(outcome.unreadable).toEqual([]);
+      expect(outcome.flagged).toEqual([]);
+      expect(outcome.scores.map((s) => s.partyId)).toEqual(parties);
+    } finally {
+      await r.done();
+    }
+  });
+
+  it('flags a peer whose grant expired (STORAGE_LINK_EXPIRED), never a crash', async () => {
+    const r = await round();
+    try {
+      // 601 s after the grants were signed for 600 s: every peer's link expired (own delta: own store)
+      const outcome = await r
+        .me(new Date(T0.getTime() + 601_000))
+        .aggregate(key, parties, r.utxo, deltaOf(0));
+      expect(outcome.unreadable.map((u) => [u.party, u.code])).toEqual([
+        [parties[1], 'STORAGE_LINK_EXPIRED'],
+        [parties[2], 'STORAGE_LINK_EXPIRED'],
+      ]);
+      expect(outcome.unreadable[0]!.message).toMatch(/expired at 2026-11-26T10:10:00/);
+      expect(outcome.flagged).toEqual([parties[1], parties[2]]);
+    } finally {
+      await r.done();
+    }
+  });
+
+  it('flags a peer with no grant, a grant naming another object, or a forged grant', async () => {
+    const r = await round(async (i, c, stores) => {
+      if (i === 1) {
+        const { readGrant: _, ...without } = c;
+        return without;
       }
-      const seed = new Uint8Array(randomBytes(32));
-      const me = new Participant({
-        identity: {
-          id: parties[0]!,
-          hydraSk: seed,
-          hydraVk: Buffer.from(ed25519PublicKeyOfSeed(seed)).toString('hex'),
-        },
-        cohortId: key.cohortId,
-        rule: { kind: 'fedavg' },
-        learner: scoringLearner,
-        content: content(parties[0]!),
-        log,
-      });
-      const outcome = await me.aggregate(key, parties, utxo, deltaOf(0));
+      if (i === 2) {
+        // a genuine grant of the same store, but for another object than the committed one
+        await stores[2]!.put('deltas/other', Buffer.from('x'));
+        const other = await stores[2]!.grantRead('deltas/other', { expiresInSeconds: 600, signedAt: T0 });
+        return { ...c, readGrant: other };
+      }
+      return c;
+    });
+    try {
+      const outcome = await r.me(T0).aggregate(key, parties, r.utxo, deltaOf(0));
+      expect(outcome.unreadable.map((u) => [u.party, u.code])).toEqual([
+        [parties[1], 'STORAGE_NO_GRANT'],
+        [parties[2], 'STORAGE_LINK_INVALID'],
+      ]);
+    } finally {
+      await r.done();
+    }
+    const forged = await round(async (i, c) =>
+      i === 1
+        ? {
+            ...c,
+            readGrant: {
+              ...c.readGrant!,
+              url: c.readGrant!.url.replace(
+                /signature=([0-9a-f])/,
+                (_, x: string) => `signature=${x === '0' ? '1' : '0'}`,
+              ),
+            },
+          }
+        : c,
+    );
+    try {
+      const outcome = await forged.me(T0).aggregate(key, parties, forged.utxo, deltaOf(0));
+      expect(outcome.unreadable.map((u) => [u.party, u.code])).toEqual([
+        [parties[1], 'STORAGE_LINK_INVALID'],
+      ]);
+    } finally {
+      await forged.done();
+    }
+  });
+
+  it('leaves a corrupted delta out, flags its committer, and refuses to sign', async () => {
+    const r = await round(async (i, c, stores) => {
+      if (i === 2) {
+        // the third party's stored object is altered after its commitment (one bit)
+        const sealed = Buffer.from(await stores[2]!.get(c.storageKey));
+        sealed[sealed.length - 5]! ^= 1;
+        await stores[2]!.put(c.storageKey, sealed);
+      }
+      return c;
+    });
+    try {
+      const me = r.me(T0);
+      const outcome = await me.aggregate(key, parties, r.utxo, deltaOf(0));
       expect(outcome.flagged).toEqual([parties[2]]);
+      expect(outcome.unreadable.map((u) => u.code)).toEqual(['STORAGE_HASH_MISMATCH']);
       expect(me.willSign(outcome)).toBe(false);
-      const recorded = await log.readStream(partyStream(key.cohortId, parties[0]!));
+      const recorded = await r.log.readStream(partyStream(key.cohortId, parties[0]!));
       const aggregate = recorded.find((e) => e.type === 'training.AggregateComputed');
       expect(aggregate?.data).toMatchObject({
         contributors: [parties[0], parties[1]],
@@ -89,30 +203,45 @@ describe('participant: a peer’s delta that does not check is flagged, not a cr
       });
       expect(recorded.filter((e) => e.type === 'training.ContributionScored')).toHaveLength(2);
     } finally {
-      await log.close();
-      await objects.close();
-      await rm(dir, { recursive: true, force: true });
+      await r.done();
+    }
+  });
+
+  it("waits out a peer's store that is gone for a while (its folder moved away and back)", async () => {
+    const r = await round();
+    try {
+      const peerRoot = r.stores[1]!.root;
+      await rename(peerRoot, `${peerRoot}.away`);
+      const retries: StorageRetryInfo[] = [];
+      const me = r.me(T0, {
+        peerReads: {
+          backoff: { maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 1000 },
+          // the test drives time: the outage ends when the reader's first retry waits
+          retryClock: {
+            random: () => 0.5,
+            sleep: async () => {
+              if (retries.length === 1) await rename(`${peerRoot}.away`, peerRoot);
+            },
+          },
+          onRetry: (info) => retries.push(info),
+        },
+      });
+      const outcome = await me.aggregate(key, parties, r.utxo, deltaOf(0));
+      expect(retries).toHaveLength(1);
+      expect((retries[0]!.error as { code?: string }).code).toBe('STORAGE_UNREACHABLE');
+      expect(outcome.unreadable).toEqual([]);
+      expect(outcome.scores).toHaveLength(3);
+    } finally {
+      await r.done();
     }
   });
 
   it('still refuses a round where a party did not commit', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'dml-participant-'));
-    const objects = await LocalFolderStore.open(join(dir, 'storage'));
-    const log = new SqliteEventStore(join(dir, 'events.sqlite'));
+    const r = await round();
     try {
-      const me = new Participant({
-        identity: { id: parties[0]!, hydraSk: new Uint8Array(32), hydraVk: '00' },
-        cohortId: key.cohortId,
-        rule: { kind: 'fedavg' },
-        learner: scoringLearner,
-        content: new EncryptedContentStore(objects, { prefix: 'deltas/a', passphrase: 'x' }),
-        log,
-      });
-      await expect(me.aggregate(key, parties, {}, deltaOf(0))).rejects.toThrow('no commitment from');
+      await expect(r.me(T0).aggregate(key, parties, {}, deltaOf(0))).rejects.toThrow('no commitment from');
     } finally {
-      await log.close();
-      await objects.close();
-      await rm(dir, { recursive: true, force: true });
+      await r.done();
     }
   });
 });

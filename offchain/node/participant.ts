@@ -12,7 +12,7 @@ import { DmlError } from '../errors.js';
 import { type EventStore, type NewDmlEvent, createEvent, partyStream } from '../events/index.js';
 import type { HydraUTxO } from '../hydra/index.js';
 import type { RoundKey } from '../round/index.js';
-import type { EncryptedContentStore } from '../storage/index.js';
+import type { EncryptedContentStore, ReadObjectGrantOptions } from '../storage/index.js';
 
 import type { DeltaCommitmentDatum } from './round-datum.js';
 import { type HeadSeat, roundDatumsIn } from './head-seat.js';
@@ -40,10 +40,24 @@ export interface ParticipantOptions {
   readonly content: EncryptedContentStore;
   readonly log: EventStore;
   readonly behaviour?: PartyBehaviour;
+  /**
+   * The party's time: events, the read grants it signs and the expiry of peers' grants it checks
+   * (a presigned S3 link is checked by the server's clock: use the real clock with S3).
+   */
   readonly clock?: () => Date;
   /** How the party's events are appended (default: to its stream, expected version 'any'). */
   readonly append?: (events: NewDmlEvent[]) => Promise<void>;
+  /**
+   * How long peers may read a committed delta through the grant published with it (default
+   * 3600 s). A round must finish within it; the auditor reads later with its own access.
+   */
+  readonly readGrantSeconds?: number;
+  /** Retries of reads through peers' grants (backoff, driven clock, progress of each retry). */
+  readonly peerReads?: Pick<ReadObjectGrantOptions, 'backoff' | 'retryClock' | 'onRetry'>;
 }
+
+/** Default lifetime of the read grant published with a commitment. */
+export const DEFAULT_READ_GRANT_SECONDS = 3600;
 
 export interface RoundOutcome {
   readonly aggregateHash: string;
@@ -51,6 +65,12 @@ export interface RoundOutcome {
   /** The parties this party's scores flag (by validation loss or by direction). */
   readonly flagged: readonly string[];
   readonly scores: ReadonlyArray<{ partyId: string; loss: number; accuracy: number }>;
+  /**
+   * Peers whose delta could not be read or did not check (no grant, expired or refused grant,
+   * store unreachable after every retry, hash mismatch, undecryptable, malformed), with why:
+   * flagged and left out.
+   */
+  readonly unreadable: ReadonlyArray<{ party: string; code: string; message: string }>;
 }
 
 /**
@@ -101,6 +121,11 @@ export class Participant {
       this.behaviour.kind === 'saboteur' && key.round >= this.behaviour.fromRound ? poison(honest) : honest;
     const ref = await this.options.content.put(encodeDelta(delta));
     this.uploadedBytes += ref.size;
+    // Peers read the delta through this grant, never by the owner's credential or folder.
+    const readGrant = await this.options.content.share(ref.key, {
+      expiresInSeconds: this.options.readGrantSeconds ?? DEFAULT_READ_GRANT_SECONDS,
+      signedAt: this.clock(),
+    });
     const commitment: DeltaCommitmentDatum = {
       kind: 'commitment',
       ...key,
@@ -110,6 +135,7 @@ export class Participant {
       sampleCount,
       bytes: ref.size,
       metrics: { loss: metrics.loss, accuracy: metrics.accuracy },
+      readGrant,
     };
     const { txId } = await seat.post(commitment);
     await this.record([
@@ -122,6 +148,7 @@ export class Participant {
         bytes: ref.size,
         metrics: { loss: metrics.loss, accuracy: Math.min(1, Math.max(0, metrics.accuracy)) },
         txId,
+        readGrant,
       }),
     ]);
     return commitment;
@@ -149,22 +176,24 @@ export class Participant {
     const missing = parties.filter((p) => !commitments.has(p));
     if (missing.length > 0)
       throw new DmlError('ROUND_INCOMPLETE', `round ${key.round}: no commitment from ${missing.join(', ')}`);
-    // A delta that is missing, altered (hash), undecryptable or malformed is the committing
-    // peer's fault: it is flagged and left out, never a crash of this party's node.
-    const corrupt: string[] = [];
+    // A delta that is missing, altered (hash), undecryptable or malformed, or whose read grant is
+    // missing, expired or refused, is the committing peer's fault: it is flagged and left out,
+    // never a crash of this party's node.
+    const unreadable: Array<{ party: string; code: string; message: string }> = [];
     const fetched = await Promise.all(
       [...parties].sort().map(async (party) => {
         const c = commitments.get(party)!;
         try {
-          const bytes = await this.options.content.get(c.storageKey, c.deltaHash);
+          const bytes = await this.readDelta(c);
           return { partyId: party, sampleCount: c.sampleCount, delta: decodeDelta(bytes) };
         } catch (error) {
           if (!(error instanceof DmlError)) throw error;
-          corrupt.push(party);
+          unreadable.push({ party, code: error.code, message: error.message });
           return undefined;
         }
       }),
     );
+    const corrupt = unreadable.map((u) => u.party);
     const contributions = fetched.filter((c): c is NonNullable<typeof c> => c !== undefined);
     if (contributions.length === 0)
       throw new DmlError('ROUND_NO_DELTA', `round ${key.round}: not one committed delta could be read`);
@@ -199,7 +228,34 @@ export class Participant {
         }),
       ),
     ]);
-    return { aggregateHash: result.hash, aggregate: result.delta, flagged, scores };
+    return {
+      aggregateHash: result.hash,
+      aggregate: result.delta,
+      flagged,
+      scores,
+      unreadable: unreadable.sort((a, b) => (a.party < b.party ? -1 : 1)),
+    };
+  }
+
+  /**
+   * A committed delta's sealed bytes, checked against the commitment and opened: this party's
+   * own from its store; a peer's only through the read grant in its commitment (the link must
+   * name the committed key, not be expired by this party's clock for a file grant or by the
+   * server's for a presigned URL, and serve at most the committed size).
+   */
+  private readDelta(c: DeltaCommitmentDatum): Promise<Buffer> {
+    if (c.party === this.id) return this.options.content.get(c.storageKey, c.deltaHash);
+    if (!c.readGrant)
+      return Promise.reject(
+        new DmlError('STORAGE_NO_GRANT', `party ${c.party} committed no read grant for ${c.storageKey}`, {
+          hint: 'peers read deltas only through the grant published with the commitment',
+        }),
+      );
+    return this.options.content.getShared(
+      c.readGrant,
+      { key: c.storageKey, sha256: c.deltaHash },
+      { ...this.options.peerReads, now: this.clock(), maxBytes: c.bytes },
+    );
   }
 
   /** Whether this party signs the round: a saboteur always does; an honest party only when it flags no one. */

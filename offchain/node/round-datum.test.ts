@@ -39,6 +39,77 @@ describe('round datums (commitment and acknowledgement in the head)', () => {
     );
   });
 
+  it('carries the read grant (a presigned URL, whole seconds) and still reads a datum without one', () => {
+    fc.assert(
+      fc.property(
+        fc.webUrl({ withQueryParameters: true }),
+        fc.integer({ min: 0, max: 4_000_000_000 }),
+        (url, expires) => {
+          const readGrant = { url, expiresAt: new Date(expires * 1000).toISOString() };
+          const datum: RoundDatum = {
+            kind: 'commitment',
+            cohortId: 'ab'.repeat(28),
+            epoch: 1,
+            round: 2,
+            party: 'cd'.repeat(28),
+            deltaHash: 'ef'.repeat(32),
+            storageKey: `deltas/${'ef'.repeat(32)}`,
+            sampleCount: 10,
+            bytes: 4000,
+            metrics: { loss: 0.5, accuracy: 0.75 },
+            readGrant,
+          };
+          const back = decodeRoundDatum(encodeRoundDatum(datum));
+          expect(back).toEqual(datum);
+          const { readGrant: _, ...without } = datum;
+          expect(decodeRoundDatum(encodeRoundDatum(without))).toEqual(without);
+        },
+      ),
+      { numRuns: 40 },
+    );
+    // A real presigned S3 GET is well under the 16 KB a layer-2 transaction may carry.
+    const presigned =
+      'https://gateway.storjshare.io/party-bucket/dml/' +
+      'ab'.repeat(32) +
+      '?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Content-Sha256=UNSIGNED-PAYLOAD&X-Amz-Credential=' +
+      'jw2ylm3bzmsu5pgfvu6ps7rzbxqa%2F20261126%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20261126T110000Z' +
+      '&X-Amz-Expires=3600&X-Amz-Signature=' +
+      'cd'.repeat(32) +
+      '&X-Amz-SignedHeaders=host&x-id=GetObject';
+    const cbor = encodeRoundDatum({
+      kind: 'commitment',
+      cohortId: 'ab'.repeat(28),
+      epoch: 1,
+      round: 2,
+      party: 'cd'.repeat(28),
+      deltaHash: 'ab'.repeat(32),
+      storageKey: `dml/${'ab'.repeat(32)}`,
+      sampleCount: 10,
+      bytes: 4000,
+      metrics: { loss: 0.5, accuracy: 0.75 },
+      readGrant: { url: presigned, expiresAt: '2026-11-26T12:00:00.000Z' },
+    });
+    expect(cbor.length / 2).toBeLessThan(1024);
+  });
+
+  it('rejects a commitment whose grant expiry is not a date', () => {
+    expect(() =>
+      encodeRoundDatum({
+        kind: 'commitment',
+        cohortId: 'ab'.repeat(28),
+        epoch: 1,
+        round: 2,
+        party: 'cd'.repeat(28),
+        deltaHash: 'ef'.repeat(32),
+        storageKey: 'k',
+        sampleCount: 1,
+        bytes: 1,
+        metrics: { loss: 0, accuracy: 0 },
+        readGrant: { url: 'file:///x', expiresAt: 'soon' },
+      }),
+    ).toThrow('not a date');
+  });
+
   it('round-trips an acknowledgement', () => {
     const datum: RoundDatum = {
       kind: 'acknowledgement',

@@ -1,13 +1,16 @@
 import { Constr, Data } from 'lucid-cardano';
 import { DmlError } from '../errors.js';
 import type { RoundCommitment, RoundKey } from '../round/index.js';
+import type { ObjectGrant } from '../storage/index.js';
 
 /**
  * What a party writes into the head during a round, as the inline datum of the output that holds
  * its signal token (SPEC, "A round inside the head"):
  *
  * - the **delta commitment** `Constr 0 [B cohortId, I epoch, I round, B party, B deltaHash,
- *   B storageKey (UTF-8), I sampleCount, I bytes, I lossMicro, I accuracyMicro]`;
+ *   B storageKey (UTF-8), I sampleCount, I bytes, I lossMicro, I accuracyMicro
+ *   (, B readGrantUrl (UTF-8), I readGrantExpiresUnixSeconds)]`: with the read grant, 12 fields
+ *   (the owner's time-limited read link of the delta, which peers follow); without, 10;
  * - the **acknowledgement** `Constr 1 [B cohortId, I epoch, I round, B party, B aggregateHash,
  *   B signature]`, the party's Hydra-key signature of the training snapshot.
  *
@@ -15,6 +18,13 @@ import type { RoundCommitment, RoundKey } from '../round/index.js';
  */
 export interface DeltaCommitmentDatum extends RoundKey, RoundCommitment {
   readonly kind: 'commitment';
+  /**
+   * The owner's time-limited read link of the delta (a presigned S3 GET, or a signed `file:`
+   * grant of a local folder store): how peers read it. Carried whole in the datum (a presigned
+   * URL is 0.5-1 KB; a layer-2 transaction may be up to the ledger's 16 KB), so a peer needs
+   * nothing but the head to read every delta of the round. Whole seconds.
+   */
+  readonly readGrant?: ObjectGrant;
 }
 
 export interface RoundAcknowledgementDatum {
@@ -45,6 +55,13 @@ const hexOf = (x: string, what: string): string => {
   return x;
 };
 
+const grantExpirySeconds = (expiresAt: string): number => {
+  const ms = Date.parse(expiresAt);
+  if (!Number.isFinite(ms))
+    throw new DmlError('BAD_DATUM', `readGrant.expiresAt is not a date: ${expiresAt}`);
+  return Math.floor(ms / 1000);
+};
+
 /** The round datum as CBOR hex. */
 export const encodeRoundDatum = (d: RoundDatum): string => {
   const head = [
@@ -63,6 +80,12 @@ export const encodeRoundDatum = (d: RoundDatum): string => {
         nat(d.bytes, 'bytes'),
         micro(d.metrics.loss, 'loss'),
         micro(d.metrics.accuracy, 'accuracy'),
+        ...(d.readGrant
+          ? [
+              Buffer.from(d.readGrant.url, 'utf8').toString('hex'),
+              nat(grantExpirySeconds(d.readGrant.expiresAt), 'readGrant.expiresAt'),
+            ]
+          : []),
       ]),
     );
   return Data.to(
@@ -85,10 +108,19 @@ export const decodeRoundDatum = (cborHex: string): RoundDatum | undefined => {
   const [cohortId, epoch, round, party] = f;
   if (!isBytes(cohortId) || !isInt(epoch) || !isInt(round) || !isBytes(party)) return undefined;
   const head = { cohortId, epoch: Number(epoch), round: Number(round), party };
-  if (data.index === 0 && f.length === 10) {
-    const [, , , , deltaHash, storageKey, sampleCount, bytes, loss, accuracy] = f;
+  if (data.index === 0 && (f.length === 10 || f.length === 12)) {
+    const [, , , , deltaHash, storageKey, sampleCount, bytes, loss, accuracy, grantUrl, grantExpires] = f;
     if (!isBytes(deltaHash) || !isBytes(storageKey) || !isInt(sampleCount) || !isInt(bytes)) return undefined;
     if (!isInt(loss) || !isInt(accuracy)) return undefined;
+    if (f.length === 12 && (!isBytes(grantUrl) || !isInt(grantExpires))) return undefined;
+    const readGrant =
+      f.length === 12 && Number.isSafeInteger(Number(grantExpires))
+        ? {
+            url: Buffer.from(grantUrl as string, 'hex').toString('utf8'),
+            expiresAt: new Date(Number(grantExpires) * 1000).toISOString(),
+          }
+        : undefined;
+    if (f.length === 12 && !readGrant) return undefined;
     return {
       kind: 'commitment',
       ...head,
@@ -97,6 +129,7 @@ export const decodeRoundDatum = (cborHex: string): RoundDatum | undefined => {
       sampleCount: Number(sampleCount),
       bytes: Number(bytes),
       metrics: { loss: Number(loss) / MICRO, accuracy: Number(accuracy) / MICRO },
+      ...(readGrant ? { readGrant } : {}),
     };
   }
   if (data.index === 1 && f.length === 6) {

@@ -3,7 +3,7 @@ import { DmlError } from '../errors.js';
 import { normaliseKeyPrefix } from './object-key.js';
 import type { GrantOptions, ObjectGrant, ObjectStore } from './object-store.js';
 import { sharedBackgroundSha256 } from './background-sha256.js';
-import { readObjectGrant } from './read-object-grant.js';
+import { type ReadGrantOptions, grantNamesKey, readObjectGrant } from './read-object-grant.js';
 import {
   type ObjectKey,
   type ScryptParameters,
@@ -174,6 +174,19 @@ export class EncryptedContentStore {
     return this.objects.grantRead(key, options);
   }
 
+  /**
+   * A peer's object through the read grant it published (`fetchSharedContent` with this store's
+   * passphrase, the cohort's): the link must name the committed key, the bytes must hash to the
+   * key and the commitment, and they must open.
+   */
+  getShared(
+    grant: ObjectGrant,
+    commitment: { readonly key: string; readonly sha256: string },
+    options: ReadGrantOptions = {},
+  ): Promise<Buffer> {
+    return fetchSharedContent(grant, commitment, this.options.passphrase, options);
+  }
+
   /** Drops the buffer reused between puts (the object store is the caller's to close). */
   releaseBuffers(): void {
     this.scratch = undefined;
@@ -188,8 +201,14 @@ export const fetchSharedContent = async (
   grant: ObjectGrant,
   commitment: { readonly key: string; readonly sha256: string },
   passphrase: string,
-  options: Parameters<typeof readObjectGrant>[1] = {},
+  options: ReadGrantOptions = {},
 ): Promise<Buffer> => {
+  if (!grantNamesKey(grant, commitment.key))
+    throw new DmlError(
+      'STORAGE_LINK_INVALID',
+      `the read link ${grant.url.split('?')[0]} does not name the committed key ${commitment.key}`,
+      { hint: 'the commitment and its read grant disagree: treat the party as faulty' },
+    );
   const sealed = await readObjectGrant(grant, options);
   verifyStoredContent(sealed, commitment.key, commitment.sha256);
   return openSealedObject(sealed, passphrase, `object ${commitment.key}`);

@@ -9,7 +9,11 @@ export type {
 export { checkObjectKey, normaliseKeyPrefix } from './object-key.js';
 export { LocalFolderStore, type LocalFolderStoreOptions } from './local-folder-store.js';
 export { S3ObjectStore, type S3StoreConfig } from './s3-object-store.js';
-export { readObjectGrant } from './read-object-grant.js';
+export {
+  readObjectGrant,
+  grantNamesKey,
+  type ReadGrantOptions as ReadObjectGrantOptions,
+} from './read-object-grant.js';
 export {
   type ScryptParameters,
   DEFAULT_SCRYPT,
@@ -35,5 +39,11 @@ export {
   fetchSharedContent,
 } from './encrypted-content-store.js';
 export type { BackoffPolicy as StorageBackoffPolicy, RetryClock as StorageRetryClock } from './retry.js';
+export {
+  type StorageRetryInfo,
+  DEFAULT_BACKOFF as DEFAULT_STORAGE_BACKOFF,
+  backoffPatienceMs,
+  describeStorageRetry,
+} from './retry.js';
 export { type StorageConfig, STORAGE_SETTING_ENV, storageConfigFromSettings } from './storage-config.js';
 export { openObjectStore, openEncryptedStorage } from './open-storage.js';

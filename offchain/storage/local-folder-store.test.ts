@@ -1,12 +1,13 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm, stat, utimes } from 'node:fs/promises';
+import { mkdtemp, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalFolderStore } from './local-folder-store.js';
 import { describeObjectStoreBehaviour, expectDmlError } from './object-store.behaviour.js';
 import { readObjectGrant } from './read-object-grant.js';
+import { type StorageRetryInfo, backoffPatienceMs, describeStorageRetry } from './retry.js';
 
 const roots: string[] = [];
 const freshRoot = async (): Promise<string> => {
@@ -113,5 +114,78 @@ describe('LocalFolderStore', () => {
       Buffer.from('1'),
     );
     await expectDmlError(readObjectGrant(grant, { now: new Date(grant.expiresAt) }), 'STORAGE_LINK_EXPIRED');
+  });
+});
+
+describe('local folder store: the folder unreachable for a while (a mount that disappears)', () => {
+  const policy = { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 400 };
+
+  it('retries a put while the folder is gone and completes when it is back, saying so', async () => {
+    const root = await freshRoot();
+    const retries: StorageRetryInfo[] = [];
+    const waits: number[] = [];
+    const store = await LocalFolderStore.open(root, {
+      backoff: policy,
+      retryClock: {
+        random: () => 0.5,
+        // The test drives time: the folder comes back during the second wait.
+        sleep: async (ms) => {
+          waits.push(ms);
+          if (waits.length === 2) await rename(`${root}.away`, root);
+        },
+      },
+      onRetry: (info) => retries.push(info),
+    });
+    await rename(root, `${root}.away`); // what an unmounted file system looks like to the store
+    await store.put('deltas/a/k', Buffer.from('the delta'));
+    expect(retries.map((r) => r.retry)).toEqual([1, 2]);
+    expect(waits).toEqual([50, 100]);
+    expect(describeStorageRetry(retries[0]!, policy)).toMatch(
+      /^storage unreachable, retrying \(attempt 2 of 4 in 50 ms\): the store folder .* is not reachable/,
+    );
+    expect((await store.get('deltas/a/k')).toString()).toBe('the delta');
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  });
+
+  it('gives up after its patience with STORAGE_UNREACHABLE, leaves nothing, and never rebuilds the store in the bare mount point', async () => {
+    const root = await freshRoot();
+    const store = await LocalFolderStore.open(root, {
+      backoff: policy,
+      retryClock: { random: () => 0.99, sleep: async () => undefined },
+    });
+    await rename(root, `${root}.away`);
+    await expectDmlError(store.put('deltas/a/k', Buffer.from('x')), 'STORAGE_UNREACHABLE', /not reachable/);
+    await expectDmlError(store.get('deltas/a/k'), 'STORAGE_UNREACHABLE');
+    await expect(stat(root)).rejects.toThrow('ENOENT');
+    await rename(`${root}.away`, root);
+    expect(await store.list('')).toEqual([]);
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+    // the ceiling of its waits: 100 + 200 + 400 ms
+    expect(backoffPatienceMs(policy)).toBe(700);
+  });
+
+  it('does not retry what is not an outage: a missing object in a reachable store', async () => {
+    const root = await freshRoot();
+    let retried = 0;
+    const store = await LocalFolderStore.open(root, { backoff: policy, onRetry: () => retried++ });
+    await expectDmlError(store.get('deltas/none'), 'STORAGE_NOT_FOUND');
+    expect(await store.stat('deltas/none')).toBeUndefined();
+    expect(retried).toBe(0);
+  });
+
+  it("a peer's read through a file grant waits for the owner's folder too", async () => {
+    const root = await freshRoot();
+    const store = await LocalFolderStore.open(root);
+    await store.put('deltas/b/k', Buffer.from('shared'));
+    const grant = await store.grantRead('deltas/b/k', { expiresInSeconds: 60 });
+    await rename(root, `${root}.away`);
+    const retries: StorageRetryInfo[] = [];
+    const bytes = await readObjectGrant(grant, {
+      backoff: policy,
+      retryClock: { random: () => 0, sleep: async () => rename(`${root}.away`, root) },
+      onRetry: (info) => retries.push(info),
+    });
+    expect(bytes.toString()).toBe('shared');
+    expect(retries).toHaveLength(1);
   });
 });

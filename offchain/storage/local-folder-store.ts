@@ -5,6 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DmlError } from '../errors.js';
 import { checkObjectKey } from './object-key.js';
 import type { GrantOptions, ObjectGrant, ObjectStore, StoredObjectInfo } from './object-store.js';
+import { type BackoffPolicy, type RetryClock, type StorageRetryInfo, retryWithBackoff } from './retry.js';
 
 /**
  * The embedded default store: a folder.
@@ -28,7 +29,22 @@ export interface LocalFolderStoreOptions {
   readonly writeChunkBytes?: number;
   /** Called after each chunk a put writes (the crash test uses it to stop mid-write). */
   readonly onWriteProgress?: (key: string, bytesWritten: number, totalBytes: number) => void;
+  /**
+   * How long to keep trying while the folder is unreachable (its `objects/` or `tmp/` folder gone,
+   * as when the file system mounted there disappears, or the mount answers ESTALE, ENOTCONN, EIO).
+   * Default `DEFAULT_BACKOFF`; `{ maxAttempts: 1, ... }` fails at once.
+   */
+  readonly backoff?: BackoffPolicy;
+  readonly retryClock?: RetryClock;
+  /** Hears about each retry before its wait (progress: "storage unreachable, retrying"). */
+  readonly onRetry?: (info: StorageRetryInfo) => void;
 }
+
+/** Errors of a file system that went away under a folder (a mount that disappeared or hangs). */
+const MOUNT_GONE_CODES = ['ESTALE', 'ENOTCONN', 'EIO', 'EHOSTDOWN', 'ETIMEDOUT'];
+
+const isUnreachable = (error: unknown): boolean =>
+  error instanceof DmlError && error.code === 'STORAGE_UNREACHABLE';
 
 const fsyncPath = async (path: string): Promise<void> => {
   const handle = await open(path, 'r');
@@ -93,7 +109,65 @@ export class LocalFolderStore implements ObjectStore {
     return join(this.objectsDir, ...checkObjectKey(key).split('/'));
   }
 
+  /**
+   * Whether the store's folders are there. A store never recreates them once opened: if they are
+   * gone, the file system that held them went away (an unmounted or moved mount point), and
+   * writing into the empty mount point would put objects where no one looks for them.
+   */
+  private async reachable(): Promise<boolean> {
+    const isDir = async (path: string) => (await stat(path).catch(() => undefined))?.isDirectory() === true;
+    return (await isDir(this.objectsDir)) && (await isDir(this.tmpDir));
+  }
+
+  /**
+   * Turns a file-system error into `STORAGE_UNREACHABLE` when the store itself is gone (its
+   * folders missing, or the mount's own error codes); other errors go through unchanged.
+   */
+  private async classify(error: unknown, what: string): Promise<unknown> {
+    if (error instanceof DmlError) return error;
+    const code = (error as { code?: unknown } | null)?.code;
+    const mountGone = typeof code === 'string' && MOUNT_GONE_CODES.includes(code);
+    if (mountGone || !(await this.reachable()))
+      return new DmlError(
+        'STORAGE_UNREACHABLE',
+        `the store folder ${this.root} is not reachable (${what}: ${typeof code === 'string' ? code : String(error)})`,
+        { hint: 'is the file system mounted there? the store waits and retries', cause: error },
+      );
+    return error;
+  }
+
+  /** Runs a file-system operation, retried with backoff while the store is unreachable. */
+  private withRetry<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    return retryWithBackoff(
+      async () => {
+        if (!(await this.reachable()))
+          throw new DmlError(
+            'STORAGE_UNREACHABLE',
+            `the store folder ${this.root} is not reachable (${what}: its objects/ or tmp/ folder is gone)`,
+            { hint: 'is the file system mounted there? the store waits and retries' },
+          );
+        try {
+          return await operation();
+        } catch (error) {
+          throw await this.classify(error, what);
+        }
+      },
+      {
+        ...(this.options.backoff ? { policy: this.options.backoff } : {}),
+        ...(this.options.retryClock ? { clock: this.options.retryClock } : {}),
+        isRetryable: isUnreachable,
+        ...(this.options.onRetry ? { onRetry: this.options.onRetry } : {}),
+      },
+    );
+  }
+
+  /** Stores `body` under `key` atomically; retried while the folder is unreachable. */
   async put(key: string, body: Uint8Array): Promise<void> {
+    checkObjectKey(key);
+    return this.withRetry(`put ${key}`, () => this.putOnce(key, body));
+  }
+
+  private async putOnce(key: string, body: Uint8Array): Promise<void> {
     const target = this.pathOf(key);
     const chunk = this.options.writeChunkBytes ?? 4 * 1024 * 1024;
     const temporary = join(this.tmpDir, `${randomUUID()}.part`);
@@ -113,7 +187,7 @@ export class LocalFolderStore implements ObjectStore {
         await handle.close();
       }
       const parent = dirname(target);
-      await mkdir(parent, { recursive: true, mode: 0o700 });
+      await this.makeFoldersBelowObjects(parent);
       await rename(temporary, target);
       committed = true;
       // Make the rename (and any folder it needed) durable.
@@ -127,26 +201,38 @@ export class LocalFolderStore implements ObjectStore {
   }
 
   async get(key: string): Promise<Buffer> {
-    try {
-      return await readFile(this.pathOf(key));
-    } catch (error) {
-      if (isCode(error, 'ENOENT') || isCode(error, 'EISDIR'))
-        throw new DmlError('STORAGE_NOT_FOUND', `no object ${key} in ${this.location}`);
-      throw error;
-    }
+    const path = this.pathOf(key);
+    return this.withRetry(`get ${key}`, async () => {
+      try {
+        return await readFile(path);
+      } catch (error) {
+        // A missing object, unless the whole store went away meanwhile (then: unreachable).
+        if ((isCode(error, 'ENOENT') || isCode(error, 'EISDIR')) && (await this.reachable()))
+          throw new DmlError('STORAGE_NOT_FOUND', `no object ${key} in ${this.location}`);
+        throw error;
+      }
+    });
   }
 
   async stat(key: string): Promise<StoredObjectInfo | undefined> {
-    try {
-      const info = await stat(this.pathOf(key));
-      return info.isFile() ? { key, size: info.size } : undefined;
-    } catch (error) {
-      if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR')) return undefined;
-      throw error;
-    }
+    const path = this.pathOf(key);
+    return this.withRetry(`stat ${key}`, async () => {
+      try {
+        const info = await stat(path);
+        return info.isFile() ? { key, size: info.size } : undefined;
+      } catch (error) {
+        if ((isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR')) && (await this.reachable()))
+          return undefined;
+        throw error;
+      }
+    });
   }
 
   async list(prefix: string): Promise<StoredObjectInfo[]> {
+    return this.withRetry(`list ${prefix}`, () => this.listOnce(prefix));
+  }
+
+  private async listOnce(prefix: string): Promise<StoredObjectInfo[]> {
     const found: StoredObjectInfo[] = [];
     const walk = async (dir: string): Promise<void> => {
       let entries;
@@ -171,11 +257,14 @@ export class LocalFolderStore implements ObjectStore {
   }
 
   async delete(key: string): Promise<void> {
-    try {
-      await unlink(this.pathOf(key));
-    } catch (error) {
-      if (!isCode(error, 'ENOENT')) throw error;
-    }
+    const path = this.pathOf(key);
+    return this.withRetry(`delete ${key}`, async () => {
+      try {
+        await unlink(path);
+      } catch (error) {
+        if (!(isCode(error, 'ENOENT') && (await this.reachable()))) throw error;
+      }
+    });
   }
 
   async grantRead(key: string, options: GrantOptions): Promise<ObjectGrant> {
@@ -187,6 +276,26 @@ export class LocalFolderStore implements ObjectStore {
     url.searchParams.set('expires', String(expires));
     url.searchParams.set('signature', signGrant(this.grantKey, key, expires));
     return { url: url.toString(), expiresAt: new Date(expires * 1000).toISOString() };
+  }
+
+  /**
+   * Creates the key's sub-folders one by one below `objects/`, never `objects/` itself or above:
+   * if the store went away mid-put, this fails (ENOENT) instead of rebuilding an empty store in
+   * the bare mount point.
+   */
+  private async makeFoldersBelowObjects(parent: string): Promise<void> {
+    const segments = relative(this.objectsDir, parent)
+      .split(sep)
+      .filter((x) => x !== '');
+    let dir = this.objectsDir;
+    for (const segment of segments) {
+      dir = join(dir, segment);
+      try {
+        await mkdir(dir, { mode: 0o700 });
+      } catch (error) {
+        if (!isCode(error, 'EEXIST')) throw error;
+      }
+    }
   }
 
   /** Deletes writes in progress older than `olderThanMs` (left by a crash). Returns how many. */
@@ -209,27 +318,49 @@ export class LocalFolderStore implements ObjectStore {
 const signGrant = (grantKey: Buffer, key: string, expires: number): string =>
   createHmac('sha256', grantKey).update(`${key}\n${expires}`).digest('hex');
 
-/** Follows a `file:` read grant made by `LocalFolderStore.grantRead`. */
+/**
+ * Follows a `file:` read grant made by `LocalFolderStore.grantRead`. The reader checks the
+ * signature (with the owner store's grant key) and the expiry against `now`. A store that is not
+ * there (its folder or grant key missing, a mount gone) is `STORAGE_UNREACHABLE`, which the
+ * caller may retry; a link that does not verify is `STORAGE_LINK_INVALID`.
+ */
 export const readLocalGrant = async (grant: ObjectGrant, now: Date): Promise<Buffer> => {
   const invalid = (why: string): DmlError =>
     new DmlError('STORAGE_LINK_INVALID', `the read link ${grant.url} is not valid: ${why}`);
-  const url = new URL(grant.url);
+  let url: URL;
+  try {
+    url = new URL(grant.url);
+  } catch {
+    throw invalid('it is not a URL');
+  }
   const root = url.searchParams.get('dml-root');
   const expires = Number(url.searchParams.get('expires'));
   const signature = url.searchParams.get('signature') ?? '';
   if (!root || !Number.isSafeInteger(expires) || !/^[0-9a-f]{64}$/.test(signature))
     throw invalid('it lacks dml-root, expires or signature');
-  const path = fileURLToPath(new URL(url.pathname, 'file://'));
+  let path: string;
+  try {
+    path = fileURLToPath(new URL(url.pathname, 'file://'));
+  } catch {
+    throw invalid('its path is not a local file');
+  }
   const objectsDir = join(root, 'objects');
   const rel = relative(objectsDir, path);
   if (rel.startsWith('..') || rel === '') throw invalid('it names a file outside the store');
   const key = rel.split(sep).join('/');
+  const unreachable = (error: unknown): DmlError =>
+    new DmlError(
+      'STORAGE_UNREACHABLE',
+      `the store folder ${root} of the read link for ${key} is not reachable (${String((error as { code?: unknown }).code ?? error)})`,
+      { hint: 'is the file system mounted there?', cause: error },
+    );
   let grantKey: Buffer;
   try {
     grantKey = await readFile(join(root, GRANT_KEY_FILE));
-  } catch {
-    throw invalid(`no store at ${root}`);
+  } catch (error) {
+    throw unreachable(error);
   }
+  if (grantKey.length !== 32) throw invalid(`the store at ${root} has no valid grant key`);
   const expected = Buffer.from(signGrant(grantKey, key, expires), 'hex');
   if (!timingSafeEqual(expected, Buffer.from(signature, 'hex')))
     throw invalid('its signature does not match');
@@ -242,7 +373,10 @@ export const readLocalGrant = async (grant: ObjectGrant, now: Date): Promise<Buf
   try {
     return await readFile(path);
   } catch (error) {
-    if (isCode(error, 'ENOENT')) throw new DmlError('STORAGE_NOT_FOUND', `no object ${key} in ${root}`);
-    throw error;
+    const storeThere = (await stat(objectsDir).catch(() => undefined))?.isDirectory() === true;
+    if (isCode(error, 'ENOENT') && storeThere)
+      throw new DmlError('STORAGE_NOT_FOUND', `no object ${key} in ${root}`);
+    if (isCode(error, 'EISDIR')) throw new DmlError('STORAGE_NOT_FOUND', `no object ${key} in ${root}`);
+    throw unreachable(error);
   }
 };

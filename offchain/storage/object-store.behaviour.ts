@@ -124,9 +124,18 @@ export const describeObjectStoreBehaviour = (
       expect(Date.parse(grant.expiresAt) - Date.now()).toBeGreaterThan(500_000);
       expect(await readObjectGrant(grant)).toEqual(await store.get(ref.key));
       expect(await fetchSharedContent(grant, ref, passphrase)).toEqual(plaintext);
-      // A peer checks the bytes against the commitment: another delta's hash is refused.
+      // A peer checks the link and the bytes against the commitment: a link that does not name
+      // the committed key is refused, and so is a commitment to another hash.
       const other = await content.put(randomBytes(10));
-      await expectDmlError(fetchSharedContent(grant, other, passphrase), 'STORAGE_HASH_MISMATCH');
+      await expectDmlError(
+        fetchSharedContent(grant, other, passphrase),
+        'STORAGE_LINK_INVALID',
+        /does not name/,
+      );
+      await expectDmlError(
+        fetchSharedContent(grant, { key: ref.key, sha256: other.sha256 }, passphrase),
+        'STORAGE_HASH_MISMATCH',
+      );
       await expectDmlError(fetchSharedContent(grant, ref, 'not the passphrase'), 'STORAGE_DECRYPT_FAILED');
     });
 

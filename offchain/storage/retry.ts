@@ -58,3 +58,40 @@ export const retryWithBackoff = async <T>(
     }
   }
 };
+
+/**
+ * The longest a policy waits in all before it gives up: the sum of every retry's wait ceiling
+ * (full jitter draws each wait in [0, ceiling), so the expected total is about half of this).
+ * The time the attempts themselves take (a refused connection: milliseconds; a dropped one: up
+ * to the connect timeout) comes on top.
+ */
+export const backoffPatienceMs = (policy: BackoffPolicy): number => {
+  let total = 0;
+  for (let retry = 1; retry < policy.maxAttempts; retry++)
+    total += Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, retry - 1));
+  return total;
+};
+
+/** What a store's retry reports: the attempt that failed, the wait before the next one, why. */
+export interface StorageRetryInfo {
+  readonly retry: number;
+  readonly delayMs: number;
+  readonly error: unknown;
+}
+
+/**
+ * The progress line of a retry, e.g. "storage unreachable, retrying (attempt 2 of 6 in 350 ms):
+ * connect ECONNREFUSED 127.0.0.1:9000" - so that an outage is visible, never silent.
+ */
+export const describeStorageRetry = (
+  info: StorageRetryInfo,
+  policy: BackoffPolicy = DEFAULT_BACKOFF,
+): string => {
+  const why =
+    info.error instanceof Error
+      ? info.error.message.split('\n')[0]
+      : typeof info.error === 'string'
+        ? info.error
+        : 'unknown error';
+  return `storage unreachable, retrying (attempt ${info.retry + 1} of ${policy.maxAttempts} in ${info.delayMs} ms): ${why}`;
+};

@@ -72,6 +72,44 @@ describe('verifyCohort', () => {
     );
   });
 
+  it('reads through the grants in the log while they last, and needs its own access after', async () => {
+    const signedAt = new Date('2026-11-26T10:00:00Z');
+    const f = await fixture({ readGrants: { signedAt, expiresInSeconds: 600 } });
+    const log = new SqliteEventStore(f.logFile);
+    try {
+      // within the grants' lifetime the auditor needs no access of its own
+      const during = await verifyCohortInStores(log, undefined, f.cohortId, PASSPHRASE, {
+        now: () => new Date(signedAt.getTime() + 60_000),
+      });
+      expect(during.findings).toEqual([]);
+      expect(during.checked.deltas).toBe(6);
+      // an old cohort: the grants expired; without access every delta is reported, saying why
+      const later = () => new Date(signedAt.getTime() + 86_400_000);
+      const blind = await verifyCohortInStores(log, undefined, f.cohortId, PASSPHRASE, { now: later });
+      const missing = blind.findings.filter((x) => x.kind === 'delta-missing');
+      expect(missing).toHaveLength(6);
+      expect(missing[0]!.message).toMatch(
+        /expired at 2026-11-26T10:10:00.000Z and the auditor has no read access/,
+      );
+      // with read access given by each party (here: the folder holding every party's deltas)
+      const objects = await LocalFolderStore.open(f.storageRoot);
+      try {
+        const withAccess = await verifyCohortInStores(
+          log,
+          { storeOf: (party) => (f.parties.includes(party) ? objects : undefined) },
+          f.cohortId,
+          PASSPHRASE,
+          { now: later },
+        );
+        expect(withAccess.findings).toEqual([]);
+      } finally {
+        await objects.close();
+      }
+    } finally {
+      await log.close();
+    }
+  });
+
   it('detects an event removed from the middle of the log', async () => {
     const f = await fixture();
     const db = new Database(f.logFile);

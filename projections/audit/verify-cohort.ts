@@ -3,6 +3,7 @@ import {
   type CohortTransition,
   type Delta,
   type DmlEventData,
+  type ObjectGrant,
   type StoredDmlEvent,
   aggregateDeltas,
   decodeDelta,
@@ -39,8 +40,15 @@ export interface AuditReport {
 
 /** The auditor's one I/O boundary: the stored objects, and how the log numbers its events. */
 export interface AuditDeps {
-  /** The stored (sealed) bytes under `key`, or undefined when there is no such object. */
-  readonly fetchObject: (key: string) => Promise<Uint8Array | undefined>;
+  /**
+   * The stored (sealed) bytes under `key`, or undefined when there is no such object. `committed`
+   * names the committing party and the read grant it published (the auditor may read through it
+   * while it lasts, and needs its own read access to the party's store after).
+   */
+  readonly fetchObject: (
+    key: string,
+    committed?: { readonly party: string; readonly readGrant?: ObjectGrant },
+  ) => Promise<Uint8Array | undefined>;
   /** The cohort's shared passphrase for deltas. */
   readonly passphrase: string;
   /**
@@ -110,7 +118,10 @@ const checkDelta = async (
   const at = { position: c.event.position, epoch, round, party, key };
   let bytes: Uint8Array | undefined;
   try {
-    bytes = await deps.fetchObject(key);
+    bytes = await deps.fetchObject(key, {
+      party,
+      ...(c.data.readGrant ? { readGrant: c.data.readGrant } : {}),
+    });
   } catch (error) {
     return { findings: [{ kind: 'delta-missing', message: `cannot fetch: ${describe(error)}`, ...at }] };
   }

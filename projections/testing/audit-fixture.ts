@@ -37,6 +37,8 @@ export interface AuditFixtureOptions {
   readonly missingSignature?: { round: number; party: number };
   /** This party's (index) commitment of this round states a size one byte larger than stored. */
   readonly misstatedBytes?: { round: number; party: number };
+  /** Publish a read grant with each commitment, signed at `signedAt` for `expiresInSeconds`. */
+  readonly readGrants?: { readonly signedAt: Date; readonly expiresInSeconds: number };
 }
 
 export interface AuditFixture {
@@ -122,6 +124,7 @@ export const writeAuditFixture = async (options: AuditFixtureOptions): Promise<A
       ]);
       const ref = await content.put(encodeDelta(delta));
       keys.set(`${round}/${party}`, ref.key);
+      const readGrant = options.readGrants ? await content.share(ref.key, options.readGrants) : undefined;
       contributions.push({ partyId: party, sampleCount: 10 + i, delta });
       await append(partyStream(cohortId, party), [
         ev('training.DeltaCommitted', {
@@ -134,6 +137,7 @@ export const writeAuditFixture = async (options: AuditFixtureOptions): Promise<A
           sampleCount: 10 + i,
           bytes: ref.size + (is(options.misstatedBytes, round, i) ? 1 : 0),
           metrics: { loss: 1 / round, accuracy: 0.5 },
+          ...(readGrant ? { readGrant } : {}),
         }),
       ]);
     }

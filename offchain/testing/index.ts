@@ -1,0 +1,2 @@
+// Test helpers of offchain/ that tests in other folders use (only *.test.ts files may import this).
+export { CuttableTcpProxy } from '../storage/fixtures/cuttable-tcp-proxy.js';
