@@ -1,4 +1,5 @@
 import type { HydraNormalised, StoredDmlEvent } from '../offchain/index.js';
+import { Drafts, type Writable } from './draft.js';
 import { type Projection, put } from './projection.js';
 
 /** Where a head is in Hydra's lifecycle. Final is terminal (finalized or aborted). */
@@ -88,10 +89,63 @@ const evolveHead = (head: HeadRecord, n: HydraNormalised, at: string): HeadRecor
   }
 };
 
+const initializedHead = (
+  cohortId: string,
+  headId: string,
+  parties: readonly string[],
+  at: string,
+): HeadRecord => ({
+  headId,
+  cohortId,
+  status: 'Initializing',
+  parties,
+  committed: [],
+  aborted: false,
+  validTxs: 0,
+  invalidTxs: 0,
+  lastSnapshot: 0,
+  contestations: 0,
+  initializedAt: at,
+});
+
 /** Head lifecycle per head, from the Hydra outputs. */
 export const headLifecycleProjection: Projection<HeadLifecycleState> = {
   name: 'head-lifecycle',
   initial: { heads: {}, anomalies: [] },
+  // The same fold as `evolve` over `events`; the state and its table of heads copied once for the run.
+  evolveMany(state, events) {
+    const drafts = new Drafts();
+    let root: Writable<HeadLifecycleState> | undefined;
+    let heads: Writable<HeadLifecycleState['heads']> | undefined;
+    const noteAnomaly = (event: StoredDmlEvent, text: string) => {
+      root ??= drafts.object(state);
+      (root.anomalies = drafts.array(root.anomalies)).push(`#${event.position} ${text}`);
+    };
+    const setHead = (record: HeadRecord) => {
+      root ??= drafts.object(state);
+      heads ??= root.heads = drafts.object(state.heads);
+      heads[record.headId] = record;
+    };
+    for (const event of events) {
+      if (event.type !== 'hydra.OutputReceived') continue;
+      const n = event.data.normalised;
+      if (n.kind === 'Other' || n.kind === 'CommandFailed') continue;
+      const head = (heads ?? state.heads)[n.headId];
+      if (n.kind === 'HeadIsInitializing') {
+        if (head) noteAnomaly(event, `head ${n.headId}: HeadIsInitializing again (status ${head.status})`);
+        else setHead(initializedHead(event.data.cohortId, n.headId, n.parties, event.occurredAt));
+        continue;
+      }
+      if (!head) {
+        noteAnomaly(event, `head ${n.headId}: ${n.kind} before HeadIsInitializing`);
+        continue;
+      }
+      if (!TRANSITIONS[n.kind]!.from.includes(head.status))
+        noteAnomaly(event, `head ${n.headId}: ${n.kind} while ${head.status}`);
+      else setHead(evolveHead(head, n, event.occurredAt));
+    }
+    return root ?? state;
+  },
   evolve(state, event) {
     if (event.type !== 'hydra.OutputReceived') return state;
     const n = event.data.normalised;
@@ -100,19 +154,7 @@ export const headLifecycleProjection: Projection<HeadLifecycleState> = {
     if (n.kind === 'HeadIsInitializing') {
       if (head)
         return anomaly(state, event, `head ${n.headId}: HeadIsInitializing again (status ${head.status})`);
-      const created: HeadRecord = {
-        headId: n.headId,
-        cohortId: event.data.cohortId,
-        status: 'Initializing',
-        parties: n.parties,
-        committed: [],
-        aborted: false,
-        validTxs: 0,
-        invalidTxs: 0,
-        lastSnapshot: 0,
-        contestations: 0,
-        initializedAt: event.occurredAt,
-      };
+      const created = initializedHead(event.data.cohortId, n.headId, n.parties, event.occurredAt);
       return { ...state, heads: put(state.heads, n.headId, created) };
     }
     if (!head) return anomaly(state, event, `head ${n.headId}: ${n.kind} before HeadIsInitializing`);

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { type NewDmlEvent, type StoredDmlEvent, createEvent, hydraOutputEvent } from '../offchain/index.js';
 import { escrowLedgerProjection, ledgerBalances } from './escrow-ledger.js';
 import { headLifecycleProjection } from './head-lifecycle.js';
-import { foldEvents } from './projection.js';
+import { type Projection, foldEvents } from './projection.js';
 import {
   ALL_PROJECTIONS,
   CohortProjections,
@@ -171,6 +171,35 @@ const logArb = fc.array(fc.oneof(hydraArb, l1Arb, trainingArb), { maxLength: 60 
 const foldAll = (events: readonly StoredDmlEvent[], from = initialProjectionStates()) =>
   events.reduce(applyToAll, from);
 
+// Bursts of scores of one round, as a round's n x n ContributionScored events arrive
+const burstArb = fc
+  .record({ cohortId: cohort, round: fc.nat(3), n: fc.integer({ min: 1, max: 12 }), seed: fc.nat() })
+  .map(({ cohortId, round, n, seed }) =>
+    Array.from({ length: n }, (_, i) =>
+      createEvent('training.ContributionScored', {
+        cohortId,
+        epoch: 0,
+        round,
+        scorer: PARTIES[(seed + i) % PARTIES.length]!,
+        party: PARTIES[(seed * 7 + i * 3) % PARTIES.length]!,
+        score: ((seed + i) % 13) / 7 - 0.9,
+      }),
+    ),
+  );
+const mixedArb = fc
+  .array(
+    fc.oneof(
+      hydraArb.map((e) => [e]),
+      l1Arb.map((e) => [e]),
+      trainingArb.map((e) => [e]),
+      burstArb,
+    ),
+    {
+      maxLength: 25,
+    },
+  )
+  .map((chunks) => stored(chunks.flat()));
+
 describe('projection properties', () => {
   it('replaying the log twice equals replaying it once (every projection)', () => {
     fc.assert(
@@ -246,34 +275,6 @@ describe('projection properties', () => {
   });
 
   it('folding runs at once (replay, evolveMany) equals folding event by event, and mutates nothing', () => {
-    // bursts of scores of one round, as a round's n x n ContributionScored events arrive
-    const burstArb = fc
-      .record({ cohortId: cohort, round: fc.nat(3), n: fc.integer({ min: 1, max: 12 }), seed: fc.nat() })
-      .map(({ cohortId, round, n, seed }) =>
-        Array.from({ length: n }, (_, i) =>
-          createEvent('training.ContributionScored', {
-            cohortId,
-            epoch: 0,
-            round,
-            scorer: PARTIES[(seed + i) % PARTIES.length]!,
-            party: PARTIES[(seed * 7 + i * 3) % PARTIES.length]!,
-            score: ((seed + i) % 13) / 7 - 0.9,
-          }),
-        ),
-      );
-    const mixedArb = fc
-      .array(
-        fc.oneof(
-          hydraArb.map((e) => [e]),
-          l1Arb.map((e) => [e]),
-          trainingArb.map((e) => [e]),
-          burstArb,
-        ),
-        {
-          maxLength: 25,
-        },
-      )
-      .map((chunks) => stored(chunks.flat()));
     fc.assert(
       fc.property(mixedArb, fc.array(fc.nat(80), { maxLength: 4 }), (log, cuts) => {
         const one = new CohortProjections();
@@ -287,6 +288,27 @@ describe('projection properties', () => {
         const frozen = JSON.stringify(half);
         expect(applyRunToAll(half, log)).toEqual(foldAll(log));
         expect(JSON.stringify(half)).toBe(frozen);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('each projection folds a run (evolveMany, drafts) exactly as evolve event by event, key order included', () => {
+    fc.assert(
+      fc.property(mixedArb, fc.nat(60), (log, split) => {
+        for (const projection of Object.values(ALL_PROJECTIONS) as Projection<unknown>[]) {
+          const byEvent = log.reduce((s, e) => projection.evolve(s, e), projection.initial);
+          const byRun = projection.evolveMany ? projection.evolveMany(projection.initial, log) : byEvent;
+          expect(JSON.stringify(byRun)).toBe(JSON.stringify(byEvent));
+          expect(byRun).toEqual(byEvent);
+          // from a state built by evolve, folding the rest as one run leaves that state untouched
+          const cut = split % (log.length + 1);
+          const head = log.slice(0, cut).reduce((s, e) => projection.evolve(s, e), projection.initial);
+          const frozen = JSON.stringify(head);
+          const rest = projection.evolveMany ? projection.evolveMany(head, log.slice(cut)) : byEvent;
+          expect(JSON.stringify(rest)).toBe(JSON.stringify(byEvent));
+          expect(JSON.stringify(head)).toBe(frozen);
+        }
       }),
       { numRuns: 150 },
     );

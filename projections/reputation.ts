@@ -1,4 +1,5 @@
 import type { StoredDmlEvent } from '../offchain/index.js';
+import { Drafts, type Writable } from './draft.js';
 import { type Projection, put } from './projection.js';
 
 export interface PartyReputation {
@@ -39,62 +40,63 @@ const fresh = (party: string): PartyReputation => ({
 export const reputationScore = (r: PartyReputation): number =>
   r.slashed || r.equivocations > 0 ? 0 : r.scoreCount === 0 ? 0 : r.scoreSum / r.scoreCount;
 
-type Scored = Extract<StoredDmlEvent, { type: 'training.ContributionScored' }>;
-const isScore = (e: StoredDmlEvent): e is Scored => e.type === 'training.ContributionScored';
-
-/** Scores `events[from..to)` (ContributionScored of one cohort): the cohort and each party copied once. */
-const scoreRun = (
-  state: ReputationState,
-  events: readonly StoredDmlEvent[],
-  from: number,
-  to: number,
-): ReputationState => {
-  const cohortId = (events[from] as Scored).data.cohortId;
-  let cohort: Record<string, PartyReputation> | undefined;
-  const copied = new Set<string>();
-  for (let i = from; i < to; i++) {
-    const e = (events[i] as Scored).data;
-    if (e.scorer === e.party) continue;
-    cohort ??= { ...state.cohorts[cohortId] };
-    let r = cohort[e.party];
-    if (!copied.has(e.party)) {
-      r = { ...(r ?? fresh(e.party)) };
-      cohort[e.party] = r;
-      copied.add(e.party);
-    }
-    const m = r as { -readonly [K in keyof PartyReputation]: PartyReputation[K] };
-    m.scoreSum += e.score;
-    m.scoreCount += 1;
-    m.harmfulScores += e.score < 0 ? 1 : 0;
-  }
-  return cohort ? { ...state, cohorts: put(state.cohorts, cohortId, cohort) } : state;
-};
-
 /** Reputation per cohort and party, from commitments, scores and slashes. */
 export const reputationProjection: Projection<ReputationState> = {
   name: 'reputation',
   initial: { cohorts: {} },
+  // The same fold as `evolve` over `events`, each touched record copied once for the run (drafts).
   evolveMany(state, events) {
-    let current = state;
-    let i = 0;
-    while (i < events.length) {
-      const event = events[i]!;
-      if (!isScore(event)) {
-        current = this.evolve(current, event);
-        i++;
-        continue;
+    const drafts = new Drafts();
+    let cohorts: Writable<ReputationState['cohorts']> | undefined;
+    let lastId: string | undefined;
+    let lastCohort: Record<string, PartyReputation> | undefined;
+    const partyDraft = (cohortId: string, party: string): Writable<PartyReputation> => {
+      if (lastId !== cohortId || lastCohort === undefined) {
+        cohorts ??= drafts.object(state.cohorts);
+        lastCohort = drafts.object(cohorts[cohortId] ?? {});
+        cohorts[cohortId] = lastCohort;
+        lastId = cohortId;
       }
-      let j = i + 1;
-      while (
-        j < events.length &&
-        isScore(events[j]!) &&
-        (events[j] as Scored).data.cohortId === event.data.cohortId
-      )
-        j++;
-      current = scoreRun(current, events, i, j);
-      i = j;
+      const existing = lastCohort[party];
+      const r = existing ? drafts.object(existing) : drafts.fresh(fresh(party));
+      lastCohort[party] = r;
+      return r;
+    };
+    for (const event of events) {
+      switch (event.type) {
+        case 'training.DeltaCommitted': {
+          const e = event.data;
+          const last = (cohorts ?? state.cohorts)[e.cohortId]?.[e.party]?.lastCommit;
+          const same = last !== undefined && last.epoch === e.epoch && last.round === e.round;
+          if (same && last.hash === e.deltaHash) break;
+          const r = partyDraft(e.cohortId, e.party);
+          if (same) r.equivocations += 1;
+          else {
+            r.contributions += 1;
+            r.lastCommit = { epoch: e.epoch, round: e.round, hash: e.deltaHash };
+          }
+          break;
+        }
+        case 'training.ContributionScored': {
+          const e = event.data;
+          if (e.scorer === e.party) break;
+          const r = partyDraft(e.cohortId, e.party);
+          r.scoreSum += e.score;
+          r.scoreCount += 1;
+          r.harmfulScores += e.score < 0 ? 1 : 0;
+          break;
+        }
+        case 'l1.PartySlashed': {
+          const e = event.data;
+          partyDraft(e.cohortId, e.accused).slashed = true;
+          for (const voter of e.voters) partyDraft(e.cohortId, voter).votesCast += 1;
+          break;
+        }
+        default:
+          break;
+      }
     }
-    return current;
+    return cohorts ? { ...state, cohorts } : state;
   },
   evolve(state, event: StoredDmlEvent) {
     const touch = (cohortId: string, party: string, f: (r: PartyReputation) => PartyReputation) => {

@@ -1,4 +1,4 @@
-import type { StoredDmlEvent } from '../offchain/index.js';
+import { Drafts, type Writable } from './draft.js';
 import { type Projection, put } from './projection.js';
 
 export interface PartyRound {
@@ -60,63 +60,86 @@ const updateParty = (r: RoundRecord, party: string, update: (p: PartyRound) => P
   parties: put(r.parties, party, update(r.parties[party] ?? emptyParty(party))),
 });
 
-type Scored = Extract<StoredDmlEvent, { type: 'training.ContributionScored' }>;
-const isScore = (e: StoredDmlEvent): e is Scored => e.type === 'training.ContributionScored';
-
-/**
- * Scores `events[from..to)` (all ContributionScored of one cohort, epoch and round) in one copy of
- * the round: its party table and each touched party are copied once, then filled in place.
- */
-const scoreRun = (
-  state: TrainingHistoryState,
-  events: readonly StoredDmlEvent[],
-  from: number,
-  to: number,
-): TrainingHistoryState => {
-  const first = (events[from] as Scored).data;
-  const cohort = state.cohorts[first.cohortId] ?? { cohortId: first.cohortId, rounds: [] };
-  const next = updateRound(cohort, first.epoch, first.round, (r) => {
-    const parties: Record<string, PartyRound> = { ...r.parties };
-    const copied = new Set<string>();
-    for (let i = from; i < to; i++) {
-      const e = (events[i] as Scored).data;
-      if (!copied.has(e.party)) {
-        const p = parties[e.party] ?? emptyParty(e.party);
-        parties[e.party] = { ...p, scores: { ...p.scores } };
-        copied.add(e.party);
-      }
-      (parties[e.party]!.scores as Record<string, number>)[e.scorer] = e.score;
-    }
-    return { ...r, parties };
-  });
-  return { cohorts: put(state.cohorts, first.cohortId, next) };
-};
-
 /** Per cohort, round and party: loss, accuracy, delta hash, storage key, bytes, scores. */
 export const trainingHistoryProjection: Projection<TrainingHistoryState> = {
   name: 'training-history',
   initial: { cohorts: {} },
+  // The same fold as `evolve` over `events`, each touched record copied once for the run (drafts).
   evolveMany(state, events) {
-    let current = state;
-    let i = 0;
-    while (i < events.length) {
-      const event = events[i]!;
-      if (!isScore(event)) {
-        current = this.evolve(current, event);
-        i++;
-        continue;
+    const drafts = new Drafts();
+    let root: Writable<TrainingHistoryState> | undefined;
+    let cohorts: Writable<TrainingHistoryState['cohorts']> | undefined;
+    let last: { cohortId: string; epoch: number; round: number; record: Writable<RoundRecord> } | undefined;
+    const roundDraft = (cohortId: string, epoch: number, round: number): Writable<RoundRecord> => {
+      if (last !== undefined && last.round === round && last.epoch === epoch && last.cohortId === cohortId)
+        return last.record;
+      root ??= drafts.object(state);
+      cohorts ??= root.cohorts = drafts.object(state.cohorts);
+      const existing = cohorts[cohortId];
+      const cohort = existing ? drafts.object(existing) : drafts.fresh({ cohortId, rounds: [] });
+      cohorts[cohortId] = cohort;
+      const rounds = (cohort.rounds = drafts.array(cohort.rounds));
+      const i = findRound(rounds, epoch, round);
+      let record: Writable<RoundRecord>;
+      if (i < 0) {
+        record = drafts.fresh({ epoch, round, parties: {} });
+        rounds.push(record);
+      } else {
+        record = drafts.object(rounds[i]!);
+        rounds[i] = record;
       }
-      const { cohortId, epoch, round } = event.data;
-      let j = i + 1;
-      for (; j < events.length; j++) {
-        const e = events[j]!;
-        if (!isScore(e) || e.data.round !== round || e.data.epoch !== epoch || e.data.cohortId !== cohortId)
+      last = { cohortId, epoch, round, record };
+      return record;
+    };
+    const partyDraft = (r: Writable<RoundRecord>, party: string): Writable<PartyRound> => {
+      const parties = (r.parties = drafts.object(r.parties));
+      const existing = parties[party];
+      const p = existing ? drafts.object(existing) : drafts.fresh(emptyParty(party));
+      parties[party] = p;
+      return p;
+    };
+    for (const event of events) {
+      switch (event.type) {
+        case 'training.RoundStarted': {
+          const e = event.data;
+          roundDraft(e.cohortId, e.epoch, e.round).startedFrom = e.globalAdapterHash;
+          break;
+        }
+        case 'training.DeltaCommitted': {
+          const e = event.data;
+          const p = partyDraft(roundDraft(e.cohortId, e.epoch, e.round), e.party);
+          if (p.deltaHash !== undefined && p.deltaHash !== e.deltaHash) {
+            if (!p.equivocations.includes(e.deltaHash))
+              (p.equivocations = drafts.array(p.equivocations)).push(e.deltaHash);
+          } else {
+            p.deltaHash = e.deltaHash;
+            p.storageKey = e.storageKey;
+            p.bytes = e.bytes;
+            p.sampleCount = e.sampleCount;
+            p.loss = e.metrics.loss;
+            p.accuracy = e.metrics.accuracy;
+          }
+          break;
+        }
+        case 'training.AggregateComputed': {
+          const e = event.data;
+          const r = roundDraft(e.cohortId, e.epoch, e.round);
+          r.aggregateHash = e.aggregateHash;
+          r.rule = e.rule;
+          r.contributors = e.contributors;
+          break;
+        }
+        case 'training.ContributionScored': {
+          const e = event.data;
+          const p = partyDraft(roundDraft(e.cohortId, e.epoch, e.round), e.party);
+          (p.scores = drafts.object(p.scores))[e.scorer] = e.score;
+          break;
+        }
+        default:
           break;
       }
-      current = scoreRun(current, events, i, j);
-      i = j;
     }
-    return current;
+    return root ?? state;
   },
   evolve(state, event) {
     if (!event.type.startsWith('training.')) return state;
