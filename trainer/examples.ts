@@ -14,16 +14,21 @@ export interface Examples {
 
 export const isExamples = (data: Examples | LabelledImages): data is Examples => 'fill' in data;
 
+/** p / 255 in float32 for every byte p (a table look-up is cheaper than a division per pixel). */
+const PIXEL_VALUES = Float32Array.from({ length: 256 }, (_, p) => p / 255);
+
 /** MNIST images as examples: pixels / 255. */
 export const imageExamples = (data: LabelledImages): Examples => ({
   inputs: MNIST_PIXELS,
   classes: MNIST_CLASSES,
   count: data.count,
   fill(indices, x, labels) {
+    const images = data.images;
     for (let i = 0; i < indices.length; i++) {
       const k = indices[i]!;
-      for (let p = 0; p < MNIST_PIXELS; p++)
-        x[i * MNIST_PIXELS + p] = data.images[k * MNIST_PIXELS + p]! / 255;
+      const from = k * MNIST_PIXELS;
+      const to = i * MNIST_PIXELS;
+      for (let p = 0; p < MNIST_PIXELS; p++) x[to + p] = PIXEL_VALUES[images[from + p]!]!;
       labels[i] = data.labels[k]!;
     }
   },

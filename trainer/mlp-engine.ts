@@ -5,6 +5,7 @@ import { asExamples, type Examples } from './examples.js';
 import { col2im, im2col, maxPool2, maxPool2Grad, type Pooled } from './conv-ops.js';
 import type { ConvFrontEnd, LoraSettings, Mlp, QuantizedMlp } from './mlp.js';
 import { dequantizeNf4Into } from './nf4.js';
+import { DenseOptimizer, denseLossAndGradients, denseQloraLayers, denseScratch } from './dense-qlora.js';
 import { seededRandom, shuffleInPlace } from './random.js';
 
 /**
@@ -72,6 +73,13 @@ export interface LocalTrainingSettings extends AdamWSettings {
    * (PyTorch's: buf = momentum * buf + grad; p -= lr * buf; weightDecay ignored).
    */
   readonly optimizer?: { readonly kind: 'adamw' } | { readonly kind: 'sgd'; readonly momentum: number };
+  /**
+   * How a QLoRA step of a dense network is computed: 'dense' (default; trainer/dense-qlora.ts:
+   * plain loops with one TensorFlow.js product per layer and direction) or 'tensor' (every
+   * operation a TensorFlow.js op, as convolutional networks always are). Both decode the NF4
+   * base one layer at a time, in the forward and again in the backward pass.
+   */
+  readonly engine?: 'dense' | 'tensor';
 }
 
 export interface TrainingReport {
@@ -248,11 +256,27 @@ class AdamW {
   }
 }
 
-/** Runs `steps` minibatch steps (reshuffling each epoch) and returns the mean loss. */
+/** Runs `steps` minibatch steps on tensors (reshuffling each epoch) and returns the mean loss. */
 const runSteps = (
   data: Examples | LabelledImages,
   settings: LocalTrainingSettings,
   step: (x: tf.Tensor2D, y: tf.Tensor2D) => number,
+): TrainingReport =>
+  runBatches(data, settings, (indices) => {
+    const { x, y } = batchTensors(asExamples(data), indices);
+    try {
+      return step(x, y);
+    } finally {
+      x.dispose();
+      y.dispose();
+    }
+  });
+
+/** Runs `steps` minibatch steps on the examples' indices (reshuffling each epoch) and returns the mean loss. */
+const runBatches = (
+  data: Examples | LabelledImages,
+  settings: LocalTrainingSettings,
+  step: (indices: Int32Array) => number,
 ): TrainingReport => {
   if (data.count < 1) throw new DmlError('TRAIN_NO_DATA', 'no training data');
   const start = performance.now();
@@ -269,12 +293,10 @@ const runSteps = (
       cursor = 0;
     }
     const end = Math.min(cursor + bs, data.count);
-    const { x, y } = batchTensors(asExamples(data), order.subarray(cursor, end));
+    const indices = order.subarray(cursor, end);
     samples += end - cursor;
     cursor = end;
-    total += step(x, y);
-    x.dispose();
-    y.dispose();
+    total += step(indices);
   }
   return {
     loss: total / Math.max(1, settings.steps),
@@ -384,6 +406,8 @@ export const trainQlora = (
 ): { adapters: Delta; report: TrainingReport } => {
   const trainable = (name: string): boolean =>
     name.endsWith('.lora_B') || (!lora.freezeA && name.endsWith('.lora_A'));
+  if (!base.conv && (settings.engine ?? 'dense') === 'dense')
+    return trainDenseQlora(base, adapters, lora, data, settings, trainable);
   const initial = new Map(
     adapters.tensors
       .filter((t) => trainable(t.name))
@@ -420,6 +444,59 @@ export const trainQlora = (
     for (const [, t] of frozen) t.dispose();
     for (const l of layers) l.bias.dispose();
   }
+};
+
+/** trainQlora for a dense network on plain arrays (trainer/dense-qlora.ts). */
+const trainDenseQlora = (
+  base: QuantizedMlp,
+  adapters: Delta,
+  lora: LoraSettings,
+  data: Examples | LabelledImages,
+  settings: LocalTrainingSettings,
+  trainable: (name: string) => boolean,
+): { adapters: Delta; report: TrainingReport } => {
+  // the optimiser updates copies of the trainable tensors in place; frozen ones are read as given
+  const values = new Map(
+    adapters.tensors.map((t) => [t.name, trainable(t.name) ? Float32Array.from(t.values) : t.values]),
+  );
+  const params = new Map([...values].filter(([name]) => trainable(name)));
+  const layers = denseQloraLayers(base.layers, lora, (name) => ({
+    A: getDeltaTensor(adapters, `${name}.lora_A`) && values.get(`${name}.lora_A`)!,
+    B: getDeltaTensor(adapters, `${name}.lora_B`) && values.get(`${name}.lora_B`)!,
+  }));
+  const batch = Math.min(settings.batchSize, data.count);
+  const scratch = denseScratch(layers, batch);
+  const o = settings.optimizer;
+  const optimizer = new DenseOptimizer(
+    o?.kind === 'sgd'
+      ? { kind: 'sgd', learningRate: settings.learningRate, momentum: o.momentum }
+      : {
+          kind: 'adamw',
+          learningRate: settings.learningRate,
+          weightDecay: settings.weightDecay,
+          beta1: settings.beta1 ?? 0.9,
+          beta2: settings.beta2 ?? 0.999,
+          epsilon: settings.epsilon ?? 1e-8,
+        },
+  );
+  const examples = asExamples(data);
+  const x = new Float32Array(batch * examples.inputs);
+  const labels = new Int32Array(batch);
+  const report = runBatches(data, settings, (indices) => {
+    const n = indices.length;
+    examples.fill(indices, x, labels);
+    const r = denseLossAndGradients(layers, x, labels, n, scratch, !lora.freezeA);
+    optimizer.step(params, r.grads);
+    return r.loss;
+  });
+  return {
+    adapters: makeDelta(
+      adapters.tensors.map((t) =>
+        trainable(t.name) ? { name: t.name, shape: [...t.shape], values: values.get(t.name)! } : t,
+      ),
+    ),
+    report,
+  };
 };
 
 export interface Evaluation {
