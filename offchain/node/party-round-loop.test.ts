@@ -140,7 +140,15 @@ const contentOf = (i: number, Store: typeof EncryptedContentStore = EncryptedCon
     scrypt: { log2N: 10, r: 1, p: 1 },
   });
 
-const loopOf = (i: number, options: { log?: EventStore; content?: EncryptedContentStore } = {}) => {
+const loopOf = (
+  i: number,
+  options: {
+    log?: EventStore;
+    content?: EncryptedContentStore;
+    signal?: AbortSignal;
+    onStep?: (line: string) => void;
+  } = {},
+) => {
   const endpoint = fixture.head.endpoints[i]!;
   return new PartyRoundLoop({
     identity: {
@@ -162,6 +170,8 @@ const loopOf = (i: number, options: { log?: EventStore; content?: EncryptedConte
     adapters: new AdapterFiles(join(dir, 'adapters', ids[i]!)),
     startGlobal: start,
     pollMs: 200,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onStep ? { onStep: options.onStep } : {}),
   });
 };
 
@@ -201,6 +211,18 @@ describe('PartyRoundLoop: a party crashes at every step of a round and resumes',
         }),
       ),
     ).toBeUndefined();
+    // Ctrl-C: the step in hand finishes (its append included), the loop says where it stopped
+    const controller = new AbortController();
+    const lines: string[] = [];
+    const stopped = await loopOf(c, {
+      signal: controller.signal,
+      onStep: (line) => {
+        lines.push(line);
+        controller.abort();
+      },
+    }).run();
+    expect(stopped).toMatchObject({ kind: 'stopped', at: { kind: 'record-commitment', round: 2 } });
+    expect(lines).toEqual([expect.stringMatching(/^round 2: the head holds this party's commitment/)]);
     const last = await loopOf(c).run();
     const results = [...(await Promise.all(peers)), last];
     expect(crashes).toEqual([
