@@ -241,7 +241,12 @@ export class PartyRoundLoop {
         case 'wait':
           announce(`round ${r}: waiting for the ${action.for} of ${action.missing.map(short).join(', ')}`);
           await this.sleep(o.pollMs ?? 5_000);
-          if (!this.headOpen) continue;
+          if (o.signal?.aborted) continue;
+          if (!this.headOpen)
+            throw new DmlError(
+              'HEAD_NOT_OPEN',
+              `round ${r}: the head closed while this party waited for the ${action.for} of ${action.missing.join(', ')}`,
+            );
           // a safety net for a missed wake-up: look at the head's current UTxO again
           this.observeUtxo(await this.client!.getSnapshotUtxo().catch(() => undefined));
           break;
