@@ -96,6 +96,7 @@ const describeCause = (error: unknown): string => {
   if (typeof error !== 'object' || error === null) return String(error);
   const e = error as { message?: unknown; code?: unknown; name?: unknown; cause?: unknown };
   const message = typeof e.message === 'string' ? (e.message.split('\n')[0] ?? '') : '';
+  if (e.name === 'DmlError' && message !== '') return message; // says it all, for a user
   const code = typeof e.code === 'string' ? e.code : typeof e.name === 'string' ? e.name : '';
   const line = message.includes(code) ? message : [code, message].filter((x) => x !== '').join(': ');
   if (line !== '') return line;
