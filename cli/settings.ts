@@ -87,6 +87,22 @@ export const SETTINGS: readonly SettingDefinition[] = [
     secret: true,
   },
   {
+    key: 'storageRetryAttempts',
+    env: 'DML_STORAGE_RETRY_ATTEMPTS',
+    description:
+      'attempts per storage request while the store is unreachable (default 6; patience = the sum of the waits)',
+  },
+  {
+    key: 'storageRetryBaseDelayMs',
+    env: 'DML_STORAGE_RETRY_BASE_MS',
+    description: 'ceiling of the first retry wait in ms, doubling per retry (default 200)',
+  },
+  {
+    key: 'storageRetryMaxDelayMs',
+    env: 'DML_STORAGE_RETRY_MAX_DELAY_MS',
+    description: 'ceiling of any retry wait in ms (default 5000)',
+  },
+  {
     key: 'blockfrostUrl',
     env: 'DML_BLOCKFROST_URL',
     description: 'Blockfrost API URL, for a real Cardano network',

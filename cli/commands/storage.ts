@@ -7,6 +7,7 @@ import {
   KEY_FILES,
   fetchSharedContent,
   hashOfStorageKey,
+  describeStorageRetry,
   openEncryptedStorage,
   storageConfigFromSettings,
 } from '../../offchain/index.js';
@@ -27,7 +28,11 @@ const openConfigured = async (ctx: CommandContext): Promise<EncryptedContentStor
     fallbackPassphrase: await keyFolderPassphrase(ctx.settings.keys),
     env: process.env, // only to say that the prototype's MY_API_KEY / MY_SATELLITE are replaced
   });
-  return openEncryptedStorage(config);
+  // An outage is never silent: each retry shows as "storage unreachable, retrying (attempt n ...)".
+  const progress = ctx.output.progress();
+  return openEncryptedStorage(config, {
+    onRetry: (info) => progress.update(describeStorageRetry(info, config.backoff)),
+  });
 };
 
 const passphraseOf = async (ctx: CommandContext): Promise<string> =>

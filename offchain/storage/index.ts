@@ -46,4 +46,4 @@ export {
   describeStorageRetry,
 } from './retry.js';
 export { type StorageConfig, STORAGE_SETTING_ENV, storageConfigFromSettings } from './storage-config.js';
-export { openObjectStore, openEncryptedStorage } from './open-storage.js';
+export { openObjectStore, openEncryptedStorage, type OpenStorageHooks } from './open-storage.js';

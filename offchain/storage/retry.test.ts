@@ -1,6 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { backoffDelayMs, retryWithBackoff, type RetryClock } from './retry.js';
+import { DmlError } from '../errors.js';
+import {
+  backoffDelayMs,
+  backoffPatienceMs,
+  describeStorageRetry,
+  retryWithBackoff,
+  type RetryClock,
+} from './retry.js';
 import type { SdkError } from '@smithy/types';
 import { JitteredRetryStrategy } from './s3-retry-strategy.js';
 
@@ -122,5 +129,37 @@ describe('JitteredRetryStrategy (the S3 client hook)', () => {
       }),
     ).rejects.toBe(error);
     expect(clock.waits).toEqual([]);
+  });
+});
+
+describe('patience and progress of a retry policy', () => {
+  it('the patience is the sum of the wait ceilings: attempts x backoff, capped', () => {
+    expect(backoffPatienceMs({ maxAttempts: 1, baseDelayMs: 200, maxDelayMs: 5000 })).toBe(0);
+    expect(backoffPatienceMs({ maxAttempts: 6, baseDelayMs: 200, maxDelayMs: 5000 })).toBe(6200);
+    expect(backoffPatienceMs({ maxAttempts: 10, baseDelayMs: 500, maxDelayMs: 30_000 })).toBe(
+      500 + 1000 + 2000 + 4000 + 8000 + 16_000 + 30_000 + 30_000 + 30_000,
+    );
+  });
+
+  it('says which attempt comes next and why, for errors from any realm', () => {
+    const policy = { maxAttempts: 6, baseDelayMs: 200, maxDelayMs: 5000 };
+    // what the AWS SDK hands over when a connection is refused (not always an Error here)
+    const sdkLike = { code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:9', name: 'Error' };
+    expect(describeStorageRetry({ retry: 1, delayMs: 120, error: sdkLike }, policy)).toBe(
+      'storage unreachable, retrying (attempt 2 of 6 in 120 ms): connect ECONNREFUSED 127.0.0.1:9',
+    );
+    expect(
+      describeStorageRetry(
+        { retry: 3, delayMs: 0, error: { code: 'ECONNRESET', message: 'socket hang up' } },
+        policy,
+      ),
+    ).toBe('storage unreachable, retrying (attempt 4 of 6 in 0 ms): ECONNRESET: socket hang up');
+    expect(
+      describeStorageRetry(
+        { retry: 1, delayMs: 5, error: new DmlError('STORAGE_UNREACHABLE', 'folder gone') },
+        policy,
+      ),
+    ).toMatch(/: folder gone$/);
+    expect(describeStorageRetry({ retry: 1, delayMs: 5, error: {} })).toMatch(/: unknown error$/);
   });
 });

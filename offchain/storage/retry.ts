@@ -87,11 +87,18 @@ export const describeStorageRetry = (
   info: StorageRetryInfo,
   policy: BackoffPolicy = DEFAULT_BACKOFF,
 ): string => {
-  const why =
-    info.error instanceof Error
-      ? info.error.message.split('\n')[0]
-      : typeof info.error === 'string'
-        ? info.error
-        : 'unknown error';
-  return `storage unreachable, retrying (attempt ${info.retry + 1} of ${policy.maxAttempts} in ${info.delayMs} ms): ${why}`;
+  return `storage unreachable, retrying (attempt ${info.retry + 1} of ${policy.maxAttempts} in ${info.delayMs} ms): ${describeCause(info.error)}`;
+};
+
+/** One line about an error, also from another realm (the SDK's errors are not always `Error`s here). */
+const describeCause = (error: unknown): string => {
+  if (typeof error === 'string') return error;
+  if (typeof error !== 'object' || error === null) return String(error);
+  const e = error as { message?: unknown; code?: unknown; name?: unknown; cause?: unknown };
+  const message = typeof e.message === 'string' ? (e.message.split('\n')[0] ?? '') : '';
+  if (e.name === 'DmlError' && message !== '') return message; // says it all, for a user
+  const code = typeof e.code === 'string' ? e.code : typeof e.name === 'string' ? e.name : '';
+  const line = message.includes(code) ? message : [code, message].filter((x) => x !== '').join(': ');
+  if (line !== '') return line;
+  return e.cause !== undefined ? describeCause(e.cause) : 'unknown error';
 };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { expectDmlError } from './object-store.behaviour.js';
+import { backoffPatienceMs } from './retry.js';
 import { storageConfigFromSettings } from './storage-config.js';
 
 const s3Settings = {
@@ -94,5 +95,27 @@ describe('storageConfigFromSettings', () => {
     await bad({ ...s3Settings, s3Endpoint: 'ftp://x' }, /http\(s\)/);
     await bad({ ...s3Settings, bucket: 'Party_A' }, /not a valid bucket name/);
     await bad({ ...s3Settings, uploadPath: '../up' }, /MY_STORJ_UPLOAD_PATH/);
+  });
+
+  it('takes the retry policy (its patience while storage is unreachable) from the settings', async () => {
+    expect(storageConfigFromSettings(s3Settings).backoff).toBeUndefined();
+    const config = storageConfigFromSettings({
+      ...s3Settings,
+      storageRetryAttempts: '12',
+      storageRetryMaxDelayMs: '30000',
+    });
+    expect(config.backoff).toEqual({ maxAttempts: 12, baseDelayMs: 200, maxDelayMs: 30_000 });
+    expect(backoffPatienceMs(config.backoff!)).toBe(
+      200 + 400 + 800 + 1600 + 3200 + 6400 + 12_800 + 25_600 + 3 * 30_000,
+    );
+    const bad = (settings: Record<string, string | undefined>, message: RegExp) =>
+      expectDmlError(
+        Promise.resolve().then(() => storageConfigFromSettings({ ...s3Settings, ...settings })),
+        'STORAGE_SETTING_INVALID',
+        message,
+      );
+    await bad({ storageRetryAttempts: '0' }, /DML_STORAGE_RETRY_ATTEMPTS \(storageRetryAttempts\) is "0"/);
+    await bad({ storageRetryBaseDelayMs: 'soon' }, /DML_STORAGE_RETRY_BASE_MS/);
+    await bad({ storageRetryBaseDelayMs: '9000', storageRetryMaxDelayMs: '100' }, /is below/);
   });
 });

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { DmlError } from '../errors.js';
 import { normaliseKeyPrefix } from './object-key.js';
+import { type BackoffPolicy, DEFAULT_BACKOFF } from './retry.js';
 import type { S3StoreConfig } from './s3-object-store.js';
 
 /**
@@ -18,6 +19,13 @@ import type { S3StoreConfig } from './s3-object-store.js';
  *   uploadPath             MY_STORJ_UPLOAD_PATH        key prefix (kept from the prototype)
  *   encryptionPassphrase   MY_ENCRYPTION_PASSPHRASE    passphrase (kept from the prototype)
  *   home                   DML_HOME                    the local store lives in <home>/storage
+ *   storageRetryAttempts   DML_STORAGE_RETRY_ATTEMPTS  attempts per request while storage is unreachable (6)
+ *   storageRetryBaseDelayMs DML_STORAGE_RETRY_BASE_MS  ceiling of the first retry's wait (200)
+ *   storageRetryMaxDelayMs DML_STORAGE_RETRY_MAX_DELAY_MS  ceiling of any wait (5000)
+ *
+ * The retry's patience - how long a store keeps trying before a put fails with
+ * STORAGE_UNREACHABLE - is the sum of its wait ceilings (`backoffPatienceMs`): 6.2 s by default;
+ * e.g. 12 attempts with waits up to 30 s give 141 s (full jitter: about half that expected).
  */
 export const STORAGE_SETTING_ENV = {
   storage: 'DML_STORAGE',
@@ -29,14 +37,21 @@ export const STORAGE_SETTING_ENV = {
   uploadPath: 'MY_STORJ_UPLOAD_PATH',
   encryptionPassphrase: 'MY_ENCRYPTION_PASSPHRASE',
   home: 'DML_HOME',
+  storageRetryAttempts: 'DML_STORAGE_RETRY_ATTEMPTS',
+  storageRetryBaseDelayMs: 'DML_STORAGE_RETRY_BASE_MS',
+  storageRetryMaxDelayMs: 'DML_STORAGE_RETRY_MAX_DELAY_MS',
 } as const;
 
 /** Settings the prototype had that have no meaning with the S3 gateway. */
 const RETIRED_PROTOTYPE_SETTINGS = ['MY_API_KEY', 'MY_SATELLITE'] as const;
 
-export type StorageConfig =
+export type StorageConfig = (
   | { readonly kind: 'local'; readonly root: string; readonly prefix: string; readonly passphrase: string }
-  | { readonly kind: 's3'; readonly s3: S3StoreConfig; readonly prefix: string; readonly passphrase: string };
+  | { readonly kind: 's3'; readonly s3: S3StoreConfig; readonly prefix: string; readonly passphrase: string }
+) & {
+  /** The retry policy while storage is unreachable, when a setting names one (else the store's default). */
+  readonly backoff?: BackoffPolicy;
+};
 
 type SettingKey = keyof typeof STORAGE_SETTING_ENV;
 const named = (key: SettingKey): string => `${STORAGE_SETTING_ENV[key]} (${key})`;
@@ -99,8 +114,16 @@ export const storageConfigFromSettings = (
       `${named('uploadPath')} is not a valid key prefix: ${(cause as Error).message}`,
     );
   }
+  const backoff = retryPolicyOf(value);
+  const retry = backoff ? { backoff } : {};
   if (kind === 'local')
-    return { kind, root: join(value('home') ?? '.dml', 'storage'), prefix, passphrase: passphrase! };
+    return {
+      kind,
+      root: join(value('home') ?? '.dml', 'storage'),
+      prefix,
+      passphrase: passphrase!,
+      ...retry,
+    };
 
   const endpoint = value('s3Endpoint')!;
   let parsed: URL;
@@ -126,6 +149,7 @@ export const storageConfigFromSettings = (
     kind,
     prefix,
     passphrase: passphrase!,
+    ...retry,
     s3: {
       endpoint,
       region: value('s3Region') ?? 'us-east-1',
@@ -134,4 +158,32 @@ export const storageConfigFromSettings = (
       bucket,
     },
   };
+};
+
+/** The retry policy the settings name, or undefined when none is set. */
+const retryPolicyOf = (value: (key: SettingKey) => string | undefined): BackoffPolicy | undefined => {
+  const keys = ['storageRetryAttempts', 'storageRetryBaseDelayMs', 'storageRetryMaxDelayMs'] as const;
+  if (keys.every((k) => value(k) === undefined)) return undefined;
+  const int = (key: (typeof keys)[number], fallback: number, min: number, max: number): number => {
+    const raw = value(key);
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isSafeInteger(n) || n < min || n > max)
+      throw new DmlError(
+        'STORAGE_SETTING_INVALID',
+        `${named(key)} is ${JSON.stringify(raw)}: use a whole number from ${min} to ${max}`,
+      );
+    return n;
+  };
+  const policy = {
+    maxAttempts: int('storageRetryAttempts', DEFAULT_BACKOFF.maxAttempts, 1, 100),
+    baseDelayMs: int('storageRetryBaseDelayMs', DEFAULT_BACKOFF.baseDelayMs, 1, 600_000),
+    maxDelayMs: int('storageRetryMaxDelayMs', DEFAULT_BACKOFF.maxDelayMs, 1, 3_600_000),
+  };
+  if (policy.maxDelayMs < policy.baseDelayMs)
+    throw new DmlError(
+      'STORAGE_SETTING_INVALID',
+      `${named('storageRetryMaxDelayMs')} (${policy.maxDelayMs}) is below ${named('storageRetryBaseDelayMs')} (${policy.baseDelayMs})`,
+    );
+  return policy;
 };
