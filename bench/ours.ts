@@ -28,9 +28,17 @@ import {
   trainLocalDelta,
   trainMlp,
   trainQlora,
+  initTransformer,
+  loadMobyDick,
+  quantizeTransformer,
+  trainQloraTransformer,
+  trainTransformer,
+  type TransformerTrainingSettings,
 } from '../trainer/index.js';
 import { epochSteps, parseDataOrder, partyIndices, publicIndices } from './ours-order.js';
 import type {
+  LmStepFigures,
+  LmStepOptions,
   MnistEpochFigures,
   MnistEpochOptions,
   MnistFedAvgFigures,
@@ -172,5 +180,81 @@ export const mnistFedAvg = async (o: MnistFedAvgOptions): Promise<MnistFedAvgFig
       `as stored (B only, encrypted); parties train one after another in one process; a round is ` +
       `training, encryption, local-folder storage, fetch + decryption and aggregation (no Hydra ` +
       `head, no network)${threadNote(o.threads)}`,
+  };
+};
+
+/**
+ * Training steps of the byte-level causal transformer with the peer's shape (trainer/transformer.ts:
+ * byte embedding as one-hot x matrix, learned positions, pre-LayerNorm blocks, causal multi-head
+ * attention, GELU MLP of mlpRatio x d, final LayerNorm, head to 256) on Moby Dick's bytes, window
+ * b of step s starting at ((s * batch + b) * context) mod (n - context - 1) as the peer's.
+ * loraRank 0: every FP32 weight trained (AdamW, PyTorch's default weight decay 0.01); loraRank > 0:
+ * QLoRA, the base in NF4 dequantised layer by layer, LoRA on every linear layer, A and B trained
+ * (as PEFT does; the protocol's FFA-LoRA trains B alone, which is cheaper).
+ */
+export const lmStep = async (o: LmStepOptions): Promise<LmStepFigures> => {
+  const backend = await selectTrainerBackend({ log });
+  const text = await loadMobyDick();
+  const shape = {
+    dModel: o.dModel,
+    layers: o.layers,
+    heads: o.heads,
+    context: o.context,
+    mlpRatio: o.mlpRatio,
+    activation: 'gelu' as const,
+  };
+  const span = text.length - o.context - 1;
+  const startAt =
+    (offset: number) =>
+    (s: number, b: number): number =>
+      (((offset + s) * o.batchSize + b) * o.context) % span;
+  const settings = (steps: number, offset: number): TransformerTrainingSettings => ({
+    steps,
+    batchSize: o.batchSize,
+    learningRate: o.lr,
+    weightDecay: o.optimizer === 'adamw' ? 0.01 : 0,
+    seed: o.seed,
+    windowStart: startAt(offset),
+  });
+  const model = initTransformer(shape, o.seed);
+  let seconds: number;
+  let loss: number;
+  if (o.loraRank > 0) {
+    const base = quantizeTransformer(model);
+    const lora: LoraSettings = { rank: o.loraRank, alpha: o.loraAlpha, freezeA: false };
+    const start = trainQloraTransformer(
+      base,
+      initAdapters(base, lora, o.seed + 1),
+      lora,
+      text,
+      settings(o.warmupSteps, 0),
+    );
+    const { report } = trainQloraTransformer(
+      base,
+      start.adapters,
+      lora,
+      text,
+      settings(o.steps, o.warmupSteps),
+    );
+    seconds = report.milliseconds / 1000;
+    loss = report.loss;
+  } else {
+    const warm = trainTransformer(model, text, settings(o.warmupSteps, 0));
+    const { report } = trainTransformer(warm.model, text, settings(o.steps, o.warmupSteps));
+    seconds = report.milliseconds / 1000;
+    loss = report.loss;
+  }
+  log(`lmStep: ${(seconds / o.steps).toFixed(3)} s/step, mean loss ${loss.toFixed(3)} nats`);
+  return {
+    samplesPerSecond: (o.steps * o.batchSize) / seconds,
+    backend: `tfjs ${backend}`,
+    note:
+      (o.loraRank > 0
+        ? `QLoRA: NF4 base, LoRA r ${o.loraRank} alpha ${o.loraAlpha} on every linear layer (A and B trained), `
+        : 'all FP32 weights trained, ') +
+      `GELU in its tanh form, q/k/v as three d x d layers (the peer: one d x 3d), the optimiser's ` +
+      `state reset between warm-up and timed steps` +
+      (o.optimizer === 'sgd' ? '; AdamW used (no SGD in the transformer engine)' : '') +
+      threadNote(o.threads),
   };
 };

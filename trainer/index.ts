@@ -91,3 +91,49 @@ export {
   readTrainingPlan,
   writeTrainingPlan,
 } from './mnist-plan.js';
+export {
+  type LayerNormParams,
+  type QuantizedTransformer,
+  type Transformer,
+  type TransformerShape,
+  TRANSFORMER_VOCABULARY,
+  describeTransformerShape,
+  initTransformer,
+  quantizeTransformer,
+  transformerLinearLayout,
+  transformerParameterCount,
+} from './transformer.js';
+export {
+  type TextEvaluationOptions,
+  type TransformerTrainingSettings,
+  dequantizeTransformer,
+  evaluateQloraTransformer,
+  evaluateTransformer,
+  qloraTransformerLogits,
+  qloraTransformerLossAndGradients,
+  trainQloraTransformer,
+  trainTransformer,
+  transformerLogits,
+} from './transformer-engine.js';
+export {
+  decodeQuantizedTransformer,
+  encodeQuantizedTransformer,
+  loadQuantizedTransformer,
+  saveQuantizedTransformer,
+} from './transformer-base-file.js';
+export {
+  type LmCohortOptions,
+  type LmCohortSetup,
+  type LmLocalSettings,
+  type LmParty,
+  type LmPretraining,
+  LM_SHAPE,
+  SMALL_LM_SHAPE,
+  lmHeldOut,
+  lmLearner,
+  mobyDickSplit,
+  prepareLmCohort,
+  pretrainLmBase,
+  sotuEras,
+  trainLmParty,
+} from './lm-learner.js';

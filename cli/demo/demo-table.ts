@@ -1,17 +1,28 @@
 import type { DemoResult } from './story.js';
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+const bpb = (x: number) => x.toFixed(3);
 const ada = (lovelace: bigint) => `${(Number(lovelace) / 1e6).toFixed(2)}`;
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
 
 /** The closing table of `dml demo`: one row per party, then the cohorts and where the log is. */
 export const renderDemoTable = (r: DemoResult): string => {
-  const header = ['party', 'role', 'alone', 'together', 'uploaded', 'deposit in (ADA)', 'deposit out (ADA)'];
+  const lm = r.model === 'lm';
+  const measure = lm ? bpb : pct;
+  const header = [
+    'party',
+    'role',
+    lm ? 'alone (bits/byte)' : 'alone',
+    lm ? 'together (bits/byte)' : 'together',
+    'uploaded',
+    'deposit in (ADA)',
+    'deposit out (ADA)',
+  ];
   const rows = r.parties.map((p) => [
     p.name,
     p.role,
-    pct(p.accuracyAlone),
-    pct(p.accuracyTogether),
+    measure(p.accuracyAlone),
+    measure(p.accuracyTogether),
     kb(p.bytesUploaded),
     ada(p.depositIn),
     ada(p.depositOut),
@@ -24,7 +35,9 @@ export const renderDemoTable = (r: DemoResult): string => {
     widths.map((w) => '-'.repeat(w)).join('  '),
     ...rows.map(line),
     '',
-    `test accuracy of the NF4 base before training: ${pct(r.baseAccuracy)}`,
+    lm
+      ? `alone / together: ${r.metric.label}; the NF4 base before training: ${bpb(r.baseAccuracy)} bits/byte (mean over the parties' texts)`
+      : `alone / together: ${r.metric.label}; the NF4 base before training: ${pct(r.baseAccuracy)}`,
     ...r.cohorts.map(
       (c) =>
         `cohort ${c.id}: ${c.outcome} after round ${c.rounds}; audit ${c.audit.ok ? 'verified' : `FAILED (${c.audit.findings.length} findings)`}; report ${c.reportFile}`,

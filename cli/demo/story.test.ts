@@ -77,9 +77,9 @@ describe('the main job, small: parties, head, rounds, a fault, a kill vote, a ne
   it('refuses what it cannot do with a clear error', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'dml-demo-'));
     try {
-      await expect(runDemoStory({ ...small(dir, 'honest'), model: 'lm' })).rejects.toThrow(
-        'mnist model only',
-      );
+      await expect(
+        runDemoStory({ ...small(dir, 'honest'), model: 'gpt' as unknown as DemoOptions['model'] }),
+      ).rejects.toThrow('unknown model gpt');
       await expect(runDemoStory({ ...small(dir, 'honest'), parties: 2 })).rejects.toThrow(
         'at least 3 parties',
       );

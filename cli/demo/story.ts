@@ -31,14 +31,9 @@ import {
   type HeadKey,
 } from '../../offchain/index.js';
 import { verifyCohortInStores, writeAuditReport, type AuditReport } from '../../projections/index.js';
-import {
-  mnistLearner,
-  mnistTestAccuracy,
-  prepareMnistCohort,
-  selectTrainerBackend,
-  trainLocalDelta,
-} from '../../trainer/index.js';
+import { selectTrainerBackend } from '../../trainer/index.js';
 import { HeadSession } from './head-session.js';
+import { type DemoModel, lmDemoModel, mnistDemoModel } from './demo-model.js';
 
 export type DemoScenario = 'honest' | 'saboteur' | 'dropout';
 
@@ -55,12 +50,15 @@ export interface DemoOptions {
   readonly seed: number;
   readonly progress: (line: string, fraction?: number) => void;
   readonly info: (line: string) => void;
+  /** LM only: pretraining steps of the small base (default 150). */
+  readonly pretrainSteps?: number;
 }
 
 export interface DemoPartyRow {
   readonly name: string;
   readonly id: string;
   readonly role: 'honest' | 'saboteur' | 'dropout' | 'newcomer';
+  /** The party's measure (see DemoResult.metric: MNIST test accuracy, or the LM's held-out bits per byte). */
   readonly accuracyAlone: number;
   readonly accuracyTogether: number;
   readonly bytesUploaded: number;
@@ -74,7 +72,11 @@ export interface DemoResult {
   readonly logFile: string;
   readonly storageRoot: string;
   readonly passphraseFile: string;
+  /** The base's measure before training (see metric). */
   readonly baseAccuracy: number;
+  readonly model: 'mnist' | 'lm';
+  /** What the accuracy columns hold: MNIST test accuracy, or held-out bits per byte (LM, lower is better). */
+  readonly metric: { readonly label: string; readonly higherIsBetter: boolean };
   readonly cohorts: ReadonlyArray<{
     id: string;
     outcome: string;
@@ -151,10 +153,8 @@ interface EpochRun {
  * final close, the claims, and the auditor's verdict on every cohort.
  */
 export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> => {
-  if (options.model !== 'mnist')
-    throw new DmlError('DEMO_MODEL', `the demo runs the mnist model only for now, not ${options.model}`, {
-      hint: 'use --model mnist',
-    });
+  if (options.model !== 'mnist' && options.model !== 'lm')
+    throw new DmlError('DEMO_MODEL', `unknown model ${String(options.model)}`, { hint: 'use mnist or lm' });
   if (options.parties < 3)
     throw new DmlError(
       'DEMO_PARTIES',
@@ -187,14 +187,17 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
   try {
     // ---- the world: data, base model, layer 1
     await selectTrainerBackend({ log: info });
-    progress('preparing MNIST: pretraining the base on public images, quantising it to NF4');
-    const setup = await prepareMnistCohort({
+    const model: DemoModel = await (options.model === 'lm' ? lmDemoModel : mnistDemoModel)({
       parties: options.parties + 1,
+      localSteps: options.localSteps,
       shardSize: options.shardSize,
-      rank: 16,
       seed: options.seed,
+      progress,
+      ...(options.pretrainSteps !== undefined ? { pretrainSteps: options.pretrainSteps } : {}),
     });
-    info(`base model: NF4, ${(100 * setup.baseAccuracy).toFixed(1)}% test accuracy before any party trains`);
+    info(
+      `base model: NF4, ${model.metric.format(model.baseMetric)} (${model.metric.label}) before any party trains`,
+    );
 
     const probe = await Lucid.new(undefined, 'Custom');
     const n = options.parties;
@@ -224,11 +227,7 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
     const lucid = await Lucid.new(emulator, 'Custom');
     const layer1 = LucidEmulatorLayer1.fromLucid(lucid, operatorKey);
     const blueprint = loadBlueprint();
-    // Small private shards and a learning rate that lets a few hundred images move the adapter:
-    // alone, a party overfits its shard; together the cohort sees them all (measured: ~85% alone,
-    // ~89% together on 500 images each, base 87%).
-    const training = { steps: options.localSteps, batchSize: 64, learningRate: 1e-2, weightDecay: 0 };
-    const learnerOf = (m: Member) => mnistLearner(setup, m.index, { ...training, seed: options.seed * 7919 });
+    const learnerOf = (m: Member) => model.learner(m.index);
     const clock = () => new Date(emulator.now());
 
     for (const m of everyone) await storeOf(m);
@@ -267,7 +266,7 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
           epochRounds: BigInt(epochRounds),
           votingWindow: 600_000n,
         },
-        params: { model: 'mnist-mlp-nf4', aggregation: 'ffa-lora', loraRank: setup.lora.rank },
+        params: { model: model.id, aggregation: 'ffa-lora', loraRank: model.loraRank },
         log,
         clock,
       });
@@ -398,9 +397,12 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
           const next = participants.get(ids[0]!)!.advance(global, outcomes.get(ids[0]!)!);
           global = next.global;
           globalHash = next.hash;
-          const accuracy = mnistTestAccuracy(setup, global);
+          const measure = model.cohortMetric(
+            global,
+            group.map((m) => m.index),
+          );
           info(
-            `${label} round ${round}: aggregate ${aggregateHash.slice(0, 12)}… signed by all ${group.length}; cohort test accuracy ${(100 * accuracy).toFixed(2)}%`,
+            `${label} round ${round}: aggregate ${aggregateHash.slice(0, 12)}… signed by all ${group.length}; cohort ${model.id === 'mnist-mlp-nf4' ? 'test accuracy' : 'held-out bits per byte (mean over its parties)'} ${model.metric.format(measure)}`,
           );
           run = { global, lastSigned: { round: BigInt(round), aggregateHash, signatures, global } };
           await duringRound?.(round);
@@ -425,7 +427,7 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
 
     const cohorts: Array<{ id: string; outcome: string; rounds: number; chain: CohortChain }> = [];
     const R = options.rounds;
-    let goodGlobal: Delta = setup.startAdapters;
+    let goodGlobal: Delta = model.startAdapters;
 
     // ---- act 1: the cohort of all parties (with a saboteur or a dropout, or all honest)
     {
@@ -551,18 +553,7 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
     const alone = new Map<string, number>();
     for (const m of everyone) {
       const steps = Math.max(1, m.roundsTrained) * options.localSteps;
-      const { adapters } = trainLocalDelta(
-        setup.base,
-        setup.startAdapters,
-        setup.lora,
-        setup.shards[m.index]!,
-        {
-          ...training,
-          steps,
-          seed: options.seed * 31 + m.index,
-        },
-      );
-      alone.set(m.wallet.pkh, mnistTestAccuracy(setup, adapters));
+      alone.set(m.wallet.pkh, model.alone(m.index, steps, options.seed * 31 + m.index));
     }
 
     // ---- the auditor
@@ -594,7 +585,7 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
       id: m.wallet.pkh,
       role: m.role,
       accuracyAlone: alone.get(m.wallet.pkh)!,
-      accuracyTogether: mnistTestAccuracy(setup, m.finalAdapters ?? goodGlobal),
+      accuracyTogether: model.partyMetric(m.index, m.finalAdapters ?? goodGlobal),
       bytesUploaded: m.bytesUploaded,
       depositIn: m.depositIn,
       depositOut: m.depositOut,
@@ -604,7 +595,9 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
       logFile,
       storageRoot,
       passphraseFile,
-      baseAccuracy: setup.baseAccuracy,
+      baseAccuracy: model.baseMetric,
+      model: options.model,
+      metric: { label: model.metric.label, higherIsBetter: model.metric.higherIsBetter },
       cohorts: audits,
       parties,
       seconds: (performance.now() - started) / 1000,

@@ -1,0 +1,240 @@
+import type { Delta, Learner } from '../offchain/index.js';
+import { DmlError } from '../offchain/index.js';
+import { bitsPerByte, loadMobyDick, loadSotu, type Speech } from './byte-text.js';
+import { applyDelta, diffAdapters, initAdapters, trainableAdapterNames, type LoraSettings } from './mlp.js';
+import type { Evaluation } from './mlp-engine.js';
+import {
+  type QuantizedTransformer,
+  type Transformer,
+  type TransformerShape,
+  initTransformer,
+  quantizeTransformer,
+} from './transformer.js';
+import {
+  evaluateQloraTransformer,
+  evaluateTransformer,
+  trainQloraTransformer,
+  trainTransformer,
+  type TransformerTrainingSettings,
+} from './transformer-engine.js';
+
+/** The small transformer of the tests and the demo: builds in seconds. */
+export const SMALL_LM_SHAPE: TransformerShape = {
+  dModel: 32,
+  layers: 1,
+  heads: 2,
+  context: 32,
+  mlpRatio: 4,
+  activation: 'gelu',
+};
+
+/** The documented bigger one (the shape of the PyTorch benchmark's step, bench/peers/lm_step.py). */
+export const LM_SHAPE: TransformerShape = {
+  dModel: 128,
+  layers: 2,
+  heads: 4,
+  context: 128,
+  mlpRatio: 4,
+  activation: 'gelu',
+};
+
+/** Moby Dick cut in two: the first 95% to pretrain on, the rest held out. */
+export const mobyDickSplit = async (): Promise<{ train: Uint8Array; heldOut: Uint8Array }> => {
+  const moby = await loadMobyDick();
+  const cut = Math.floor(moby.length * 0.95);
+  return { train: moby.subarray(0, cut), heldOut: moby.subarray(cut) };
+};
+
+export interface LmPretraining {
+  readonly steps: number;
+  readonly batchSize?: number;
+  readonly learningRate?: number;
+  readonly seed: number;
+}
+
+/**
+ * Pretrains a transformer in full precision on Moby Dick (AdamW, weight decay 0.01) and quantises
+ * it: the QLoRA base. Returns both, and the held-out bits per byte of each.
+ */
+export const pretrainLmBase = async (
+  shape: TransformerShape,
+  o: LmPretraining,
+  log: (line: string) => void = () => undefined,
+): Promise<{
+  fp32: Transformer;
+  base: QuantizedTransformer;
+  fp32BitsPerByte: number;
+  nf4BitsPerByte: number;
+}> => {
+  const { train, heldOut } = await mobyDickSplit();
+  let model = initTransformer(shape, o.seed);
+  const chunk = Math.max(1, Math.min(o.steps, 100));
+  for (let done = 0; done < o.steps; done += chunk) {
+    const steps = Math.min(chunk, o.steps - done);
+    const r = trainTransformer(model, train, {
+      steps,
+      batchSize: o.batchSize ?? 32,
+      learningRate: o.learningRate ?? 3e-3,
+      weightDecay: 0.01,
+      seed: o.seed * 1009 + done,
+    });
+    model = r.model;
+    log(
+      `pretraining: step ${done + steps}/${o.steps}, training loss ${bitsPerByte(r.report.loss).toFixed(3)} bits/byte`,
+    );
+  }
+  const base = quantizeTransformer(model);
+  const evalBytes = { maxBytes: 20_000 };
+  const fp32BitsPerByte = bitsPerByte(evaluateTransformer(model, heldOut, evalBytes).loss);
+  const lora: LoraSettings = { rank: 1, alpha: 1, freezeA: true };
+  const nf4BitsPerByte = bitsPerByte(
+    evaluateQloraTransformer(base, initAdapters(base, lora, 1), lora, heldOut, evalBytes).loss,
+  );
+  return { fp32: model, base, fp32BitsPerByte, nf4BitsPerByte };
+};
+
+/** State of the Union eras: `count` consecutive year ranges with about equal bytes each. */
+export const sotuEras = (
+  speeches: readonly Speech[],
+  count: number,
+): Array<{ label: string; from: number; to: number; text: Uint8Array }> => {
+  const total = speeches.reduce((s, x) => s + x.text.length, 0);
+  const groups: Speech[][] = Array.from({ length: count }, () => []);
+  let seen = 0;
+  for (const s of speeches) {
+    // by the middle of the speech's bytes: consecutive speeches, about total/count bytes per era
+    groups[Math.min(count - 1, Math.floor(((seen + s.text.length / 2) * count) / total))]!.push(s);
+    seen += s.text.length;
+  }
+  const eras = groups.map((group) => {
+    if (group.length === 0) throw new DmlError('LM_ERAS', `not enough speeches for ${count} eras`);
+    const from = group[0]!.year;
+    const to = group[group.length - 1]!.year;
+    return {
+      label: `${from}-${to}`,
+      from,
+      to,
+      text: new Uint8Array(Buffer.concat(group.map((x) => Buffer.from(x.text)))),
+    };
+  });
+  return eras;
+};
+
+export interface LmCohortOptions {
+  readonly parties: number;
+  readonly seed?: number;
+  /** A prebuilt base (else one is pretrained here with `shape` and `pretrainSteps`). */
+  readonly base?: QuantizedTransformer;
+  readonly shape?: TransformerShape;
+  readonly pretrainSteps?: number;
+  readonly rank?: number;
+  /** Private training bytes per party (its era's text; default: 90% of the era). */
+  readonly trainBytes?: number;
+  /** Held-out bytes per party (default 4,000), from the end of its era. */
+  readonly heldOutBytes?: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface LmParty {
+  readonly era: string;
+  readonly train: Uint8Array;
+  readonly heldOut: Uint8Array;
+}
+
+/** The language-model side of a cohort: the NF4 base, the starting adapters, each party's era. */
+export interface LmCohortSetup {
+  readonly base: QuantizedTransformer;
+  readonly lora: LoraSettings;
+  readonly startAdapters: Delta;
+  readonly parties: readonly LmParty[];
+  /** Held-out bits per byte of the base (starting adapters) on each party's text. */
+  readonly baseBitsPerByte: readonly number[];
+}
+
+/**
+ * One era of SOTU speeches per party (text the base never saw: it was pretrained on Moby Dick);
+ * a party trains on the start of its era and holds out the end.
+ */
+export const prepareLmCohort = async (o: LmCohortOptions): Promise<LmCohortSetup> => {
+  const seed = o.seed ?? 1;
+  const base =
+    o.base ??
+    (await pretrainLmBase(o.shape ?? SMALL_LM_SHAPE, { steps: o.pretrainSteps ?? 300, seed }, o.log)).base;
+  const rank = o.rank ?? 8;
+  const lora: LoraSettings = { rank, alpha: 2 * rank, freezeA: true };
+  const startAdapters = initAdapters(base, lora, seed + 1);
+  const heldOutBytes = o.heldOutBytes ?? 4000;
+  const parties = sotuEras(await loadSotu(), o.parties).map((era) => {
+    const split = Math.max(era.text.length - heldOutBytes, Math.floor(era.text.length * 0.9));
+    const train = era.text.subarray(0, o.trainBytes ? Math.min(split, o.trainBytes) : split);
+    return { era: era.label, train, heldOut: era.text.subarray(split, split + heldOutBytes) };
+  });
+  return {
+    base,
+    lora,
+    startAdapters,
+    parties,
+    baseBitsPerByte: parties.map((p) =>
+      bitsPerByte(evaluateQloraTransformer(base, startAdapters, lora, p.heldOut).loss),
+    ),
+  };
+};
+
+/** Held-out loss (bits per byte) and next-byte accuracy of adapters on a party's text. */
+export const lmHeldOut = (setup: LmCohortSetup, party: number, adapters: Delta): Evaluation => {
+  const e = evaluateQloraTransformer(setup.base, adapters, setup.lora, setup.parties[party]!.heldOut);
+  return { ...e, loss: bitsPerByte(e.loss) };
+};
+
+export type LmLocalSettings = Omit<TransformerTrainingSettings, 'windowStart'>;
+
+/** A party's adapters after `settings.steps` steps from `global` on its own era. */
+export const trainLmParty = (
+  setup: LmCohortSetup,
+  party: number,
+  global: Delta,
+  settings: LmLocalSettings,
+): { adapters: Delta; delta: Delta; loss: number } => {
+  const { adapters, report } = trainQloraTransformer(
+    setup.base,
+    global,
+    setup.lora,
+    setup.parties[party]!.train,
+    settings,
+  );
+  return {
+    adapters,
+    delta: diffAdapters(adapters, global, trainableAdapterNames(setup.lora)),
+    loss: bitsPerByte(report.loss),
+  };
+};
+
+/**
+ * A party's learner on the language model: H steps of AdamW on its era's text (`settings.steps`
+ * windows batches from the global adapter); scores are held-out bits per byte of global + delta on
+ * its own held-out text; the metrics are the training loss (bits per byte) and the held-out
+ * next-byte accuracy of its local adapter.
+ */
+export const lmLearner = (setup: LmCohortSetup, party: number, settings: LmLocalSettings): Learner => {
+  if (!setup.parties[party]) throw new DmlError('LM_PARTY', `no era for party ${party}`);
+  const trainBytes = setup.parties[party]!.train.length;
+  return {
+    train: async (key, global) => {
+      const { adapters, delta, loss } = trainLmParty(setup, party, global, {
+        ...settings,
+        seed: settings.seed + 1000 * key.epoch + key.round * 17 + party,
+      });
+      return {
+        delta,
+        sampleCount: trainBytes,
+        metrics: { loss, accuracy: lmHeldOut(setup, party, adapters).accuracy },
+      };
+    },
+    score: async (global, deltas) =>
+      deltas.map(({ partyId, delta }) => {
+        const e = lmHeldOut(setup, party, applyDelta(global, delta));
+        return { partyId, loss: e.loss, accuracy: e.accuracy };
+      }),
+    advance: (global, update) => applyDelta(global, update),
+  };
+};
