@@ -149,6 +149,10 @@ describe('EncryptedContentStore', () => {
       [r1!, r2!].map(async (r) => readSealedHeader(await inner.get(r.key)).salt.toString('hex')),
     );
     expect(salts[0]).not.toBe(salts[1]);
+    // format version 2: both under the store's one master salt
+    const headers = await Promise.all([r1!, r2!].map(async (r) => readSealedHeader(await inner.get(r.key))));
+    expect(headers.map((h) => h.version)).toEqual([2, 2]);
+    expect(headers[0]!.masterSalt!.equals(headers[1]!.masterSalt!)).toBe(true);
     await rm(root, { recursive: true, force: true });
   });
 });
