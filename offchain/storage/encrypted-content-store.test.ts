@@ -155,4 +155,23 @@ describe('EncryptedContentStore', () => {
     expect(headers[0]!.masterSalt!.equals(headers[1]!.masterSalt!)).toBe(true);
     await rm(root, { recursive: true, force: true });
   });
+
+  it('seals the same readable objects with the hash inline or on a second thread', async () => {
+    const { store } = await flakyStore(0);
+    const plaintext = randomBytes(2 * 1024 * 1024 + 3);
+    for (const hashOnSecondThread of [false, true]) {
+      const content = new EncryptedContentStore(store, {
+        prefix: 'd',
+        passphrase: 'p',
+        scrypt: TEST_SCRYPT,
+        hashOnSecondThread,
+      });
+      const ref = await content.put(plaintext);
+      const stored = await store.get(ref.key);
+      expect(storageSha256Hex(stored)).toBe(ref.sha256);
+      expect(readSealedHeader(stored).version).toBe(2);
+      expect((await content.get(ref.key, ref.sha256)).equals(plaintext)).toBe(true);
+    }
+    await store.close();
+  });
 });
