@@ -1,4 +1,4 @@
-import type { StoredDmlEvent } from '../offchain/index.js';
+import type { ReplayedDmlEvent } from '../offchain/index.js';
 import { type Projection, put } from './projection.js';
 
 /** One party's money in one cohort, in lovelace (decimal strings). */
@@ -51,7 +51,7 @@ const emptyCohort = (cohortId: string): CohortLedger => ({
   anomalies: [],
 });
 
-const withAnomaly = (ledger: CohortLedger, event: StoredDmlEvent, text: string): CohortLedger => ({
+const withAnomaly = (ledger: CohortLedger, event: ReplayedDmlEvent, text: string): CohortLedger => ({
   ...ledger,
   anomalies: [...ledger.anomalies, `#${event.position} ${event.type}: ${text}`],
 });
@@ -59,7 +59,7 @@ const withAnomaly = (ledger: CohortLedger, event: StoredDmlEvent, text: string):
 /** A payout of a party's whole deposit (claim or refund): refused unless the escrow holds exactly it. */
 const payout = (
   ledger: CohortLedger,
-  event: StoredDmlEvent,
+  event: ReplayedDmlEvent,
   party: string,
   amount: string,
   field: 'claimed' | 'refunded',
@@ -86,7 +86,7 @@ const payout = (
     : withAnomaly(next, event, `cohort is ${ledger.outcome}, not ${allowedWhen}`);
 };
 
-const evolveCohort = (ledger: CohortLedger, event: StoredDmlEvent): CohortLedger => {
+const evolveCohort = (ledger: CohortLedger, event: ReplayedDmlEvent): CohortLedger => {
   switch (event.type) {
     case 'l1.CohortCreated':
       return { ...ledger, minDeposit: event.data.params.minDeposit };

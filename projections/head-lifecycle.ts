@@ -1,4 +1,4 @@
-import type { HydraNormalised, StoredDmlEvent } from '../offchain/index.js';
+import type { HydraNormalised, ReplayedDmlEvent } from '../offchain/index.js';
 import { Drafts, type Writable } from './draft.js';
 import { type Projection, put } from './projection.js';
 
@@ -46,7 +46,7 @@ const TRANSITIONS: Partial<
   HeadIsFinalized: { from: ['Closed', 'FanoutPossible'], to: 'Final' },
 };
 
-const anomaly = (state: HeadLifecycleState, event: StoredDmlEvent, text: string): HeadLifecycleState => ({
+const anomaly = (state: HeadLifecycleState, event: ReplayedDmlEvent, text: string): HeadLifecycleState => ({
   ...state,
   anomalies: [...state.anomalies, `#${event.position} ${text}`],
 });
@@ -117,7 +117,7 @@ export const headLifecycleProjection: Projection<HeadLifecycleState> = {
     const drafts = new Drafts();
     let root: Writable<HeadLifecycleState> | undefined;
     let heads: Writable<HeadLifecycleState['heads']> | undefined;
-    const noteAnomaly = (event: StoredDmlEvent, text: string) => {
+    const noteAnomaly = (event: ReplayedDmlEvent, text: string) => {
       root ??= drafts.object(state);
       (root.anomalies = drafts.array(root.anomalies)).push(`#${event.position} ${text}`);
     };

@@ -1,20 +1,20 @@
-import type { StoredDmlEvent } from '../offchain/index.js';
+import type { ReplayedDmlEvent } from '../offchain/index.js';
 
 /** A read model: a pure fold of the event log. `evolve` never mutates the state it is given. */
 export interface Projection<S> {
   readonly name: string;
   readonly initial: S;
-  evolve(state: S, event: StoredDmlEvent): S;
+  evolve(state: S, event: ReplayedDmlEvent): S;
   /**
    * Optional: folds a run of events at once, for replay speed. Must equal folding `evolve` over
    * them in order (a property test checks it), and must not mutate `state` either; it may mutate
    * objects it created itself (a round's records copied once for a run of scores, not per event).
    */
-  evolveMany?(state: S, events: readonly StoredDmlEvent[]): S;
+  evolveMany?(state: S, events: readonly ReplayedDmlEvent[]): S;
 }
 
 /** Folds events in order with `evolveMany` when the projection has one, else event by event. */
-export const evolveAll = <S>(projection: Projection<S>, state: S, events: readonly StoredDmlEvent[]): S => {
+export const evolveAll = <S>(projection: Projection<S>, state: S, events: readonly ReplayedDmlEvent[]): S => {
   if (projection.evolveMany) return projection.evolveMany(state, events);
   let current = state;
   for (const event of events) current = projection.evolve(current, event);
@@ -28,7 +28,7 @@ export const evolveAll = <S>(projection: Projection<S>, state: S, events: readon
 export const applyRunOnce = <S>(
   projection: Projection<S>,
   current: Checkpointed<S>,
-  events: readonly StoredDmlEvent[],
+  events: readonly ReplayedDmlEvent[],
 ): Checkpointed<S> => {
   let from = 0;
   while (from < events.length && events[from]!.position <= current.position) from++;
@@ -50,7 +50,7 @@ export interface Checkpointed<S> {
 export const applyOnce = <S>(
   projection: Projection<S>,
   current: Checkpointed<S>,
-  event: StoredDmlEvent,
+  event: ReplayedDmlEvent,
 ): Checkpointed<S> =>
   event.position <= current.position
     ? current
@@ -58,7 +58,7 @@ export const applyOnce = <S>(
 
 export const foldEvents = <S>(
   projection: Projection<S>,
-  events: Iterable<StoredDmlEvent>,
+  events: Iterable<ReplayedDmlEvent>,
   from: Checkpointed<S> = { position: 0, state: projection.initial },
 ): Checkpointed<S> => {
   let current = from;

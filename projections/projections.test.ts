@@ -108,4 +108,26 @@ describe('projections of a whole cohort', () => {
     expect(restored.state).toEqual(JSON.parse(JSON.stringify(rebuilt.table)));
     await store.close();
   });
+
+  it('replay refuses a log with an unreadable event (naming it) and returns nothing half-folded', async () => {
+    const store = new SqliteEventStore(':memory:');
+    await appendHistory(store, simulateCohortHistory({ cohortId: 'torn', parties: 3, rounds: 2 }));
+    const good = await replayProjections(store, { pageSize: 4 });
+    const [joined] = await store.readAll({ after: 2, limit: 1 });
+    store.db.prepare('UPDATE events SET data = ? WHERE position = 3').run('{"cohortId":"torn",');
+    await expect(replayProjections(store, { pageSize: 4 })).rejects.toMatchObject({
+      code: 'EVENT_UNREADABLE',
+      position: 3,
+    });
+    // envelope checks pass for data that breaks its schema; validate: 'full' refuses it
+    store.db
+      .prepare('UPDATE events SET data = ? WHERE position = 3')
+      .run(JSON.stringify({ ...joined!.data, deposit: 'ten' }));
+    await expect(replayProjections(store, { validate: 'full' })).rejects.toThrow(
+      'event #3 (l1.PartyJoined) in the log cannot be read: deposit: an amount of lovelace',
+    );
+    store.db.prepare('UPDATE events SET data = ? WHERE position = 3').run(JSON.stringify(joined!.data));
+    expect((await replayProjections(store, { validate: 'full' })).states).toEqual(good.states);
+    await store.close();
+  });
 });

@@ -1,9 +1,10 @@
 import {
   type CheckpointStore,
   type EventStore,
-  type StoredDmlEvent,
+  type ReplayedDmlEvent,
   subscribeToAll,
   type CatchUpSubscription,
+  type ReadValidation,
 } from '../offchain/index.js';
 import { escrowLedgerProjection } from './escrow-ledger.js';
 import { headLifecycleProjection } from './head-lifecycle.js';
@@ -30,7 +31,7 @@ export const initialProjectionStates = (): ProjectionStates =>
   ) as ProjectionStates;
 
 /** Folds one event into every projection (each at most once). */
-export const applyToAll = (states: ProjectionStates, event: StoredDmlEvent): ProjectionStates => ({
+export const applyToAll = (states: ProjectionStates, event: ReplayedDmlEvent): ProjectionStates => ({
   headLifecycle: applyOnce(ALL_PROJECTIONS.headLifecycle, states.headLifecycle, event),
   escrowLedger: applyOnce(ALL_PROJECTIONS.escrowLedger, states.escrowLedger, event),
   trainingHistory: applyOnce(ALL_PROJECTIONS.trainingHistory, states.trainingHistory, event),
@@ -43,7 +44,7 @@ export const applyToAll = (states: ProjectionStates, event: StoredDmlEvent): Pro
  */
 export const applyRunToAll = (
   states: ProjectionStates,
-  events: readonly StoredDmlEvent[],
+  events: readonly ReplayedDmlEvent[],
 ): ProjectionStates => ({
   headLifecycle: applyRunOnce(ALL_PROJECTIONS.headLifecycle, states.headLifecycle, events),
   escrowLedger: applyRunOnce(ALL_PROJECTIONS.escrowLedger, states.escrowLedger, events),
@@ -52,10 +53,10 @@ export const applyRunToAll = (
 });
 
 /** Does this event belong to the cohort? (Every event's data names its cohort.) */
-export const belongsToCohort = (event: StoredDmlEvent, cohortId: string): boolean =>
+export const belongsToCohort = (event: ReplayedDmlEvent, cohortId: string): boolean =>
   (event.data as { cohortId?: string }).cohortId === cohortId;
 
-const cohortOf = (event: StoredDmlEvent): string => (event.data as { cohortId: string }).cohortId;
+const cohortOf = (event: ReplayedDmlEvent): string => (event.data as { cohortId: string }).cohortId;
 
 const maxPosition = <T extends { position: number }>(xs: readonly T[]) =>
   xs.reduce((m, x) => Math.max(m, x.position), 0);
@@ -96,7 +97,7 @@ export class CohortProjections {
   /** Last position applied (of any cohort). */
   position = 0;
 
-  apply(event: StoredDmlEvent): void {
+  apply(event: ReplayedDmlEvent): void {
     const cohortId = cohortOf(event);
     this.partitions.set(
       cohortId,
@@ -109,7 +110,7 @@ export class CohortProjections {
    * Applies events in position order, a run of consecutive events of one cohort at a time (the
    * same result as `apply` on each, with fewer intermediate states: what replay uses).
    */
-  applyMany(events: readonly StoredDmlEvent[]): void {
+  applyMany(events: readonly ReplayedDmlEvent[]): void {
     let start = 0;
     while (start < events.length) {
       const cohortId = cohortOf(events[start]!);
@@ -154,7 +155,10 @@ export class CohortProjections {
 export interface ReplayOptions {
   /** Only this cohort's events. */
   readonly cohortId?: string;
+  /** Events read per page (default 2,000: a page's events die young, before the collector promotes them). */
   readonly pageSize?: number;
+  /** How much to check of each event read (default 'envelope'; 'full' re-validates every schema). */
+  readonly validate?: ReadValidation;
   /** Called after each page with the position reached and the log's head. */
   readonly onProgress?: (position: number, head: number) => void;
 }
@@ -169,19 +173,27 @@ export interface ReplayResult {
   readonly position: number;
 }
 
-/** Rebuilds every projection from zero by replaying the whole log. */
+/**
+ * Rebuilds every projection from zero by replaying the whole log: page by page, through the
+ * store's replay read (`readAllForReplay`: only what the folds read) when it has one.
+ */
 export const replayProjections = async (
   store: EventStore,
   options: ReplayOptions = {},
 ): Promise<ReplayResult> => {
-  const pageSize = options.pageSize ?? 10_000;
+  const pageSize = options.pageSize ?? 2_000;
+  const validate = options.validate ?? 'envelope';
   const head = await store.headPosition();
   const table = new CohortProjections();
+  const readPage = (after: number): Promise<readonly ReplayedDmlEvent[]> =>
+    store.readAllForReplay
+      ? store.readAllForReplay({ after, limit: pageSize, validate })
+      : store.readAll({ after, limit: pageSize, validate });
   let position = 0;
   let folded = 0;
   let read = 0;
   while (true) {
-    const page = await store.readAll({ after: position, limit: pageSize });
+    const page = await readPage(position);
     read += page.length;
     if (page.length) position = page[page.length - 1]!.position;
     const wanted =

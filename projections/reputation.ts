@@ -1,4 +1,4 @@
-import type { StoredDmlEvent } from '../offchain/index.js';
+import type { ReplayedDmlEvent } from '../offchain/index.js';
 import { Drafts, type Writable } from './draft.js';
 import { type Projection, put } from './projection.js';
 
@@ -98,7 +98,7 @@ export const reputationProjection: Projection<ReputationState> = {
     }
     return cohorts ? { ...state, cohorts } : state;
   },
-  evolve(state, event: StoredDmlEvent) {
+  evolve(state, event: ReplayedDmlEvent) {
     const touch = (cohortId: string, party: string, f: (r: PartyReputation) => PartyReputation) => {
       const cohort = state.cohorts[cohortId] ?? {};
       return put(state.cohorts, cohortId, put(cohort, party, f(cohort[party] ?? fresh(party))));

@@ -63,7 +63,8 @@ export const validateEventData = <T extends DmlEventType>(type: T, data: unknown
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+/** ISO 8601 UTC as `Date.prototype.toISOString` writes it (fractional seconds optional). */
+export const ISO_UTC_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
 /**
  * Checks a whole envelope that comes from outside (another process, a store, the bus): a known
@@ -80,7 +81,7 @@ export const validateEvent = (value: unknown): NewDmlEvent => {
     issues.push(
       `schemaVersion: ${String(v.schemaVersion)} is not a version we read (${EVENT_CATALOGUE[type].version})`,
     );
-  if (typeof v.occurredAt !== 'string' || !ISO.test(v.occurredAt))
+  if (typeof v.occurredAt !== 'string' || !ISO_UTC_TIME.test(v.occurredAt))
     issues.push('occurredAt: must be ISO 8601 UTC');
   for (const key of ['causationId', 'correlationId'] as const) {
     if (v[key] !== undefined && (typeof v[key] !== 'string' || v[key] === ''))

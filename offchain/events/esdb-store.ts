@@ -11,6 +11,7 @@ import {
 } from '@eventstore/db-client';
 import { DmlError } from '../errors.js';
 import { type NewDmlEvent, type StoredDmlEvent } from './envelope.js';
+import { validateStoredEvent } from './read-check.js';
 import {
   type AppendResult,
   DuplicateEventError,
@@ -148,7 +149,7 @@ export class EventStoreDbEventStore implements EventStore {
       if (error instanceof StreamNotFoundError) return [];
       throw error;
     }
-    return out;
+    return options.validate === 'full' ? out.map(validateStoredEvent) : out;
   }
 
   async streamVersion(stream: string): Promise<number> {
@@ -179,7 +180,7 @@ export class EventStoreDbEventStore implements EventStore {
       out.push(event);
       if (out.length >= limit) break;
     }
-    return out;
+    return options.validate === 'full' ? out.map(validateStoredEvent) : out;
   }
 
   async headPosition(): Promise<number> {

@@ -1,5 +1,6 @@
 import { DmlError } from '../errors.js';
 import { type NewDmlEvent, type StoredDmlEvent, checkStreamName, validateEvent } from './envelope.js';
+import type { ReadValidation, ReplayedDmlEvent } from './read-check.js';
 
 /**
  * What an append expects of its stream (optimistic concurrency):
@@ -22,12 +23,16 @@ export interface ReadAllOptions {
   readonly after?: number;
   /** At most this many events (a page). */
   readonly limit?: number;
+  /** How much to check of each event read back (default 'envelope'; see ReadValidation). */
+  readonly validate?: ReadValidation;
 }
 
 export interface ReadStreamOptions {
   /** First stream version to read (default 0). */
   readonly fromVersion?: number;
   readonly limit?: number;
+  /** How much to check of each event read back (default 'envelope'; see ReadValidation). */
+  readonly validate?: ReadValidation;
 }
 
 /** The event log. Appends to one stream are atomic: all events of a batch are stored, or none. */
@@ -45,6 +50,12 @@ export interface EventStore {
   streamVersion(stream: string): Promise<number>;
   /** A page of the whole log in position order. */
   readAll(options?: ReadAllOptions): Promise<StoredDmlEvent[]>;
+  /**
+   * Optional fast path for replay: the same page as `readAll` with only what the folds read
+   * (type, data, schema version, time, position), checked the same way. Adapters without it are
+   * replayed through `readAll`.
+   */
+  readAllForReplay?(options?: ReadAllOptions): Promise<ReplayedDmlEvent[]>;
   /** Position of the last event in the log (0 when empty). */
   headPosition(): Promise<number>;
   /**

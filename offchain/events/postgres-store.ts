@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { DmlError } from '../errors.js';
 import { type NewDmlEvent, type StoredDmlEvent } from './envelope.js';
+import { type ReadValidation, checkStoredEnvelope, validateStoredEvent } from './read-check.js';
 import {
   type AppendResult,
   DuplicateEventError,
@@ -33,8 +34,9 @@ interface Row {
   data: unknown;
 }
 
-const toEvent = (row: Row): StoredDmlEvent =>
-  ({
+const toEvent = (row: Row): StoredDmlEvent => {
+  checkStoredEnvelope(Number(row.position), row.type, row.schema_version, row.data);
+  return {
     position: Number(row.position),
     stream: row.stream,
     streamVersion: row.stream_version,
@@ -45,7 +47,12 @@ const toEvent = (row: Row): StoredDmlEvent =>
     ...(row.causation_id !== null ? { causationId: row.causation_id } : {}),
     ...(row.correlation_id !== null ? { correlationId: row.correlation_id } : {}),
     data: row.data,
-  }) as StoredDmlEvent;
+  } as StoredDmlEvent;
+};
+const checked = (rows: readonly Row[], validate: ReadValidation | undefined): StoredDmlEvent[] => {
+  const events = rows.map(toEvent);
+  return validate === 'full' ? events.map(validateStoredEvent) : events;
+};
 
 const COLUMNS = 10;
 const MAX_ROWS_PER_INSERT = 5000;
@@ -212,7 +219,7 @@ export class PostgresEventStore implements EventStore {
       `SELECT * FROM ${this.table} WHERE stream = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3`,
       [stream, options.fromVersion ?? 0, options.limit ?? null],
     );
-    return rows.map(toEvent);
+    return checked(rows, options.validate);
   }
 
   async streamVersion(stream: string): Promise<number> {
@@ -228,7 +235,7 @@ export class PostgresEventStore implements EventStore {
       `SELECT * FROM ${this.table} WHERE position > $1 ORDER BY position LIMIT $2`,
       [options.after ?? 0, options.limit ?? null],
     );
-    return rows.map(toEvent);
+    return checked(rows, options.validate);
   }
 
   async headPosition(): Promise<number> {

@@ -4,6 +4,13 @@ import { dirname } from 'node:path';
 import { DmlError } from '../errors.js';
 import { type NewDmlEvent, type StoredDmlEvent } from './envelope.js';
 import {
+  type ReplayedDmlEvent,
+  checkStoredEnvelope,
+  parseStoredData,
+  validateReplayedEvent,
+  validateStoredEvent,
+} from './read-check.js';
+import {
   type AppendResult,
   DuplicateEventError,
   type EventStore,
@@ -58,6 +65,8 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 `;
 
 export const rowToEvent = (row: Row): StoredDmlEvent => {
+  const data = parseStoredData(row.position, row.type, row.data);
+  checkStoredEnvelope(row.position, row.type, row.schema_version, data);
   const event: Record<string, unknown> = {
     position: row.position,
     stream: row.stream,
@@ -66,7 +75,7 @@ export const rowToEvent = (row: Row): StoredDmlEvent => {
     type: row.type,
     schemaVersion: row.schema_version,
     occurredAt: row.occurred_at,
-    data: JSON.parse(row.data),
+    data,
   };
   if (row.causation_id !== null) event.causationId = row.causation_id;
   if (row.correlation_id !== null) event.correlationId = row.correlation_id;
@@ -79,6 +88,8 @@ const RAW_COLUMNS =
 
 /** The same as rowToEvent from a row read with `.raw(true)` (no row object: about a fifth faster). */
 const rawToEvent = (r: RawRow): StoredDmlEvent => {
+  const data = parseStoredData(r[0], r[4], r[9]);
+  checkStoredEnvelope(r[0], r[4], r[5], data);
   const event: Record<string, unknown> = {
     position: r[0],
     stream: r[1],
@@ -87,11 +98,25 @@ const rawToEvent = (r: RawRow): StoredDmlEvent => {
     type: r[4],
     schemaVersion: r[5],
     occurredAt: r[6],
-    data: JSON.parse(r[9]),
+    data,
   };
   if (r[7] !== null) event.causationId = r[7];
   if (r[8] !== null) event.correlationId = r[8];
   return event as unknown as StoredDmlEvent;
+};
+
+type ReplayRow = [number, string, number, string, string];
+const REPLAY_COLUMNS = 'position, type, schema_version, occurred_at, data';
+
+/**
+ * What replay reads of a row: five columns, not ten. Each text column read is a string the engine
+ * allocates and the collector then traces; the stream name, event id and causation are half of
+ * a row's bytes and no fold reads them.
+ */
+const replayRowToEvent = (r: ReplayRow): ReplayedDmlEvent => {
+  const data = parseStoredData(r[0], r[1], r[4]);
+  checkStoredEnvelope(r[0], r[1], r[2], data);
+  return { position: r[0], type: r[1], schemaVersion: r[2], occurredAt: r[3], data } as ReplayedDmlEvent;
 };
 
 /**
@@ -139,6 +164,11 @@ export class SqliteEventStore implements EventStore {
       readAll: this.db
         .prepare<[number, number], RawRow>(
           `SELECT ${RAW_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`,
+        )
+        .raw(true),
+      readAllForReplay: this.db
+        .prepare<[number, number], ReplayRow>(
+          `SELECT ${REPLAY_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`,
         )
         .raw(true),
       head: this.db.prepare<[], { p: number | null }>('SELECT max(position) AS p FROM events'),
@@ -209,7 +239,10 @@ export class SqliteEventStore implements EventStore {
   }
 
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<StoredDmlEvent[]> {
-    return this.stmts.readStream.all(stream, options.fromVersion ?? 0, options.limit ?? -1).map(rawToEvent);
+    const events = this.stmts.readStream
+      .all(stream, options.fromVersion ?? 0, options.limit ?? -1)
+      .map(rawToEvent);
+    return options.validate === 'full' ? events.map(validateStoredEvent) : events;
   }
 
   async streamVersion(stream: string): Promise<number> {
@@ -221,7 +254,20 @@ export class SqliteEventStore implements EventStore {
   }
 
   readAllSync(options: ReadAllOptions = {}): StoredDmlEvent[] {
-    return this.stmts.readAll.all(options.after ?? 0, options.limit ?? -1).map(rawToEvent);
+    const events = this.stmts.readAll.all(options.after ?? 0, options.limit ?? -1).map(rawToEvent);
+    return options.validate === 'full' ? events.map(validateStoredEvent) : events;
+  }
+
+  async readAllForReplay(options: ReadAllOptions = {}): Promise<ReplayedDmlEvent[]> {
+    return this.readAllForReplaySync(options);
+  }
+
+  /** `readAll` with only what the folds read (see EventStore.readAllForReplay), synchronously. */
+  readAllForReplaySync(options: ReadAllOptions = {}): ReplayedDmlEvent[] {
+    const events = this.stmts.readAllForReplay
+      .all(options.after ?? 0, options.limit ?? -1)
+      .map(replayRowToEvent);
+    return options.validate === 'full' ? events.map(validateReplayedEvent) : events;
   }
 
   async headPosition(): Promise<number> {

@@ -149,6 +149,29 @@ describe('EncryptedContentStore', () => {
       [r1!, r2!].map(async (r) => readSealedHeader(await inner.get(r.key)).salt.toString('hex')),
     );
     expect(salts[0]).not.toBe(salts[1]);
+    // format version 2: both under the store's one master salt
+    const headers = await Promise.all([r1!, r2!].map(async (r) => readSealedHeader(await inner.get(r.key))));
+    expect(headers.map((h) => h.version)).toEqual([2, 2]);
+    expect(headers[0]!.masterSalt!.equals(headers[1]!.masterSalt!)).toBe(true);
     await rm(root, { recursive: true, force: true });
+  });
+
+  it('seals the same readable objects with the hash inline or on a second thread', async () => {
+    const { store } = await flakyStore(0);
+    const plaintext = randomBytes(2 * 1024 * 1024 + 3);
+    for (const hashOnSecondThread of [false, true]) {
+      const content = new EncryptedContentStore(store, {
+        prefix: 'd',
+        passphrase: 'p',
+        scrypt: TEST_SCRYPT,
+        hashOnSecondThread,
+      });
+      const ref = await content.put(plaintext);
+      const stored = await store.get(ref.key);
+      expect(storageSha256Hex(stored)).toBe(ref.sha256);
+      expect(readSealedHeader(stored).version).toBe(2);
+      expect((await content.get(ref.key, ref.sha256)).equals(plaintext)).toBe(true);
+    }
+    await store.close();
   });
 });

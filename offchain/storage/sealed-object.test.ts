@@ -2,12 +2,15 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { DmlError } from '../errors.js';
 import { expectDmlError, TEST_SCRYPT } from './object-store.behaviour.js';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, hkdfSync, randomBytes, scryptSync } from 'node:crypto';
 import {
   deriveObjectKey,
   openSealedObject,
+  deriveMasterKey,
+  objectKeyFromMaster,
   readSealedHeader,
   SEALED_OVERHEAD_BYTES,
+  SEALED_V2_OVERHEAD_BYTES,
   sealObject,
   sealObjectPipelined,
   sealObjectWithKey,
@@ -64,9 +67,17 @@ describe('sealObject / openSealedObject', () => {
       openSealedObject(Buffer.from('plain text, not sealed'), passphrase),
       'STORAGE_NOT_SEALED',
     );
-    const v2 = Buffer.from(sealed);
-    v2[4] = 2;
-    await expectDmlError(openSealedObject(v2, passphrase), 'STORAGE_FORMAT_UNSUPPORTED', /version 2/);
+    const v3 = Buffer.from(sealed);
+    v3[4] = 3;
+    await expectDmlError(openSealedObject(v3, passphrase), 'STORAGE_FORMAT_UNSUPPORTED', /version 3/);
+    // a version-1 object relabelled as version 2 names the wrong key derivation for it
+    const relabelled = Buffer.from(sealed);
+    relabelled[4] = 2;
+    await expectDmlError(
+      openSealedObject(relabelled, passphrase),
+      'STORAGE_FORMAT_UNSUPPORTED',
+      /key derivation/,
+    );
     // A forged header cannot ask for an unbounded key derivation.
     const huge = Buffer.from(sealed);
     huge[6] = 40;
@@ -127,5 +138,68 @@ describe('sealObject / openSealedObject', () => {
     const sealed = await sealObject(Buffer.from('x'), passphrase);
     expect(readSealedHeader(sealed).scrypt).toEqual({ log2N: 15, r: 8, p: 1 });
     expect((await openSealedObject(sealed, passphrase)).toString()).toBe('x');
+  });
+});
+
+describe('format version 2: one scrypt master key per store, HKDF per object', () => {
+  it('round-trips, with a fresh object salt, key and nonce per object under one master salt', async () => {
+    const master = await deriveMasterKey(passphrase, TEST_SCRYPT);
+    const plaintext = randomBytes(3 * 1024 * 1024 + 7);
+    const a = sealObjectWithKey(plaintext, objectKeyFromMaster(master)).sealed;
+    const b = sealObjectWithKey(plaintext, objectKeyFromMaster(master)).sealed;
+    expect(a.length).toBe(plaintext.length + SEALED_V2_OVERHEAD_BYTES);
+    const [ha, hb] = [readSealedHeader(a), readSealedHeader(b)];
+    expect(ha).toMatchObject({ version: 2, scrypt: TEST_SCRYPT, headerBytes: 53 });
+    expect(ha.masterSalt!.equals(master.salt)).toBe(true);
+    expect(hb.masterSalt!.equals(master.salt)).toBe(true);
+    expect(ha.salt.equals(hb.salt)).toBe(false);
+    expect(ha.nonce.equals(hb.nonce)).toBe(false);
+    expect(a.subarray(53, 1053).equals(b.subarray(53, 1053))).toBe(false);
+    expect((await openSealedObject(a, passphrase)).equals(plaintext)).toBe(true);
+    expect((await openSealedObject(b, passphrase)).equals(plaintext)).toBe(true);
+    // another store of the same party: another master salt
+    expect((await deriveMasterKey(passphrase, TEST_SCRYPT)).salt.equals(master.salt)).toBe(false);
+  });
+
+  it('the object key is HKDF-SHA256 of the scrypt master key under the object salt', async () => {
+    const master = await deriveMasterKey(passphrase, TEST_SCRYPT);
+    const scrypted = scryptSync(passphrase, master.salt, 32, {
+      N: 2 ** TEST_SCRYPT.log2N,
+      r: TEST_SCRYPT.r,
+      p: TEST_SCRYPT.p,
+    });
+    expect(master.key.equals(scrypted)).toBe(true);
+    const objectKey = objectKeyFromMaster(master);
+    const expected = Buffer.from(hkdfSync('sha256', scrypted, objectKey.salt, 'dml sealed object v2', 32));
+    expect(objectKey.key.equals(expected)).toBe(true);
+  });
+
+  it('fails with a DmlError, never with output, when any single bit is flipped', async () => {
+    const master = await deriveMasterKey(passphrase, TEST_SCRYPT);
+    const sealed = sealObjectWithKey(randomBytes(300), objectKeyFromMaster(master)).sealed;
+    for (let index = 0; index < sealed.length; index += 7) {
+      const flipped = Buffer.from(sealed);
+      flipped[index]! ^= 1 << (index % 8);
+      const result = await openSealedObject(flipped, passphrase).then(
+        () => 'opened',
+        (e: unknown) => e,
+      );
+      expect(result).toBeInstanceOf(DmlError);
+      expect(['STORAGE_DECRYPT_FAILED', 'STORAGE_NOT_SEALED', 'STORAGE_FORMAT_UNSUPPORTED']).toContain(
+        (result as DmlError).code,
+      );
+    }
+    await expectDmlError(openSealedObject(sealed, 'wrong'), 'STORAGE_DECRYPT_FAILED', /wrong passphrase/);
+    await expectDmlError(
+      openSealedObject(sealed.subarray(0, 60), passphrase),
+      'STORAGE_NOT_SEALED',
+      /version 2/,
+    );
+  });
+
+  it('still reads version-1 objects (scrypt per object)', async () => {
+    const v1 = await sealObject(Buffer.from('an old delta'), passphrase, { scrypt: TEST_SCRYPT });
+    expect(readSealedHeader(v1).version).toBe(1);
+    expect((await openSealedObject(v1, passphrase)).toString()).toBe('an old delta');
   });
 });

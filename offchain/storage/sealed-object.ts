@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, scrypt } from 'node:crypto';
 import { DmlError } from '../errors.js';
 import type { BackgroundSha256 } from './background-sha256.js';
 
@@ -20,7 +20,25 @@ import type { BackgroundSha256 } from './background-sha256.js';
  *       37     n  ciphertext (same length as the plaintext)
  *     37+n    16  GCM tag
  *
- * The storage operator and anyone without the passphrase learn the plaintext's length only.
+ * Format version 2 (what `EncryptedContentStore` writes since version 2 exists) keeps one scrypt
+ * per store instead of one per object: the store derives a master key once, scrypt(passphrase,
+ * master salt), and each object's key is HKDF-SHA256(master key, a fresh random object salt,
+ * "dml sealed object v2"). Still a fresh random salt and nonce per object, hence a fresh key per
+ * object; a passphrase guess still costs one scrypt per master salt.
+ *
+ *   offset  size  field
+ *        0     4  magic "DMLE"
+ *        4     1  format version (2)
+ *        5     1  KDF id (2 = scrypt master key + HKDF-SHA256 per object)
+ *        6     3  scrypt log2(N), r, p (of the master key)
+ *        9    16  master salt (the store's scrypt salt)
+ *       25    16  object salt (HKDF salt)
+ *       41    12  GCM nonce
+ *       53     n  ciphertext
+ *     53+n    16  GCM tag
+ *
+ * Version 1 objects stay readable. The storage operator and anyone without the passphrase learn
+ * the plaintext's length only.
  */
 export interface ScryptParameters {
   readonly log2N: number;
@@ -33,13 +51,20 @@ export const DEFAULT_SCRYPT: ScryptParameters = { log2N: 15, r: 8, p: 1 };
 
 const MAGIC = Buffer.from('DMLE', 'ascii');
 const FORMAT_VERSION = 1;
+const FORMAT_VERSION_2 = 2;
 const KDF_SCRYPT = 1;
+const KDF_SCRYPT_HKDF = 2;
+const HKDF_INFO = Buffer.from('dml sealed object v2', 'ascii');
 const SALT_BYTES = 16;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 export const SEALED_HEADER_BYTES = 4 + 1 + 1 + 3 + SALT_BYTES + NONCE_BYTES;
-/** Bytes that encryption adds to an object. */
+/** Bytes that encryption adds to an object (format version 1). */
 export const SEALED_OVERHEAD_BYTES = SEALED_HEADER_BYTES + TAG_BYTES;
+/** Header bytes of format version 2 (a master salt and an object salt). */
+export const SEALED_V2_HEADER_BYTES = SEALED_HEADER_BYTES + SALT_BYTES;
+/** Bytes that encryption adds to an object (format version 2). */
+export const SEALED_V2_OVERHEAD_BYTES = SEALED_V2_HEADER_BYTES + TAG_BYTES;
 
 /** Bounds a header must respect: a forged header cannot make us spend unbounded memory or time. */
 const SCRYPT_BOUNDS = { log2N: [10, 20], r: [1, 32], p: [1, 16] } as const;
@@ -72,12 +97,73 @@ const inBounds = (params: ScryptParameters): boolean =>
   params.p >= SCRYPT_BOUNDS.p[0] &&
   params.p <= SCRYPT_BOUNDS.p[1];
 
-/** A key derived for one new object: its random salt and the scrypt output. */
+/**
+ * A key derived for one new object. Version 1: `key` = scrypt(passphrase, `salt`). Version 2
+ * (`masterSalt` set): `key` = HKDF-SHA256(scrypt(passphrase, `masterSalt`), `salt`).
+ */
 export interface ObjectKey {
   readonly scrypt: ScryptParameters;
   readonly salt: Buffer;
   readonly key: Buffer;
+  readonly masterSalt?: Buffer;
 }
+
+/** A store's master key (format version 2): scrypt of the passphrase under a random master salt. */
+export interface MasterKey {
+  readonly scrypt: ScryptParameters;
+  readonly salt: Buffer;
+  readonly key: Buffer;
+}
+
+const checkScrypt = (params: ScryptParameters): void => {
+  if (!inBounds(params))
+    throw new DmlError(
+      'STORAGE_KDF_PARAMETERS',
+      `scrypt parameters out of bounds: ${JSON.stringify(params)}`,
+    );
+};
+
+/** Derived master keys by passphrase digest, master salt and parameters (readers meet few stores). */
+const masterKeys = new Map<string, Promise<Buffer>>();
+const MASTER_KEYS_KEPT = 64;
+const masterCacheKey = (passphrase: string, salt: Uint8Array, params: ScryptParameters): string =>
+  `${createHash('sha256').update(passphrase.normalize('NFC')).digest('hex')}:${Buffer.from(salt).toString('hex')}:${params.log2N}:${params.r}:${params.p}`;
+
+const cachedMasterKey = (passphrase: string, salt: Buffer, params: ScryptParameters): Promise<Buffer> => {
+  const id = masterCacheKey(passphrase, salt, params);
+  let key = masterKeys.get(id);
+  if (key === undefined) {
+    key = deriveKey(passphrase, salt, params);
+    key.catch(() => masterKeys.delete(id));
+    if (masterKeys.size >= MASTER_KEYS_KEPT) masterKeys.delete(masterKeys.keys().next().value!);
+    masterKeys.set(id, key);
+  }
+  return key;
+};
+
+/**
+ * Derives a store's master key (format version 2) under a fresh random master salt: the one
+ * scrypt a store pays, however many objects it seals. Kept in this process's cache of master
+ * keys, so that reading back the store's own objects derives nothing.
+ */
+export const deriveMasterKey = async (
+  passphrase: string,
+  params: ScryptParameters = DEFAULT_SCRYPT,
+): Promise<MasterKey> => {
+  checkPassphrase(passphrase);
+  checkScrypt(params);
+  const salt = randomBytes(SALT_BYTES);
+  return { scrypt: params, salt, key: await cachedMasterKey(passphrase, salt, params) };
+};
+
+const hkdfObjectKey = (master: Buffer, objectSalt: Buffer): Buffer =>
+  Buffer.from(hkdfSync('sha256', master, objectSalt, HKDF_INFO, 32));
+
+/** The key of one new object under a master key (format version 2): a fresh object salt, HKDF. */
+export const objectKeyFromMaster = (master: MasterKey): ObjectKey => {
+  const salt = randomBytes(SALT_BYTES);
+  return { scrypt: master.scrypt, masterSalt: master.salt, salt, key: hkdfObjectKey(master.key, salt) };
+};
 
 /**
  * Derives the key of one new object (fresh random salt). `EncryptedContentStore` derives the
@@ -88,11 +174,7 @@ export const deriveObjectKey = async (
   params: ScryptParameters = DEFAULT_SCRYPT,
 ): Promise<ObjectKey> => {
   checkPassphrase(passphrase);
-  if (!inBounds(params))
-    throw new DmlError(
-      'STORAGE_KDF_PARAMETERS',
-      `scrypt parameters out of bounds: ${JSON.stringify(params)}`,
-    );
+  checkScrypt(params);
   const salt = randomBytes(SALT_BYTES);
   return { scrypt: params, salt, key: await deriveKey(passphrase, salt, params) };
 };
@@ -112,17 +194,20 @@ const sealInto = (
 ): void => {
   const nonce = randomBytes(NONCE_BYTES);
   const { log2N, r, p } = objectKey.scrypt;
-  const header = Buffer.concat([
-    MAGIC,
-    Buffer.from([FORMAT_VERSION, KDF_SCRYPT, log2N, r, p]),
-    objectKey.salt,
-    nonce,
-  ]);
+  const header = objectKey.masterSalt
+    ? Buffer.concat([
+        MAGIC,
+        Buffer.from([FORMAT_VERSION_2, KDF_SCRYPT_HKDF, log2N, r, p]),
+        objectKey.masterSalt,
+        objectKey.salt,
+        nonce,
+      ])
+    : Buffer.concat([MAGIC, Buffer.from([FORMAT_VERSION, KDF_SCRYPT, log2N, r, p]), objectKey.salt, nonce]);
   const cipher = createCipheriv('aes-256-gcm', objectKey.key, nonce);
   cipher.setAAD(header);
   header.copy(out, 0);
-  written(0, SEALED_HEADER_BYTES);
-  let offset = SEALED_HEADER_BYTES;
+  written(0, header.length);
+  let offset = header.length;
   for (let at = 0; at < plaintext.length; at += CHUNK) {
     const length = cipher.update(plaintext.subarray(at, at + CHUNK)).copy(out, offset);
     written(offset, length);
@@ -133,8 +218,11 @@ const sealInto = (
   written(offset, rest + tag);
 };
 
-/** Bytes of the sealed form of `plaintextBytes` bytes. */
-export const sealedLength = (plaintextBytes: number): number => plaintextBytes + SEALED_OVERHEAD_BYTES;
+/** Bytes of the sealed form of `plaintextBytes` bytes (in format `version`). */
+export const sealedLength = (plaintextBytes: number, version: 1 | 2 = 1): number =>
+  plaintextBytes + (version === 2 ? SEALED_V2_OVERHEAD_BYTES : SEALED_OVERHEAD_BYTES);
+
+const versionOf = (objectKey: ObjectKey): 1 | 2 => (objectKey.masterSalt ? 2 : 1);
 
 const outputFor = (length: number, scratch?: Buffer): Buffer =>
   scratch && scratch.length >= length ? scratch.subarray(0, length) : Buffer.allocUnsafe(length);
@@ -149,7 +237,7 @@ export const sealObjectWithKey = (
   /** Where to write the sealed bytes when large enough (reused between puts); else a new buffer. */
   scratch?: Buffer,
 ): { sealed: Buffer; sha256: string } => {
-  const out = outputFor(sealedLength(plaintext.length), scratch);
+  const out = outputFor(sealedLength(plaintext.length, versionOf(objectKey)), scratch);
   const hash = createHash('sha256');
   sealInto(plaintext, objectKey, out, (at, length) => hash.update(out.subarray(at, at + length)));
   return { sealed: out, sha256: hash.digest('hex') };
@@ -167,7 +255,7 @@ export const sealObjectPipelined = async (
   hasher: BackgroundSha256,
   scratch?: Buffer,
 ): Promise<{ sealed: Buffer; sha256: string }> => {
-  const out = outputFor(sealedLength(plaintext.length), scratch);
+  const out = outputFor(sealedLength(plaintext.length, versionOf(objectKey)), scratch);
   if (hasher.busy) return sealObjectWithKey(plaintext, objectKey, out);
   hasher.begin(out.buffer as SharedArrayBuffer | ArrayBuffer);
   const base = out.byteOffset;
@@ -193,7 +281,17 @@ export const sealObject = async (
 export const readSealedHeader = (
   sealed: Uint8Array,
   what = 'object',
-): { version: number; scrypt: ScryptParameters; salt: Buffer; nonce: Buffer } => {
+): {
+  version: number;
+  scrypt: ScryptParameters;
+  /** The object's own salt (scrypt's in version 1, HKDF's in version 2). */
+  salt: Buffer;
+  nonce: Buffer;
+  /** Version 2: the store's master salt. */
+  masterSalt?: Buffer;
+  /** Bytes of the header (authenticated as GCM's additional data). */
+  headerBytes: number;
+} => {
   const bytes = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
   if (bytes.length < SEALED_OVERHEAD_BYTES || !bytes.subarray(0, 4).equals(MAGIC))
     throw new DmlError(
@@ -201,25 +299,41 @@ export const readSealedHeader = (
       `${what} is not an encrypted dml object (no DMLE header${bytes.length < SEALED_OVERHEAD_BYTES ? `, only ${bytes.length} bytes` : ''})`,
     );
   const version = bytes[4]!;
-  if (version !== FORMAT_VERSION)
+  if (version !== FORMAT_VERSION && version !== FORMAT_VERSION_2)
     throw new DmlError(
       'STORAGE_FORMAT_UNSUPPORTED',
-      `${what} has encryption format version ${version}; this dml reads version ${FORMAT_VERSION}`,
+      `${what} has encryption format version ${version}; this dml reads versions ${FORMAT_VERSION} and ${FORMAT_VERSION_2}`,
       { hint: 'the object was altered, or written by a newer dml' },
     );
   const kdf = bytes[5]!;
   const params = { log2N: bytes[6]!, r: bytes[7]!, p: bytes[8]! };
-  if (kdf !== KDF_SCRYPT || !inBounds(params))
+  const expectedKdf = version === FORMAT_VERSION ? KDF_SCRYPT : KDF_SCRYPT_HKDF;
+  if (kdf !== expectedKdf || !inBounds(params))
     throw new DmlError(
       'STORAGE_FORMAT_UNSUPPORTED',
       `${what} names an unsupported key derivation (id ${kdf}, ${JSON.stringify(params)})`,
       { hint: 'the object header was altered' },
     );
+  if (version === FORMAT_VERSION)
+    return {
+      version,
+      scrypt: params,
+      salt: bytes.subarray(9, 9 + SALT_BYTES),
+      nonce: bytes.subarray(9 + SALT_BYTES, SEALED_HEADER_BYTES),
+      headerBytes: SEALED_HEADER_BYTES,
+    };
+  if (bytes.length < SEALED_V2_OVERHEAD_BYTES)
+    throw new DmlError(
+      'STORAGE_NOT_SEALED',
+      `${what} is too short for an encrypted dml object of version 2 (${bytes.length} bytes)`,
+    );
   return {
     version,
     scrypt: params,
-    salt: bytes.subarray(9, 9 + SALT_BYTES),
-    nonce: bytes.subarray(9 + SALT_BYTES, SEALED_HEADER_BYTES),
+    masterSalt: bytes.subarray(9, 9 + SALT_BYTES),
+    salt: bytes.subarray(9 + SALT_BYTES, 9 + 2 * SALT_BYTES),
+    nonce: bytes.subarray(9 + 2 * SALT_BYTES, SEALED_V2_HEADER_BYTES),
+    headerBytes: SEALED_V2_HEADER_BYTES,
   };
 };
 
@@ -235,11 +349,13 @@ export const openSealedObject = async (
   checkPassphrase(passphrase);
   const header = readSealedHeader(sealed, what);
   const bytes = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
-  const key = await deriveKey(passphrase, header.salt, header.scrypt);
+  const key = header.masterSalt
+    ? hkdfObjectKey(await cachedMasterKey(passphrase, header.masterSalt, header.scrypt), header.salt)
+    : await deriveKey(passphrase, header.salt, header.scrypt);
   const decipher = createDecipheriv('aes-256-gcm', key, header.nonce);
-  decipher.setAAD(bytes.subarray(0, SEALED_HEADER_BYTES));
+  decipher.setAAD(bytes.subarray(0, header.headerBytes));
   decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
-  const ciphertext = bytes.subarray(SEALED_HEADER_BYTES, bytes.length - TAG_BYTES);
+  const ciphertext = bytes.subarray(header.headerBytes, bytes.length - TAG_BYTES);
   const body = Buffer.allocUnsafe(ciphertext.length);
   let offset = 0;
   for (let at = 0; at < ciphertext.length; at += CHUNK)
