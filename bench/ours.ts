@@ -17,7 +17,9 @@ import {
   type LabelledImages,
   type LocalTrainingSettings,
   type LoraSettings,
+  type PartyJob,
   applyDelta,
+  createPartyPool,
   evaluateQlora,
   initAdapters,
   initMlp,
@@ -25,8 +27,8 @@ import {
   quantizeMlp,
   selectImages,
   selectTrainerBackend,
-  trainLocalDelta,
   trainMlp,
+  trainPartiesInOrder,
   trainQlora,
   initTransformer,
   loadMobyDick,
@@ -54,6 +56,13 @@ const optimizerOf = (o: MnistOptions): LocalTrainingSettings['optimizer'] => {
   return { kind: 'adamw' };
 };
 
+/**
+ * When our trainer decodes the NF4 base: per step (default, QLoRA's memory bound) or once per
+ * local round (`DML_BENCH_DECODE_BASE=per-round`: an FP32 copy of the base held for the round).
+ */
+const decodeBase: 'per-step' | 'per-round' =
+  process.env.DML_BENCH_DECODE_BASE === 'per-round' ? 'per-round' : 'per-step';
+
 /** `epochs` passes over `data` in its given order, batches of o.batchSize, the peer's optimiser. */
 const epochSettings = (
   o: MnistOptions,
@@ -68,7 +77,13 @@ const epochSettings = (
   seed,
   order: 'given',
   optimizer: optimizerOf(o),
+  decodeBase,
 });
+
+const decodeNote = (): string =>
+  decodeBase === 'per-round'
+    ? '; NF4 base decoded once per local round (an FP32 copy held for the round)'
+    : '; NF4 base decoded layer by layer in every step (forward and backward)';
 
 const threadNote = (threads: number): string =>
   threads > 1 ? `; TensorFlow.js wasm runs one thread (the run was allowed ${threads})` : '';
@@ -97,7 +112,8 @@ export const mnistEpoch = async (o: MnistEpochOptions): Promise<MnistEpochFigure
     backend: `tfjs ${backend}`,
     note:
       `QLoRA: NF4 base frozen, LoRA r ${lora.rank} alpha ${lora.alpha} on every linear layer, ` +
-      `FFA-LoRA (only B trained); the peer trains all FP32 weights${threadNote(o.threads)}`,
+      `FFA-LoRA (only B trained), dense engine${decodeNote()}; the peer trains all FP32 weights` +
+      threadNote(o.threads),
   };
 };
 
@@ -129,6 +145,7 @@ export const mnistFedAvg = async (o: MnistFedAvgOptions): Promise<MnistFedAvgFig
   const folder = await mkdtemp(join(tmpdir(), 'dml-bench-ours-'));
   const roundSeconds: number[] = [];
   const uploads: number[] = [];
+  let roundSplit = '';
   try {
     const objects = await LocalFolderStore.open(folder);
     const stores = await Promise.all(
@@ -138,32 +155,59 @@ export const mnistFedAvg = async (o: MnistFedAvgOptions): Promise<MnistFedAvgFig
         return store;
       }),
     );
-    for (let r = 0; r < o.rounds; r++) {
-      const roundStart = performance.now();
-      const stored = [];
-      for (const [p, shard] of shards.entries()) {
-        const { delta } = trainLocalDelta(
-          base,
-          global,
-          lora,
-          shard,
-          epochSettings(o, shard.count, o.localEpochs, o.seed + r * 100 + p),
-        );
-        const reference = await stores[p]!.put(encodeDelta(delta));
-        uploads.push(reference.size);
-        stored.push({ p, shard, reference });
-      }
-      const contributions = await Promise.all(
-        stored.map(async ({ p, shard, reference }) => ({
+    // Parties train in parallel worker threads when the peer's do (Flower's simulation on
+    // o.threads cores), else one after another in this thread (as Flower's in-process driver).
+    const workers = o.engine === 'inprocess' ? 1 : Math.min(o.threads, o.parties);
+    const pool = workers > 1 ? await createPartyPool(base, { workers, log }) : undefined;
+    const split = { train: 0, seal: 0, open: 0, aggregate: 0 };
+    try {
+      for (let r = 0; r < o.rounds; r++) {
+        const roundStart = performance.now();
+        const jobs: PartyJob[] = shards.map((shard, p) => ({
           partyId: `party-${String(p).padStart(2, '0')}`,
-          sampleCount: shard.count,
-          delta: decodeDelta(await stores[p]!.get(reference.key, reference.sha256)),
-        })),
-      );
-      global = applyDelta(global, aggregateDeltas({ kind: 'ffa-lora' }, contributions).delta);
-      roundSeconds.push((performance.now() - roundStart) / 1000);
-      log(`round ${r + 1}: ${roundSeconds[r]!.toFixed(1)} s`);
+          shard,
+          settings: epochSettings(o, shard.count, o.localEpochs, o.seed + r * 100 + p),
+        }));
+        const trained = pool
+          ? await pool.train(global, lora, jobs)
+          : trainPartiesInOrder(base, global, lora, jobs);
+        const sealStart = performance.now();
+        const stored = await Promise.all(
+          trained.map(async ({ partyId, delta }, p) => {
+            const reference = await stores[p]!.put(encodeDelta(delta));
+            uploads.push(reference.size);
+            return { p, partyId, reference };
+          }),
+        );
+        const openStart = performance.now();
+        const contributions = await Promise.all(
+          stored.map(async ({ p, partyId, reference }) => ({
+            partyId,
+            sampleCount: shards[p]!.count,
+            delta: decodeDelta(await stores[p]!.get(reference.key, reference.sha256)),
+          })),
+        );
+        const aggregateStart = performance.now();
+        global = applyDelta(global, aggregateDeltas({ kind: 'ffa-lora' }, contributions).delta);
+        const end = performance.now();
+        split.train += sealStart - roundStart;
+        split.seal += openStart - sealStart;
+        split.open += aggregateStart - openStart;
+        split.aggregate += end - aggregateStart;
+        roundSeconds.push((end - roundStart) / 1000);
+        log(
+          `round ${r + 1}: ${roundSeconds[r]!.toFixed(2)} s (training ${((sealStart - roundStart) / 1000).toFixed(2)} s, ` +
+            `sealing + storing ${((openStart - sealStart) / 1000).toFixed(3)} s, fetching + opening ` +
+            `${((aggregateStart - openStart) / 1000).toFixed(3)} s, aggregation ${((end - aggregateStart) / 1000).toFixed(3)} s)`,
+        );
+      }
+    } finally {
+      await pool?.close();
     }
+    const perRound = (ms: number): string => `${(ms / 1000 / o.rounds).toFixed(3)} s`;
+    roundSplit =
+      `mean round: training ${perRound(split.train)}, sealing + storing ${perRound(split.seal)}, ` +
+      `fetching + opening ${perRound(split.open)}, aggregation ${perRound(split.aggregate)}`;
   } finally {
     await rm(folder, { recursive: true, force: true });
   }
@@ -177,9 +221,9 @@ export const mnistFedAvg = async (o: MnistFedAvgOptions): Promise<MnistFedAvgFig
     note:
       `QLoRA cohort: NF4 base pretrained ${pretrainEpochs} epochs on the public part, LoRA r ${lora.rank} ` +
       `alpha ${lora.alpha}, FFA-LoRA aggregation (offchain aggregateDeltas); bytes: the sealed delta ` +
-      `as stored (B only, encrypted); parties train one after another in one process; a round is ` +
-      `training, encryption, local-folder storage, fetch + decryption and aggregation (no Hydra ` +
-      `head, no network)${threadNote(o.threads)}`,
+      `as stored (B only, encrypted); parties train ${o.engine === 'inprocess' || o.threads < 2 ? 'one after another in one thread' : `in ${Math.min(o.threads, o.parties)} worker threads`}; ` +
+      `a round is training, encryption, local-folder storage, fetch + decryption and aggregation ` +
+      `(no Hydra head, no network); ${roundSplit}${decodeNote()}`,
   };
 };
 

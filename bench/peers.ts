@@ -61,6 +61,11 @@ export interface MnistFedAvgOptions extends MnistOptions {
   /** Adapter rank and alpha, for a side that trains adapters. */
   readonly loraRank: number;
   readonly loraAlpha: number;
+  /**
+   * How the peer runs the parties of a round: in parallel on `threads` cores ('simulation', Ray)
+   * or one after another on one thread ('inprocess'); our side does the same.
+   */
+  readonly engine?: 'simulation' | 'inprocess';
 }
 
 export interface MnistFedAvgFigures {
@@ -529,6 +534,7 @@ const main = async (argv: readonly string[]): Promise<number> => {
           localEpochs: 1,
           loraRank: 8,
           loraAlpha: 16,
+          engine: flags.fedEngine,
         },
         flags.fedEngine,
       ),

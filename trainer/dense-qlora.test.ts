@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import * as tf from '@tensorflow/tfjs';
 import { getDeltaTensor, makeDelta, type Delta } from '../offchain/index.js';
 import { selectTrainerBackend } from './backend.js';
 import {
@@ -117,4 +118,17 @@ describe('the dense QLoRA engine', () => {
       }
       expect(moved).toBeGreaterThan(100);
     });
+
+  it("decodes the base once per run in the 'per-round' mode, with the same bits as per step", () => {
+    const { lora, settings } = cases[0]!;
+    const data = images(56, 4);
+    const start = withRandomB(initAdapters(base, lora, 7), 8);
+    const perStep = trainQlora(base, start, lora, data, { ...settings, engine: 'dense' });
+    const tensorsBefore = tf.memory().numTensors;
+    const perRound = trainQlora(base, start, lora, data, { ...settings, decodeBase: 'per-round' });
+    expect(tf.memory().numTensors).toBe(tensorsBefore); // the kept tensors are freed at the end
+    expect(perRound.report.loss).toBe(perStep.report.loss);
+    for (const t of perStep.adapters.tensors)
+      expect(getDeltaTensor(perRound.adapters, t.name).values).toEqual(t.values);
+  });
 });

@@ -4,63 +4,32 @@ import { NF4_BLOCK_SIZE, NF4_CODEBOOK, nf4BlockScale, type Nf4Tensor } from './n
 
 /**
  * The QLoRA step of a dense ReLU network (no convolution) on `Float32Array`s, with the products
- * that carry the FLOPs handed to TensorFlow.js in ONE `matMul` per layer and direction.
+ * that carry the FLOPs handed to TensorFlow.js as ONE `matMul` per layer and direction.
  *
- * Why: a 32-sample step of the MNIST MLP is ~3.4 M multiply-adds, about 1 ms of one core; the
- * tensor way (mlp-engine.ts) spends more than that on the dispatch of ~60 small operators
- * (transposes, adds, scalings, the optimiser's updates, the loss), a `transpose` of the
- * dequantised weight and a slow scalar NF4 decode. Here:
- * - the layer's base weight and its LoRA A share one product: the forward multiplies the input
- *   by `[W^T | A^T]` ([in, out + r], NF4 decoded straight into that transposed layout, no
- *   transpose op), giving `x W^T` and `u = x A^T` at once; the backward multiplies
- *   `[dz | du]` by `[W ; A]` ([out + r, in], the natural layout) for the input's gradient;
+ * Why (design_docs/performance.md has the measurements): a 32-sample step of the MNIST MLP is
+ * ~3.4 M multiply-adds, well under a millisecond of one core's SIMD; the tensor way
+ * (mlp-engine.ts) spent several times that on the dispatch of ~60 small operators (transposes,
+ * adds, scalings, the optimiser's updates, the loss, a `dataSync` per step), a `transpose` of
+ * the decoded weight and a slow scalar NF4 decode. Here:
+ * - the layer's base weight and its LoRA A share one product. The forward multiplies
+ *   `[W ; A]` ([out + r, in], NF4 decoded in its own layout, A appended) by `x^T` ([in, n]),
+ *   giving `x W^T` and `u = x A^T` at once; the backward multiplies `[W^T | A^T]` (decoded into
+ *   the transposed layout, no transpose op) by `[dz | du]^T` for the input's gradient. The
+ *   decoded weight is always the LEFT operand: TensorFlow.js wasm (XNNPACK) packs a matMul's
+ *   right operand anew for every new tensor, which cost 3x the product itself for a fresh weight;
  * - everything else (bias, ReLU, `u B^T`, softmax cross-entropy, the gradients of B and A, the
- *   optimiser) is a plain loop over a few thousand numbers: cheaper than an operator dispatch;
- * - the NF4 base is decoded one layer at a time into one scratch buffer sized for the largest
- *   layer, in the forward and again in the backward (as QLoRA does): never an FP32 copy of the
- *   whole base, and nothing uploaded between steps;
+ *   optimiser) is a plain loop over a few thousand numbers, into buffers allocated once per run;
+ * - NF4 is decoded by table: the 16 levels times each block's scale, then one look-up per weight,
+ *   bit for bit the values of `dequantizeNf4Into`;
+ * - 'per-step' (default): one layer decoded at a time into one scratch sized for the largest
+ *   layer, in the forward and again in the backward (as QLoRA does), never an FP32 copy of the
+ *   whole base; 'per-round' (opt-in, A frozen): every layer's decoded operand kept for the run;
  * - no `dataSync` of a loss: the loss is computed here.
  * Deterministic: same inputs, same backend, same bits (the loops have a fixed order).
  */
 
 /** Products with fewer multiply-adds than this are plain loops (a dispatch costs more). */
 export const DENSE_TENSOR_PRODUCT_MIN = 1 << 15;
-
-/** What this engine needs of TensorFlow.js's wasm backend (4.22): an output tensor's heap memory. */
-interface WasmHeapBackend {
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
-}
-
-const wasmHeapBackend = (): WasmHeapBackend | undefined => {
-  if (tf.getBackend() !== 'wasm') return undefined;
-  const b = tf.backend() as unknown as Partial<WasmHeapBackend>;
-  return typeof b.makeOutput === 'function' && typeof b.typedArrayFromHeap === 'function'
-    ? (b as WasmHeapBackend)
-    : undefined;
-};
-
-/**
- * A float32 tensor [rows, cols] whose values `fill` writes. On wasm `fill` writes straight into
- * the tensor's memory on the wasm heap (no upload copy: for a decoded weight the upload cost as
- * much as the decoding); elsewhere into `scratch`, which the tensor then wraps.
- */
-const filledTensor = (
-  rows: number,
-  cols: number,
-  fill: (out: Float32Array) => void,
-  scratch: Float32Array,
-): tf.Tensor2D => {
-  const heap = wasmHeapBackend();
-  if (heap) {
-    const info = heap.makeOutput([rows, cols], 'float32');
-    fill(heap.typedArrayFromHeap(info));
-    return tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor2D;
-  }
-  const view = scratch.subarray(0, rows * cols);
-  fill(view);
-  return tf.tensor2d(view, [rows, cols]);
-};
 
 /** c [m, n] = a [m, k] b [k, n], row-major, a plain loop. */
 const loopProduct = (a: Float32Array, m: number, k: number, b: Float32Array, n: number): Float32Array => {
@@ -78,11 +47,20 @@ const loopProduct = (a: Float32Array, m: number, k: number, b: Float32Array, n: 
 };
 
 /**
+ * Decoded left operands kept for a whole training run (the 'per-round' mode, opt-in): by key,
+ * as TensorFlow.js tensors for the products that are tensor products, as arrays for the loops.
+ */
+export interface DecodedCache {
+  readonly tensors: Map<string, tf.Tensor2D>;
+  readonly arrays: Map<string, Float32Array>;
+}
+
+/**
  * C [m, n] = A [m, k] B [k, n], row-major, where `fillA` writes A (e.g. decodes a weight) into
  * the array it is given. Large products are one TensorFlow.js `matMul` with A on the left: the
  * wasm backend (XNNPACK) packs a matMul's right operand anew for every new tensor, which costs
- * 3x the product when that operand is a freshly decoded weight. `scratch` holds A when it is
- * not written to the wasm heap.
+ * 3x the product when that operand is a freshly decoded weight. `scratch` holds A; with a
+ * `cache` and a key, A is filled once and kept.
  */
 export const denseProduct = (
   m: number,
@@ -91,17 +69,28 @@ export const denseProduct = (
   b: Float32Array,
   n: number,
   scratch: Float32Array,
+  cached?: { readonly cache: DecodedCache; readonly key: string },
 ): Float32Array => {
   if (m * k * n < DENSE_TENSOR_PRODUCT_MIN) {
-    const a = scratch.subarray(0, m * k);
-    fillA(a);
+    let a = cached?.cache.arrays.get(cached.key);
+    if (!a) {
+      a = cached ? new Float32Array(m * k) : scratch.subarray(0, m * k);
+      fillA(a);
+      if (cached) cached.cache.arrays.set(cached.key, a);
+    }
     return loopProduct(a, m, k, b, n);
   }
-  const ta = filledTensor(m, k, fillA, scratch);
+  let ta = cached?.cache.tensors.get(cached.key);
+  if (!ta) {
+    const a = scratch.subarray(0, m * k);
+    fillA(a);
+    ta = tf.tensor2d(a, [m, k]);
+    if (cached) cached.cache.tensors.set(cached.key, ta);
+  }
   const tb = tf.tensor2d(b.length === k * n ? b : b.subarray(0, k * n), [k, n]);
   const tc = tf.matMul(ta, tb);
   const out = (tc.dataSync() as Float32Array).slice();
-  ta.dispose();
+  if (!cached) ta.dispose();
   tb.dispose();
   tc.dispose();
   return out;
@@ -207,6 +196,11 @@ export const denseQloraLayers = (
  */
 export interface DenseScratch {
   readonly batch: number;
+  /**
+   * 'per-round' mode only: every layer's decoded [W ; A] kept for the run (A must be frozen).
+   * That is an FP32 copy of the whole base: faster, but not QLoRA's memory bound.
+   */
+  readonly cache?: DecodedCache;
   readonly weight: Float32Array;
   readonly levels: Float32Array;
   readonly perLayer: readonly LayerBuffers[];
@@ -230,8 +224,13 @@ interface LayerBuffers {
   readonly dInput: Float32Array;
 }
 
-export const denseScratch = (layers: readonly DenseQloraLayer[], batch: number): DenseScratch => ({
+export const denseScratch = (
+  layers: readonly DenseQloraLayer[],
+  batch: number,
+  decode: 'per-step' | 'per-round' = 'per-step',
+): DenseScratch => ({
   batch,
+  ...(decode === 'per-round' ? { cache: { tensors: new Map(), arrays: new Map() } } : {}),
   weight: new Float32Array(Math.max(...layers.map((l) => (l.outputs + l.rank) * l.inputs))),
   levels: new Float32Array(16 * Math.max(...layers.map((l) => l.weight.scaleCodes.length))),
   perLayer: layers.map((l) => ({
@@ -247,6 +246,13 @@ export const denseScratch = (layers: readonly DenseQloraLayer[], batch: number):
   })),
   dLogits: new Float32Array(batch * layers[layers.length - 1]!.outputs),
 });
+
+/** Frees what a scratch holds outside JavaScript (the cached tensors of the 'per-round' mode). */
+export const disposeDenseScratch = (scratch: DenseScratch): void => {
+  for (const t of scratch.cache?.tensors.values() ?? []) t.dispose();
+  scratch.cache?.tensors.clear();
+  scratch.cache?.arrays.clear();
+};
 
 /** The first `rows` rows of a [rows, cols] row-major matrix, transposed into `t`: [cols, rows]. */
 const transposeInto = (a: Float32Array, rows: number, cols: number, t: Float32Array): Float32Array => {
@@ -285,6 +291,7 @@ export const denseForward = (
       xT,
       n,
       scratch.weight,
+      scratch.cache && { cache: scratch.cache, key: `${li}:forward` },
     );
     adaptedOutput(l, zaT, n, buffers);
     if (li < layers.length - 1) {
@@ -359,20 +366,28 @@ export const denseLossAndGradients = (
     const buffers = scratch.perLayer[li]!;
     const { u, gB, du } = buffers;
     const input = li === 0 ? x : scratch.perLayer[li - 1]!.a;
-    // dB = s dz^T u [out, r]; du = s dz B [n, r]
+    // dB = s dz^T u [out, r]; du = s dz B [n, r] (needed for A's gradient or the input's)
+    const needDu = trainA || li > 0;
     gB.fill(0);
-    du.fill(0);
-    for (let b = 0; b < n; b++)
+    for (let b = 0; b < n; b++) {
+      const ub = b * r;
       for (let j = 0; j < dout; j++) {
         const g = dz[b * dout + j]!;
         if (g === 0) continue;
+        const gj = j * r;
+        for (let t = 0; t < r; t++) gB[gj + t]! += g * u[ub + t]!;
+      }
+    }
+    for (let i = 0; i < gB.length; i++) gB[i] = s * gB[i]!;
+    if (needDu)
+      for (let b = 0; b < n; b++) {
+        const ub = b * r;
         for (let t = 0; t < r; t++) {
-          gB[j * r + t]! += g * u[b * r + t]!;
-          du[b * r + t]! += g * B[j * r + t]!;
+          let acc = 0;
+          for (let j = 0; j < dout; j++) acc += dz[b * dout + j]! * B[j * r + t]!;
+          du[ub + t] = s * acc;
         }
       }
-    for (let i = 0; i < gB.length; i++) gB[i] = s * gB[i]!;
-    for (let i = 0; i < n * r; i++) du[i] = s * du[i]!;
     grads.set(`${name}.lora_B`, gB);
     if (trainA) {
       const duT = transposeInto(du, n, r, buffers.duT);
@@ -399,6 +414,7 @@ export const denseLossAndGradients = (
       leftT.subarray(0, width * n),
       n,
       scratch.weight,
+      scratch.cache && { cache: scratch.cache, key: `${li}:backward` },
     );
     const zPrev = scratch.perLayer[li - 1]!.z;
     const dInput = buffers.dInput;

@@ -5,7 +5,13 @@ import { asExamples, type Examples } from './examples.js';
 import { col2im, im2col, maxPool2, maxPool2Grad, type Pooled } from './conv-ops.js';
 import type { ConvFrontEnd, LoraSettings, Mlp, QuantizedMlp } from './mlp.js';
 import { dequantizeNf4Into } from './nf4.js';
-import { DenseOptimizer, denseLossAndGradients, denseQloraLayers, denseScratch } from './dense-qlora.js';
+import {
+  DenseOptimizer,
+  denseLossAndGradients,
+  denseQloraLayers,
+  denseScratch,
+  disposeDenseScratch,
+} from './dense-qlora.js';
 import { seededRandom, shuffleInPlace } from './random.js';
 
 /**
@@ -80,6 +86,13 @@ export interface LocalTrainingSettings extends AdamWSettings {
    * base one layer at a time, in the forward and again in the backward pass.
    */
   readonly engine?: 'dense' | 'tensor';
+  /**
+   * When the dense engine decodes the NF4 base: 'per-step' (default, QLoRA's bound: one layer's
+   * FP32 copy at a time, decoded in the forward and again in the backward pass of every step) or
+   * 'per-round' (every layer decoded once and kept for the whole local training: an FP32 copy of
+   * the whole base held for the round; faster, only with A frozen, else per step).
+   */
+  readonly decodeBase?: 'per-step' | 'per-round';
 }
 
 export interface TrainingReport {
@@ -465,7 +478,11 @@ const trainDenseQlora = (
     B: getDeltaTensor(adapters, `${name}.lora_B`) && values.get(`${name}.lora_B`)!,
   }));
   const batch = Math.min(settings.batchSize, data.count);
-  const scratch = denseScratch(layers, batch);
+  const scratch = denseScratch(
+    layers,
+    batch,
+    lora.freezeA && settings.decodeBase === 'per-round' ? 'per-round' : 'per-step',
+  );
   const o = settings.optimizer;
   const optimizer = new DenseOptimizer(
     o?.kind === 'sgd'
@@ -482,13 +499,18 @@ const trainDenseQlora = (
   const examples = asExamples(data);
   const x = new Float32Array(batch * examples.inputs);
   const labels = new Int32Array(batch);
-  const report = runBatches(data, settings, (indices) => {
-    const n = indices.length;
-    examples.fill(indices, x, labels);
-    const r = denseLossAndGradients(layers, x, labels, n, scratch, !lora.freezeA);
-    optimizer.step(params, r.grads);
-    return r.loss;
-  });
+  let report: TrainingReport;
+  try {
+    report = runBatches(data, settings, (indices) => {
+      const n = indices.length;
+      examples.fill(indices, x, labels);
+      const r = denseLossAndGradients(layers, x, labels, n, scratch, !lora.freezeA);
+      optimizer.step(params, r.grads);
+      return r.loss;
+    });
+  } finally {
+    disposeDenseScratch(scratch);
+  }
   return {
     adapters: makeDelta(
       adapters.tensors.map((t) =>
