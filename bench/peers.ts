@@ -431,7 +431,31 @@ interface Flags {
   readonly lmLoraRank: number;
 }
 
+const PEERS_USAGE = `npm run bench:peers -- [options]
+
+Runs the same experiments in our system and in its peers (PyTorch, Flower, PEFT), interleaved
+(ours, peer, ours, peer ...), prints ours / peer with the ratio and adds the figures to
+bench/results.json. Sets up the peers' Python environment first (bench/peers/setup.sh).
+
+  --only NAMES         experiments, comma-separated (default: all): ${experimentNames.join(', ')}
+  --pairs N            interleaved pairs per experiment (default 3)
+  --threads N          threads of single-process experiments, both sides (default 1)
+  --fed-threads N      CPUs of the federated run (default: all cores)
+  --fed-engine E       simulation (Flower's Ray simulation, default) or inprocess
+  --lm-lora-rank N     train the peer's LM with PEFT LoRA of this rank (default: all weights)
+  --skip-setup         do not run bench/peers/setup.sh
+  --help               this text
+`;
+
+const VALUE_FLAGS = ['--only', '--pairs', '--threads', '--fed-threads', '--fed-engine', '--lm-lora-rank'];
+const SWITCHES = ['--skip-setup', '--help'];
+
 const parseFlags = (argv: readonly string[]): Flags => {
+  for (let i = 0; i < argv.length; i++) {
+    if (VALUE_FLAGS.includes(argv[i]!)) i++;
+    else if (!SWITCHES.includes(argv[i]!))
+      throw new Error(`unknown option ${argv[i]} (npm run bench:peers -- --help lists them)`);
+  }
   const value = (name: string): string | undefined => {
     const i = argv.indexOf(name);
     return i >= 0 ? argv[i + 1] : undefined;
@@ -508,7 +532,17 @@ const main = async (argv: readonly string[]): Promise<number> => {
     await oursChild(argv[1]!, argv[2]!);
     return 0;
   }
-  const flags = parseFlags(argv);
+  if (argv.includes('--help')) {
+    process.stdout.write(PEERS_USAGE);
+    return 0;
+  }
+  let flags: Flags;
+  try {
+    flags = parseFlags(argv);
+  } catch (error) {
+    process.stderr.write(`bench:peers: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 2;
+  }
   if (!flags.skipSetup) execFileSync('bash', [join(here, 'peers', 'setup.sh')], { stdio: 'inherit' });
   const orderFile = (await run(python, [join(here, 'peers', 'common.py'), 'order'], 60_000)).trim();
   const ours = await loadOurs();

@@ -24,6 +24,12 @@ const main = async (): Promise<number> => {
   const wanted = process.argv.slice(2);
   const files = (await readdir(here)).filter((f) => f.endsWith('.bench.ts')).sort();
   const areas = files.map((f) => f.replace(/\.bench\.ts$/, ''));
+  if (wanted.includes('--help')) {
+    process.stdout.write(
+      `npm run bench -- [NAME ...]\n\nRuns the project's benchmarks (all, or the named ones: ${areas.join(', ')}),\nprints one table and writes the figures to bench/results.json.\n`,
+    );
+    return 0;
+  }
   const unknown = wanted.filter((w) => !areas.includes(w));
   if (unknown.length > 0) {
     process.stderr.write(
