@@ -6,6 +6,7 @@ import { type HeadKey, HydraClient, type HydraTxOut, type HydraUTxO } from '../h
 import type { RoundKey } from '../round/index.js';
 import type { EncryptedContentStore } from '../storage/index.js';
 import type { AdapterFiles } from './adapter-files.js';
+import type { DeltaCommitmentDatum } from './round-datum.js';
 import { HeadSeat, roundDatumsIn } from './head-seat.js';
 import type { Learner } from './learner.js';
 import {
@@ -293,6 +294,7 @@ export class PartyRoundLoop {
               bytes: c.bytes,
               metrics: { loss: c.metrics.loss, accuracy: Math.min(1, Math.max(0, c.metrics.accuracy)) },
               ...(txId ? { txId } : {}),
+              ...(c.readGrant ? { readGrant: c.readGrant } : {}),
             }),
           ]);
           break;
@@ -335,6 +337,17 @@ export class PartyRoundLoop {
     }
   }
 
+  /** A committed delta: this party's own from its store, a peer's through the grant in its commitment. */
+  private readCommitted(c: DeltaCommitmentDatum): Promise<Buffer> {
+    const content = this.options.content;
+    if (c.party === this.me) return content.get(c.storageKey, c.deltaHash);
+    if (!c.readGrant)
+      return Promise.reject(
+        new DmlError('STORAGE_NO_GRANT', `party ${c.party} committed no read grant for ${c.storageKey}`),
+      );
+    return content.getShared(c.readGrant, { key: c.storageKey, sha256: c.deltaHash }, { maxBytes: c.bytes });
+  }
+
   /**
    * The global adapter round `round` trains from: in memory, else the content-addressed file the
    * logged hash names, else recomputed (the previous round's global plus the aggregate of the
@@ -370,7 +383,7 @@ export class PartyRoundLoop {
         return {
           partyId: party,
           sampleCount: c.sampleCount,
-          delta: decodeDelta(await o.content.get(c.storageKey, c.deltaHash)),
+          delta: decodeDelta(await this.readCommitted(c)),
         };
       }),
     );
