@@ -47,7 +47,22 @@ export default async (): Promise<Row[]> => {
     value: (q.report.samples / q.report.milliseconds) * 1000,
     unit: 'samples/s',
     backend,
+    note: 'dense engine, NF4 base decoded layer by layer in every step',
   });
+  // the same with the base decoded once per run (opt-in) and with the tensor engine (before)
+  for (const [variant, extra] of [
+    ['NF4 base decoded once per round (an FP32 copy held)', { decodeBase: 'per-round' }],
+    ['tensor engine (every operation a TensorFlow.js op)', { engine: 'tensor' }],
+  ] as const) {
+    trainLocalDelta(base, adapters, lora, data, { ...settings, ...extra, steps: 5 });
+    const v = trainLocalDelta(base, adapters, lora, data, { ...settings, ...extra });
+    rows.push({
+      name: `MNIST QLoRA training (784-256-10, r=32, FFA-LoRA, batch 64), ${variant}`,
+      value: (v.report.samples / v.report.milliseconds) * 1000,
+      unit: 'samples/s',
+      backend,
+    });
+  }
   const cnnBase = quantizeMlp(initCnn(MNIST_CNN, [128, 10], 1));
   const cnnLora: LoraSettings = { rank: 16, alpha: 32, freezeA: true };
   const cnnAdapters = initAdapters(cnnBase, cnnLora, 2);
