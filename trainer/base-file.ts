@@ -49,13 +49,7 @@ export const encodeQuantizedBase = (base: QuantizedMlp): Uint8Array => {
   const bytes = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   for (const l of base.layers)
     parts.push(bytes(l.weight.codes), bytes(l.weight.scaleCodes), bytes(l.weight.scaleScales), bytes(l.bias));
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 };
 
 export const decodeQuantizedBase = (data: Uint8Array): QuantizedMlp => {
@@ -119,4 +113,15 @@ export const loadQuantizedBase = async (path: string, expectedHash?: string): Pr
       hint: 'the file is not the agreed base: rebuild it with scripts/mnist-base.ts or fetch it again',
     });
   return base;
+};
+
+/** The parts one after another in one new array. */
+export const concatBytes = (parts: readonly Uint8Array[]): Uint8Array => {
+  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 };

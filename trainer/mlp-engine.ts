@@ -4,6 +4,7 @@ import type { LabelledImages } from './mnist.js';
 import { asExamples, type Examples } from './examples.js';
 import { col2im, im2col, maxPool2, maxPool2Grad, type Pooled } from './conv-ops.js';
 import type { ConvFrontEnd, LoraSettings, Mlp, QuantizedMlp } from './mlp.js';
+import { adamwStep } from './adamw-step.js';
 import { dequantizeNf4Into } from './nf4.js';
 import {
   DenseOptimizer,
@@ -209,8 +210,8 @@ const lossAndGradients = (
 /** A set of named trainable tensors with AdamW state. */
 class AdamW {
   readonly params = new Map<string, tf.Variable>();
-  private readonly m = new Map<string, tf.Variable>();
-  private readonly v = new Map<string, tf.Variable>();
+  readonly m = new Map<string, tf.Variable>();
+  readonly v = new Map<string, tf.Variable>();
   private t = 0;
 
   constructor(
@@ -225,13 +226,7 @@ class AdamW {
   }
 
   step(grads: ReadonlyMap<string, tf.Tensor>): void {
-    const {
-      learningRate: lr,
-      weightDecay: wd,
-      beta1: b1 = 0.9,
-      beta2: b2 = 0.999,
-      epsilon: eps = 1e-8,
-    } = this.settings;
+    const lr = this.settings.learningRate;
     this.t++;
     const optimizer = this.settings.optimizer;
     if (optimizer?.kind === 'sgd') {
@@ -245,19 +240,7 @@ class AdamW {
       });
       return;
     }
-    const c1 = 1 - Math.pow(b1, this.t);
-    const c2 = 1 - Math.pow(b2, this.t);
-    tf.tidy(() => {
-      for (const [name, g] of grads) {
-        const p = this.params.get(name)!;
-        const m = this.m.get(name)!;
-        const v = this.v.get(name)!;
-        m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
-        v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
-        const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), eps));
-        p.assign(tf.sub(tf.mul(p, 1 - lr * wd), tf.mul(update, lr)));
-      }
-    });
+    adamwStep(this, grads, this.settings, this.t);
   }
 
   read(name: string): Float32Array {

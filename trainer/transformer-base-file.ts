@@ -1,6 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DmlError } from '../offchain/index.js';
+import { concatBytes } from './base-file.js';
 import type { Nf4Tensor } from './nf4.js';
 import {
   type QuantizedTransformer,
@@ -73,13 +74,7 @@ export const encodeQuantizedTransformer = (base: QuantizedTransformer): Uint8Arr
     ...base.norms.flatMap((n) => [bytes(n.gamma), bytes(n.beta)]),
     ...base.layers.flatMap((l) => [...nf4(l.weight), bytes(l.bias)]),
   ];
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 };
 
 export const decodeQuantizedTransformer = (data: Uint8Array): QuantizedTransformer => {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { adamwStep } from './adamw-step.js';
 import { DmlError, type Delta, makeDelta } from '../offchain/index.js';
 import type { LoraSettings } from './mlp.js';
 import type { AdamWSettings, Evaluation, TrainingReport } from './mlp-engine.js';
@@ -306,8 +307,8 @@ const checkText = (text: Uint8Array, t: number): void => {
 
 /** AdamW over named variables (decoupled weight decay, bias-corrected moments), as PyTorch's. */
 class AdamW {
-  private readonly m = new Map<string, tf.Variable>();
-  private readonly v = new Map<string, tf.Variable>();
+  readonly m = new Map<string, tf.Variable>();
+  readonly v = new Map<string, tf.Variable>();
   private t = 0;
 
   constructor(
@@ -321,27 +322,8 @@ class AdamW {
   }
 
   step(grads: ReadonlyMap<string, tf.Tensor>): void {
-    const {
-      learningRate: lr,
-      weightDecay: wd,
-      beta1: b1 = 0.9,
-      beta2: b2 = 0.999,
-      epsilon: eps = 1e-8,
-    } = this.settings;
     this.t++;
-    const c1 = 1 - Math.pow(b1, this.t);
-    const c2 = 1 - Math.pow(b2, this.t);
-    tf.tidy(() => {
-      for (const [name, g] of grads) {
-        const p = this.params.get(name)!;
-        const m = this.m.get(name)!;
-        const v = this.v.get(name)!;
-        m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
-        v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
-        const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), eps));
-        p.assign(tf.sub(wd === 0 ? p : tf.mul(p, 1 - lr * wd), tf.mul(update, lr)));
-      }
-    });
+    adamwStep(this, grads, this.settings, this.t);
   }
 
   dispose(): void {
