@@ -1,5 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import type { AdamWSettings } from './mlp-engine.js';
+
+/** AdamW's hyperparameters (PyTorch's defaults for the betas and epsilon). */
+export interface AdamWSettings {
+  readonly learningRate: number;
+  readonly weightDecay: number;
+  readonly beta1?: number;
+  readonly beta2?: number;
+  readonly epsilon?: number;
+}
 
 /**
  * One AdamW update of named variables in place (decoupled weight decay, bias-corrected moments,

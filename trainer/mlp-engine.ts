@@ -4,7 +4,7 @@ import type { LabelledImages } from './mnist.js';
 import { asExamples, type Examples } from './examples.js';
 import { col2im, im2col, maxPool2, maxPool2Grad, type Pooled } from './conv-ops.js';
 import type { ConvFrontEnd, LoraSettings, Mlp, QuantizedMlp } from './mlp.js';
-import { adamwStep } from './adamw-step.js';
+import { type AdamWSettings, adamwStep } from './adamw-step.js';
 import { dequantizeNf4Into } from './nf4.js';
 import {
   DenseOptimizer,
@@ -57,13 +57,7 @@ const convGeometries = (conv: ConvFrontEnd | undefined, count: number): (ConvGeo
   return out;
 };
 
-export interface AdamWSettings {
-  readonly learningRate: number;
-  readonly weightDecay: number;
-  readonly beta1?: number;
-  readonly beta2?: number;
-  readonly epsilon?: number;
-}
+export type { AdamWSettings } from './adamw-step.js';
 
 export interface LocalTrainingSettings extends AdamWSettings {
   readonly steps: number;
