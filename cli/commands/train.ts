@@ -5,12 +5,21 @@ import {
   AdapterFiles,
   DmlError,
   EncryptedContentStore,
+  HydraClient,
   PartyRoundLoop,
+  type HeadRounds,
   type AggregationRule,
   type EventStore,
   type ObjectStore,
   type RoundEventBus,
+  addHeadRounds,
+  closeTx,
+  emptyHeadRounds,
+  findCohortState,
+  readCohortState,
   headKeyFromSeed,
+  latestSignedSnapshot,
+  roundDatumsIn,
   openEventStore,
   openObjectStore,
   openRoundEventBus,
@@ -24,7 +33,15 @@ import {
   writeTrainingPlan,
 } from '../../trainer/index.js';
 import type { CommandContext } from '../context.js';
-import { openCohort, openSession, parseCohortId } from '../cohort-session.js';
+import {
+  chainNow,
+  completeTx,
+  openCohort,
+  openSession,
+  parseCohortId,
+  signAndSubmit,
+  type OpenedCohort,
+} from '../cohort-session.js';
 import { hydraEndpoint } from './head.js';
 
 const whole = (flag: string, value: string, min = 1): number => {
@@ -49,6 +66,61 @@ const openLog = async (url: string): Promise<EventStore> => {
 
 const ruleOf = (name: string): AggregationRule =>
   name === 'fedavg' ? { kind: 'fedavg' } : name === 'median' ? { kind: 'median' } : { kind: 'ffa-lora' };
+
+/** The contestation deadline of a closed cohort's state output, as an ISO time. */
+const readCohortPhase = (utxo: Parameters<typeof readCohortState>[0]): string => {
+  const phase = readCohortState(utxo).phase;
+  return phase.kind === 'Closed' ? new Date(Number(phase.deadline)).toISOString() : phase.kind;
+};
+
+/** The epoch's rounds, as the cohort's terms on layer 1 fix them. */
+const epochRounds = (cohort: OpenedCohort): { firstRound: number; lastRound: number } => {
+  const { state } = cohort;
+  const round = state.phase.kind === 'Premature' ? 0n : state.phase.round;
+  return {
+    firstRound: Number(round) + 1,
+    lastRound: Math.min(Number(round + state.terms.epochRounds), Number(state.terms.finalRound)),
+  };
+};
+
+/** Every round datum of one epoch that the head confirmed, from its history (replayed on connect). */
+const headRoundsOf = async (
+  endpoint: { host: string; port: number },
+  scope: { cohortId: string; epoch: number },
+): Promise<HeadRounds> => {
+  const client = new HydraClient({ ...endpoint, defaultTimeoutMs: 30_000 });
+  let rounds = emptyHeadRounds();
+  const stop = client.onOutput((output) => {
+    if (output.tag === 'SnapshotConfirmed' && output.snapshot.utxo)
+      rounds = addHeadRounds(
+        rounds,
+        roundDatumsIn(output.snapshot.utxo).map((f) => f.datum),
+        scope,
+      );
+  });
+  try {
+    await client.connect().catch((error: unknown) => {
+      throw new DmlError(
+        'HYDRA_UNREACHABLE',
+        `no hydra-node answers at ws://${endpoint.host}:${endpoint.port}`,
+        {
+          cause: error,
+        },
+      );
+    });
+    const utxo = await client.getSnapshotUtxo().catch(() => undefined);
+    if (utxo)
+      rounds = addHeadRounds(
+        rounds,
+        roundDatumsIn(utxo).map((f) => f.datum),
+        scope,
+      );
+    return rounds;
+  } finally {
+    stop();
+    await client.disconnect();
+  }
+};
 
 interface RunFlags {
   plan: string;
@@ -174,17 +246,10 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
             hint: 'a member who joined during an epoch enters at the next one',
           },
         );
-      const firstRound = Number(state.phase.round) + 1;
-      const lastRound = Math.min(
-        Number(state.phase.round + state.terms.epochRounds),
-        Number(state.terms.finalRound),
-      );
-      if (firstRound > 1)
-        throw new DmlError(
-          'EPOCH_CARRY_OVER',
-          `epoch ${state.epoch} starts at round ${firstRound}: \`dml train run\` trains a cohort's first epoch only for now`,
-        );
-      const memberIndex = state.members.findIndex((m) => m.pkh === me);
+      const { firstRound, lastRound } = epochRounds(cohort);
+      // the shard is the party's place in join order (members are listed newest first on layer 1),
+      // so that it stays the same when a newcomer joins between epochs
+      const memberIndex = state.members.length - 1 - state.members.findIndex((m) => m.pkh === me);
       const endpoint = await hydraEndpoint(ctx);
       const info = (line: string) => ctx.output.info(line);
       info(
@@ -239,6 +304,9 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
           bus,
           adapters: new AdapterFiles(join(home, 'train', cohort.scripts.cohortId, me, 'adapters')),
           startGlobal: party.startAdapters,
+          // an epoch after the first starts from round firstRound-1's global adapter, whose
+          // aggregate hash layer 1 holds (the scheduled close carried it, signed by every party)
+          ...(firstRound > 1 ? { previousAggregateHash: state.phase.aggregateHash } : {}),
           signal: controller.signal,
           onStep: info,
           pollMs,
@@ -270,5 +338,76 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
         await objects?.close().catch(() => undefined);
         await log?.close().catch(() => undefined);
       }
+    });
+
+  train
+    .command('close')
+    .description(
+      "close the cohort's epoch on layer 1 with the latest training snapshot every party signed (read from the head): at the epoch's last round a scheduled close, the way to the next epoch",
+    )
+    .requiredOption('--plan <file>', "the cohort's training plan (`dml train plan`)")
+    .action(async (o: { plan: string }) => {
+      const ctx = await context();
+      const plan = await readTrainingPlan(o.plan);
+      const session = await openSession(ctx.settings);
+      const cohort = await openCohort(session.lucid, plan.cohort);
+      const { state } = cohort;
+      if (state.phase.kind !== 'Open' || state.epoch < 1n)
+        throw new DmlError(
+          'NOT_OPEN',
+          `cohort ${cohort.id} is ${state.phase.kind}${state.epoch < 1n ? ' before its first epoch' : ''}: there is no epoch to close`,
+        );
+      const me = session.wallet.pkh;
+      const parties = state.parties.map((p) => p.pkh);
+      if (!parties.includes(me))
+        throw new DmlError(
+          'NOT_A_PARTY',
+          `this party (${me}) is not a party of epoch ${state.epoch} of ${cohort.id}`,
+        );
+      const { firstRound, lastRound } = epochRounds(cohort);
+      const head = await headRoundsOf(await hydraEndpoint(ctx), {
+        cohortId: cohort.scripts.cohortId,
+        epoch: Number(state.epoch),
+      });
+      const snapshot = latestSignedSnapshot(head, parties, firstRound, lastRound);
+      if (!snapshot)
+        throw new DmlError(
+          'NO_SIGNED_SNAPSHOT',
+          `no round ${firstRound}-${lastRound} of epoch ${state.epoch} is acknowledged by all ${parties.length} parties in the head`,
+          { hint: 'run `dml train run` for every party first' },
+        );
+      const now = await chainNow(session.chain);
+      const tx = await completeTx(
+        () =>
+          closeTx(
+            session.lucid,
+            cohort.scripts,
+            cohort.stateUtxo,
+            {
+              round: BigInt(snapshot.round),
+              aggregateHash: snapshot.aggregateHash,
+              signatures: snapshot.signatures,
+            },
+            me,
+            now + 20_000,
+          ),
+        cohort.scripts,
+      );
+      const txHash = await signAndSubmit(session, tx, { scripts: cohort.scripts });
+      const after = readCohortPhase(await findCohortState(session.lucid, cohort.scripts));
+      const scheduled = snapshot.round === lastRound && snapshot.round < Number(state.terms.finalRound);
+      ctx.output.result(
+        `cohort ${cohort.id} closed at round ${snapshot.round} (${snapshot.round === Number(state.terms.finalRound) ? 'the final round' : scheduled ? 'a scheduled close: the next epoch follows' : 'premature'}), aggregate ${snapshot.aggregateHash}; finalize after ${after} (tx ${txHash})`,
+        {
+          cohort: cohort.id,
+          policy: cohort.scripts.cohortId,
+          epoch: Number(state.epoch),
+          round: snapshot.round,
+          aggregateHash: snapshot.aggregateHash,
+          scheduled,
+          deadline: after,
+          txHash,
+        },
+      );
     });
 };

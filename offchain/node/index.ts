@@ -1,5 +1,6 @@
 // The participant node: a party's round steps through its head seat, its cohort's layer-1 actions.
 export {
+  type CarryOverDatum,
   type DeltaCommitmentDatum,
   type RoundAcknowledgementDatum,
   type RoundDatum,
@@ -20,6 +21,7 @@ export {
 export { CohortChain, type ChainWallet, type CohortTrainingParams } from './cohort-chain.js';
 export { AdapterFiles } from './adapter-files.js';
 export {
+  type EpochCarryOver,
   type HeadRounds,
   type OwnAggregate,
   type PartyAction,
@@ -34,3 +36,4 @@ export {
   foldPartyRounds,
 } from './party-round-decider.js';
 export { PartyRoundLoop, type PartyRoundLoopOptions, type PartyRoundLoopResult } from './party-round-loop.js';
+export { type SignedRoundSnapshot, latestSignedSnapshot } from './signed-snapshot.js';

@@ -1,6 +1,11 @@
 import { flagOutlierScores } from '../delta/index.js';
 import type { StoredDmlEvent } from '../events/index.js';
-import type { DeltaCommitmentDatum, RoundAcknowledgementDatum, RoundDatum } from './round-datum.js';
+import type {
+  CarryOverDatum,
+  DeltaCommitmentDatum,
+  RoundAcknowledgementDatum,
+  RoundDatum,
+} from './round-datum.js';
 
 /**
  * What one party decides to do next in a head epoch, from what it observes and nothing else (no
@@ -32,6 +37,24 @@ export interface OwnAggregate {
 export interface HeadRounds {
   readonly commitments: ReadonlyMap<number, ReadonlyMap<string, DeltaCommitmentDatum>>;
   readonly acknowledgements: ReadonlyMap<number, ReadonlyMap<string, RoundAcknowledgementDatum>>;
+  /** party -> the carry-over it posted at the start of this epoch (epochs after the first). */
+  readonly carryOvers: ReadonlyMap<string, CarryOverDatum>;
+}
+
+/**
+ * For an epoch after the first (its first round > 1): what the party knows of the previous
+ * round, the last of the previous epoch, whose global adapter this epoch starts from.
+ */
+export interface EpochCarryOver {
+  /** The previous round's aggregate hash as the cohort's state on layer 1 holds it (signed by every party of the previous epoch). */
+  readonly aggregateHash: string;
+  /** This party's own record of the previous round, if it was a party of the previous epoch. */
+  readonly own?: {
+    /** The aggregate hash its stream recorded for the previous round. */
+    readonly aggregateHash: string;
+    /** Whether that round's global adapter and aggregate are in its adapter files under the logged hashes. */
+    readonly available: boolean;
+  };
 }
 
 export interface PartyObservation {
@@ -45,11 +68,25 @@ export interface PartyObservation {
   readonly headOpen: boolean;
   readonly own: PartyRoundsOwn;
   readonly head: HeadRounds;
+  /** Present exactly when the epoch's first round is not the cohort's first (an epoch after the first). */
+  readonly carryOver?: EpochCarryOver;
 }
 
 export type PartyAction =
-  /** Record training.RoundStarted (the previous round is acknowledged by all, or it is the first). */
-  | { readonly kind: 'start-round'; readonly round: number }
+  /**
+   * Record training.RoundStarted (the previous round is acknowledged by all, or it is the first).
+   * In the first round of an epoch after the first, the adapter is the party's own (its previous
+   * global adapter advanced by the aggregate layer 1 holds), or, with `adopt`, a peer's
+   * carry-over, fetched through its grant and checked against its hash.
+   */
+  | { readonly kind: 'start-round'; readonly round: number; readonly adopt?: CarryOverDatum }
+  /** Post the carry-over: the adapter this epoch starts from, sealed under a read grant. */
+  | {
+      readonly kind: 'publish-carry-over';
+      readonly round: number;
+      readonly globalAdapterHash: string;
+      readonly previousAggregateHash: string;
+    }
   /** Train from the round's global adapter, store the sealed delta, post the commitment, record it. */
   | { readonly kind: 'train-and-commit'; readonly round: number }
   /** The head holds this party's commitment but the stream does not: record it from the head, once. */
@@ -68,11 +105,18 @@ export type PartyAction =
   | {
       readonly kind: 'wait';
       readonly round: number;
-      readonly for: 'commitments' | 'acknowledgements';
+      /** starting-adapter: a peer's carry-over to adopt; carry-overs: every party's, before aggregating. */
+      readonly for: 'starting-adapter' | 'commitments' | 'carry-overs' | 'acknowledgements';
       readonly missing: readonly string[];
     }
-  /** This party's scores flag a peer: an honest party does not sign this aggregate. */
-  | { readonly kind: 'refuse'; readonly round: number; readonly flagged: readonly string[] }
+  /** This party's scores flag a peer (or a peer starts the epoch elsewhere): an honest party does not sign. */
+  | {
+      readonly kind: 'refuse';
+      readonly round: number;
+      readonly flagged: readonly string[];
+      /** Why, when it is not the scores. */
+      readonly reason?: string;
+    }
   /** The stream and the head disagree in a way no crash explains: stop, do not guess. */
   | { readonly kind: 'inconsistent'; readonly round: number; readonly reason: string }
   /** The head is not open: nothing to post. */
@@ -80,25 +124,30 @@ export type PartyAction =
   /** Every party acknowledged the epoch's last round. */
   | { readonly kind: 'epoch-done'; readonly round: number };
 
-/** Stage of an action within its round, for "actions only move forward" (round * 10 + stage). */
+/** Stage of an action within its round, for "actions only move forward" (round * 20 + stage). */
 const STAGE: Record<Exclude<PartyAction['kind'], 'wait'>, number> = {
-  'start-round': 0,
-  'train-and-commit': 1,
-  'record-commitment': 2,
-  aggregate: 4,
-  refuse: 5,
-  acknowledge: 5,
-  'record-acknowledgement': 6,
-  'epoch-done': 9,
+  'start-round': 1,
+  'publish-carry-over': 2,
+  'train-and-commit': 3,
+  'record-commitment': 4,
+  aggregate: 7,
+  refuse: 8,
+  acknowledge: 8,
+  'record-acknowledgement': 9,
+  'epoch-done': 19,
   inconsistent: 0,
   'head-not-open': 0,
 };
+const WAIT_STAGE: Record<Extract<PartyAction, { kind: 'wait' }>['for'], number> = {
+  'starting-adapter': 0,
+  commitments: 5,
+  'carry-overs': 6,
+  acknowledgements: 10,
+};
 
 /** Where an action stands in the epoch: a number that never decreases as the party progresses. */
-export const actionProgress = (action: PartyAction): number => {
-  if (action.kind === 'wait') return action.round * 10 + (action.for === 'commitments' ? 3 : 7);
-  return action.round * 10 + STAGE[action.kind];
-};
+export const actionProgress = (action: PartyAction): number =>
+  action.round * 20 + (action.kind === 'wait' ? WAIT_STAGE[action.for] : STAGE[action.kind]);
 
 /** The flags an honest party's scores raise: peers left out of its aggregate, and loss outliers. */
 export const flaggedBy = (me: string, parties: readonly string[], aggregate: OwnAggregate): string[] =>
@@ -121,13 +170,34 @@ export const decidePartyAction = (o: PartyObservation): PartyAction => {
     const acks = o.head.acknowledgements.get(round);
     const mine = commitments?.get(me);
     const myAck = acks?.get(me);
+    const carry = round === o.firstRound ? o.carryOver : undefined;
     if (!o.own.started.has(round)) {
       if (round > o.firstRound) {
         const previousMissing = missingFrom(o.head.acknowledgements.get(round - 1));
         if (previousMissing.length > 0)
           return { kind: 'wait', round: round - 1, for: 'acknowledgements', missing: previousMissing };
       }
+      if (carry) return startAfterCarryOver(o, carry);
       return { kind: 'start-round', round };
+    }
+    if (carry) {
+      const startedFrom = o.own.started.get(round)!;
+      const myCarry = o.head.carryOvers.get(me);
+      if (myCarry && myCarry.globalAdapterHash !== startedFrom)
+        return {
+          kind: 'inconsistent',
+          round,
+          reason: `the log says this party started round ${round} from adapter ${startedFrom}, its carry-over in the head says ${myCarry.globalAdapterHash}`,
+        };
+      if (!myCarry && !mine) {
+        if (!o.headOpen) return { kind: 'head-not-open', round };
+        return {
+          kind: 'publish-carry-over',
+          round,
+          globalAdapterHash: startedFrom,
+          previousAggregateHash: carry.aggregateHash,
+        };
+      }
     }
     const ownCommitted = o.own.committed.get(round);
     if (!mine) {
@@ -150,6 +220,22 @@ export const decidePartyAction = (o: PartyObservation): PartyAction => {
     const commitmentsMissing = missingFrom(commitments);
     if (commitmentsMissing.length > 0)
       return { kind: 'wait', round, for: 'commitments', missing: commitmentsMissing };
+    if (carry && !myAck) {
+      // everyone must start the epoch from the same adapter before anyone aggregates or signs
+      const carryMissing = missingFrom(o.head.carryOvers);
+      if (carryMissing.length > 0) return { kind: 'wait', round, for: 'carry-overs', missing: carryMissing };
+      const startedFrom = o.own.started.get(round)!;
+      const elsewhere = parties
+        .filter((p) => p !== me && o.head.carryOvers.get(p)!.globalAdapterHash !== startedFrom)
+        .sort();
+      if (elsewhere.length > 0)
+        return {
+          kind: 'refuse',
+          round,
+          flagged: elsewhere,
+          reason: `${elsewhere.join(', ')} start${elsewhere.length === 1 ? 's' : ''} the epoch from another global adapter than ${startedFrom}`,
+        };
+    }
     const aggregate = o.own.aggregated.get(round);
     if (!aggregate) return { kind: 'aggregate', round };
     if (!myAck) {
@@ -167,6 +253,40 @@ export const decidePartyAction = (o: PartyObservation): PartyAction => {
     }
   }
   return { kind: 'epoch-done', round: o.lastRound };
+};
+
+/**
+ * The first round of an epoch after the first, not started yet: start from the party's own
+ * history when it holds the previous round (and its aggregate is the one layer 1 holds), else
+ * adopt a peer's carry-over that names layer 1's aggregate hash (a newcomer, or a party whose
+ * files are gone), else wait for one.
+ */
+const startAfterCarryOver = (o: PartyObservation, carry: EpochCarryOver): PartyAction => {
+  const round = o.firstRound;
+  if (carry.own) {
+    if (carry.own.aggregateHash !== carry.aggregateHash)
+      return {
+        kind: 'inconsistent',
+        round,
+        reason: `the log says this party computed aggregate ${carry.own.aggregateHash} in round ${round - 1}, layer 1 holds ${carry.aggregateHash}`,
+      };
+    if (carry.own.available) return { kind: 'start-round', round };
+  }
+  const peers = o.parties.filter((p) => p !== o.me);
+  const posted = peers.filter((p) => o.head.carryOvers.has(p));
+  const source = posted
+    .map((p) => o.head.carryOvers.get(p)!)
+    .find((d) => d.previousAggregateHash === carry.aggregateHash);
+  if (source) return { kind: 'start-round', round, adopt: source };
+  const missing = peers.filter((p) => !o.head.carryOvers.has(p));
+  if (missing.length > 0 || peers.length === 0)
+    return { kind: 'wait', round, for: 'starting-adapter', missing };
+  return {
+    kind: 'refuse',
+    round,
+    flagged: [...posted].sort(),
+    reason: `no carry-over names the aggregate ${carry.aggregateHash} that layer 1 holds for round ${round - 1}`,
+  };
 };
 
 // ---- folds ------------------------------------------------------------------------------------
@@ -238,14 +358,23 @@ export const addHeadRounds = (
 ): HeadRounds => {
   const commitments = new Map([...rounds.commitments].map(([r, m]) => [r, new Map(m)]));
   const acknowledgements = new Map([...rounds.acknowledgements].map(([r, m]) => [r, new Map(m)]));
+  const carryOvers = new Map(rounds.carryOvers);
   for (const d of datums) {
     if (d.cohortId !== scope.cohortId || d.epoch !== scope.epoch) continue;
+    if (d.kind === 'carry-over') {
+      if (!carryOvers.has(d.party)) carryOvers.set(d.party, d);
+      continue;
+    }
     const table = d.kind === 'commitment' ? commitments : acknowledgements;
     const byParty = table.get(d.round) ?? new Map();
     if (!byParty.has(d.party)) byParty.set(d.party, d as never);
     table.set(d.round, byParty);
   }
-  return { commitments, acknowledgements };
+  return { commitments, acknowledgements, carryOvers };
 };
 
-export const emptyHeadRounds = (): HeadRounds => ({ commitments: new Map(), acknowledgements: new Map() });
+export const emptyHeadRounds = (): HeadRounds => ({
+  commitments: new Map(),
+  acknowledgements: new Map(),
+  carryOvers: new Map(),
+});

@@ -1,15 +1,29 @@
 import type { BusSubscription, RoundEventBus } from '../bus/index.js';
-import { type AggregationRule, type Delta, aggregateDeltas, decodeDelta, hashDelta } from '../delta/index.js';
+import {
+  type AggregationRule,
+  type Delta,
+  aggregateDeltas,
+  decodeDelta,
+  encodeDelta,
+  hashDelta,
+} from '../delta/index.js';
 import { DmlError } from '../errors.js';
-import { type EventStore, type NewDmlEvent, createEvent, partyStream } from '../events/index.js';
+import {
+  type EventStore,
+  type NewDmlEvent,
+  type StoredDmlEvent,
+  createEvent,
+  partyStream,
+} from '../events/index.js';
 import { type HeadKey, HydraClient, type HydraTxOut, type HydraUTxO } from '../hydra/index.js';
 import type { RoundKey } from '../round/index.js';
-import type { EncryptedContentStore } from '../storage/index.js';
+import { type EncryptedContentStore, hashOfStorageKey } from '../storage/index.js';
 import type { AdapterFiles } from './adapter-files.js';
-import type { DeltaCommitmentDatum } from './round-datum.js';
+import type { CarryOverDatum, DeltaCommitmentDatum } from './round-datum.js';
 import { HeadSeat, roundDatumsIn } from './head-seat.js';
 import type { Learner } from './learner.js';
 import {
+  type EpochCarryOver,
   type HeadRounds,
   type PartyAction,
   addHeadRounds,
@@ -17,7 +31,7 @@ import {
   emptyHeadRounds,
   foldPartyRounds,
 } from './party-round-decider.js';
-import { Participant, type ParticipantIdentity } from './participant.js';
+import { DEFAULT_READ_GRANT_SECONDS, Participant, type ParticipantIdentity } from './participant.js';
 
 export interface PartyRoundLoopOptions {
   readonly identity: ParticipantIdentity;
@@ -38,8 +52,21 @@ export interface PartyRoundLoopOptions {
   readonly log: EventStore;
   readonly bus?: RoundEventBus;
   readonly adapters: AdapterFiles;
-  /** The global adapter the epoch's first round trains from (agreed by every party: the plan). */
+  /**
+   * The global adapter the cohort's first round trains from (agreed by every party: the plan).
+   * An epoch after the first starts from the previous epoch's last global adapter instead (see
+   * `previousAggregateHash`).
+   */
   readonly startGlobal: Delta;
+  /**
+   * For an epoch after the first (`firstRound > 1`): the aggregate hash of round `firstRound - 1`
+   * as the cohort's state on layer 1 holds it. The party starts from its own previous global
+   * adapter advanced by that aggregate (its files, named by its log), or, a newcomer, adopts a
+   * peer's carry-over whose adapter hashes as announced and that names this aggregate.
+   */
+  readonly previousAggregateHash?: string;
+  /** How long the read grant of a carry-over lives (default: a commitment's, 1 hour). */
+  readonly readGrantSeconds?: number;
   /** Ends the loop after the step in hand (Ctrl-C). */
   readonly signal?: AbortSignal;
   /** A line per step: round, step, loss. */
@@ -82,6 +109,8 @@ export class PartyRoundLoop {
   private readonly participant: Participant;
   private readonly stream: string;
   private client?: HydraClient;
+  /** `${globalHash}/${aggregateHash}` -> whether both files load (checked once per run). */
+  private readonly filesChecked = new Map<string, boolean>();
 
   constructor(private readonly options: PartyRoundLoopOptions) {
     this.stream = partyStream(options.cohortId, options.identity.id);
@@ -219,6 +248,7 @@ export class PartyRoundLoop {
       const events = await o.log.readStream(this.stream);
       this.version = events.length === 0 ? -1 : events[events.length - 1]!.streamVersion;
       const own = foldPartyRounds(events, { cohortId: o.cohortId, epoch: o.epoch, me: this.me });
+      const carryOver = await this.carryOverObserved(events);
       const action = decidePartyAction({
         me: this.me,
         parties: o.parties,
@@ -227,6 +257,7 @@ export class PartyRoundLoop {
         headOpen: this.headOpen,
         own,
         head: this.head,
+        ...(carryOver ? { carryOver } : {}),
       });
       last = action;
       const said = JSON.stringify(action);
@@ -240,7 +271,11 @@ export class PartyRoundLoop {
           announce(`epoch ${o.epoch} done: round ${r} acknowledged by all ${o.parties.length} parties`);
           return { kind: 'epoch-done', round: r, aggregateHash: own.aggregated.get(r)?.aggregateHash ?? '' };
         case 'wait':
-          announce(`round ${r}: waiting for the ${action.for} of ${action.missing.map(short).join(', ')}`);
+          announce(
+            action.for === 'starting-adapter'
+              ? `round ${r}: waiting for a carry-over of the epoch's starting adapter${action.missing.length > 0 ? ` from ${action.missing.map(short).join(' or ')}` : ''}`
+              : `round ${r}: waiting for the ${action.for} of ${action.missing.map(short).join(', ')}`,
+          );
           await this.sleep(o.pollMs ?? 5_000);
           if (o.signal?.aborted) continue;
           if (!this.headOpen)
@@ -254,7 +289,9 @@ export class PartyRoundLoop {
         case 'refuse':
           throw new DmlError(
             'ROUND_REFUSED',
-            `round ${r}: this party's scores flag ${action.flagged.join(', ')}; it does not sign the aggregate`,
+            action.reason
+              ? `round ${r}: ${action.reason}; this party does not sign`
+              : `round ${r}: this party's scores flag ${action.flagged.join(', ')}; it does not sign the aggregate`,
             { hint: 'close the head with the last snapshot signed by all (`dml head close`) and vote' },
           );
         case 'inconsistent':
@@ -262,12 +299,23 @@ export class PartyRoundLoop {
         case 'head-not-open':
           throw new DmlError('HEAD_NOT_OPEN', `round ${r}: the head is no longer open`);
         case 'start-round': {
-          const global = await this.globalFor(r, own.started.get(r));
+          const global = action.adopt
+            ? await this.adopt(action.adopt)
+            : await this.globalFor(r, own.started.get(r));
           const hash = await o.adapters.save(global);
-          announce(`round ${r}/${o.lastRound}: started from global adapter ${short(hash)}`);
+          announce(
+            `round ${r}/${o.lastRound}: started from global adapter ${short(hash)}${action.adopt ? ` (the carry-over of ${short(action.adopt.party)}, checked)` : ''}`,
+          );
           await this.append([
             this.event('training.RoundStarted', { ...this.key(r), globalAdapterHash: hash }),
           ]);
+          break;
+        }
+        case 'publish-carry-over': {
+          announce(
+            `round ${r}/${o.lastRound}: publishing the epoch's starting adapter ${short(action.globalAdapterHash)}`,
+          );
+          await this.publishCarryOver(action.round, action.globalAdapterHash, action.previousAggregateHash);
           break;
         }
         case 'train-and-commit': {
@@ -305,6 +353,8 @@ export class PartyRoundLoop {
           const outcome = await this.participant.aggregate(this.key(r), o.parties, this.datumOutputs, global);
           const next = this.participant.advance(global, outcome);
           await o.adapters.save(next.global);
+          // the aggregate too, named by its hash (which the log records): the next epoch's start
+          await o.adapters.save(outcome.aggregate);
           this.globals.set(r + 1, next.global);
           const mine = outcome.scores.find((s) => s.partyId === this.me);
           o.onStep?.(
@@ -335,6 +385,100 @@ export class PartyRoundLoop {
         }
       }
     }
+  }
+
+  /**
+   * What the party knows of the previous epoch's last round (epochs after the first): the
+   * aggregate it recorded then, and whether that round's global adapter and aggregate are in its
+   * files (so that it can start from its own history).
+   */
+  private async carryOverObserved(events: readonly StoredDmlEvent[]): Promise<EpochCarryOver | undefined> {
+    const o = this.options;
+    if (o.firstRound <= 1) return undefined;
+    if (o.previousAggregateHash === undefined)
+      throw new DmlError(
+        'CARRY_OVER_UNKNOWN',
+        `epoch ${o.epoch} starts at round ${o.firstRound}: the loop needs the aggregate hash layer 1 holds for round ${o.firstRound - 1}`,
+      );
+    const previous = foldPartyRounds(events, { cohortId: o.cohortId, epoch: o.epoch - 1, me: this.me });
+    const round = o.firstRound - 1;
+    const started = previous.started.get(round);
+    const aggregate = previous.aggregated.get(round);
+    if (!aggregate) return { aggregateHash: o.previousAggregateHash };
+    const id = `${started}/${aggregate.aggregateHash}`;
+    let available = this.filesChecked.get(id);
+    if (available === undefined) {
+      available =
+        started !== undefined &&
+        (await o.adapters.load(started)) !== undefined &&
+        (await o.adapters.load(aggregate.aggregateHash)) !== undefined;
+      this.filesChecked.set(id, available);
+    }
+    return {
+      aggregateHash: o.previousAggregateHash,
+      own: { aggregateHash: aggregate.aggregateHash, available },
+    };
+  }
+
+  /**
+   * The epoch's starting adapter from the party's own history: the previous round's global
+   * adapter advanced by its aggregate, both from its files under the hashes its log recorded (the
+   * aggregate's hash checked by the decider against layer 1's).
+   */
+  private async ownCarryOver(): Promise<Delta> {
+    const o = this.options;
+    const events = await o.log.readStream(this.stream);
+    const previous = foldPartyRounds(events, { cohortId: o.cohortId, epoch: o.epoch - 1, me: this.me });
+    const round = o.firstRound - 1;
+    const startedHash = previous.started.get(round);
+    const aggregateHash = previous.aggregated.get(round)?.aggregateHash;
+    const global = startedHash === undefined ? undefined : await o.adapters.load(startedHash);
+    const aggregate = aggregateHash === undefined ? undefined : await o.adapters.load(aggregateHash);
+    if (!global || !aggregate)
+      throw new DmlError(
+        'CARRY_OVER_MISSING',
+        `round ${round}: the global adapter or the aggregate this party's log names is not in ${o.adapters.dir}`,
+        { hint: "run again: a party without them adopts a peer's carry-over" },
+      );
+    return o.learner.advance(global, aggregate);
+  }
+
+  /** A peer's carry-over: fetched through its grant, checked against its announced hash. */
+  private async adopt(carry: CarryOverDatum): Promise<Delta> {
+    const bytes = await this.options.content.getShared(
+      carry.readGrant,
+      { key: carry.storageKey, sha256: hashOfStorageKey(carry.storageKey) },
+      { maxBytes: carry.bytes },
+    );
+    const delta = decodeDelta(bytes);
+    if (hashDelta(delta) !== carry.globalAdapterHash)
+      throw new DmlError(
+        'CARRY_OVER_MISMATCH',
+        `the carry-over of ${carry.party} hashes to ${hashDelta(delta)}, not the ${carry.globalAdapterHash} it announced`,
+        { hint: `${carry.party} published a wrong starting adapter: close the head and vote` },
+      );
+    return delta;
+  }
+
+  /** Seals the epoch's starting adapter, grants it, and posts the carry-over through the seat. */
+  private async publishCarryOver(round: number, globalAdapterHash: string, previousAggregateHash: string) {
+    const o = this.options;
+    const global = await this.globalFor(round, globalAdapterHash);
+    const ref = await o.content.put(encodeDelta(global));
+    const readGrant = await o.content.share(ref.key, {
+      expiresInSeconds: o.readGrantSeconds ?? DEFAULT_READ_GRANT_SECONDS,
+      signedAt: o.clock?.() ?? new Date(),
+    });
+    await this.seat!.post({
+      kind: 'carry-over',
+      ...this.key(round),
+      party: this.me,
+      globalAdapterHash,
+      previousAggregateHash,
+      storageKey: ref.key,
+      bytes: ref.size,
+      readGrant,
+    });
   }
 
   /** A committed delta: this party's own from its store, a peer's through the grant in its commitment. */
@@ -372,7 +516,21 @@ export class PartyRoundLoop {
         return file;
       }
     }
-    if (round <= o.firstRound) return check(o.startGlobal);
+    if (round <= o.firstRound) {
+      if (o.firstRound <= 1) return check(o.startGlobal);
+      // an epoch after the first: its start is the party's own history, or the carry-over it adopted
+      const own = await this.carryOverObserved(await o.log.readStream(this.stream));
+      if (own?.own?.available) return check(await this.ownCarryOver());
+      const source = [...this.head.carryOvers.values()].find(
+        (c) => c.party !== this.me && c.globalAdapterHash === loggedHash,
+      );
+      if (!source)
+        throw new DmlError(
+          'GLOBAL_ADAPTER_MISSING',
+          `round ${round}: the epoch's starting adapter ${loggedHash ?? ''} is not in ${o.adapters.dir} and no peer's carry-over offers it`,
+        );
+      return check(await this.adopt(source));
+    }
     const previous = await this.globalFor(round - 1, undefined);
     const commitments = this.head.commitments.get(round - 1);
     const contributions = await Promise.all(

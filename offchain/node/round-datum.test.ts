@@ -123,6 +123,26 @@ describe('round datums (commitment and acknowledgement in the head)', () => {
     expect(decodeRoundDatum(encodeRoundDatum(datum))).toEqual(datum);
   });
 
+  it('round-trips a carry-over, its read grant to the second', () => {
+    const datum: RoundDatum = {
+      kind: 'carry-over',
+      cohortId: 'cd'.repeat(28),
+      epoch: 2,
+      round: 3,
+      party: '01'.repeat(28),
+      globalAdapterHash: 'ab'.repeat(32),
+      previousAggregateHash: 'ef'.repeat(32),
+      storageKey: 'deltas/p/abc',
+      bytes: 1234,
+      readGrant: { url: 'file:///store/objects/abc?sig=1', expiresAt: '2026-11-26T15:00:00.000Z' },
+    };
+    expect(decodeRoundDatum(encodeRoundDatum(datum))).toEqual(datum);
+    // a carry-over with a field missing is not ours
+    expect(decodeRoundDatum(Data.to(new Constr(2, ['ab', 1n, 1n, 'cd', 'ab', 'ef', '00', 1n, '00'])))).toBe(
+      undefined,
+    );
+  });
+
   it('ignores datums that are not round datums', () => {
     expect(decodeRoundDatum(Data.to(new Constr(0, [5n])))).toBeUndefined();
     expect(decodeRoundDatum(Data.to(new Constr(2, ['ab', 1n, 1n, 'cd'])))).toBeUndefined();

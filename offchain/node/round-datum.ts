@@ -12,7 +12,13 @@ import type { ObjectGrant } from '../storage/index.js';
  *   (, B readGrantUrl (UTF-8), I readGrantExpiresUnixSeconds)]`: with the read grant, 12 fields
  *   (the owner's time-limited read link of the delta, which peers follow); without, 10;
  * - the **acknowledgement** `Constr 1 [B cohortId, I epoch, I round, B party, B aggregateHash,
- *   B signature]`, the party's Hydra-key signature of the training snapshot.
+ *   B signature]`, the party's Hydra-key signature of the training snapshot;
+ * - the **carry-over** `Constr 2 [B cohortId, I epoch, I round, B party, B globalAdapterHash,
+ *   B previousAggregateHash, B storageKey (UTF-8), I bytes, B readGrantUrl (UTF-8),
+ *   I readGrantExpiresUnixSeconds]`, posted by every party at the start of an epoch after the
+ *   first (`round` is the epoch's first round): the global adapter it starts from, the previous
+ *   round's aggregate hash (as layer 1 records it) it was derived with, and a read grant of the
+ *   sealed adapter, through which a newcomer adopts it (design_docs/node.md, "Epochs after the first").
  *
  * Plutus Data has no floats: loss and accuracy travel in millionths.
  */
@@ -37,7 +43,23 @@ export interface RoundAcknowledgementDatum {
   readonly signature: string;
 }
 
-export type RoundDatum = DeltaCommitmentDatum | RoundAcknowledgementDatum;
+export interface CarryOverDatum {
+  readonly kind: 'carry-over';
+  readonly cohortId: string;
+  readonly epoch: number;
+  /** The epoch's first round: the adapter is the global adapter that round trains from. */
+  readonly round: number;
+  readonly party: string;
+  readonly globalAdapterHash: string;
+  /** The aggregate hash of round `round - 1`, as the cohort's state on layer 1 holds it. */
+  readonly previousAggregateHash: string;
+  /** Where the sealed adapter is stored (content key) and its sealed size. */
+  readonly storageKey: string;
+  readonly bytes: number;
+  readonly readGrant: ObjectGrant;
+}
+
+export type RoundDatum = DeltaCommitmentDatum | RoundAcknowledgementDatum | CarryOverDatum;
 
 const MICRO = 1_000_000;
 const micro = (x: number, what: string): bigint => {
@@ -88,6 +110,18 @@ export const encodeRoundDatum = (d: RoundDatum): string => {
           : []),
       ]),
     );
+  if (d.kind === 'carry-over')
+    return Data.to(
+      new Constr(2, [
+        ...head,
+        hexOf(d.globalAdapterHash, 'globalAdapterHash'),
+        hexOf(d.previousAggregateHash, 'previousAggregateHash'),
+        Buffer.from(d.storageKey, 'utf8').toString('hex'),
+        nat(d.bytes, 'bytes'),
+        Buffer.from(d.readGrant.url, 'utf8').toString('hex'),
+        nat(grantExpirySeconds(d.readGrant.expiresAt), 'readGrant.expiresAt'),
+      ]),
+    );
   return Data.to(
     new Constr(1, [...head, hexOf(d.aggregateHash, 'aggregateHash'), hexOf(d.signature, 'signature')]),
   );
@@ -136,6 +170,25 @@ export const decodeRoundDatum = (cborHex: string): RoundDatum | undefined => {
     const [, , , , aggregateHash, signature] = f;
     if (!isBytes(aggregateHash) || !isBytes(signature)) return undefined;
     return { kind: 'acknowledgement', ...head, aggregateHash, signature };
+  }
+  if (data.index === 2 && f.length === 10) {
+    const [, , , , globalAdapterHash, previousAggregateHash, storageKey, bytes, grantUrl, grantExpires] = f;
+    if (!isBytes(globalAdapterHash) || !isBytes(previousAggregateHash) || !isBytes(storageKey))
+      return undefined;
+    if (!isInt(bytes) || !isBytes(grantUrl) || !isInt(grantExpires)) return undefined;
+    if (!Number.isSafeInteger(Number(grantExpires))) return undefined;
+    return {
+      kind: 'carry-over',
+      ...head,
+      globalAdapterHash,
+      previousAggregateHash,
+      storageKey: Buffer.from(storageKey, 'hex').toString('utf8'),
+      bytes: Number(bytes),
+      readGrant: {
+        url: Buffer.from(grantUrl, 'hex').toString('utf8'),
+        expiresAt: new Date(Number(grantExpires) * 1000).toISOString(),
+      },
+    };
   }
   return undefined;
 };
