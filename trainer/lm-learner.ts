@@ -130,6 +130,12 @@ export interface LmCohortOptions {
   readonly rank?: number;
   /** Private training bytes per party (its era's text; default: 90% of the era). */
   readonly trainBytes?: number;
+  /**
+   * Where a party's `trainBytes` of private text lie in its era: `start` (default) from the era's
+   * first byte; `end`, the bytes just before its held-out text, so that both come from the same
+   * speeches' time (the held-out text is then the continuation of the private text).
+   */
+  readonly trainAt?: 'start' | 'end';
   /** Held-out bytes per party (default 4,000), from the end of its era. */
   readonly heldOutBytes?: number;
   readonly log?: (line: string) => void;
@@ -166,7 +172,11 @@ export const prepareLmCohort = async (o: LmCohortOptions): Promise<LmCohortSetup
   const heldOutBytes = o.heldOutBytes ?? 4000;
   const parties = sotuEras(await loadSotu(), o.parties).map((era) => {
     const split = Math.max(era.text.length - heldOutBytes, Math.floor(era.text.length * 0.9));
-    const train = era.text.subarray(0, o.trainBytes ? Math.min(split, o.trainBytes) : split);
+    const size = o.trainBytes ? Math.min(split, o.trainBytes) : split;
+    const train = era.text.subarray(
+      o.trainAt === 'end' ? split - size : 0,
+      o.trainAt === 'end' ? split : size,
+    );
     return { era: era.label, train, heldOut: era.text.subarray(split, split + heldOutBytes) };
   });
   return {
