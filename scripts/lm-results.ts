@@ -9,7 +9,7 @@
  *   npx tsx scripts/lm-results.ts [--base .dml/bases/lm-small-<hash>.dmlbase] [--pretrain-steps 300]
  *     [--parties 4] [--rounds 5] [--local-steps 40] [--batch 16] [--rank 8] [--lr 1e-2]
  *     [--train-bytes 0 (all of the era but its held-out end)] [--train-at start|end]
- *     [--eval-bytes 4000] [--seed 1]
+ *     [--typography as-is|ascii] [--eval-bytes 4000] [--seed 1]
  *
  * "Alone" runs exactly the cohort's schedule for one party: the same rounds of the same local
  * steps on the same windows (same seeds), AdamW reset every round, its own adapter carried from
@@ -41,6 +41,7 @@ const { values: opt } = parseArgs({
     lr: { type: 'string', default: '1e-2' },
     'train-bytes': { type: 'string', default: '0' },
     'train-at': { type: 'string', default: 'start' },
+    typography: { type: 'string', default: 'as-is' },
     'eval-bytes': { type: 'string', default: '4000' },
     seed: { type: 'string', default: '1' },
   },
@@ -69,6 +70,7 @@ const setup = await prepareLmCohort({
   rank: num('rank'),
   ...(num('train-bytes') > 0 ? { trainBytes: num('train-bytes') } : {}),
   trainAt: opt['train-at'] === 'end' ? 'end' : 'start',
+  typography: opt.typography === 'ascii' ? 'ascii' : 'as-is',
   heldOutBytes: num('eval-bytes'),
   log,
 });

@@ -1,6 +1,6 @@
 import type { Delta, Learner } from '../offchain/index.js';
 import { DmlError } from '../offchain/index.js';
-import { bitsPerByte, loadMobyDick, loadSotu, type Speech } from './byte-text.js';
+import { asciiTypography, bitsPerByte, loadMobyDick, loadSotu, type Speech } from './byte-text.js';
 import { applyDelta, diffAdapters, initAdapters, trainableAdapterNames, type LoraSettings } from './mlp.js';
 import type { Evaluation } from './mlp-engine.js';
 import {
@@ -136,6 +136,8 @@ export interface LmCohortOptions {
    * speeches' time (the held-out text is then the continuation of the private text).
    */
   readonly trainAt?: 'start' | 'end';
+  /** `ascii`: every speech through `asciiTypography` first (default `as-is`). */
+  readonly typography?: 'as-is' | 'ascii';
   /** Held-out bytes per party (default 4,000), from the end of its era. */
   readonly heldOutBytes?: number;
   readonly log?: (line: string) => void;
@@ -170,7 +172,10 @@ export const prepareLmCohort = async (o: LmCohortOptions): Promise<LmCohortSetup
   const lora: LoraSettings = { rank, alpha: 2 * rank, freezeA: true };
   const startAdapters = initAdapters(base, lora, seed + 1);
   const heldOutBytes = o.heldOutBytes ?? 4000;
-  const parties = sotuEras(await loadSotu(), o.parties).map((era) => {
+  const speeches = (await loadSotu()).map((s) =>
+    o.typography === 'ascii' ? { ...s, text: asciiTypography(s.text) } : s,
+  );
+  const parties = sotuEras(speeches, o.parties).map((era) => {
     const split = Math.max(era.text.length - heldOutBytes, Math.floor(era.text.length * 0.9));
     const size = o.trainBytes ? Math.min(split, o.trainBytes) : split;
     const train = era.text.subarray(
