@@ -76,8 +76,17 @@ let compiled: WebAssembly.Module | undefined;
 const denseKernelModule = (): WebAssembly.Module =>
   (compiled ??= new WebAssembly.Module(Buffer.from(DENSE_KERNEL_WASM_BASE64, 'base64')));
 
-/** Bytes 0..63 of the kernel's memory hold the NF4 levels; allocations start after them. */
-const FIRST_FREE_BYTE = 64;
+/**
+ * Bytes 0..63 of the kernel's memory hold the NF4 levels as float32, bytes 64..127 the same as
+ * 4 planes of 16 bytes (byte b of level c at 64 + 16 b + c, for the SIMD decode's swizzles);
+ * allocations start after them.
+ */
+const FIRST_FREE_BYTE = 128;
+
+const NF4_LEVEL_PLANES = ((): Uint8Array => {
+  const bytes = new Uint8Array(NF4_CODEBOOK.buffer, NF4_CODEBOOK.byteOffset, 64);
+  return Uint8Array.from({ length: 64 }, (_, i) => bytes[(i & 15) * 4 + (i >> 4)]!);
+})();
 
 /**
  * One instance of the kernel with its own memory, and a bump allocator over it: a caller sizes
@@ -101,13 +110,14 @@ export class DenseKernel {
     return at;
   }
 
-  /** Grows the memory to hold every allocation and writes the NF4 levels. */
+  /** Grows the memory to hold every allocation and writes the NF4 levels (both forms). */
   commit(): void {
     const pages = Math.ceil(this.next / 65536);
     const have = this.k.memory.buffer.byteLength / 65536;
     if (pages > have) this.k.memory.grow(pages - have);
     this.committed = true;
     this.f32(0, 16).set(NF4_CODEBOOK);
+    this.u8(64, 64).set(NF4_LEVEL_PLANES);
   }
 
   /** A float32 view of `length` floats at byte address `at`. */

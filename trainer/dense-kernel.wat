@@ -9,7 +9,8 @@
 ;; of the plain-JS reference in trainer/dense-kernel.test.ts, on every machine.
 ;;
 ;; Memory: exported, grown by the caller; addresses are byte offsets; matrices are row-major
-;; float32. Bytes 0..63 hold the 16 NF4 levels (written by the caller).
+;; float32. Bytes 0..63 hold the 16 NF4 levels as float32, bytes 64..127 the same levels as 4
+;; planes of 16 bytes (byte b of level c at 64 + 16 b + c), both written by the caller.
 (module
   (memory (export "memory") 1)
 
@@ -172,32 +173,66 @@
         (i32.const 2)))
       (f32.load (i32.add (local.get $scales) (i32.shl (i32.shr_u (local.get $i) (i32.const 6)) (i32.const 2))))))
 
-  ;; out[0..count) = the NF4 weights of flat indices start..start+count, a byte (two weights) at a time.
+  ;; out[0..count) = the NF4 weights of flat indices start..start+count: one at a time up to a
+  ;; multiple of 16, then 16 at a time in SIMD (see $nf4_16), then one at a time.
   (func $nf4_decode (export "nf4_decode") (param $codes i32) (param $scales i32) (param $start i32)
     (param $count i32) (param $out i32)
-    (local $i i32) (local $end i32) (local $byte i32) (local $s f32)
+    (local $i i32) (local $end i32)
     (local.set $i (local.get $start))
     (local.set $end (i32.add (local.get $start) (local.get $count)))
-    (if (i32.and (i32.lt_u (local.get $i) (local.get $end)) (i32.and (local.get $i) (i32.const 1)))
-      (then
+    (block $aligned
+      (loop $head
+        (br_if $aligned (i32.ge_u (local.get $i) (local.get $end)))
+        (br_if $aligned (i32.eqz (i32.and (local.get $i) (i32.const 15))))
         (f32.store (local.get $out) (call $nf4_at (local.get $codes) (local.get $scales) (local.get $i)))
         (local.set $out (i32.add (local.get $out) (i32.const 4)))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $head)))
+    (block $done16
+      (loop $by16
+        (br_if $done16 (i32.gt_u (i32.add (local.get $i) (i32.const 16)) (local.get $end)))
+        (call $nf4_16 (local.get $codes) (local.get $scales) (local.get $i) (local.get $out))
+        (local.set $out (i32.add (local.get $out) (i32.const 64)))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $by16)))
     (block $done
-      (loop $pairs
-        (br_if $done (i32.ge_u (i32.add (local.get $i) (i32.const 1)) (local.get $end)))
-        (local.set $s
-          (f32.load (i32.add (local.get $scales) (i32.shl (i32.shr_u (local.get $i) (i32.const 6)) (i32.const 2)))))
-        (local.set $byte (i32.load8_u (i32.add (local.get $codes) (i32.shr_u (local.get $i) (i32.const 1)))))
-        (f32.store (local.get $out)
-          (f32.mul (f32.load (i32.shl (i32.and (local.get $byte) (i32.const 15)) (i32.const 2))) (local.get $s)))
-        (f32.store offset=4 (local.get $out)
-          (f32.mul (f32.load (i32.shl (i32.shr_u (local.get $byte) (i32.const 4)) (i32.const 2))) (local.get $s)))
-        (local.set $out (i32.add (local.get $out) (i32.const 8)))
-        (local.set $i (i32.add (local.get $i) (i32.const 2)))
-        (br $pairs)))
-    (if (i32.lt_u (local.get $i) (local.get $end))
-      (then (f32.store (local.get $out) (call $nf4_at (local.get $codes) (local.get $scales) (local.get $i))))))
+      (loop $tail
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+        (f32.store (local.get $out) (call $nf4_at (local.get $codes) (local.get $scales) (local.get $i)))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail))))
+
+  ;; The 16 weights of flat indices i..i+15 (i a multiple of 16: one block of 64 holds them) into
+  ;; out: their 8 code bytes split into 16 codes (low nibble first), each byte of the 16 levels
+  ;; looked up by i8x16.swizzle in its plane (bytes 64..127: byte b of level c at 64 + 16 b + c),
+  ;; the 4 bytes of each weight interleaved back into float32 lanes, times the block's scale.
+  (func $nf4_16 (param $codes i32) (param $scales i32) (param $i i32) (param $out i32)
+    (local $bytes v128) (local $c v128) (local $s v128)
+    (local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128)
+    (local $lo01 v128) (local $hi01 v128) (local $lo23 v128) (local $hi23 v128)
+    (local.set $bytes (v128.load64_zero align=1 (i32.add (local.get $codes) (i32.shr_u (local.get $i) (i32.const 1)))))
+    (local.set $c (i8x16.shuffle 0 16 1 17 2 18 3 19 4 20 5 21 6 22 7 23
+      (v128.and (local.get $bytes) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15))
+      (i8x16.shr_u (local.get $bytes) (i32.const 4))))
+    (local.set $b0 (i8x16.swizzle (v128.load (i32.const 64)) (local.get $c)))
+    (local.set $b1 (i8x16.swizzle (v128.load (i32.const 80)) (local.get $c)))
+    (local.set $b2 (i8x16.swizzle (v128.load (i32.const 96)) (local.get $c)))
+    (local.set $b3 (i8x16.swizzle (v128.load (i32.const 112)) (local.get $c)))
+    (local.set $lo01 (i8x16.shuffle 0 16 1 17 2 18 3 19 4 20 5 21 6 22 7 23 (local.get $b0) (local.get $b1)))
+    (local.set $hi01 (i8x16.shuffle 8 24 9 25 10 26 11 27 12 28 13 29 14 30 15 31 (local.get $b0) (local.get $b1)))
+    (local.set $lo23 (i8x16.shuffle 0 16 1 17 2 18 3 19 4 20 5 21 6 22 7 23 (local.get $b2) (local.get $b3)))
+    (local.set $hi23 (i8x16.shuffle 8 24 9 25 10 26 11 27 12 28 13 29 14 30 15 31 (local.get $b2) (local.get $b3)))
+    (local.set $s (v128.load32_splat
+      (i32.add (local.get $scales) (i32.shl (i32.shr_u (local.get $i) (i32.const 6)) (i32.const 2)))))
+    (v128.store offset=0 align=4 (local.get $out) (f32x4.mul (local.get $s)
+      (i8x16.shuffle 0 1 16 17 2 3 18 19 4 5 20 21 6 7 22 23 (local.get $lo01) (local.get $lo23))))
+    (v128.store offset=16 align=4 (local.get $out) (f32x4.mul (local.get $s)
+      (i8x16.shuffle 8 9 24 25 10 11 26 27 12 13 28 29 14 15 30 31 (local.get $lo01) (local.get $lo23))))
+    (v128.store offset=32 align=4 (local.get $out) (f32x4.mul (local.get $s)
+      (i8x16.shuffle 0 1 16 17 2 3 18 19 4 5 20 21 6 7 22 23 (local.get $hi01) (local.get $hi23))))
+    (v128.store offset=48 align=4 (local.get $out) (f32x4.mul (local.get $s)
+      (i8x16.shuffle 8 9 24 25 10 11 26 27 12 13 28 29 14 15 30 31 (local.get $hi01) (local.get $hi23)))))
 
   ;; The per-block scales of an NF4 tensor into out: float32(offset + scaleScales[b / 256] * code_b / 127),
   ;; the arithmetic of nf4BlockScale (trainer/nf4.ts) in float64, bit for bit.
