@@ -228,6 +228,28 @@ describe('dense wasm kernel: element-wise parts', () => {
     );
   });
 
+  it('bytes_transposed: bytes through a table, transposed', () => {
+    fc.assert(
+      fc.property(sizes, ({ rows, n, seed }) => {
+        const random = seededRandom(seed);
+        const bytes = Uint8Array.from({ length: rows * n }, () => Math.floor(random() * 256));
+        const table = randomArray(256, seed + 1);
+        const { kernel, at } = setUp({
+          table,
+          T: new Float32Array(rows * n),
+          bytes: new Float32Array(rows * n),
+        });
+        kernel.u8(at.bytes!, bytes.length).set(bytes);
+        kernel.k.bytes_transposed(at.bytes!, rows, n, at.table!, at.T!);
+        const expected = new Float32Array(rows * n);
+        for (let i = 0; i < rows; i++)
+          for (let j = 0; j < n; j++) expected[j * rows + i] = table[bytes[i * n + j]!]!;
+        same(kernel.f32(at.T!, rows * n), expected);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
   it('bias_relu: Z += bias per row, A = Z > 0 ? Z : 0; relu_mask: D = Z > 0 ? D : 0', () => {
     fc.assert(
       fc.property(sizes, fc.boolean(), ({ rows, n, seed }, relu) => {

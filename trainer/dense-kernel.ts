@@ -64,6 +64,8 @@ export interface DenseKernelExports {
   nf4_scales(scaleCodes: number, scaleScales: number, offset: number, blocks: number, out: number): void;
   /** T [cols, rows] = A [rows, cols] transposed. */
   transpose(a: number, rows: number, cols: number, t: number): void;
+  /** T [cols, rows] = table[A] transposed, A bytes [rows, cols], table 256 floats. */
+  bytes_transposed(a: number, rows: number, cols: number, table: number, t: number): void;
   /** Z [rows, n] += bias per row; with relu, A = max(Z, 0). */
   bias_relu(z: number, rows: number, n: number, bias: number, a: number, relu: number): void;
   /** d[i] = z[i] > 0 ? d[i] : 0. */

@@ -314,6 +314,30 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $each))))
 
+  ;; t[p * rows + i] = table[a[i * cols + p]]: bytes A [rows, cols] mapped through a table of 256
+  ;; floats and transposed into T [cols, rows] (a batch of images straight into the first layer).
+  (func (export "bytes_transposed") (param $a i32) (param $rows i32) (param $cols i32) (param $table i32)
+    (param $t i32)
+    (local $i i32) (local $j i32) (local $src i32) (local $dst i32) (local $rowBytes i32)
+    (local.set $rowBytes (i32.shl (local.get $rows) (i32.const 2)))
+    (local.set $src (local.get $a))
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $i) (local.get $rows)))
+        (local.set $dst (i32.add (local.get $t) (i32.shl (local.get $i) (i32.const 2))))
+        (local.set $j (i32.const 0))
+        (block $rowDone
+          (loop $row
+            (br_if $rowDone (i32.ge_u (local.get $j) (local.get $cols)))
+            (f32.store (local.get $dst)
+              (f32.load (i32.add (local.get $table) (i32.shl (i32.load8_u (local.get $src)) (i32.const 2)))))
+            (local.set $src (i32.add (local.get $src) (i32.const 1)))
+            (local.set $dst (i32.add (local.get $dst) (local.get $rowBytes)))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $row)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $each))))
+
   ;; Z[rows, n] += bias (one per row); with relu, A = (Z > 0 ? Z : 0) (pmax: NaN and -0 give 0).
   (func (export "bias_relu") (param $z i32) (param $rows i32) (param $n i32) (param $bias i32) (param $a i32)
     (param $relu i32)

@@ -94,12 +94,16 @@ describe('the dense engine on the WebAssembly SIMD kernel', () => {
     const tfjs = trainQlora(base, start, lora, data, { ...settings, denseKernel: 'tfjs' });
     const wasm = trainQlora(base, start, lora, data, { ...settings, denseKernel: 'wasm' });
     const again = trainQlora(base, start, lora, data, { ...settings, denseKernel: 'wasm' });
+    // images go in as bytes (mapped and transposed by the kernel), examples as floats: same bits
+    const floats = trainQlora(base, start, lora, asExamples(data), { ...settings, denseKernel: 'wasm' });
+    expect(floats.report.loss).toBe(wasm.report.loss);
     expect(wasm.report.samples).toBe(tfjs.report.samples);
     expect(Math.abs(wasm.report.loss - tfjs.report.loss)).toBeLessThan(1e-5);
     expect(again.report.loss).toBe(wasm.report.loss);
     for (const t of tfjs.adapters.tensors) {
       const got = getDeltaTensor(wasm.adapters, t.name).values;
       expect(getDeltaTensor(again.adapters, t.name).values).toEqual(got);
+      expect(getDeltaTensor(floats.adapters, t.name).values).toEqual(got);
       close(got, t.values, t.name);
     }
   });

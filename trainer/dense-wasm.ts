@@ -1,5 +1,6 @@
 import type { DenseQloraLayer } from './dense-qlora.js';
 import { DenseKernel } from './dense-kernel.js';
+import { PIXEL_VALUES } from './examples.js';
 
 /**
  * The dense QLoRA step of trainer/dense-qlora.ts computed by the WebAssembly SIMD kernel
@@ -28,11 +29,20 @@ export class WasmDenseEngine {
   private readonly dLogitsAt: number;
   private readonly scalesAt: number;
   private readonly bufAt: number;
+  private readonly bytesAt: number;
+  private readonly tableAt: number;
+  private readonly views: readonly LayerViews[];
   readonly batch: number;
   /** The input batch [batch, inputs] in the kernel's memory: fill it to spare a copy. */
   readonly input: Float32Array;
+  /**
+   * The input batch as bytes [batch, inputs] (e.g. pixels), for `lossAndGradientsOfBytes`: each
+   * byte stands for `byteValues[byte]` (given to the constructor).
+   */
+  readonly inputBytes: Uint8Array;
 
-  constructor(layers: readonly DenseQloraLayer[], batch: number) {
+  /** `byteValues`: the feature value of each byte of `inputBytes` (256 floats; default byte / 255). */
+  constructor(layers: readonly DenseQloraLayer[], batch: number, byteValues: Float32Array = PIXEL_VALUES) {
     this.layers = layers;
     this.batch = batch;
     const k = this.kernel;
@@ -42,6 +52,8 @@ export class WasmDenseEngine {
     this.xTAt = k.alloc(batch * first.inputs);
     this.dLogitsAt = k.alloc(batch * last.outputs);
     this.scalesAt = k.alloc(Math.max(...layers.map((l) => l.weight.scaleCodes.length)));
+    this.bytesAt = k.alloc((batch * first.inputs) / 4);
+    this.tableAt = k.alloc(256);
     this.bufAt = k.alloc(Math.max(...layers.map((l) => Math.max(l.inputs, l.outputs, l.rank, batch))));
     this.at = layers.map((l) => ({
       codes: k.alloc(l.weight.codes.length / 4),
@@ -68,6 +80,17 @@ export class WasmDenseEngine {
       k.f32(a.bias, l.outputs).set(l.bias);
     });
     this.input = k.f32(this.xAt, batch * first.inputs);
+    this.inputBytes = k.u8(this.bytesAt, batch * first.inputs);
+    k.f32(this.tableAt, 256).set(byteValues);
+    this.views = layers.map((l, i) => {
+      const a = this.at[i]!;
+      return {
+        A: k.f32(a.A, l.rank * l.inputs),
+        B: k.f32(a.B, l.outputs * l.rank),
+        gB: k.f32(a.gB, l.outputs * l.rank),
+        gA: k.f32(a.gA, l.rank * l.inputs),
+      };
+    });
   }
 
   /** The per-block scales of layer i's NF4 weight, into the shared scales scratch. */
@@ -78,18 +101,24 @@ export class WasmDenseEngine {
     return this.scalesAt;
   }
 
-  /** Logits^T [classes, n] of the first n rows of x (a view into the kernel's memory). */
-  private forwardT(x: Float32Array, n: number): Float32Array {
+  /**
+   * Logits^T [classes, n] of the first n rows of x, or of `inputBytes` when x is 'bytes' (a view
+   * into the kernel's memory).
+   */
+  private forwardT(x: Float32Array | 'bytes', n: number): Float32Array {
     if (n > this.batch) throw new Error(`batch of ${n} rows > the engine's ${this.batch}`);
     const k = this.kernel.k;
     const inputs = this.layers[0]!.inputs;
-    if (x !== this.input) this.input.set(x.subarray(0, n * inputs));
-    k.transpose(this.xAt, n, inputs, this.xTAt);
+    if (x === 'bytes') k.bytes_transposed(this.bytesAt, n, inputs, this.tableAt, this.xTAt);
+    else {
+      if (x !== this.input) this.input.set(x.subarray(0, n * inputs));
+      k.transpose(this.xAt, n, inputs, this.xTAt);
+    }
     for (let i = 0; i < this.layers.length; i++) {
       const l = this.layers[i]!;
       const a = this.at[i]!;
-      this.kernel.f32(a.A, l.A.length).set(l.A);
-      this.kernel.f32(a.B, l.B.length).set(l.B);
+      this.views[i]!.A.set(l.A);
+      this.views[i]!.B.set(l.B);
       const hT = i === 0 ? this.xTAt : this.at[i - 1]!.aT;
       const uT = a.zaT + l.outputs * n * 4;
       k.nf4_rows_times(a.codes, this.scales(i), l.outputs, l.inputs, hT, n, a.zaT, 1, 0, this.bufAt);
@@ -115,7 +144,7 @@ export class WasmDenseEngine {
    * name; the gradients are views into the kernel's memory, valid until the next step.
    */
   lossAndGradients(
-    x: Float32Array,
+    x: Float32Array | 'bytes',
     labels: Int32Array,
     n: number,
     trainA: boolean,
@@ -134,13 +163,15 @@ export class WasmDenseEngine {
       const uT = a.zaT + out * n * 4;
       k.transpose(uT, r, n, a.u);
       k.rows_times(dzT, out, n, a.u, r, a.gB, s, 0);
-      grads.set(`${l.name}.lora_B`, this.kernel.f32(a.gB, out * r));
+      grads.set(`${l.name}.lora_B`, this.views[i]!.gB);
       if (trainA || i > 0) k.cols_times(a.B, out, r, dzT, n, a.duT, s, 0, this.bufAt);
       if (trainA) {
+        // the layer's input [n, in]: the batch as given, else the layer below's output transposed back
         let h = this.xAt;
         if (i > 0) k.transpose(this.at[i - 1]!.aT, din, n, (h = a.h));
+        else if (x === 'bytes') k.transpose(this.xTAt, din, n, (h = a.h));
         k.rows_times(a.duT, r, n, h, din, a.gA, 1, 0);
-        grads.set(`${l.name}.lora_A`, this.kernel.f32(a.gA, r * din));
+        grads.set(`${l.name}.lora_A`, this.views[i]!.gA);
       }
       if (i === 0) break;
       k.nf4_cols_times(a.codes, this.scales(i), out, din, dzT, n, a.dInT, 1, 0, this.bufAt);
@@ -150,6 +181,13 @@ export class WasmDenseEngine {
     }
     return { loss, grads };
   }
+}
+
+interface LayerViews {
+  readonly A: Float32Array;
+  readonly B: Float32Array;
+  readonly gB: Float32Array;
+  readonly gA: Float32Array;
 }
 
 interface LayerAddresses {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { DmlError, type Delta, getDeltaTensor, makeDelta } from '../offchain/index.js';
 import type { LabelledImages } from './mnist.js';
-import { asExamples, type Examples } from './examples.js';
+import { asExamples, fillImageBytes, isExamples, type Examples } from './examples.js';
 import { col2im, im2col, maxPool2, maxPool2Grad, type Pooled } from './conv-ops.js';
 import type { ConvFrontEnd, LoraSettings, Mlp, QuantizedMlp } from './mlp.js';
 import { type AdamWSettings, adamwStep } from './adamw-step.js';
@@ -500,16 +500,25 @@ const trainDenseQlora = (
         },
   );
   const examples = asExamples(data);
+  const images = isExamples(data) ? undefined : data;
   const x = new Float32Array(batch * examples.inputs);
   const labels = new Int32Array(batch);
   let report: TrainingReport;
   try {
     report = runBatches(data, settings, (indices) => {
       const n = indices.length;
-      examples.fill(indices, wasm?.input ?? x, labels);
-      const r = wasm
-        ? wasm.lossAndGradients(wasm.input, labels, n, !lora.freezeA)
-        : denseLossAndGradients(layers, x, labels, n, scratch, !lora.freezeA);
+      let r: { loss: number; grads: Map<string, Float32Array> };
+      if (wasm && images) {
+        // the kernel maps the pixels to their values (as imageExamples does) and transposes them
+        fillImageBytes(images, indices, wasm.inputBytes, labels);
+        r = wasm.lossAndGradients('bytes', labels, n, !lora.freezeA);
+      } else if (wasm) {
+        examples.fill(indices, wasm.input, labels);
+        r = wasm.lossAndGradients(wasm.input, labels, n, !lora.freezeA);
+      } else {
+        examples.fill(indices, x, labels);
+        r = denseLossAndGradients(layers, x, labels, n, scratch, !lora.freezeA);
+      }
       optimizer.step(params, r.grads);
       return r.loss;
     });
