@@ -308,19 +308,22 @@ for (const split of String(opt.splits).split(',')) {
     for (let p = 0; p < k; p++) perParty[p]!.together[k] = r.accuracy;
     log(`${split} cohort of ${k}: ${pct(r.accuracy)}%`);
   }
-  const header = `| party | alone % | ${cohorts.map((k) => `cohort of ${k} % (lift)`).join(' | ')} |`;
+  const header = `| party | alone % |${cohorts.map((k) => ` cohort of ${k} % (lift) |`).join('')}`;
   const lines = perParty.map(
     (r) =>
-      `| ${r.party} | ${pct(r.alone)} | ${cohorts
-        .map((k) =>
-          r.together[k] === undefined
-            ? '-'
-            : `${pct(r.together[k]!)} (${(100 * (r.together[k]! - r.alone)).toFixed(2)})`,
+      `| ${r.party} | ${pct(r.alone)} |${cohorts
+        .map(
+          (k) =>
+            ` ${
+              r.together[k] === undefined
+                ? '-'
+                : `${pct(r.together[k]!)} (${(100 * (r.together[k]! - r.alone)).toFixed(2)})`
+            } |`,
         )
-        .join(' | ')} |`,
+        .join('')}`,
   );
   console.log(
-    `\n### MNIST ${split === 'iid' ? 'IID' : 'Dirichlet(0.5) non-IID'} (rule ${opt.rule}, ${rounds} rounds x ${H} local steps)\n\n${header}\n| --- | --- | ${cohorts.map(() => '---').join(' | ')} |\n${lines.join('\n')}`,
+    `\n### MNIST ${split === 'iid' ? 'IID' : 'Dirichlet(0.5) non-IID'} (rule ${opt.rule}, ${rounds} rounds x ${H} local steps)\n\n${header}\n| --- | --- |${cohorts.map(() => ' --- |').join('')}\n${lines.join('\n')}`,
   );
   results[split] = { perParty, cohortHashes };
 }
