@@ -6,6 +6,9 @@ import {
   DmlError,
   type EventStore,
   KEY_FILES,
+  followCohort,
+  journalChainTxs,
+  readJournalFile,
   openEventStore,
   openObjectStore,
   storageConfigFromSettings,
@@ -20,6 +23,31 @@ import {
   writeAuditReport,
 } from '../../projections/index.js';
 import type { CommandContext } from '../context.js';
+import { cohortForLog, followedChain, type FollowedChain } from '../l1-log.js';
+
+/**
+ * The chain `audit verify --chain` checks the log against: a devnet journal file given with
+ * --journal (a copy the auditor was handed), else the configured devnet (its URL or its folder's
+ * journal). A real network is not followed here (see cli/l1-log.ts for what it would take).
+ */
+const auditedChain = async (ctx: CommandContext, journal: string | undefined): Promise<FollowedChain> => {
+  if (journal) {
+    const records = readJournalFile(journal);
+    if (!records) throw new DmlError('AUDIT_NO_CHAIN', `there is no devnet journal at ${journal}`);
+    const genesis = records[0] as Extract<(typeof records)[number], { kind: 'genesis' }>;
+    return { txs: journalChainTxs(records), zeroTime: genesis.time, source: `the devnet journal ${journal}` };
+  }
+  const chain = await followedChain(ctx.settings);
+  if (!chain)
+    throw new DmlError(
+      'AUDIT_NO_CHAIN',
+      (ctx.settings.network ?? 'devnet') === 'devnet'
+        ? 'no devnet to check the log against'
+        : `--chain follows the devnet only; network ${ctx.settings.network} is not followed here`,
+      { hint: 'run `dml devnet up`, set DML_DEVNET_URL or DML_DEVNET_DIR, or pass --journal FILE' },
+    );
+  return chain;
+};
 
 const STORE_OPTION_HELP =
   'event log: sqlite:PATH, postgres://..., esdb://... (default: the eventStore setting)';
@@ -58,6 +86,10 @@ const deltaPassphrase = async (
     ? fromFile(join(ctx.settings.keys, KEY_FILES.storagePassphrase), 'key folder')
     : undefined;
 };
+
+/** The first finding in one line: what the error line names (the event, its position). */
+const firstFinding = (findings: ReadonlyArray<Parameters<typeof renderAuditFinding>[0]>): string =>
+  renderAuditFinding(findings[0]!).split('\n')[0]!;
 
 export const registerAuditCommands = (program: Command, context: () => Promise<CommandContext>): void => {
   const audit = program.command('audit').description("check a cohort's history from its event log");
@@ -98,43 +130,73 @@ export const registerAuditCommands = (program: Command, context: () => Promise<C
       "check a cohort's history: every stored delta against its commitment, every aggregate recomputed, every close, slash and the escrow ledger, and no event missing",
     )
     .option('--store <url>', STORE_OPTION_HELP)
-    .requiredOption('--cohort <id>', 'cohort id')
+    .requiredOption('--cohort <id>', 'cohort id: the cohort policy id (as the log names it) or TXHASH#INDEX')
     .option(
       '--passphrase-file <file>',
       "file holding the cohort's delta passphrase (default: the encryptionPassphrase setting, or the key folder's)",
     )
-    .action(async (options: { store?: string; cohort: string; passphraseFile?: string }) => {
-      const ctx = await context();
-      const passphrase = await deltaPassphrase(ctx, options.passphraseFile);
-      const config = storageConfigFromSettings(
-        { ...ctx.settings, ...(options.passphraseFile ? { encryptionPassphrase: passphrase } : {}) },
-        { ...(passphrase ? { fallbackPassphrase: passphrase } : {}), env: process.env },
-      );
-      const log = await openLog(ctx, options.store);
-      try {
-        const objects = await openObjectStore(config);
-        try {
-          const progress = ctx.output.progress();
-          progress.update(`verifying cohort ${options.cohort}`);
-          const report = await verifyCohortInStores(log, objects, options.cohort, config.passphrase);
-          progress.done();
-          if (report.ok) {
-            ctx.output.result(renderAuditSummary(report), report);
-            return;
-          }
-          ctx.output.result(report.findings.map(renderAuditFinding).join('\n'), report);
+    .option(
+      '--chain',
+      "also check every l1 event against the chain's own transactions, and that no transition of the cohort is missing from the log (the devnet's; see --journal)",
+    )
+    .option(
+      '--journal <file>',
+      'with --chain: a devnet journal file to follow instead of the configured devnet',
+    )
+    .action(
+      async (options: {
+        store?: string;
+        cohort: string;
+        passphraseFile?: string;
+        chain?: boolean;
+        journal?: string;
+      }) => {
+        const ctx = await context();
+        if (options.journal && !options.chain)
+          throw new DmlError('BAD_FLAG', '--journal is used with --chain');
+        const chain = options.chain ? await auditedChain(ctx, options.journal) : undefined;
+        const cohort = await cohortForLog(options.cohort, chain);
+        if (chain && !cohort.scripts)
           throw new DmlError(
-            'AUDIT_FAILED',
-            `cohort ${options.cohort} does not verify: ${report.findings.length} finding(s)`,
-            { hint: renderAuditSummary(report).replace('verified', 'checked') },
+            'AUDIT_NO_CHAIN',
+            `cohort ${options.cohort} is not on ${chain.source}: no transaction creates it`,
+            { hint: 'check --cohort, or pass TXHASH#INDEX' },
           );
+        const transitions = chain && cohort.scripts ? followCohort(chain.txs, cohort.scripts) : undefined;
+        const cohortId = cohort.policy;
+        const passphrase = await deltaPassphrase(ctx, options.passphraseFile);
+        const config = storageConfigFromSettings(
+          { ...ctx.settings, ...(options.passphraseFile ? { encryptionPassphrase: passphrase } : {}) },
+          { ...(passphrase ? { fallbackPassphrase: passphrase } : {}), env: process.env },
+        );
+        const log = await openLog(ctx, options.store);
+        try {
+          const objects = await openObjectStore(config);
+          try {
+            const progress = ctx.output.progress();
+            progress.update(`verifying cohort ${cohortId}`);
+            const report = await verifyCohortInStores(log, objects, cohortId, config.passphrase, {
+              ...(transitions ? { chain: transitions } : {}),
+            });
+            progress.done();
+            if (report.ok) {
+              ctx.output.result(renderAuditSummary(report), report);
+              return;
+            }
+            ctx.output.result(report.findings.map(renderAuditFinding).join('\n'), report);
+            throw new DmlError(
+              'AUDIT_FAILED',
+              `cohort ${cohortId} does not verify: ${report.findings.length} finding(s); first: ${firstFinding(report.findings)}`,
+              { hint: renderAuditSummary(report).replace('verified', 'checked') },
+            );
+          } finally {
+            await objects.close();
+          }
         } finally {
-          await objects.close();
+          await log.close();
         }
-      } finally {
-        await log.close();
-      }
-    });
+      },
+    );
 
   audit
     .command('report')
