@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import {
   DmlError,
   type EventStore,
+  type ObjectStore,
   KEY_FILES,
   followCohort,
   journalChainTxs,
@@ -87,6 +88,65 @@ const deltaPassphrase = async (
     : undefined;
 };
 
+/**
+ * The auditor's own read access to each party's store (`--party-stores FILE`): once the read
+ * grants in the log have expired, a delta is read with the access its owner gave the auditor.
+ * The file is a JSON object from party id (payment key hash) to that party's storage settings,
+ * with the keys of the settings table (`dml config show`): `storage` (local | s3), and for local
+ * `home` (the store is `<home>/storage`), for s3 `s3Endpoint`, `s3AccessKeyId`,
+ * `s3SecretAccessKey`, `s3Region`, `bucket`; `uploadPath` for either. The delta passphrase is the
+ * cohort's (--passphrase-file), not the file's.
+ */
+const openPartyStores = async (
+  file: string,
+  passphrase: string | undefined,
+): Promise<{ storeOf: (party: string) => ObjectStore | undefined; close: () => Promise<void> }> => {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'));
+  } catch {
+    throw new DmlError('AUDIT_PARTY_STORES', `${file} is not a JSON file of party stores`, {
+      hint: '{"<party id>": {"storage": "local", "home": "DIR"}, "<party id>": {"storage": "s3", ...}}',
+    });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new DmlError(
+      'AUDIT_PARTY_STORES',
+      `${file} must hold a JSON object from party id to storage settings`,
+    );
+  const stores = new Map<string, ObjectStore>();
+  const close = async () => {
+    for (const store of stores.values()) await store.close().catch(() => undefined);
+  };
+  try {
+    for (const [party, entry] of Object.entries(parsed as Record<string, unknown>)) {
+      if (!/^[0-9a-f]{2,128}$/.test(party))
+        throw new DmlError('AUDIT_PARTY_STORES', `${file}: "${party}" is not a party id (lowercase hex)`);
+      if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
+        throw new DmlError('AUDIT_PARTY_STORES', `${file}: the entry of party ${party} is not an object`);
+      const settings = Object.fromEntries(
+        Object.entries(entry as Record<string, unknown>).map(([k, v]) => [k, String(v)]),
+      );
+      try {
+        const config = storageConfigFromSettings(
+          { ...settings, encryptionPassphrase: passphrase ?? 'unused: the auditor only reads sealed bytes' },
+          {},
+        );
+        stores.set(party, await openObjectStore(config));
+      } catch (error) {
+        throw new DmlError(
+          'AUDIT_PARTY_STORES',
+          `${file}: the store of party ${party}: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+    }
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { storeOf: (party) => stores.get(party), close };
+};
+
 /** The first finding in one line: what the error line names (the event, its position). */
 const firstFinding = (findings: ReadonlyArray<Parameters<typeof renderAuditFinding>[0]>): string =>
   renderAuditFinding(findings[0]!).split('\n')[0]!;
@@ -143,6 +203,10 @@ export const registerAuditCommands = (program: Command, context: () => Promise<C
       '--journal <file>',
       'with --chain: a devnet journal file to follow instead of the configured devnet',
     )
+    .option(
+      '--party-stores <file>',
+      'read each party\'s deltas with the access it gave the auditor (after its read grants expired): a JSON object from party id to its storage settings, e.g. {"<id>": {"storage": "s3", "s3Endpoint": ..., "bucket": ...}} or {"<id>": {"storage": "local", "home": "DIR"}}; replaces the single store of the settings',
+    )
     .action(
       async (options: {
         store?: string;
@@ -150,6 +214,7 @@ export const registerAuditCommands = (program: Command, context: () => Promise<C
         passphraseFile?: string;
         chain?: boolean;
         journal?: string;
+        partyStores?: string;
       }) => {
         const ctx = await context();
         if (options.journal && !options.chain)
@@ -171,11 +236,15 @@ export const registerAuditCommands = (program: Command, context: () => Promise<C
         );
         const log = await openLog(ctx, options.store);
         try {
-          const objects = await openObjectStore(config);
+          const perParty = options.partyStores
+            ? await openPartyStores(options.partyStores, config.passphrase)
+            : undefined;
+          const objects = perParty ? undefined : await openObjectStore(config);
           try {
             const progress = ctx.output.progress();
             progress.update(`verifying cohort ${cohortId}`);
-            const report = await verifyCohortInStores(log, objects, cohortId, config.passphrase, {
+            const access = perParty ? { storeOf: perParty.storeOf } : objects!;
+            const report = await verifyCohortInStores(log, access, cohortId, config.passphrase, {
               ...(transitions ? { chain: transitions } : {}),
             });
             progress.done();
@@ -190,7 +259,8 @@ export const registerAuditCommands = (program: Command, context: () => Promise<C
               { hint: renderAuditSummary(report).replace('verified', 'checked') },
             );
           } finally {
-            await objects.close();
+            await objects?.close();
+            await perParty?.close();
           }
         } finally {
           await log.close();
