@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore, simulateCohortHistory } from '../../offchain/index.js';
@@ -139,6 +139,65 @@ describe('dml audit verify', () => {
     expect(result.stderr).toMatch(
       new RegExp(`^dml: cohort ${fixture.cohortId} does not verify: \\d+ finding`),
     );
+  });
+
+  it("--party-stores: reads each party's deltas with the access that party gave the auditor", async () => {
+    const { fixture } = await setUp();
+    const passphraseFile = join(fixture.storageRoot, '..', 'passphrase.txt');
+    // each party's objects in a home of its own; the auditor's own home holds nothing
+    const homes = new Map<string, string>();
+    for (const party of fixture.parties) {
+      const home = mkdtempSync(join(tmpdir(), 'dml-audit-party-'));
+      cpSync(fixture.storageRoot, join(home, 'storage'), { recursive: true });
+      homes.set(party, home);
+    }
+    const auditorHome = mkdtempSync(join(tmpdir(), 'dml-auditor-'));
+    const storesFile = (parties: readonly string[]) => {
+      const file = join(auditorHome, `stores-${parties.length}.json`);
+      writeFileSync(
+        file,
+        JSON.stringify(Object.fromEntries(parties.map((p) => [p, { storage: 'local', home: homes.get(p) }]))),
+      );
+      return file;
+    };
+    const verify = async (...extra: string[]) => {
+      const stdout = new CapturedStream();
+      const stderr = new CapturedStream();
+      const code = await main(
+        [
+          'audit',
+          'verify',
+          '--store',
+          `sqlite:${fixture.logFile}`,
+          '--cohort',
+          fixture.cohortId,
+          '--passphrase-file',
+          passphraseFile,
+          ...extra,
+        ],
+        { stdout, stderr, env: { DML_HOME: auditorHome } },
+      );
+      return { code, stdout: stdout.text, stderr: stderr.text };
+    };
+    expect((await verify()).code).toBe(1); // its own (empty) store has no delta
+    const all = await verify('--party-stores', storesFile(fixture.parties));
+    expect(all.stderr).toBe('');
+    expect(all.code).toBe(0);
+    expect(all.stdout).toMatch(/^verified: 6 deltas/);
+    const [left, ...rest] = fixture.parties;
+    const partial = await verify('--party-stores', storesFile(rest));
+    expect(partial.code).toBe(1);
+    const lines = partial.stdout.split('\n').filter((l) => l !== '');
+    expect(lines.length).toBeGreaterThan(0);
+    // the missing deltas are the left-out party's, and only theirs
+    const missing = lines.filter((l) => l.startsWith('delta-missing'));
+    expect(missing.length).toBe(2);
+    expect(missing.every((l) => l.includes(`party ${left!}`))).toBe(true);
+    expect(lines.some((l) => l.startsWith('delta-') && !l.includes(left!))).toBe(false);
+    const bad = await verify('--party-stores', join(auditorHome, 'none.json'));
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^dml: .*none\.json is not a JSON file of party stores .*\n$/);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
   });
 
   it('refuses a passphrase file that is not there, in one line', async () => {

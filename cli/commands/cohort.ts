@@ -3,8 +3,10 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { C, type UTxO } from 'lucid-cardano';
 import { loadBlueprint } from '../../contracts/index.js';
 import {
+  COHORT_PARAMS_METADATA_LABEL,
   DmlError,
   claimTx,
+  cohortParamsMetadata,
   finalizeTx,
   finalizedState,
   cohortScripts,
@@ -25,6 +27,8 @@ import {
   cohortEscrows,
   cohortIdOf,
   completeTx,
+  devnetCohortScripts,
+  resolveCohortNames,
   escrowOwner,
   openCohort,
   openSession,
@@ -35,6 +39,39 @@ import {
 } from '../cohort-session.js';
 import { adaToLovelace } from './devnet.js';
 import { loadPartyWallet } from '../party-wallet.js';
+import {
+  describeSync,
+  followedChain,
+  syncCohortFromChain,
+  syncJson,
+  type CohortSyncResult,
+} from '../l1-log.js';
+import type { CohortScripts } from '../../offchain/index.js';
+import type { Settings } from '../settings.js';
+
+/**
+ * After a layer-1 command: the party's log gets the `l1.*` events of what the chain now shows
+ * (the transaction just made, and any other it lacks). The transaction is on chain whatever
+ * happens here, so a failed sync is reported, not thrown: `dml cohort sync` retries it.
+ */
+const syncAfter = async (
+  ctx: CommandContext,
+  scripts: CohortScripts,
+): Promise<{ log: ReturnType<typeof syncJson> | { error: string } }> => {
+  let synced: CohortSyncResult | undefined;
+  try {
+    synced = await syncCohortFromChain(ctx.settings, scripts);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    ctx.output.info(`log: not synced with the chain (${message}); run \`dml cohort sync\``);
+    return { log: { error: message } };
+  }
+  ctx.output.info(describeSync(synced));
+  return { log: syncJson(synced) };
+};
+
+/** The devnet's chain, for commands given a cohort's policy id (its seed is found there). */
+const chainOf = (settings: Settings) => async () => (await followedChain(settings))?.txs;
 
 const positive = (flag: string, value: string): bigint => {
   if (!/^\d+$/.test(value) || BigInt(value) < 1n)
@@ -84,7 +121,10 @@ const ownEscrow = async (session: PartySession, cohort: OpenedCohort): Promise<U
 };
 
 const cohortOption = (command: Command) =>
-  command.requiredOption('--cohort <id>', 'cohort id (TXHASH#INDEX, as `dml cohort create` printed it)');
+  command.requiredOption(
+    '--cohort <id>',
+    'cohort id: TXHASH#INDEX or the cohort policy id (`dml cohort create` prints both)',
+  );
 
 export const registerCohortCommands = (program: Command, context: () => Promise<CommandContext>): void => {
   const cohort = program
@@ -101,6 +141,9 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
     .option('--epoch-rounds <n>', 'rounds per head epoch (newcomers enter at epoch boundaries)', '5')
     .option('--contestation-period <seconds>', 'contestation period after a close', '60')
     .option('--voting-window <seconds>', 'time to vote a slash after a premature end', '600')
+    .option('--model <name>', 'the model trained (recorded on chain as metadata of the creation)', 'mnist')
+    .option('--aggregation <rule>', 'aggregation rule: ffa-lora, fedavg or median (metadata)', 'ffa-lora')
+    .option('--rank <n>', 'LoRA rank (metadata)', '8')
     .action(
       async (o: {
         minDeposit: string;
@@ -108,6 +151,9 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
         epochRounds: string;
         contestationPeriod: string;
         votingWindow: string;
+        model: string;
+        aggregation: string;
+        rank: string;
       }) => {
         const ctx = await context();
         const terms: CohortTerms = {
@@ -117,6 +163,18 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
           contestationPeriod: positive('--contestation-period', o.contestationPeriod) * 1000n,
           votingWindow: positive('--voting-window', o.votingWindow) * 1000n,
         };
+        if (!['ffa-lora', 'fedavg', 'median'].includes(o.aggregation))
+          throw new DmlError(
+            'BAD_FLAG',
+            `--aggregation must be ffa-lora, fedavg or median, not ${o.aggregation}`,
+          );
+        if (!/^[A-Za-z0-9._-]{1,64}$/.test(o.model))
+          throw new DmlError('BAD_FLAG', `--model must be 1-64 letters, digits, . _ or -, not ${o.model}`);
+        const params = {
+          model: o.model,
+          aggregation: o.aggregation,
+          loraRank: Number(positive('--rank', o.rank)),
+        };
         const session = await openSession(ctx.settings);
         const [seed] = await session.lucid.wallet.getUtxos();
         if (!seed)
@@ -124,10 +182,20 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
             hint: 'fund it first (on the devnet: `dml devnet fund --ada 100`)',
           });
         const scripts = cohortScripts(session.lucid, loadBlueprint(), seed);
-        const tx = await completeTx(() => createCohortTx(session.lucid, scripts, seed, terms), scripts);
+        const tx = await completeTx(
+          () =>
+            createCohortTx(session.lucid, scripts, seed, terms).attachMetadata(
+              COHORT_PARAMS_METADATA_LABEL,
+              cohortParamsMetadata(params),
+            ),
+          scripts,
+        );
         const txHash = await signAndSubmit(session, tx, { scripts });
         const id = cohortIdOf(seed);
-        ctx.output.result(id, { cohort: id, policy: scripts.cohortId, txHash });
+        ctx.output.info(`cohort ${id}, policy ${scripts.cohortId} (either names it)`);
+        const synced = await syncAfter(ctx, scripts);
+        // stdout is the id alone, so that `ID=$(dml cohort create)` works
+        ctx.output.result(id, { cohort: id, policy: scripts.cohortId, txHash, ...synced });
       },
     );
 
@@ -139,7 +207,7 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
       const ctx = await context();
       const deposit = adaToLovelace('--deposit', o.deposit);
       const session = await openSession(ctx.settings);
-      const c = await openCohort(session.lucid, o.cohort);
+      const c = await openCohort(session.lucid, o.cohort, chainOf(ctx.settings));
       if (c.state.phase.kind !== 'Open')
         throw new DmlError(
           'COHORT_NOT_OPEN',
@@ -167,19 +235,25 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
         c.scripts,
       );
       const txHash = await signAndSubmit(session, tx, { scripts: c.scripts });
-      ctx.output.result(`joined ${c.id} with ${ada(deposit)} ada (tx ${txHash})`, {
-        cohort: c.id,
-        pkh: session.wallet.pkh,
-        deposit: deposit.toString(),
-        txHash,
-      });
+      const synced = await syncAfter(ctx, c.scripts);
+      ctx.output.result(
+        `joined ${c.id} (policy ${c.scripts.cohortId}) with ${ada(deposit)} ada (tx ${txHash})`,
+        {
+          cohort: c.id,
+          policy: c.scripts.cohortId,
+          pkh: session.wallet.pkh,
+          deposit: deposit.toString(),
+          txHash,
+          ...synced,
+        },
+      );
     });
 
   cohortOption(cohort.command('show').description("a cohort's terms, phase, members and deposits")).action(
     async (o: { cohort: string }) => {
       const ctx = await context();
       const session = await openSession(ctx.settings);
-      const c = await openCohort(session.lucid, o.cohort);
+      const c = await openCohort(session.lucid, o.cohort, chainOf(ctx.settings));
       const escrows = await cohortEscrows(session.lucid, c.scripts);
       const deposits = escrows.map((u) => ({ pkh: escrowOwner(u), lovelace: u.assets['lovelace'] ?? 0n }));
       const t = c.state.terms;
@@ -203,12 +277,36 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
 
   cohortOption(
     cohort
+      .command('sync')
+      .description(
+        "append to this party's event log the l1 events of every layer-1 transition of the cohort that it lacks (the devnet's chain; idempotent, safe to run at the same time as another command)",
+      ),
+  ).action(async (o: { cohort: string }) => {
+    const ctx = await context();
+    const chain = await followedChain(ctx.settings);
+    if (!chain)
+      throw new DmlError('NO_CHAIN_FOLLOWER', 'no chain to follow: the log is synced from the devnet only', {
+        hint: 'run a devnet (`dml devnet up`) or set DML_DEVNET_URL / DML_DEVNET_DIR',
+      });
+    const names = await resolveCohortNames(o.cohort, async () => chain.txs);
+    const scripts = await devnetCohortScripts(names.seed);
+    const synced = await syncCohortFromChain(ctx.settings, scripts, { chain });
+    ctx.output.result(`cohort ${names.id} (policy ${names.policy}): ${describeSync(synced)}`, {
+      cohort: names.id,
+      policy: names.policy,
+      log: syncJson(synced),
+      transitions: synced?.transitions.length ?? 0,
+    });
+  });
+
+  cohortOption(
+    cohort
       .command('start-epoch')
       .description("start the first head epoch: the members become the epoch's parties"),
   ).action(async (o: { cohort: string }) => {
     const ctx = await context();
     const session = await openSession(ctx.settings);
-    const c = await openCohort(session.lucid, o.cohort);
+    const c = await openCohort(session.lucid, o.cohort, chainOf(ctx.settings));
     if (c.state.phase.kind !== 'Open' || c.state.epoch !== 0n)
       throw new DmlError(
         'EPOCH_STARTED',
@@ -224,12 +322,18 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
       c.scripts,
     );
     const txHash = await signAndSubmit(session, tx, { scripts: c.scripts });
-    ctx.output.result(`epoch 1 of ${c.id} started with ${c.state.members.length} parties (tx ${txHash})`, {
-      cohort: c.id,
-      epoch: 1,
-      parties: c.state.members.length,
-      txHash,
-    });
+    const synced = await syncAfter(ctx, c.scripts);
+    ctx.output.result(
+      `epoch 1 of ${c.id} (policy ${c.scripts.cohortId}) started with ${c.state.members.length} parties (tx ${txHash})`,
+      {
+        cohort: c.id,
+        policy: c.scripts.cohortId,
+        epoch: 1,
+        parties: c.state.members.length,
+        txHash,
+        ...synced,
+      },
+    );
   });
 
   cohortOption(
@@ -250,7 +354,7 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
       async (o: { cohort: string; accused: string; withKeys?: string; voters?: string; out?: string }) => {
         const ctx = await context();
         const session = await openSession(ctx.settings);
-        const c = await openCohort(session.lucid, o.cohort);
+        const c = await openCohort(session.lucid, o.cohort, chainOf(ctx.settings));
         const phase = c.state.phase;
         if (phase.kind !== 'Premature')
           throw new DmlError(
@@ -326,9 +430,18 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
           extraKeys: others.map((w) => w.privateKey),
           scripts: c.scripts,
         });
+        const synced = await syncAfter(ctx, c.scripts);
         ctx.output.result(
           `slashed ${o.accused} in ${c.id}: ${voterPkhs.length} voters got ${ada(share)} ada each (tx ${txHash})`,
-          { cohort: c.id, accused: o.accused, voters: voterPkhs, share: share.toString(), txHash },
+          {
+            cohort: c.id,
+            policy: c.scripts.cohortId,
+            accused: o.accused,
+            voters: voterPkhs,
+            share: share.toString(),
+            txHash,
+            ...synced,
+          },
         );
       },
     );
@@ -359,13 +472,16 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
       const ctx = await context();
       const vote = await readVote(o.tx);
       const session = await openSession(ctx.settings);
-      const c = await openCohort(session.lucid, vote.cohort);
+      const c = await openCohort(session.lucid, vote.cohort, chainOf(ctx.settings));
       const txHash = await submitSigned(session, vote.cbor, c.scripts);
+      const synced = await syncAfter(ctx, c.scripts);
       ctx.output.result(`slashed ${vote.accused} in ${vote.cohort} (tx ${txHash})`, {
-        cohort: vote.cohort,
+        cohort: c.id,
+        policy: c.scripts.cohortId,
         accused: vote.accused,
         voters: vote.voters,
         txHash,
+        ...synced,
       });
     });
 
@@ -378,7 +494,7 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
   ).action(async (o: { cohort: string }) => {
     const ctx = await context();
     const session = await openSession(ctx.settings);
-    const c = await openCohort(session.lucid, o.cohort);
+    const c = await openCohort(session.lucid, o.cohort, chainOf(ctx.settings));
     const phase = c.state.phase;
     if (phase.kind !== 'Closed')
       throw new DmlError('NOT_CLOSED', `cohort ${c.id} is ${phase.kind}: only a closed cohort is finalized`);
@@ -391,11 +507,14 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
     const next = finalizedState(c.state);
     const tx = await completeTx(() => finalizeTx(session.lucid, c.scripts, c.stateUtxo, now), c.scripts);
     const txHash = await signAndSubmit(session, tx, { scripts: c.scripts });
+    const synced = await syncAfter(ctx, c.scripts);
     ctx.output.result(`cohort ${c.id} finalized: epoch ${next.epoch}, ${phaseText(next)} (tx ${txHash})`, {
       cohort: c.id,
+      policy: c.scripts.cohortId,
       epoch: Number(next.epoch),
       phase: next.phase.kind,
       txHash,
+      ...synced,
     });
   });
 
@@ -403,7 +522,7 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
     async (o: { cohort: string }) => {
       const ctx = await context();
       const session = await openSession(ctx.settings);
-      const c = await openCohort(session.lucid, o.cohort);
+      const c = await openCohort(session.lucid, o.cohort, chainOf(ctx.settings));
       if (c.state.phase.kind !== 'Completed')
         throw new DmlError(
           'NOT_COMPLETED',
@@ -416,10 +535,13 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
       const tx = await completeTx(() => claimTx(session.lucid, c.scripts, c.stateUtxo, escrow), c.scripts);
       const txHash = await signAndSubmit(session, tx, { scripts: c.scripts });
       const amount = escrow.assets['lovelace'] ?? 0n;
+      const synced = await syncAfter(ctx, c.scripts);
       ctx.output.result(`claimed ${ada(amount)} ada from ${c.id} (tx ${txHash})`, {
         cohort: c.id,
+        policy: c.scripts.cohortId,
         lovelace: amount.toString(),
         txHash,
+        ...synced,
       });
     },
   );
@@ -431,7 +553,7 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
   ).action(async (o: { cohort: string }) => {
     const ctx = await context();
     const session = await openSession(ctx.settings);
-    const c = await openCohort(session.lucid, o.cohort);
+    const c = await openCohort(session.lucid, o.cohort, chainOf(ctx.settings));
     const phase = c.state.phase;
     if (phase.kind !== 'Premature')
       throw new DmlError('NOT_PREMATURE', `cohort ${c.id} is ${phase.kind}: a refund needs a premature end`);
@@ -448,10 +570,13 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
     );
     const txHash = await signAndSubmit(session, tx, { scripts: c.scripts });
     const amount = escrow.assets['lovelace'] ?? 0n;
+    const synced = await syncAfter(ctx, c.scripts);
     ctx.output.result(`refunded ${ada(amount)} ada from ${c.id} (tx ${txHash})`, {
       cohort: c.id,
+      policy: c.scripts.cohortId,
       lovelace: amount.toString(),
       txHash,
+      ...synced,
     });
   });
 };
