@@ -3,7 +3,20 @@ import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'tools/depcheck/fixtures/**', '.ci/**', 'bench/.venv/**', 'coverage/**'] },
+  {
+    // the git-ignored folders too (scratch files in .tmp/ and .dml/ are nobody's code)
+    ignores: [
+      'node_modules/**',
+      'tools/depcheck/fixtures/**',
+      '.ci/**',
+      'bench/.venv/**',
+      'bench/.cache/**',
+      'coverage/**',
+      '.tmp/**',
+      '.dml/**',
+      'dist/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   prettier,

@@ -20,6 +20,7 @@ import {
   type PartyJob,
   applyDelta,
   createPartyPool,
+  denseKernelOf,
   evaluateQlora,
   initAdapters,
   initMlp,
@@ -81,9 +82,11 @@ const epochSettings = (
 });
 
 const decodeNote = (): string =>
-  decodeBase === 'per-round'
-    ? '; NF4 base decoded once per local round (an FP32 copy held for the round)'
-    : '; NF4 base decoded layer by layer in every step (forward and backward)';
+  denseKernelOf({}) === 'wasm'
+    ? ' on the WebAssembly SIMD kernel (DML_DENSE_KERNEL=wasm): NF4 decoded inside the products, a row at a time'
+    : decodeBase === 'per-round'
+      ? '; NF4 base decoded once per local round (an FP32 copy held for the round)'
+      : '; NF4 base decoded layer by layer in every step (forward and backward)';
 
 const threadNote = (threads: number): string =>
   threads > 1 ? `; TensorFlow.js wasm runs one thread (the run was allowed ${threads})` : '';

@@ -50,6 +50,7 @@ import {
   resolvedOf,
   signedBy,
   TX,
+  inline,
   tokensOf,
   txInfoOf,
   unMap,
@@ -59,13 +60,6 @@ import {
   type B,
   type D,
 } from './lib/data.js';
-
-/** Bind without plet: plu-ts merges identical plets of different branches into one evaluated
- * before the branch, which crashes on a redeemer without that field. The term is duplicated instead. */
-const inline =
-  <T>(x: T) =>
-  <R>(f: (x: T) => R): R =>
-    f(x);
 
 /**
  * Cohort state (spending): the head close validator. It guards the output that holds the cohort

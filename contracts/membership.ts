@@ -56,6 +56,7 @@ import {
   resolvedOf,
   signedBy,
   TX,
+  inline,
   tokensOf,
   txInfoOf,
   unMap,
@@ -63,13 +64,6 @@ import {
   type D,
   freshTerms,
 } from './lib/data.js';
-
-/** Bind without plet: plu-ts merges identical plets of different branches into one evaluated
- * before the branch, which crashes on a redeemer without that field. The term is duplicated instead. */
-const inline =
-  <T>(x: T) =>
-  <R>(f: (x: T) => R): R =>
-    f(x);
 
 /** Token name prefixes: claim, kill, signal (the name is prefix byte ++ the party's key hash). */
 export const CLAIM_PREFIX = 0x63; // 'c'

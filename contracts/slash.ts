@@ -46,6 +46,7 @@ import {
   resolvedOf,
   signedBy,
   TX,
+  inline,
   tokensOf,
   txInfoOf,
   unMap,
@@ -53,12 +54,6 @@ import {
   type D,
 } from './lib/data.js';
 import { CLAIM_PREFIX, KILL_PREFIX, escrowInputs, tokenName } from './membership.js';
-
-/** Bind without plet (see membership.ts). */
-const inline =
-  <T>(x: T) =>
-  <R>(f: (x: T) => R): R =>
-    f(x);
 
 type Tokens = UtilityTermOf<PList<PData>>;
 

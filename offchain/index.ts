@@ -22,3 +22,4 @@ export * from './cohort/index.js';
 export * from './bus/index.js';
 export * from './node/index.js';
 export * from './devnet/index.js';
+export * from './l1log/index.js';

@@ -3,12 +3,18 @@
  * quantised to NF4 (built by scripts/lm-base.ts, or pretrained here when --base is not given),
  * then QLoRA-fine-tuned by parties each holding one era of State of the Union addresses (text the
  * base never saw). Prints held-out bits per byte on each party's text for the base, the party's
- * adapter trained alone (the same number of steps as in the cohort), and the cohort's adapter
- * (FFA-LoRA: A frozen and shared, B averaged weighted by training bytes).
+ * adapter trained alone, and the cohort's adapter (FFA-LoRA: A frozen and shared, B averaged
+ * weighted by training bytes), and both after every round.
  *
  *   npx tsx scripts/lm-results.ts [--base .dml/bases/lm-small-<hash>.dmlbase] [--pretrain-steps 300]
  *     [--parties 4] [--rounds 5] [--local-steps 40] [--batch 16] [--rank 8] [--lr 1e-2]
- *     [--train-bytes 0 (all of the era but its held-out end)] [--eval-bytes 4000] [--seed 1]
+ *     [--train-bytes 0 (all of the era but its held-out end)] [--train-at start|end]
+ *     [--typography as-is|ascii] [--eval-bytes 4000] [--seed 1]
+ *
+ * "Alone" runs exactly the cohort's schedule for one party: the same rounds of the same local
+ * steps on the same windows (same seeds), AdamW reset every round, its own adapter carried from
+ * round to round; the only difference is that nobody averages. So both read the same bytes of the
+ * party's text with the same number of steps.
  */
 import { parseArgs } from 'node:util';
 import { aggregateDeltas, encodeDelta, type Delta } from '../offchain/index.js';
@@ -34,6 +40,8 @@ const { values: opt } = parseArgs({
     rank: { type: 'string', default: '8' },
     lr: { type: 'string', default: '1e-2' },
     'train-bytes': { type: 'string', default: '0' },
+    'train-at': { type: 'string', default: 'start' },
+    typography: { type: 'string', default: 'as-is' },
     'eval-bytes': { type: 'string', default: '4000' },
     seed: { type: 'string', default: '1' },
   },
@@ -61,6 +69,8 @@ const setup = await prepareLmCohort({
   pretrainSteps: num('pretrain-steps'),
   rank: num('rank'),
   ...(num('train-bytes') > 0 ? { trainBytes: num('train-bytes') } : {}),
+  trainAt: opt['train-at'] === 'end' ? 'end' : 'start',
+  typography: opt.typography === 'ascii' ? 'ascii' : 'as-is',
   heldOutBytes: num('eval-bytes'),
   log,
 });
@@ -73,23 +83,26 @@ log(
 const P = setup.parties.length;
 const bpb = (party: number, adapters: Delta): number => lmHeldOut(setup, party, adapters).loss;
 const baseBpb = setup.baseBitsPerByte;
-const alone = setup.parties.map((p, i) => {
-  const { adapters } = trainLmParty(setup, i, setup.startAdapters, settings(seed * 7 + i, rounds * H));
-  const v = bpb(i, adapters);
-  log(`era ${p.era} alone: ${v.toFixed(3)} bits/byte (base ${baseBpb[i]!.toFixed(3)})`);
-  return v;
-});
+// the same local seeds for a party alone and in the cohort: the same windows in the same order
+const localSeed = (r: number, i: number): number => seed * 1000 + r * 100 + i;
+let own: Delta[] = setup.parties.map(() => setup.startAdapters);
 let global: Delta = setup.startAdapters;
 let deltaBytes = 0;
+const trajectory: string[] = [];
 for (let r = 0; r < rounds; r++) {
+  own = own.map((adapters, i) => trainLmParty(setup, i, adapters, settings(localSeed(r, i))).adapters);
   const contributions = setup.parties.map((p, i) => {
-    const { delta } = trainLmParty(setup, i, global, settings(seed * 1000 + r * 100 + i));
+    const { delta } = trainLmParty(setup, i, global, settings(localSeed(r, i)));
     deltaBytes = encodeDelta(delta).length;
     return { partyId: `era-${p.era}`, sampleCount: p.train.length, delta };
   });
   global = applyDelta(global, aggregateDeltas({ kind: 'ffa-lora' }, contributions).delta);
-  log(`round ${r + 1}: ${setup.parties.map((_, i) => bpb(i, global).toFixed(3)).join(' ')}`);
+  const a = setup.parties.map((_, i) => bpb(i, own[i]!).toFixed(3));
+  const c = setup.parties.map((_, i) => bpb(i, global).toFixed(3));
+  trajectory.push(`| ${r + 1} | ${(r + 1) * H} | ${a.join(' / ')} | ${c.join(' / ')} |`);
+  log(`round ${r + 1}: alone ${a.join(' ')}; cohort ${c.join(' ')}`);
 }
+const alone = setup.parties.map((_, i) => bpb(i, own[i]!));
 const together = setup.parties.map((_, i) => bpb(i, global));
 const fullBytes = 4 * transformerParameterCount(shape);
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -106,6 +119,9 @@ console.log(
       .join('\n') +
     `\n| mean | ${mean(baseBpb).toFixed(3)} | ${mean(alone).toFixed(3)} | ${mean(together).toFixed(3)} | ` +
     `${(100 * (1 - mean(together) / mean(baseBpb))).toFixed(1)}% lower | ${(100 * (1 - mean(together) / mean(alone))).toFixed(1)}% lower |` +
+    `\n\nAfter each round (held-out bits per byte, parties in the order above):\n\n` +
+    `| round | steps per party | alone | cohort |\n| --- | --- | --- | --- |\n${trajectory.join('\n')}` +
+    `\n\nsettings: ${JSON.stringify(opt)}; private text per party: ${setup.parties.map((p) => p.train.length).join(', ')} bytes, held out: ${setup.parties.map((p) => p.heldOut.length).join(', ')} bytes` +
     `\n\nbytes uploaded per party and round: ${deltaBytes} (full FP32 weights: ${fullBytes}, ` +
     `${(fullBytes / deltaBytes).toFixed(1)}x fewer); backend ${backend}; ${((performance.now() - started) / 1000).toFixed(0)} s`,
 );

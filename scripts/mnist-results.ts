@@ -2,7 +2,7 @@
  * Reproduces the original experiment with QLoRA: MNIST, parties alone vs in a cohort, IID and
  * Dirichlet(0.5) non-IID splits, and (with --poison) the robustness run. Prints markdown tables.
  *
- *   npx tsx scripts/mnist-results.ts [--cohorts 2,4,10] [--rounds 10] [--local-steps 50]
+ *   npx tsx scripts/mnist-results.ts [--cohorts 2,4,10|none] [--parties 10] [--rounds 10] [--local-steps 50]
  *     [--batch 64] [--shard-size 5500] [--test-size 10000] [--splits iid,dirichlet]
  *     [--hidden 256] [--rank 16] [--alpha 32] [--lr 3e-3] [--pretrain-steps 600]
  *     [--rule ffa-lora] [--outer-lr 1] [--outer-momentum 0] [--poison 0] [--seed 1] [--json out.json]
@@ -11,7 +11,8 @@
  * --model cnn uses the convolutional base (MNIST_CNN then --hidden then 10); --base loads a base
  * built by scripts/mnist-base.ts (pretrained on the same public split) instead of pretraining
  * one here; --workers trains the parties of a round in that many worker threads (bit-identical
- * deltas); --alone false skips the alone runs (cohort accuracy only).
+ * deltas); --alone false skips the alone runs (cohort accuracy only); --cohorts none runs only the
+ * alone runs of --parties parties (so that alone and cohort can run in two processes).
  *
  * The split: a seeded permutation of the 60,000 training images; its last 5,000 are the public
  * data the base is pretrained on (FP32, then quantised to NF4); the first parties x shard-size
@@ -61,6 +62,7 @@ import {
 const { values: opt } = parseArgs({
   options: {
     cohorts: { type: 'string', default: '2,4,10' },
+    parties: { type: 'string' },
     rounds: { type: 'string', default: '10' },
     'local-steps': { type: 'string', default: '50' },
     batch: { type: 'string', default: '64' },
@@ -85,8 +87,11 @@ const { values: opt } = parseArgs({
   },
 });
 const num = (k: keyof typeof opt): number => Number(opt[k]);
-const cohorts = String(opt.cohorts).split(',').map(Number);
-const maxParties = Math.max(...cohorts);
+// --cohorts none: the alone runs only (of --parties parties), e.g. in a second process
+const cohorts = opt.cohorts === 'none' ? [] : String(opt.cohorts).split(',').map(Number);
+const maxParties = opt.parties ? Number(opt.parties) : Math.max(...cohorts);
+if (!(maxParties >= 1) || cohorts.some((k) => k > maxParties))
+  throw new Error('--parties must be at least the largest cohort (and given with --cohorts none)');
 const rounds = num('rounds');
 const H = num('local-steps');
 const shardSize = num('shard-size');

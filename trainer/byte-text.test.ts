@@ -1,6 +1,14 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { selectTrainerBackend } from './backend.js';
-import { BYTE_VOCABULARY, bitsPerByte, loadMobyDick, loadSotu, sotuEra, textExamples } from './byte-text.js';
+import {
+  BYTE_VOCABULARY,
+  asciiTypography,
+  bitsPerByte,
+  loadMobyDick,
+  loadSotu,
+  sotuEra,
+  textExamples,
+} from './byte-text.js';
 import { initAdapters, initMlp, quantizeMlp } from './mlp.js';
 import { evaluateQlora } from './mlp-engine.js';
 import { trainLocalDelta } from './local-round.js';
@@ -25,6 +33,21 @@ describe('byte-level text', () => {
         .map(([i]) => i);
     expect(hot(0)).toEqual([97, 256 + 98, 512 + 99]);
     expect(hot(1)).toEqual([99, 256 + 100, 512 + 101]);
+  });
+
+  it('writes curly quotes, dashes and non-breaking hyphens in ASCII and leaves every other byte alone', async () => {
+    const utf8 = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
+    const out = asciiTypography(
+      utf8('it\u2019s \u201cfree\u201d \u2018x\u2019 a\u2014b 1\u20132 co\u2011op 40\u00b0 caf\u00e9'),
+    );
+    expect(Buffer.from(out).toString('utf8')).toBe("it's \"free\" 'x' a--b 1-2 co-op 40\u00b0 caf\u00e9");
+    const ascii = utf8('plain ASCII text, with \'quotes\' and "double" -- dashes.');
+    expect(Buffer.from(asciiTypography(ascii)).equals(Buffer.from(ascii))).toBe(true);
+    // the SOTU speeches: only 2020 and 2021 have curly quotes, and none is left
+    const speeches = await loadSotu();
+    const curly = (t: Uint8Array) => /[\u2018\u2019\u201c\u201d]/.test(Buffer.from(t).toString('utf8'));
+    expect(speeches.filter((s) => curly(s.text)).map((s) => s.year)).toEqual([2020, 2021]);
+    expect(speeches.some((s) => curly(asciiTypography(s.text)))).toBe(false);
   });
 
   it('loads Moby Dick and the State of the Union addresses from their packages', async () => {

@@ -60,6 +60,29 @@ export const loadSotu = async (): Promise<Speech[]> => {
   );
 };
 
+/** Typographic characters and their ASCII forms (a transcription convention, not language). */
+const ASCII_TYPOGRAPHY: ReadonlyArray<readonly [string, string]> = [
+  ['\u2018', "'"],
+  ['\u2019', "'"],
+  ['\u201c', '"'],
+  ['\u201d', '"'],
+  ['\u2014', '--'],
+  ['\u2013', '-'],
+  ['\u2011', '-'],
+];
+
+/**
+ * The text with curly quotes and apostrophes, em and en dashes and non-breaking hyphens written
+ * in ASCII (' " -- -); every other byte unchanged. In the SOTU data these characters occur only
+ * in a few transcripts (curly quotes in 2020 and 2021 only; every other year writes ' and "), so
+ * at the byte level they would make the last years look like another language.
+ */
+export const asciiTypography = (text: Uint8Array): Uint8Array => {
+  let s = Buffer.from(text).toString('utf8');
+  for (const [from, to] of ASCII_TYPOGRAPHY) s = s.split(from).join(to);
+  return new Uint8Array(Buffer.from(s, 'utf8'));
+};
+
 /** The concatenated speeches of the years [from, to). */
 export const sotuEra = (speeches: readonly Speech[], from: number, to: number): Uint8Array =>
   new Uint8Array(

@@ -15,7 +15,7 @@ export interface Examples {
 export const isExamples = (data: Examples | LabelledImages): data is Examples => 'fill' in data;
 
 /** p / 255 in float32 for every byte p (a table look-up is cheaper than a division per pixel). */
-const PIXEL_VALUES = Float32Array.from({ length: 256 }, (_, p) => p / 255);
+export const PIXEL_VALUES = Float32Array.from({ length: 256 }, (_, p) => p / 255);
 
 /** MNIST images as examples: pixels / 255. */
 export const imageExamples = (data: LabelledImages): Examples => ({
@@ -33,6 +33,20 @@ export const imageExamples = (data: LabelledImages): Examples => ({
     }
   },
 });
+
+/** The raw pixels (bytes) and labels of the given images, as imageExamples' fill gives their values. */
+export const fillImageBytes = (
+  data: LabelledImages,
+  indices: ArrayLike<number>,
+  bytes: Uint8Array,
+  labels: Int32Array,
+): void => {
+  for (let i = 0; i < indices.length; i++) {
+    const k = indices[i]!;
+    bytes.set(data.images.subarray(k * MNIST_PIXELS, (k + 1) * MNIST_PIXELS), i * MNIST_PIXELS);
+    labels[i] = data.labels[k]!;
+  }
+};
 
 export const asExamples = (data: Examples | LabelledImages): Examples =>
   isExamples(data) ? data : imageExamples(data);

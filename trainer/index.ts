@@ -41,6 +41,9 @@ export {
 } from './mlp.js';
 export {
   type AdamWSettings,
+  type DenseKernelChoice,
+  DEFAULT_DENSE_KERNEL,
+  denseKernelOf,
   type Evaluation,
   type LocalTrainingSettings,
   type TrainingReport,

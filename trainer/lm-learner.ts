@@ -1,6 +1,6 @@
 import type { Delta, Learner } from '../offchain/index.js';
 import { DmlError } from '../offchain/index.js';
-import { bitsPerByte, loadMobyDick, loadSotu, type Speech } from './byte-text.js';
+import { asciiTypography, bitsPerByte, loadMobyDick, loadSotu, type Speech } from './byte-text.js';
 import { applyDelta, diffAdapters, initAdapters, trainableAdapterNames, type LoraSettings } from './mlp.js';
 import type { Evaluation } from './mlp-engine.js';
 import {
@@ -130,6 +130,14 @@ export interface LmCohortOptions {
   readonly rank?: number;
   /** Private training bytes per party (its era's text; default: 90% of the era). */
   readonly trainBytes?: number;
+  /**
+   * Where a party's `trainBytes` of private text lie in its era: `start` (default) from the era's
+   * first byte; `end`, the bytes just before its held-out text, so that both come from the same
+   * speeches' time (the held-out text is then the continuation of the private text).
+   */
+  readonly trainAt?: 'start' | 'end';
+  /** `ascii`: every speech through `asciiTypography` first (default `as-is`). */
+  readonly typography?: 'as-is' | 'ascii';
   /** Held-out bytes per party (default 4,000), from the end of its era. */
   readonly heldOutBytes?: number;
   readonly log?: (line: string) => void;
@@ -164,9 +172,16 @@ export const prepareLmCohort = async (o: LmCohortOptions): Promise<LmCohortSetup
   const lora: LoraSettings = { rank, alpha: 2 * rank, freezeA: true };
   const startAdapters = initAdapters(base, lora, seed + 1);
   const heldOutBytes = o.heldOutBytes ?? 4000;
-  const parties = sotuEras(await loadSotu(), o.parties).map((era) => {
+  const speeches = (await loadSotu()).map((s) =>
+    o.typography === 'ascii' ? { ...s, text: asciiTypography(s.text) } : s,
+  );
+  const parties = sotuEras(speeches, o.parties).map((era) => {
     const split = Math.max(era.text.length - heldOutBytes, Math.floor(era.text.length * 0.9));
-    const train = era.text.subarray(0, o.trainBytes ? Math.min(split, o.trainBytes) : split);
+    const size = o.trainBytes ? Math.min(split, o.trainBytes) : split;
+    const train = era.text.subarray(
+      o.trainAt === 'end' ? split - size : 0,
+      o.trainAt === 'end' ? split : size,
+    );
     return { era: era.label, train, heldOut: era.text.subarray(split, split + heldOutBytes) };
   });
   return {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { DmlError, type Delta, getDeltaTensor, makeDelta } from '../offchain/index.js';
 import type { LabelledImages } from './mnist.js';
-import { asExamples, type Examples } from './examples.js';
+import { asExamples, fillImageBytes, isExamples, type Examples } from './examples.js';
 import { col2im, im2col, maxPool2, maxPool2Grad, type Pooled } from './conv-ops.js';
 import type { ConvFrontEnd, LoraSettings, Mlp, QuantizedMlp } from './mlp.js';
 import { type AdamWSettings, adamwStep } from './adamw-step.js';
@@ -14,6 +14,7 @@ import {
   disposeDenseScratch,
 } from './dense-qlora.js';
 import { seededRandom, shuffleInPlace } from './random.js';
+import { WasmDenseEngine } from './dense-wasm.js';
 
 /**
  * Forward and backward passes of a ReLU MLP written by hand with TensorFlow.js ops, so that
@@ -88,7 +89,31 @@ export interface LocalTrainingSettings extends AdamWSettings {
    * the whole base held for the round; faster, only with A frozen, else per step).
    */
   readonly decodeBase?: 'per-step' | 'per-round';
+  /**
+   * What computes the dense engine's step: 'wasm' (trainer/dense-wasm.ts: the WebAssembly SIMD
+   * kernel, NF4 decoded inside the products, a row or column at a time; `decodeBase` does not
+   * apply) or 'tfjs' (trainer/dense-qlora.ts: one TensorFlow.js product per layer and direction,
+   * plain loops for the rest). Default: the environment's `DML_DENSE_KERNEL`, else
+   * DEFAULT_DENSE_KERNEL.
+   */
+  readonly denseKernel?: DenseKernelChoice;
 }
+
+export type DenseKernelChoice = 'tfjs' | 'wasm';
+
+/** The dense engine's kernel when neither the settings nor DML_DENSE_KERNEL say. */
+export const DEFAULT_DENSE_KERNEL: DenseKernelChoice = 'tfjs';
+
+/** The kernel asked for (settings, then DML_DENSE_KERNEL, then the default). */
+export const denseKernelOf = (settings: Pick<LocalTrainingSettings, 'denseKernel'>): DenseKernelChoice => {
+  if (settings.denseKernel) return settings.denseKernel;
+  const env = process.env.DML_DENSE_KERNEL;
+  if (env === undefined || env === '') return DEFAULT_DENSE_KERNEL;
+  if (env === 'tfjs' || env === 'wasm') return env;
+  throw new DmlError('DENSE_KERNEL', `DML_DENSE_KERNEL=${env} is not a dense kernel`, {
+    hint: 'use DML_DENSE_KERNEL=wasm or DML_DENSE_KERNEL=tfjs',
+  });
+};
 
 export interface TrainingReport {
   /** Mean training loss over the steps. */
@@ -455,6 +480,7 @@ const trainDenseQlora = (
     B: getDeltaTensor(adapters, `${name}.lora_B`) && values.get(`${name}.lora_B`)!,
   }));
   const batch = Math.min(settings.batchSize, data.count);
+  const wasm = denseKernelOf(settings) === 'wasm' ? new WasmDenseEngine(layers, batch) : undefined;
   const scratch = denseScratch(
     layers,
     batch,
@@ -474,14 +500,25 @@ const trainDenseQlora = (
         },
   );
   const examples = asExamples(data);
+  const images = isExamples(data) ? undefined : data;
   const x = new Float32Array(batch * examples.inputs);
   const labels = new Int32Array(batch);
   let report: TrainingReport;
   try {
     report = runBatches(data, settings, (indices) => {
       const n = indices.length;
-      examples.fill(indices, x, labels);
-      const r = denseLossAndGradients(layers, x, labels, n, scratch, !lora.freezeA);
+      let r: { loss: number; grads: Map<string, Float32Array> };
+      if (wasm && images) {
+        // the kernel maps the pixels to their values (as imageExamples does) and transposes them
+        fillImageBytes(images, indices, wasm.inputBytes, labels);
+        r = wasm.lossAndGradients('bytes', labels, n, !lora.freezeA);
+      } else if (wasm) {
+        examples.fill(indices, wasm.input, labels);
+        r = wasm.lossAndGradients(wasm.input, labels, n, !lora.freezeA);
+      } else {
+        examples.fill(indices, x, labels);
+        r = denseLossAndGradients(layers, x, labels, n, scratch, !lora.freezeA);
+      }
       optimizer.step(params, r.grads);
       return r.loss;
     });

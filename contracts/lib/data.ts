@@ -69,6 +69,13 @@ export const hoisted = <T>(key: string, make: () => T): T => {
 };
 export type B = Term<PBool>;
 
+/** Bind without plet: plu-ts merges identical plets of different branches into one evaluated
+ * before the branch, which crashes on a redeemer without that field. The term is duplicated instead. */
+export const inline =
+  <T>(x: T) =>
+  <R>(f: (x: T) => R): R =>
+    f(x);
+
 /** Fields of a constructor as a list. */
 // `.fst`/`.snd` on the pair from unConstrData would decode its members as data again (plu-ts
 // treats it as a pair of data): apply the raw fstPair/sndPair builtins instead.
@@ -184,8 +191,10 @@ export const inlineDatum = (out: D) => field(field(out, 2), 0);
 /** Address = Constr 0 [credential, stake]; credential = PubKey 0 [pkh] | Script 1 [hash]. */
 export const credentialOf = (address: D) => field(address, 0);
 
-export const isScriptAt = () =>
-  hoisted('isScriptAt', () =>
+/** `(hash, address) -> bool`: the address's payment credential is of kind `tag` (0 key, 1 script)
+ * with that hash. */
+const credentialIs = (name: string, tag: 0 | 1) =>
+  hoisted(name, () =>
     phoist(
       pfn(
         [bs, data],
@@ -193,28 +202,15 @@ export const isScriptAt = () =>
       )((hash, address) => {
         const cred = field(address, 0);
         return pif(bool)
-          .$(indexOf(cred).eq(1))
+          .$(indexOf(cred).eq(tag))
           .then(peqBs.$(punBData.$(fieldsOf(cred).head)).$(hash))
           .else(pBool(false));
       }),
     ),
   );
 
-export const isPubKeyAt = () =>
-  hoisted('isPubKeyAt', () =>
-    phoist(
-      pfn(
-        [bs, data],
-        bool,
-      )((pkh, address) => {
-        const cred = field(address, 0);
-        return pif(bool)
-          .$(indexOf(cred).eq(0))
-          .then(peqBs.$(punBData.$(fieldsOf(cred).head)).$(pkh))
-          .else(pBool(false));
-      }),
-    ),
-  );
+export const isScriptAt = () => credentialIs('isScriptAt', 1);
+export const isPubKeyAt = () => credentialIs('isPubKeyAt', 0);
 
 /** Lovelace of a value map (the ada entry is first in a ledger value; absent means 0). */
 export const lovelaceOf = () =>

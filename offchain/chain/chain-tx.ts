@@ -18,6 +18,10 @@ export interface ReadChainTx {
   readonly minted: Readonly<Record<string, bigint>>;
   /** Key hashes the transaction declares as required signers. */
   readonly requiredSigners: readonly string[];
+  /** Key hashes of the transaction's vkey witnesses (who signed it), in witness order. */
+  readonly witnesses: readonly string[];
+  /** Transaction metadata by label, as JSON (CML's no-conversion schema, as lucid's `attachMetadata` writes it); empty when there is none. */
+  readonly metadata: Readonly<Record<string, unknown>>;
   /** Redeemers as (tag, index, data CBOR). */
   readonly redeemers: ReadonlyArray<{
     tag: 'spend' | 'mint' | 'cert' | 'reward';
@@ -27,6 +31,8 @@ export interface ReadChainTx {
 }
 
 const REDEEMER_TAGS = ['spend', 'mint', 'cert', 'reward'] as const;
+/** CML's MetadataJsonSchema.NoConversions (the schema lucid's `attachMetadata` encodes with). */
+const METADATA_NO_CONVERSIONS = 0;
 
 const compareOutRefs = (a: string, b: string): number => {
   const [ha, ia] = a.split('#');
@@ -83,5 +89,32 @@ export const readChainTx = (tx: ChainTx): ReadChainTx => {
     const tag = REDEEMER_TAGS[r.tag().kind()];
     if (tag) redeemers.push({ tag, index: Number(r.index().to_str()), data: toHex(r.data().to_bytes()) });
   }
-  return { txId: tx.txId, slot: tx.slot, inputs, outputs, minted, requiredSigners, redeemers };
+  const witnesses: string[] = [];
+  const vkeys = parsed.witness_set().vkeys();
+  for (let i = 0; i < (vkeys?.len() ?? 0); i++)
+    witnesses.push(vkeys!.get(i).vkey().public_key().hash().to_hex());
+  const metadata: Record<string, unknown> = {};
+  const general = parsed.auxiliary_data()?.metadata();
+  const labels = general?.keys();
+  for (let i = 0; i < (labels?.len() ?? 0); i++) {
+    const label = labels!.get(i);
+    try {
+      metadata[label.to_str()] = JSON.parse(
+        C.decode_metadatum_to_json_str(general!.get(label)!, METADATA_NO_CONVERSIONS),
+      );
+    } catch {
+      // metadata that has no JSON form (e.g. byte-string keys): not ours, left out
+    }
+  }
+  return {
+    txId: tx.txId,
+    slot: tx.slot,
+    inputs,
+    outputs,
+    minted,
+    requiredSigners,
+    witnesses,
+    metadata,
+    redeemers,
+  };
 };

@@ -1,8 +1,9 @@
 import { Constr, Data, type UTxO } from 'lucid-cardano';
 import { type ChainTx, type ReadChainTx, readChainTx } from './chain-tx.js';
 import { type CohortState, parseCohortDatum, parseEscrowDatum } from './cohort-data.js';
+import { type CohortTrainingParamsOnChain, readCohortParamsMetadata } from './cohort-params-metadata.js';
 import type { CohortScripts } from './cohort-scripts.js';
-import { partyTokenUnits } from './cohort-tx.js';
+import { finalizedState, partyTokenUnits } from './cohort-tx.js';
 
 /**
  * A layer-1 transition of one cohort, as the chain shows it (never as a party says it was):
@@ -10,7 +11,14 @@ import { partyTokenUnits } from './cohort-tx.js';
  * escrow outputs it spends and creates, and the tokens it mints and burns.
  */
 export type CohortTransition = { readonly txId: string; readonly slot: number } & (
-  | { readonly kind: 'created'; readonly state: CohortState }
+  | {
+      readonly kind: 'created';
+      readonly state: CohortState;
+      /** Who signed the creation (its first vkey witness: the seed's owner). */
+      readonly creator: string | undefined;
+      /** The training parameters the creation carried as metadata, if it did. */
+      readonly params: CohortTrainingParamsOnChain | undefined;
+    }
   | { readonly kind: 'joined'; readonly party: string; readonly hydraKey: string; readonly deposit: bigint }
   | { readonly kind: 'epochStarted'; readonly epoch: number; readonly parties: readonly string[] }
   | {
@@ -23,6 +31,8 @@ export type CohortTransition = { readonly txId: string; readonly slot: number } 
       readonly deadline: number;
       /** The training snapshot's signatures the redeemer carried. */
       readonly signatures: readonly string[];
+      /** A close at an epoch boundary before the final round (the terms say so). */
+      readonly scheduled: boolean;
     }
   | {
       readonly kind: 'finalized';
@@ -75,17 +85,10 @@ export const followCohort = (history: Iterable<ChainTx>, scripts: CohortScripts)
     if (!spentState && !newStateOut && spentEscrows.length === 0 && newEscrows.length === 0) continue;
     const at = { txId: tx.txId, slot: tx.slot };
     const after = newStateOut?.datum ? safeParse(newStateOut.datum) : undefined;
-    const transition = classify(
-      tx,
-      scripts,
-      spentState?.state ?? state?.state,
-      after,
-      spentState !== undefined,
-      {
-        spent: spentEscrows,
-        created: newEscrows,
-      },
-    );
+    const transition = classify(tx, scripts, spentState?.state ?? state?.state, after, spentState?.ref, {
+      spent: spentEscrows,
+      created: newEscrows,
+    });
     transitions.push({ ...at, ...transition } as CohortTransition);
     if (newStateOut && after)
       state = { ref: `${newStateOut.txHash}#${newStateOut.outputIndex}`, state: after };
@@ -103,16 +106,22 @@ const classify = (
   scripts: CohortScripts,
   before: CohortState | undefined,
   after: CohortState | undefined,
-  spentState: boolean,
+  /** The state input's out-ref when the transaction spends it. */
+  stateRef: string | undefined,
   escrows: {
     spent: ReadonlyArray<{ ref: string } & Escrow>;
     created: ReadonlyArray<{ ref: string } & Escrow>;
   },
 ): Body => {
   const unexplained = (reason: string): Body => ({ kind: 'unexplained', reason });
-  if (!spentState) {
+  if (stateRef === undefined) {
     if (after && (tx.minted[scripts.cohortTokenUnit] ?? 0n) === 1n && before === undefined)
-      return { kind: 'created', state: after };
+      return {
+        kind: 'created',
+        state: after,
+        creator: tx.witnesses[0],
+        params: readCohortParamsMetadata(tx.metadata),
+      };
     if (after) return unexplained('a cohort state output appeared without its creation');
     if (escrows.created.length > 0) return unexplained('a deposit reached escrow without a join');
     // Escrow spends without the state output: slash, claim or refund.
@@ -138,75 +147,156 @@ const classify = (
     return unexplained(`a deposit left escrow while the cohort is ${before.phase.kind}`);
   }
   if (!before || !after) return unexplained('the cohort state output was spent without a successor');
+  const redeemer = stateRedeemerOf(tx, stateRef);
+  if (redeemer === undefined) return classifyByDiff(tx, before, after, escrows);
   const epoch = Number(before.epoch);
+  const unchanged = (what: string, keys: ReadonlyArray<keyof CohortState>): Body | undefined => {
+    const changed = keys.filter((k) => canonical(before[k]) !== canonical(after[k]));
+    return changed.length === 0
+      ? undefined
+      : unexplained(`a ${what} that also changes the cohort's ${changed.join(' and ')}`);
+  };
+  switch (redeemer.index) {
+    case STATE_REDEEMER.join: {
+      const wrong = unchanged('Join', ['terms', 'epoch', 'parties', 'phase']);
+      if (wrong) return wrong;
+      const added = after.members.filter((m) => !before.members.some((b) => b.pkh === m.pkh));
+      const kept = before.members.every((b) => after.members.some((m) => canonical(m) === canonical(b)));
+      if (added.length !== 1 || !kept || after.members.length !== before.members.length + 1)
+        return unexplained(
+          `a Join that adds ${added.length} members and keeps ${kept ? 'all' : 'not all'} others`,
+        );
+      const joined = added[0]!;
+      const deposit = escrows.created.find((e) => e.owner === joined.pkh);
+      if (!deposit) return unexplained('a member was added without its deposit');
+      return { kind: 'joined', party: joined.pkh, hydraKey: joined.hydraVk, deposit: deposit.lovelace };
+    }
+    case STATE_REDEEMER.startEpoch: {
+      const expected: CohortState = { ...before, epoch: before.epoch + 1n, parties: before.members };
+      if (canonical(expected) !== canonical(after))
+        return unexplained("a StartEpoch whose new state is not the members as the next epoch's parties");
+      return { kind: 'epochStarted', epoch: Number(after.epoch), parties: after.parties.map((p) => p.pkh) };
+    }
+    case STATE_REDEEMER.close:
+    case STATE_REDEEMER.contest: {
+      const closing = redeemer.index === STATE_REDEEMER.close;
+      const name = closing ? 'Close' : 'Contest';
+      const wrong = unchanged(name, ['terms', 'epoch', 'members', 'parties']);
+      if (wrong) return wrong;
+      if (before.phase.kind !== (closing ? 'Open' : 'Closed') || after.phase.kind !== 'Closed')
+        return unexplained(
+          `a ${name} that takes the cohort from ${before.phase.kind} to ${after.phase.kind}`,
+        );
+      const round = after.phase.round;
+      const common = {
+        epoch,
+        round: Number(round),
+        aggregateHash: after.phase.aggregateHash,
+        deadline: Number(after.phase.deadline),
+        signatures: redeemer.signatures ?? [],
+        scheduled: round % before.terms.epochRounds === 0n && round < before.terms.finalRound,
+      };
+      return closing
+        ? { kind: 'closed', ...common, by: [after.phase.closer] }
+        : { kind: 'contested', ...common, by: tx.requiredSigners };
+    }
+    case STATE_REDEEMER.finalize: {
+      if (before.phase.kind !== 'Closed')
+        return unexplained(`a Finalize of a cohort that is ${before.phase.kind}, not Closed`);
+      if (canonical(finalizedState(before)) !== canonical(after))
+        return unexplained(
+          `a Finalize whose new state is not what the close decides (${describeChange(before, after)})`,
+        );
+      return finalizedOf(before, after);
+    }
+    default:
+      return unexplained(`the state was spent with an unknown redeemer (constructor ${redeemer.index})`);
+  }
+};
+
+/** What a Finalize ended in, and the next epoch it started when it was a scheduled close. */
+const finalizedOf = (before: CohortState, after: CohortState): Body => {
+  const epoch = Number(before.epoch);
+  const outcome =
+    after.phase.kind === 'Completed'
+      ? 'Completed'
+      : after.phase.kind === 'Premature'
+        ? 'Premature'
+        : 'NextEpoch';
+  return outcome === 'NextEpoch'
+    ? {
+        kind: 'finalized',
+        epoch,
+        outcome,
+        next: { epoch: Number(after.epoch), parties: after.parties.map((p) => p.pkh) },
+      }
+    : { kind: 'finalized', epoch, outcome };
+};
+
+/**
+ * A state spend whose redeemer cannot be read (not a cohort redeemer): classified by what changed
+ * in the datum, as the follower did before it read redeemers. Kept so that an odd transaction is
+ * still named; a validating ledger only accepts the cohort's own redeemers.
+ */
+const classifyByDiff = (
+  tx: ReadChainTx,
+  before: CohortState,
+  after: CohortState,
+  escrows: { created: ReadonlyArray<{ ref: string } & Escrow> },
+): Body => {
+  const unexplained = (reason: string): Body => ({ kind: 'unexplained', reason });
   if (after.members.length > before.members.length) {
     const joined = after.members.find((m) => !before.members.some((b) => b.pkh === m.pkh));
     const deposit = escrows.created.find((e) => e.owner === joined?.pkh);
     if (!joined || !deposit) return unexplained('a member was added without its deposit');
     return { kind: 'joined', party: joined.pkh, hydraKey: joined.hydraVk, deposit: deposit.lovelace };
   }
-  if (before.phase.kind === 'Open' && after.phase.kind === 'Closed') {
-    const close = closeRedeemerOf(tx);
-    return {
-      kind: 'closed',
-      epoch,
-      round: Number(after.phase.round),
-      aggregateHash: after.phase.aggregateHash,
-      by: [after.phase.closer],
-      deadline: Number(after.phase.deadline),
-      signatures: close?.signatures ?? [],
-    };
-  }
-  if (before.phase.kind === 'Closed' && after.phase.kind === 'Closed') {
-    const contest = closeRedeemerOf(tx);
-    return {
-      kind: 'contested',
-      epoch,
-      round: Number(after.phase.round),
-      aggregateHash: after.phase.aggregateHash,
-      by: tx.requiredSigners,
-      deadline: Number(after.phase.deadline),
-      signatures: contest?.signatures ?? [],
-    };
-  }
-  if (before.phase.kind === 'Closed') {
-    const outcome =
-      after.phase.kind === 'Completed'
-        ? 'Completed'
-        : after.phase.kind === 'Premature'
-          ? 'Premature'
-          : 'NextEpoch';
-    return outcome === 'NextEpoch'
-      ? {
-          kind: 'finalized',
-          epoch,
-          outcome,
-          next: { epoch: Number(after.epoch), parties: after.parties.map((p) => p.pkh) },
-        }
-      : { kind: 'finalized', epoch, outcome };
-  }
+  if (before.phase.kind === 'Closed' && after.phase.kind !== 'Closed') return finalizedOf(before, after);
   if (after.epoch > before.epoch)
     return { kind: 'epochStarted', epoch: Number(after.epoch), parties: after.parties.map((p) => p.pkh) };
   return unexplained(
-    `the state went from ${before.phase.kind} to ${after.phase.kind} with nothing to show for it`,
+    `the state went from ${before.phase.kind} to ${after.phase.kind} (redeemer unreadable, ${tx.redeemers.length} redeemers)`,
   );
 };
 
-/** The signatures in the Close or Contest redeemer of the state input (empty when unreadable). */
-const closeRedeemerOf = (tx: ReadChainTx): { signatures: string[] } | undefined => {
-  for (const r of tx.redeemers) {
-    if (r.tag !== 'spend') continue;
-    try {
-      const data = Data.from(r.data);
-      if (!(data instanceof Constr) || (data.index !== 2 && data.index !== 3)) continue;
-      const signatures = data.fields[2];
-      if (Array.isArray(signatures) && signatures.every((s) => typeof s === 'string'))
-        return { signatures: signatures as string[] };
-    } catch {
-      // not a cohort redeemer
-    }
+/** Constructor indexes of the cohort state validator's redeemer (cohort-data.ts `CohortRedeemer`). */
+const STATE_REDEEMER = { join: 0, startEpoch: 1, close: 2, contest: 3, finalize: 4 } as const;
+
+/**
+ * The redeemer of the state input: the spend redeemer whose index is the state input's place in
+ * the transaction's (sorted) inputs. Other spend redeemers (escrow inputs) are not the state's,
+ * whatever their constructor. Close and Contest carry the snapshot's signatures.
+ */
+export const stateRedeemerOf = (
+  tx: ReadChainTx,
+  stateRef: string,
+): { index: number; signatures?: string[] } | undefined => {
+  const at = tx.inputs.indexOf(stateRef);
+  const r = tx.redeemers.find((x) => x.tag === 'spend' && x.index === at);
+  if (at < 0 || !r) return undefined;
+  try {
+    const data = Data.from(r.data);
+    if (!(data instanceof Constr)) return undefined;
+    if (data.index !== STATE_REDEEMER.close && data.index !== STATE_REDEEMER.contest)
+      return { index: data.index };
+    const signatures = data.fields[2];
+    return Array.isArray(signatures) && signatures.every((s) => typeof s === 'string')
+      ? { index: data.index, signatures: signatures as string[] }
+      : { index: data.index };
+  } catch {
+    return undefined;
   }
-  return undefined;
+};
+
+/** A datum value in one comparable string (bigints as decimal). */
+const canonical = (value: unknown): string =>
+  JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
+
+const describeChange = (before: CohortState, after: CohortState): string => {
+  const keys = (Object.keys(after) as Array<keyof CohortState>).filter(
+    (k) => canonical(before[k]) !== canonical(after[k]),
+  );
+  return `it changes ${keys.join(', ') || 'nothing'}`;
 };
 
 const escrowOf = (o: UTxO, scripts: CohortScripts): Escrow | undefined => {

@@ -48,4 +48,10 @@ export {
   type KitParty,
 } from './cohort-kit.js';
 export { type ChainTx, type ReadChainTx, readChainTx } from './chain-tx.js';
-export { type CohortTransition, followCohort } from './cohort-follower.js';
+export { type CohortTransition, followCohort, stateRedeemerOf } from './cohort-follower.js';
+export {
+  COHORT_PARAMS_METADATA_LABEL,
+  cohortParamsMetadata,
+  readCohortParamsMetadata,
+  type CohortTrainingParamsOnChain,
+} from './cohort-params-metadata.js';

@@ -17,6 +17,8 @@ import { VALIDATOR_TITLES, loadBlueprint, validatorOf } from '../../contracts/in
 import { ValidatingEmulator } from '../chain/index.js';
 import { DmlError } from '../errors.js';
 import { DevnetJournal, type GenesisOutput, type JournalRecord } from './journal.js';
+import { journalChainTxs } from './journal-chain.js';
+import type { ChainTx } from '../chain/index.js';
 
 /**
  * The devnet's layer 1: the validating emulator (scripts run at submit) made durable by a
@@ -212,6 +214,11 @@ export class DevnetLedger {
     return all.sort((a, b) =>
       a.txHash === b.txHash ? a.outputIndex - b.outputIndex : a.txHash < b.txHash ? -1 : 1,
     );
+  }
+
+  /** Every transaction in a block, in block order with its block's slot (from the journal). */
+  chainTxs(): ChainTx[] {
+    return journalChainTxs(this.journal.records);
   }
 
   /** This ledger as a lucid provider in the same process (the server and `fund` use it). */

@@ -14,7 +14,7 @@ import type {
   Unit,
   UTxO,
 } from 'lucid-cardano';
-import { ScriptFailure } from '../chain/index.js';
+import { ScriptFailure, type ChainTx } from '../chain/index.js';
 import { DmlError } from '../errors.js';
 import { lucidOver, type DevnetInfo } from './devnet-ledger.js';
 import { fromDevnetJson, toDevnetJson } from './wire-json.js';
@@ -123,6 +123,11 @@ export class DevnetProvider implements Provider {
   /** Every unspent output, sorted by out-ref. */
   utxoSet(): Promise<UTxO[]> {
     return this.call('GET', '/utxo-set');
+  }
+
+  /** Every transaction in a block, in block order, with its block's slot: what a chain follower reads. */
+  chainTxs(): Promise<ChainTx[]> {
+    return this.call('GET', '/chain-txs');
   }
 
   /** Moves the devnet's clock forward by whole slots (1 s each) or by ms (rounded up to slots). */

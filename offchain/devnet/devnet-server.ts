@@ -13,6 +13,7 @@ import { fromDevnetJson, toDevnetJson } from './wire-json.js';
  *   GET  /info                         DevnetInfo
  *   GET  /protocol-parameters          ProtocolParameters
  *   GET  /utxo-set                     every unspent output, sorted
+ *   GET  /chain-txs                    every transaction in a block: [{txId, cbor, slot}] (journal-chain.ts)
  *   POST /utxos            {addressOrCredential, unit?}
  *   POST /utxo-by-unit     {unit}
  *   POST /utxos-by-out-ref {outRefs}
@@ -51,6 +52,7 @@ export const startDevnetServer = async (
     'GET /info': () => ledger.info(),
     'GET /protocol-parameters': () => p.getProtocolParameters(),
     'GET /utxo-set': () => ledger.utxoSet(),
+    'GET /chain-txs': serial(() => ledger.chainTxs()),
     'POST /utxos': (b) =>
       b.unit === undefined
         ? p.getUtxos(b.addressOrCredential as string)

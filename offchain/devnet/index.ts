@@ -1,6 +1,7 @@
 // The local devnet: the validating emulator's layer 1 made durable (a journal), served over HTTP
 // as a lucid Provider, with a clock the devnet controls and a genesis faucet.
 export { toDevnetJson, fromDevnetJson } from './wire-json.js';
+export { journalChainTxs, readJournalFile, txIdOf } from './journal-chain.js';
 export { DevnetJournal, type JournalRecord, type GenesisOutput, type GenesisRecord } from './journal.js';
 export {
   DevnetLedger,

@@ -117,7 +117,17 @@ const partyJoined = z.object({
   deposit: lovelace,
   hydraKey: hex('a Hydra key'),
 });
-const epochStarted = z.object({ cohortId, ...l1Tx, epoch: nat, headId, parties: z.array(partyId).min(1) });
+const epochStarted = z.object({
+  cohortId,
+  ...l1Tx,
+  epoch: nat,
+  /**
+   * The epoch's Hydra head, when the writer knows it: the chain does not name it (a head is
+   * initialised after its epoch starts), so an event derived from the chain alone leaves it out.
+   */
+  headId: headId.optional(),
+  parties: z.array(partyId).min(1),
+});
 const headClosed = z.object({
   cohortId,
   ...l1Tx,

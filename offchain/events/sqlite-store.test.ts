@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,6 +100,97 @@ describe('SQLite reads check what they return', () => {
     corrupt(2, 'data', JSON.stringify(joined.data));
     corrupt(2, 'event_id', 'not-a-uuid');
     await expect(store.readAll({ validate: 'full' })).rejects.toThrow('eventId: must be a UUID');
+    await store.close();
+  });
+
+  // The replay read builds one string per row, `[position, type, version, time, data]`, and parses
+  // it once (see REPLAY_TEXT): it must accept and refuse exactly what reading the row's columns
+  // one by one does (readAll), whatever is in the data and text columns.
+  const replayAgreesWithReadAll = async (store: SqliteEventStore) => {
+    const outcome = async <T>(read: () => Promise<T>) => {
+      try {
+        return { ok: await read() };
+      } catch (error) {
+        return { error: (error as Error).message };
+      }
+    };
+    const full = await outcome(() => store.readAll());
+    const lean = await outcome(() => store.readAllForReplay());
+    if ('error' in full) expect(lean).toEqual(full);
+    else
+      expect(lean).toEqual({
+        ok: full.ok!.map(({ position, type, schemaVersion, occurredAt, data }) => ({
+          position,
+          type,
+          schemaVersion,
+          occurredAt,
+          data,
+        })),
+      });
+    return lean;
+  };
+
+  it('a data text that is not one JSON value cannot hide inside the replay string', async () => {
+    const { store, corrupt } = await setUp();
+    for (const text of [
+      '{"cohortId":"read"}, 1',
+      '{"cohortId":"read"}]',
+      '{"cohortId":"read"}],[9,"l1.PartyJoined",1,"t",{"cohortId":"read"}',
+      '{"cohortId":"read"} {}',
+      '',
+    ]) {
+      corrupt(4, 'data', text);
+      expect(await replayAgreesWithReadAll(store)).toEqual({
+        error: expect.stringMatching(
+          /^event #4 \(l1\.PartyJoined\) in the log cannot be read: data is not JSON/,
+        ),
+      });
+    }
+    corrupt(4, 'data', ' {"cohortId":"read"} ');
+    expect(await replayAgreesWithReadAll(store)).toHaveProperty('ok');
+    await store.close();
+  });
+
+  it('quotes, numbers and blobs in the text columns read as they do column by column', async () => {
+    const { store, corrupt } = await setUp();
+    corrupt(2, 'type', 'l1.PartyJoined",1,"x');
+    await replayAgreesWithReadAll(store);
+    corrupt(2, 'type', 'l1.PartyJoined');
+    corrupt(3, 'occurred_at', 'a "quoted" \\ time');
+    expect(await replayAgreesWithReadAll(store)).toHaveProperty('ok');
+    corrupt(3, 'occurred_at', 12);
+    expect(await replayAgreesWithReadAll(store)).toHaveProperty('ok');
+    corrupt(3, 'schema_version', 'one');
+    expect(await replayAgreesWithReadAll(store)).toEqual({
+      error: expect.stringContaining('schemaVersion: one is not a version we read'),
+    });
+    corrupt(3, 'schema_version', 1);
+    store.db.prepare('UPDATE events SET type = ? WHERE position = 5').run(Buffer.from('l1.PartyJoined'));
+    await replayAgreesWithReadAll(store);
+    await store.close();
+  });
+
+  it('property: for any data text, the replay read refuses or returns exactly what readAll does', async () => {
+    const { store, corrupt } = await setUp();
+    const [row] = (await store.readAll({ after: 3, limit: 1 })) as [StoredDmlEvent];
+    const valid = JSON.stringify(row.data);
+    const fragment = fc.constantFrom(',', ']', '[', '}', '{', '"', '1', ' ', '\\', 'null', ':', '\n');
+    const text = fc.oneof(
+      fc.json(),
+      fc.jsonValue().map((v) => JSON.stringify({ cohortId: 'read', v })),
+      fc
+        .tuple(fc.nat(valid.length), fc.array(fragment, { minLength: 1, maxLength: 3 }), fc.boolean())
+        .map(([at, parts, cut]) => valid.slice(0, at) + parts.join('') + (cut ? '' : valid.slice(at))),
+      fc.array(fragment, { maxLength: 6 }).map((parts) => valid + parts.join('')),
+      fc.string(),
+    );
+    await fc.assert(
+      fc.asyncProperty(text, async (data) => {
+        corrupt(4, 'data', data);
+        await replayAgreesWithReadAll(store);
+      }),
+      { numRuns: 300 },
+    );
     await store.close();
   });
 });

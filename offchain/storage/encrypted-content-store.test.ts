@@ -172,6 +172,15 @@ describe('EncryptedContentStore', () => {
       expect(readSealedHeader(stored).version).toBe(2);
       expect((await content.get(ref.key, ref.sha256)).equals(plaintext)).toBe(true);
     }
+    // One store switching modes (the load average moved): its reused buffer changes kind.
+    const switching = new EncryptedContentStore(store, { prefix: 's', passphrase: 'p', scrypt: TEST_SCRYPT });
+    const modes = switching as unknown as { options: { hashOnSecondThread?: boolean } };
+    for (const [i, mode] of [false, true, true, false, false, true].entries()) {
+      modes.options = { ...modes.options, hashOnSecondThread: mode };
+      const body = Buffer.alloc(100_000 + i, i);
+      const ref = await switching.put(body);
+      expect((await switching.get(ref.key, ref.sha256)).equals(body)).toBe(true);
+    }
     await store.close();
   });
 });

@@ -95,6 +95,25 @@ describe('sealObject / openSealedObject', () => {
     }
   });
 
+  it('writes the same bytes into ordinary and shared scratch memory (memcpy into shared memory)', async () => {
+    const objectKey = await deriveObjectKey(passphrase, TEST_SCRYPT);
+    const capacity = 2.5 * 1024 * 1024 + SEALED_OVERHEAD_BYTES + 7;
+    const scratches = {
+      ordinary: Buffer.alloc(capacity, 0xa5),
+      shared: Buffer.from(new SharedArrayBuffer(capacity)).fill(0x5a),
+    };
+    for (const size of [0, 15, 1024 * 1024 + 1, 2.5 * 1024 * 1024]) {
+      const plaintext = randomBytes(size);
+      for (const [kind, scratch] of Object.entries(scratches)) {
+        const { sealed, sha256 } = sealObjectWithKey(plaintext, objectKey, scratch);
+        expect({ kind, same: sealed.buffer === scratch.buffer }).toEqual({ kind, same: true });
+        expect(sealed.length).toBe(size + SEALED_OVERHEAD_BYTES);
+        expect(sha256).toBe(createHash('sha256').update(sealed).digest('hex'));
+        expect((await openSealedObject(sealed, passphrase)).equals(plaintext)).toBe(true);
+      }
+    }
+  });
+
   it('seals the same format with the hash computed on a second thread', async () => {
     const objectKey = await deriveObjectKey(passphrase, TEST_SCRYPT);
     const hasher = new BackgroundSha256();

@@ -183,6 +183,19 @@ export const deriveObjectKey = async (
 const CHUNK = 1024 * 1024;
 
 /**
+ * Copies `chunk` into `out` at `offset`; returns its length. `Buffer#copy` is a `TypedArray#set`,
+ * which V8 performs as a relaxed-atomic, word-by-word copy when either side lives in a
+ * `SharedArrayBuffer` (measured: ~50 ms more CPU per 64 MiB seal than into ordinary memory).
+ * `Buffer#fill` with a buffer as long as the range is one C++ `memcpy` whatever the memory.
+ */
+const copyChunk = (out: Buffer, chunk: Buffer, offset: number): number => {
+  if (chunk.length === 0) return 0;
+  if (out.buffer instanceof SharedArrayBuffer) out.fill(chunk, offset, offset + chunk.length);
+  else chunk.copy(out, offset);
+  return chunk.length;
+};
+
+/**
  * Writes the sealed object (header, ciphertext, tag) into `out` in 1 MiB chunks, calling
  * `written(at, length)` after each range is final, in order: the caller hashes as it goes.
  */
@@ -209,12 +222,12 @@ const sealInto = (
   written(0, header.length);
   let offset = header.length;
   for (let at = 0; at < plaintext.length; at += CHUNK) {
-    const length = cipher.update(plaintext.subarray(at, at + CHUNK)).copy(out, offset);
+    const length = copyChunk(out, cipher.update(plaintext.subarray(at, at + CHUNK)), offset);
     written(offset, length);
     offset += length;
   }
-  const rest = cipher.final().copy(out, offset);
-  const tag = cipher.getAuthTag().copy(out, offset + rest);
+  const rest = copyChunk(out, cipher.final(), offset);
+  const tag = copyChunk(out, cipher.getAuthTag(), offset + rest);
   written(offset, rest + tag);
 };
 

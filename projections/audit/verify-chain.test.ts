@@ -13,6 +13,7 @@ import {
   followCohort,
   readAllFrom,
   signTrainingSnapshot,
+  syncCohortLog,
 } from '../../offchain/index.js';
 import { checkLogAgainstChain } from './verify-chain.js';
 
@@ -87,6 +88,36 @@ describe('the log against the chain (followCohort + checkLogAgainstChain)', () =
 
   it('finds the log and the chain in agreement', () => {
     expect(checkLogAgainstChain(log, chain.cohortId, transitions)).toEqual([]);
+  });
+
+  it('a log synced from the chain alone agrees with it, and holds what the recording party wrote', async () => {
+    const fresh = new SqliteEventStore(':memory:');
+    const synced = await syncCohortLog({
+      log: fresh,
+      cohortId: chain.cohortId,
+      transitions,
+      facts: { params: { model: 'mnist', aggregation: 'ffa-lora', loraRank: 4 } },
+    });
+    expect(synced.skipped).toEqual([]);
+    const events: StoredDmlEvent[] = [];
+    for await (const e of readAllFrom(fresh)) events.push(e);
+    fresh.close();
+    expect(checkLogAgainstChain(events, chain.cohortId, transitions)).toEqual([]);
+    // the same facts; a slash's voters in the chain's input order rather than the caller's
+    const l1 = (es: readonly StoredDmlEvent[]) =>
+      es
+        .filter((e) => e.type.startsWith('l1.'))
+        .map((e) => {
+          const d = { ...e.data, headId: undefined } as Record<string, unknown>;
+          if (e.type === 'l1.PartySlashed') {
+            d['voters'] = [...(d['voters'] as string[])].sort();
+            d['returned'] = [...(d['returned'] as Array<{ party: string }>)].sort((x, y) =>
+              x.party < y.party ? -1 : 1,
+            );
+          }
+          return `${e.type} ${JSON.stringify(d)}`;
+        });
+    expect(l1(events)).toEqual(l1(log));
   });
 
   it('names a transition the log left out', () => {

@@ -1,0 +1,137 @@
+import { DENSE_KERNEL_WASM_BASE64 } from './dense-kernel-wasm.js';
+import { NF4_CODEBOOK } from './nf4.js';
+
+/**
+ * The dense engine's WebAssembly SIMD kernel (source: trainer/dense-kernel.wat, built by
+ * `npm run build:kernels`): products with NF4 decoded inside them, transposes, bias + ReLU and
+ * the ReLU's gradient, on float32 matrices in the kernel's own memory. Addresses are byte
+ * offsets into that memory; matrices are row-major.
+ */
+export interface DenseKernelExports {
+  readonly memory: WebAssembly.Memory;
+  /** C[m, n] (=|+=) alpha L[m, k] R[k, n]. */
+  rows_times(
+    l: number,
+    m: number,
+    k: number,
+    r: number,
+    n: number,
+    c: number,
+    alpha: number,
+    acc: number,
+  ): void;
+  /** C[k, n] (=|+=) alpha L^T R, L [m, k], R [m, n]; buf holds m floats. */
+  cols_times(
+    l: number,
+    m: number,
+    k: number,
+    r: number,
+    n: number,
+    c: number,
+    alpha: number,
+    acc: number,
+    buf: number,
+  ): void;
+  /** C[rows, n] (=|+=) alpha W R, W NF4 [rows, cols] (codes + per-block scales), R [cols, n]; buf: cols floats. */
+  nf4_rows_times(
+    codes: number,
+    scales: number,
+    rows: number,
+    cols: number,
+    r: number,
+    n: number,
+    c: number,
+    alpha: number,
+    acc: number,
+    buf: number,
+  ): void;
+  /** C[cols, n] (=|+=) alpha W^T R, W NF4 [rows, cols], R [rows, n]; buf: rows floats. */
+  nf4_cols_times(
+    codes: number,
+    scales: number,
+    rows: number,
+    cols: number,
+    r: number,
+    n: number,
+    c: number,
+    alpha: number,
+    acc: number,
+    buf: number,
+  ): void;
+  /** out[0..count) = the NF4 weights of flat indices start..start + count. */
+  nf4_decode(codes: number, scales: number, start: number, count: number, out: number): void;
+  /** out[b] = the dequantised absmax of block b (nf4BlockScale, bit for bit). */
+  nf4_scales(scaleCodes: number, scaleScales: number, offset: number, blocks: number, out: number): void;
+  /** T [cols, rows] = A [rows, cols] transposed. */
+  transpose(a: number, rows: number, cols: number, t: number): void;
+  /** T [cols, rows] = table[A] transposed, A bytes [rows, cols], table 256 floats. */
+  bytes_transposed(a: number, rows: number, cols: number, table: number, t: number): void;
+  /** Z [rows, n] += bias per row; with relu, A = max(Z, 0). */
+  bias_relu(z: number, rows: number, n: number, bias: number, a: number, relu: number): void;
+  /** d[i] = z[i] > 0 ? d[i] : 0. */
+  relu_mask(d: number, z: number, count: number): void;
+}
+
+let compiled: WebAssembly.Module | undefined;
+
+/** The compiled module, once per thread (synchronous: it is a few kilobytes). */
+const denseKernelModule = (): WebAssembly.Module =>
+  (compiled ??= new WebAssembly.Module(Buffer.from(DENSE_KERNEL_WASM_BASE64, 'base64')));
+
+/**
+ * Bytes 0..63 of the kernel's memory hold the NF4 levels as float32, bytes 64..127 the same as
+ * 4 planes of 16 bytes (byte b of level c at 64 + 16 b + c, for the SIMD decode's swizzles);
+ * allocations start after them.
+ */
+const FIRST_FREE_BYTE = 128;
+
+const NF4_LEVEL_PLANES = ((): Uint8Array => {
+  const bytes = new Uint8Array(NF4_CODEBOOK.buffer, NF4_CODEBOOK.byteOffset, 64);
+  return Uint8Array.from({ length: 64 }, (_, i) => bytes[(i & 15) * 4 + (i >> 4)]!);
+})();
+
+/**
+ * One instance of the kernel with its own memory, and a bump allocator over it: a caller sizes
+ * everything once (`alloc`), then calls `commit()`, which grows the memory once; the views it
+ * returns stay valid for the instance's life (the memory never grows again).
+ */
+export class DenseKernel {
+  readonly k: DenseKernelExports;
+  private next = FIRST_FREE_BYTE;
+  private committed = false;
+
+  constructor() {
+    this.k = new WebAssembly.Instance(denseKernelModule()).exports as unknown as DenseKernelExports;
+  }
+
+  /** Reserves `floats` float32 (or `floats * 4` bytes), 16-byte aligned; returns the address. */
+  alloc(floats: number): number {
+    if (this.committed) throw new Error('DenseKernel.alloc after commit');
+    const at = this.next;
+    this.next += (Math.ceil((floats * 4) / 16) || 1) * 16;
+    return at;
+  }
+
+  /** Grows the memory to hold every allocation and writes the NF4 levels (both forms). */
+  commit(): void {
+    const pages = Math.ceil(this.next / 65536);
+    const have = this.k.memory.buffer.byteLength / 65536;
+    if (pages > have) this.k.memory.grow(pages - have);
+    this.committed = true;
+    this.f32(0, 16).set(NF4_CODEBOOK);
+    this.u8(64, 64).set(NF4_LEVEL_PLANES);
+  }
+
+  /** A float32 view of `length` floats at byte address `at`. */
+  f32(at: number, length: number): Float32Array {
+    return new Float32Array(this.k.memory.buffer, at, length);
+  }
+
+  u8(at: number, length: number): Uint8Array {
+    return new Uint8Array(this.k.memory.buffer, at, length);
+  }
+
+  i8(at: number, length: number): Int8Array {
+    return new Int8Array(this.k.memory.buffer, at, length);
+  }
+}
