@@ -207,6 +207,25 @@ describe('dml train run, an epoch after the first with a newcomer', () => {
     });
     await ok('a', ['head', 'init']);
     for (const party of ['a', 'b', 'c']) await ok(party, ['head', 'commit']);
+    // the newcomer alone, with a patience: no carry-over comes; it stops naming the peers and what to run next
+    const [wa, wb] = await Promise.all(['a', 'b'].map((p) => loadPartyWallet(join(home, p))));
+    const stalled = await run(
+      ['--keys', join(home, 'c'), 'train', 'run', '--plan', plan, '--poll', '0.2', '--patience', '1'],
+      hydraEnv('c'),
+    );
+    expect(stalled.code).toBe(1);
+    // progress lines, then the error in one line
+    const errors = stalled.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('dml: '));
+    expect(errors).toHaveLength(1);
+    expect(stalled.stderr.trim().split('\n').at(-1)).toBe(errors[0]);
+    expect(stalled.stderr).toContain(
+      `round 2: no carry-over from ${[wa!.pkh, wb!.pkh].sort().join(', ')} for`,
+    );
+    expect(stalled.stderr).toContain(`\`dml cohort vote-slash --cohort ${cohort} --accused ${wa!.pkh}\``);
+    expect(stalled.stderr).toContain(`\`dml train close --plan ${plan}\``);
     const done2 = await trainEpoch(['a', 'b', 'c'], plan);
     expect(done2.map((d) => [d.round, d.parties])).toEqual([
       [2, 3],

@@ -41,6 +41,7 @@ import {
   parseCohortId,
   signAndSubmit,
   type OpenedCohort,
+  type PartySession,
 } from '../cohort-session.js';
 import { hydraEndpoint } from './head.js';
 
@@ -126,6 +127,8 @@ interface RunFlags {
   plan: string;
   cohort?: string;
   poll: string;
+  patience?: string;
+  closeOnRefusal?: boolean;
 }
 
 export const registerTrainCommands = (program: Command, context: () => Promise<CommandContext>): void => {
@@ -208,6 +211,14 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
     .requiredOption('--plan <file>', "the cohort's training plan (`dml train plan`)")
     .option('--cohort <id>', "cohort id (default: the plan's; must match it)")
     .option('--poll <seconds>', 'look at the head again after this long without a wake-up', '5')
+    .option(
+      '--patience <seconds>',
+      'stop, naming them, when the peers it waits for post nothing for this long (default: wait until stopped)',
+    )
+    .option(
+      '--close-on-refusal',
+      'when it refuses a round or runs out of patience, close the cohort on layer 1 and the head itself (default: stop and print the commands)',
+    )
     .action(async (o: RunFlags) => {
       const ctx = await context();
       const plan = await readTrainingPlan(o.plan);
@@ -310,8 +321,50 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
           signal: controller.signal,
           onStep: info,
           pollMs,
+          ...(o.patience !== undefined
+            ? { patienceMs: positiveNumber('--patience', o.patience) * 1000 }
+            : {}),
         });
         const result = await loop.run();
+        if (result.kind === 'refused' || result.kind === 'stalled') {
+          const cohortFlag = `--cohort ${cohort.id}`;
+          const accused = [...(result.kind === 'refused' ? result.flagged : result.missing)].sort();
+          const what =
+            result.kind === 'refused'
+              ? `round ${result.round}: ${result.reason}; this party does not sign`
+              : `round ${result.round}: no ${result.waitingFor === 'starting-adapter' ? 'carry-over' : result.waitingFor} from ${accused.join(', ')} for ${Math.round(result.waitedMs / 1000)} s (--patience)`;
+          const vote = accused
+            .map((p) => `\`dml cohort vote-slash ${cohortFlag} --accused ${p}\``)
+            .join(' or ');
+          const later = `after the contestation period: \`dml head fanout\`, \`dml cohort finalize ${cohortFlag}\` (it ends Premature), then ${vote} with the other honest parties (--with-keys, or --voters and --out)`;
+          if (!o.closeOnRefusal)
+            throw new DmlError(result.kind === 'refused' ? 'ROUND_REFUSED' : 'ROUND_STALLED', what, {
+              hint: `next: \`dml train close --plan ${o.plan}\` (layer 1, the last round signed by all), \`dml head close\`; ${later}`,
+            });
+          // --close-on-refusal: this party closes, on layer 1 (if a round is signed by all) and the head
+          const closed = await closeEpochOnLayer1(ctx, session, cohort).then(
+            (c) => `closed on layer 1 at round ${c.round} (tx ${c.txHash})`,
+            (error: unknown) =>
+              `not closed on layer 1: ${error instanceof DmlError ? error.message : String(error)}`,
+          );
+          const client = new HydraClient({ ...endpoint, defaultTimeoutMs: 60_000 });
+          const headClosed = await client
+            .connect()
+            .then(() => client.closeHead())
+            .then(
+              (out) => `head closed at snapshot ${out.snapshotNumber}`,
+              (error: unknown) =>
+                `head not closed: ${error instanceof Error ? error.message : String(error)}`,
+            )
+            .finally(() => client.disconnect());
+          throw new DmlError(
+            result.kind === 'refused' ? 'ROUND_REFUSED' : 'ROUND_STALLED',
+            `${what}; ${closed}; ${headClosed}`,
+            {
+              hint: `next: ${later}`,
+            },
+          );
+        }
         if (result.kind === 'stopped')
           ctx.output.result(
             `stopped${result.at ? ` at round ${result.at.round}` : ''}; run again to resume`,
@@ -351,63 +404,86 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
       const plan = await readTrainingPlan(o.plan);
       const session = await openSession(ctx.settings);
       const cohort = await openCohort(session.lucid, plan.cohort);
-      const { state } = cohort;
-      if (state.phase.kind !== 'Open' || state.epoch < 1n)
-        throw new DmlError(
-          'NOT_OPEN',
-          `cohort ${cohort.id} is ${state.phase.kind}${state.epoch < 1n ? ' before its first epoch' : ''}: there is no epoch to close`,
-        );
-      const me = session.wallet.pkh;
-      const parties = state.parties.map((p) => p.pkh);
-      if (!parties.includes(me))
-        throw new DmlError(
-          'NOT_A_PARTY',
-          `this party (${me}) is not a party of epoch ${state.epoch} of ${cohort.id}`,
-        );
-      const { firstRound, lastRound } = epochRounds(cohort);
-      const head = await headRoundsOf(await hydraEndpoint(ctx), {
-        cohortId: cohort.scripts.cohortId,
-        epoch: Number(state.epoch),
-      });
-      const snapshot = latestSignedSnapshot(head, parties, firstRound, lastRound);
-      if (!snapshot)
-        throw new DmlError(
-          'NO_SIGNED_SNAPSHOT',
-          `no round ${firstRound}-${lastRound} of epoch ${state.epoch} is acknowledged by all ${parties.length} parties in the head`,
-          { hint: 'run `dml train run` for every party first' },
-        );
-      const now = await chainNow(session.chain);
-      const tx = await completeTx(
-        () =>
-          closeTx(
-            session.lucid,
-            cohort.scripts,
-            cohort.stateUtxo,
-            {
-              round: BigInt(snapshot.round),
-              aggregateHash: snapshot.aggregateHash,
-              signatures: snapshot.signatures,
-            },
-            me,
-            now + 20_000,
-          ),
-        cohort.scripts,
-      );
-      const txHash = await signAndSubmit(session, tx, { scripts: cohort.scripts });
-      const after = readCohortPhase(await findCohortState(session.lucid, cohort.scripts));
-      const scheduled = snapshot.round === lastRound && snapshot.round < Number(state.terms.finalRound);
-      ctx.output.result(
-        `cohort ${cohort.id} closed at round ${snapshot.round} (${snapshot.round === Number(state.terms.finalRound) ? 'the final round' : scheduled ? 'a scheduled close: the next epoch follows' : 'premature'}), aggregate ${snapshot.aggregateHash}; finalize after ${after} (tx ${txHash})`,
-        {
-          cohort: cohort.id,
-          policy: cohort.scripts.cohortId,
-          epoch: Number(state.epoch),
-          round: snapshot.round,
-          aggregateHash: snapshot.aggregateHash,
-          scheduled,
-          deadline: after,
-          txHash,
-        },
-      );
+      const closed = await closeEpochOnLayer1(ctx, session, cohort);
+      ctx.output.result(closedLine(cohort, closed), closed);
     });
+};
+
+interface ClosedEpoch {
+  readonly cohort: string;
+  readonly policy: string;
+  readonly epoch: number;
+  readonly round: number;
+  readonly aggregateHash: string;
+  readonly scheduled: boolean;
+  readonly final: boolean;
+  readonly deadline: string;
+  readonly txHash: string;
+}
+
+const closedLine = (cohort: OpenedCohort, c: ClosedEpoch): string =>
+  `cohort ${cohort.id} closed at round ${c.round} (${c.final ? 'the final round' : c.scheduled ? 'a scheduled close: the next epoch follows' : 'premature'}), aggregate ${c.aggregateHash}; finalize after ${c.deadline} (tx ${c.txHash})`;
+
+/** Closes the cohort's state on layer 1 with the latest round every party of the epoch signed in the head. */
+const closeEpochOnLayer1 = async (
+  ctx: CommandContext,
+  session: PartySession,
+  cohort: OpenedCohort,
+): Promise<ClosedEpoch> => {
+  const { state } = cohort;
+  if (state.phase.kind !== 'Open' || state.epoch < 1n)
+    throw new DmlError(
+      'NOT_OPEN',
+      `cohort ${cohort.id} is ${state.phase.kind}${state.epoch < 1n ? ' before its first epoch' : ''}: there is no epoch to close`,
+    );
+  const me = session.wallet.pkh;
+  const parties = state.parties.map((p) => p.pkh);
+  if (!parties.includes(me))
+    throw new DmlError(
+      'NOT_A_PARTY',
+      `this party (${me}) is not a party of epoch ${state.epoch} of ${cohort.id}`,
+    );
+  const { firstRound, lastRound } = epochRounds(cohort);
+  const head = await headRoundsOf(await hydraEndpoint(ctx), {
+    cohortId: cohort.scripts.cohortId,
+    epoch: Number(state.epoch),
+  });
+  const snapshot = latestSignedSnapshot(head, parties, firstRound, lastRound);
+  if (!snapshot)
+    throw new DmlError(
+      'NO_SIGNED_SNAPSHOT',
+      `no round ${firstRound}-${lastRound} of epoch ${state.epoch} is acknowledged by all ${parties.length} parties in the head`,
+      { hint: 'run `dml train run` for every party first' },
+    );
+  const now = await chainNow(session.chain);
+  const tx = await completeTx(
+    () =>
+      closeTx(
+        session.lucid,
+        cohort.scripts,
+        cohort.stateUtxo,
+        {
+          round: BigInt(snapshot.round),
+          aggregateHash: snapshot.aggregateHash,
+          signatures: snapshot.signatures,
+        },
+        me,
+        now + 20_000,
+      ),
+    cohort.scripts,
+  );
+  const txHash = await signAndSubmit(session, tx, { scripts: cohort.scripts });
+  const deadline = readCohortPhase(await findCohortState(session.lucid, cohort.scripts));
+  const final = snapshot.round >= Number(state.terms.finalRound);
+  return {
+    cohort: cohort.id,
+    policy: cohort.scripts.cohortId,
+    epoch: Number(state.epoch),
+    round: snapshot.round,
+    aggregateHash: snapshot.aggregateHash,
+    scheduled: !final && snapshot.round === lastRound,
+    final,
+    deadline,
+    txHash,
+  };
 };

@@ -73,7 +73,13 @@ afterAll(async () => {
 const loopOf = (
   i: number,
   epoch: number,
-  options: { previousAggregateHash?: string; lines?: string[]; adapters?: string } = {},
+  options: {
+    previousAggregateHash?: string;
+    lines?: string[];
+    adapters?: string;
+    patienceMs?: number;
+    clock?: () => Date;
+  } = {},
 ) => {
   const head = heads[epoch - 1]!;
   const endpoint = head.head.endpoints[i]!;
@@ -104,6 +110,8 @@ const loopOf = (
     pollMs: 200,
     ...(options.previousAggregateHash ? { previousAggregateHash: options.previousAggregateHash } : {}),
     ...(options.lines ? { onStep: (line: string) => options.lines!.push(line) } : {}),
+    ...(options.patienceMs !== undefined ? { patienceMs: options.patienceMs } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
 };
 
@@ -122,6 +130,21 @@ describe('PartyRoundLoop: an epoch after the first, with a newcomer', () => {
 
     // without the aggregate layer 1 holds, an epoch after the first does not start
     await expect(loopOf(0, 2).run()).rejects.toMatchObject({ code: 'CARRY_OVER_UNKNOWN' });
+
+    // the newcomer alone: nobody publishes a carry-over; past its patience it stops, naming them
+    let t = Date.parse('2026-01-01T00:00:00Z');
+    const stalled = await loopOf(2, 2, {
+      previousAggregateHash: aggregate1,
+      patienceMs: 30_000,
+      clock: () => new Date((t += 10_000)),
+    }).run();
+    expect(stalled).toMatchObject({
+      kind: 'stalled',
+      round: 2,
+      waitingFor: 'starting-adapter',
+      missing: ids.slice(0, 2),
+    });
+    expect(stalled.kind === 'stalled' && stalled.waitedMs).toBeGreaterThan(30_000);
 
     const lines: string[] = [];
     const newcomer = loopOf(2, 2, { previousAggregateHash: aggregate1, lines });

@@ -73,13 +73,33 @@ export interface PartyRoundLoopOptions {
   readonly onStep?: (line: string, action: PartyAction) => void;
   /** How long a wait lasts before the party looks again without a wake-up (default 5 s). */
   readonly pollMs?: number;
+  /**
+   * How long the party waits for the same peers without progress (by `clock`) before it stops
+   * with a `stalled` result naming them (default: it waits until stopped).
+   */
+  readonly patienceMs?: number;
   readonly timeoutMs?: number;
   readonly clock?: () => Date;
 }
 
 export type PartyRoundLoopResult =
   | { readonly kind: 'epoch-done'; readonly round: number; readonly aggregateHash: string }
-  | { readonly kind: 'stopped'; readonly at: PartyAction | undefined };
+  | { readonly kind: 'stopped'; readonly at: PartyAction | undefined }
+  /** This party does not sign the round: its scores flag these peers (or they start elsewhere). */
+  | {
+      readonly kind: 'refused';
+      readonly round: number;
+      readonly flagged: readonly string[];
+      readonly reason: string;
+    }
+  /** The peers it waited for posted nothing for longer than the patience. */
+  | {
+      readonly kind: 'stalled';
+      readonly round: number;
+      readonly waitingFor: Extract<PartyAction, { kind: 'wait' }>['for'];
+      readonly missing: readonly string[];
+      readonly waitedMs: number;
+    };
 
 const short = (h: string) => h.slice(0, 12);
 
@@ -243,6 +263,8 @@ export class PartyRoundLoop {
     const o = this.options;
     let previous = '';
     let last: PartyAction | undefined;
+    let waitingSince: number | undefined;
+    const now = () => (o.clock?.() ?? new Date()).getTime();
     for (;;) {
       if (o.signal?.aborted) return { kind: 'stopped', at: last };
       const events = await o.log.readStream(this.stream);
@@ -261,6 +283,8 @@ export class PartyRoundLoop {
       });
       last = action;
       const said = JSON.stringify(action);
+      if (action.kind !== 'wait' || said !== previous)
+        waitingSince = action.kind === 'wait' ? now() : undefined;
       const announce = (line: string) => {
         if (said !== previous) o.onStep?.(line, action);
         previous = said;
@@ -270,7 +294,10 @@ export class PartyRoundLoop {
         case 'epoch-done':
           announce(`epoch ${o.epoch} done: round ${r} acknowledged by all ${o.parties.length} parties`);
           return { kind: 'epoch-done', round: r, aggregateHash: own.aggregated.get(r)?.aggregateHash ?? '' };
-        case 'wait':
+        case 'wait': {
+          const waitedMs = now() - (waitingSince ?? now());
+          if (o.patienceMs !== undefined && waitedMs > o.patienceMs)
+            return { kind: 'stalled', round: r, waitingFor: action.for, missing: action.missing, waitedMs };
           announce(
             action.for === 'starting-adapter'
               ? `round ${r}: waiting for a carry-over of the epoch's starting adapter${action.missing.length > 0 ? ` from ${action.missing.map(short).join(' or ')}` : ''}`
@@ -286,14 +313,15 @@ export class PartyRoundLoop {
           // a safety net for a missed wake-up: look at the head's current UTxO again
           this.observeUtxo(await this.client!.getSnapshotUtxo().catch(() => undefined));
           break;
+        }
         case 'refuse':
-          throw new DmlError(
-            'ROUND_REFUSED',
-            action.reason
-              ? `round ${r}: ${action.reason}; this party does not sign`
-              : `round ${r}: this party's scores flag ${action.flagged.join(', ')}; it does not sign the aggregate`,
-            { hint: 'close the head with the last snapshot signed by all (`dml head close`) and vote' },
-          );
+          announce(`round ${r}: refused (${action.flagged.map(short).join(', ')})`);
+          return {
+            kind: 'refused',
+            round: r,
+            flagged: action.flagged,
+            reason: action.reason ?? `this party's scores flag ${action.flagged.join(', ')}`,
+          };
         case 'inconsistent':
           throw new DmlError('ROUND_INCONSISTENT', action.reason);
         case 'head-not-open':
