@@ -16,6 +16,7 @@ import {
   syncCohortLog,
 } from '../offchain/index.js';
 import type { Settings } from './settings.js';
+import type { CommandContext } from './context.js';
 import { devnetCohortScripts, findCohortSeed, parseCohortRef } from './cohort-session.js';
 
 /**
@@ -130,4 +131,25 @@ export const quietChain = async (settings: Settings): Promise<FollowedChain | un
   } catch {
     return undefined;
   }
+};
+
+/**
+ * After a layer-1 command: the party's log gets the `l1.*` events of what the chain now shows
+ * (the transaction just made, and any other it lacks). The transaction is on chain whatever
+ * happens here, so a failed sync is reported, not thrown: `dml cohort sync` retries it.
+ */
+export const syncLogAfterLayer1 = async (
+  ctx: CommandContext,
+  scripts: CohortScripts,
+): Promise<{ log: ReturnType<typeof syncJson> | { error: string } }> => {
+  let synced: CohortSyncResult | undefined;
+  try {
+    synced = await syncCohortFromChain(ctx.settings, scripts);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    ctx.output.info(`log: not synced with the chain (${message}); run \`dml cohort sync\``);
+    return { log: { error: message } };
+  }
+  ctx.output.info(describeSync(synced));
+  return { log: syncJson(synced) };
 };

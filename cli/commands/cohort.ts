@@ -39,36 +39,9 @@ import {
 } from '../cohort-session.js';
 import { adaToLovelace } from './devnet.js';
 import { loadPartyWallet } from '../party-wallet.js';
-import {
-  describeSync,
-  followedChain,
-  syncCohortFromChain,
-  syncJson,
-  type CohortSyncResult,
-} from '../l1-log.js';
+import { describeSync, followedChain, syncCohortFromChain, syncJson, syncLogAfterLayer1 } from '../l1-log.js';
 import type { CohortScripts } from '../../offchain/index.js';
 import type { Settings } from '../settings.js';
-
-/**
- * After a layer-1 command: the party's log gets the `l1.*` events of what the chain now shows
- * (the transaction just made, and any other it lacks). The transaction is on chain whatever
- * happens here, so a failed sync is reported, not thrown: `dml cohort sync` retries it.
- */
-const syncAfter = async (
-  ctx: CommandContext,
-  scripts: CohortScripts,
-): Promise<{ log: ReturnType<typeof syncJson> | { error: string } }> => {
-  let synced: CohortSyncResult | undefined;
-  try {
-    synced = await syncCohortFromChain(ctx.settings, scripts);
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    ctx.output.info(`log: not synced with the chain (${message}); run \`dml cohort sync\``);
-    return { log: { error: message } };
-  }
-  ctx.output.info(describeSync(synced));
-  return { log: syncJson(synced) };
-};
 
 /** The devnet's chain, for commands given a cohort's policy id (its seed is found there). */
 const chainOf = (settings: Settings) => async () => (await followedChain(settings))?.txs;
@@ -193,7 +166,7 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
         const txHash = await signAndSubmit(session, tx, { scripts });
         const id = cohortIdOf(seed);
         ctx.output.info(`cohort ${id}, policy ${scripts.cohortId} (either names it)`);
-        const synced = await syncAfter(ctx, scripts);
+        const synced = await syncLogAfterLayer1(ctx, scripts);
         // stdout is the id alone, so that `ID=$(dml cohort create)` works
         ctx.output.result(id, { cohort: id, policy: scripts.cohortId, txHash, ...synced });
       },
@@ -235,7 +208,7 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
         c.scripts,
       );
       const txHash = await signAndSubmit(session, tx, { scripts: c.scripts });
-      const synced = await syncAfter(ctx, c.scripts);
+      const synced = await syncLogAfterLayer1(ctx, c.scripts);
       ctx.output.result(
         `joined ${c.id} (policy ${c.scripts.cohortId}) with ${ada(deposit)} ada (tx ${txHash})`,
         {
@@ -322,7 +295,7 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
       c.scripts,
     );
     const txHash = await signAndSubmit(session, tx, { scripts: c.scripts });
-    const synced = await syncAfter(ctx, c.scripts);
+    const synced = await syncLogAfterLayer1(ctx, c.scripts);
     ctx.output.result(
       `epoch 1 of ${c.id} (policy ${c.scripts.cohortId}) started with ${c.state.members.length} parties (tx ${txHash})`,
       {
@@ -430,7 +403,7 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
           extraKeys: others.map((w) => w.privateKey),
           scripts: c.scripts,
         });
-        const synced = await syncAfter(ctx, c.scripts);
+        const synced = await syncLogAfterLayer1(ctx, c.scripts);
         ctx.output.result(
           `slashed ${o.accused} in ${c.id}: ${voterPkhs.length} voters got ${ada(share)} ada each (tx ${txHash})`,
           {
@@ -474,7 +447,7 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
       const session = await openSession(ctx.settings);
       const c = await openCohort(session.lucid, vote.cohort, chainOf(ctx.settings));
       const txHash = await submitSigned(session, vote.cbor, c.scripts);
-      const synced = await syncAfter(ctx, c.scripts);
+      const synced = await syncLogAfterLayer1(ctx, c.scripts);
       ctx.output.result(`slashed ${vote.accused} in ${vote.cohort} (tx ${txHash})`, {
         cohort: c.id,
         policy: c.scripts.cohortId,
@@ -507,7 +480,7 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
     const next = finalizedState(c.state);
     const tx = await completeTx(() => finalizeTx(session.lucid, c.scripts, c.stateUtxo, now), c.scripts);
     const txHash = await signAndSubmit(session, tx, { scripts: c.scripts });
-    const synced = await syncAfter(ctx, c.scripts);
+    const synced = await syncLogAfterLayer1(ctx, c.scripts);
     ctx.output.result(`cohort ${c.id} finalized: epoch ${next.epoch}, ${phaseText(next)} (tx ${txHash})`, {
       cohort: c.id,
       policy: c.scripts.cohortId,
@@ -535,7 +508,7 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
       const tx = await completeTx(() => claimTx(session.lucid, c.scripts, c.stateUtxo, escrow), c.scripts);
       const txHash = await signAndSubmit(session, tx, { scripts: c.scripts });
       const amount = escrow.assets['lovelace'] ?? 0n;
-      const synced = await syncAfter(ctx, c.scripts);
+      const synced = await syncLogAfterLayer1(ctx, c.scripts);
       ctx.output.result(`claimed ${ada(amount)} ada from ${c.id} (tx ${txHash})`, {
         cohort: c.id,
         policy: c.scripts.cohortId,
@@ -570,7 +543,7 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
     );
     const txHash = await signAndSubmit(session, tx, { scripts: c.scripts });
     const amount = escrow.assets['lovelace'] ?? 0n;
-    const synced = await syncAfter(ctx, c.scripts);
+    const synced = await syncLogAfterLayer1(ctx, c.scripts);
     ctx.output.result(`refunded ${ada(amount)} ada from ${c.id} (tx ${txHash})`, {
       cohort: c.id,
       policy: c.scripts.cohortId,

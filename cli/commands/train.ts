@@ -44,6 +44,7 @@ import {
   type PartySession,
 } from '../cohort-session.js';
 import { hydraEndpoint } from './head.js';
+import { syncLogAfterLayer1 } from '../l1-log.js';
 
 const whole = (flag: string, value: string, min = 1): number => {
   const n = Number(value);
@@ -405,7 +406,8 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
       const session = await openSession(ctx.settings);
       const cohort = await openCohort(session.lucid, plan.cohort);
       const closed = await closeEpochOnLayer1(ctx, session, cohort);
-      ctx.output.result(closedLine(cohort, closed), closed);
+      const { log } = await syncLogAfterLayer1(ctx, cohort.scripts);
+      ctx.output.result(closedLine(cohort, closed), { ...closed, log });
     });
 };
 
