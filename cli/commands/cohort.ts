@@ -40,7 +40,6 @@ import {
 import { adaToLovelace } from './devnet.js';
 import { loadPartyWallet } from '../party-wallet.js';
 import { describeSync, followedChain, syncCohortFromChain, syncJson, syncLogAfterLayer1 } from '../l1-log.js';
-import type { CohortScripts } from '../../offchain/index.js';
 import type { Settings } from '../settings.js';
 
 /** The devnet's chain, for commands given a cohort's policy id (its seed is found there). */
