@@ -107,8 +107,10 @@ export class EncryptedContentStore {
    * The buffer the last put sealed into, reused by the next one: filling a fresh 64 MiB buffer
    * costs about as much CPU as encrypting into it (page faults). A put in flight owns it; a
    * concurrent put gets its own. The object stores keep no reference once `put` settles. It
-   * lives in shared memory when the hash runs on the second thread (which reads the ciphertext
-   * in place), in ordinary memory otherwise.
+   * lives in shared memory so that the hashing thread reads the ciphertext in place; one buffer
+   * serves both hashing modes (the seal writes into shared memory by memcpy, as fast as into
+   * ordinary memory: see `copyChunk` in sealed-object.ts), so a change of mode costs no new
+   * 64 MiB of pages.
    */
   private scratch: Buffer | undefined;
 
@@ -140,28 +142,20 @@ export class EncryptedContentStore {
     this.master ??= this.deriveMaster();
     const objectKey = this.master.then(objectKeyFromMaster); // each key seals one object only
     const needed = sealedLength(plaintext.length, 2);
-    const pipelined = this.options.hashOnSecondThread ?? aCoreIsIdle();
-    // The hashing thread reads the sealed bytes in place: shared memory. Hashing inline, ordinary
-    // memory: V8 copies into a SharedArrayBuffer word by word (relaxed atomics), not by memcpy.
-    const fits =
-      this.scratch !== undefined &&
-      this.scratch.length >= needed &&
-      this.scratch.buffer instanceof SharedArrayBuffer === pipelined;
-    const backing = fits
-      ? this.scratch!
-      : pipelined
-        ? Buffer.from(new SharedArrayBuffer(needed))
-        : Buffer.allocUnsafeSlow(needed);
+    const backing =
+      this.scratch && this.scratch.length >= needed
+        ? this.scratch
+        : Buffer.from(new SharedArrayBuffer(needed));
     if (backing === this.scratch) this.scratch = undefined;
     try {
-      const { sealed, sha256 } = pipelined
-        ? await sealObjectPipelined(plaintext, await objectKey, sharedBackgroundSha256, backing)
-        : sealObjectWithKey(plaintext, await objectKey, backing);
+      const { sealed, sha256 } =
+        (this.options.hashOnSecondThread ?? aCoreIsIdle())
+          ? await sealObjectPipelined(plaintext, await objectKey, sharedBackgroundSha256, backing)
+          : sealObjectWithKey(plaintext, await objectKey, backing);
       // A fresh salt and nonce make a new key: no need to look for an existing object first.
       return await this.store(sealed, sha256, false);
     } finally {
-      // Keep the buffer of the latest put (its kind follows the hashing mode in use).
-      if (!this.scratch || this.scratch.length <= backing.length) this.scratch = backing;
+      if (!this.scratch || this.scratch.length < backing.length) this.scratch = backing;
     }
   }
 
