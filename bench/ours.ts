@@ -109,9 +109,12 @@ export const mnistEpoch = async (o: MnistEpochOptions): Promise<MnistEpochFigure
   // Warm up (untimed) on 5 batches of public data, as the peer does.
   const warm = selectImages(train, publicIndices(order).subarray(0, 5 * o.batchSize));
   trainQlora(base, adapters, lora, warm, epochSettings(o, warm.count, 1, o.seed));
+  const cpu = process.cpuUsage();
   const { report } = trainQlora(base, adapters, lora, shard, epochSettings(o, shard.count, 1, o.seed));
+  const { user, system } = process.cpuUsage(cpu);
   return {
     samplesPerSecond: report.samples / (report.milliseconds / 1000),
+    samplesPerCpuSecond: report.samples / ((user + system) / 1e6),
     backend: `tfjs ${backend}`,
     note:
       `QLoRA: NF4 base frozen, LoRA r ${lora.rank} alpha ${lora.alpha} on every linear layer, ` +

@@ -49,6 +49,8 @@ export interface MnistEpochOptions extends MnistOptions {
 
 export interface MnistEpochFigures {
   readonly samplesPerSecond: number;
+  /** Samples per second of the process's CPU time (user + system) during the epoch. */
+  readonly samplesPerCpuSecond: number;
   readonly backend: string;
   readonly note?: string;
 }
@@ -198,6 +200,16 @@ const mnistEpoch = (
         pick: (j) => num(j, 'samplesPerSecond'),
       },
       ours: (f) => f.samplesPerSecond,
+    },
+    {
+      peer: {
+        key: 'samplesPerCpuSecond',
+        label: 'samples per CPU-second',
+        unit: 'samples/cpu-s',
+        better: 'higher',
+        pick: (j) => num(j, 'samplesPerCpuSecond'),
+      },
+      ours: (f) => f.samplesPerCpuSecond,
     },
   ],
   note: mnistNote,

@@ -101,8 +101,16 @@ describe('the dense QLoRA engine', () => {
       const data = images(56, 4);
       const start = withRandomB(initAdapters(base, c.lora, 7), 8);
       const tensor = trainQlora(base, start, c.lora, data, { ...c.settings, engine: 'tensor' });
-      const dense = trainQlora(base, start, c.lora, data, { ...c.settings, engine: 'dense' });
-      const again = trainQlora(base, start, c.lora, data, { ...c.settings, engine: 'dense' });
+      const dense = trainQlora(base, start, c.lora, data, {
+        ...c.settings,
+        engine: 'dense',
+        denseKernel: 'tfjs',
+      });
+      const again = trainQlora(base, start, c.lora, data, {
+        ...c.settings,
+        engine: 'dense',
+        denseKernel: 'tfjs',
+      });
       expect(dense.report.samples).toBe(tensor.report.samples);
       expect(Math.abs(dense.report.loss - tensor.report.loss)).toBeLessThan(1e-5);
       let moved = 0;
@@ -123,9 +131,17 @@ describe('the dense QLoRA engine', () => {
     const { lora, settings } = cases[0]!;
     const data = images(56, 4);
     const start = withRandomB(initAdapters(base, lora, 7), 8);
-    const perStep = trainQlora(base, start, lora, data, { ...settings, engine: 'dense' });
+    const perStep = trainQlora(base, start, lora, data, {
+      ...settings,
+      engine: 'dense',
+      denseKernel: 'tfjs',
+    });
     const tensorsBefore = tf.memory().numTensors;
-    const perRound = trainQlora(base, start, lora, data, { ...settings, decodeBase: 'per-round' });
+    const perRound = trainQlora(base, start, lora, data, {
+      ...settings,
+      decodeBase: 'per-round',
+      denseKernel: 'tfjs',
+    });
     expect(tf.memory().numTensors).toBe(tensorsBefore); // the kept tensors are freed at the end
     expect(perRound.report.loss).toBe(perStep.report.loss);
     for (const t of perStep.adapters.tensors)

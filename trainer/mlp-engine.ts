@@ -101,8 +101,11 @@ export interface LocalTrainingSettings extends AdamWSettings {
 
 export type DenseKernelChoice = 'tfjs' | 'wasm';
 
-/** The dense engine's kernel when neither the settings nor DML_DENSE_KERNEL say. */
-export const DEFAULT_DENSE_KERNEL: DenseKernelChoice = 'tfjs';
+/**
+ * The dense engine's kernel when neither the settings nor DML_DENSE_KERNEL say: the wasm kernel,
+ * measured ~3x less CPU per MNIST step than the TensorFlow.js path (design_docs/performance.md).
+ */
+export const DEFAULT_DENSE_KERNEL: DenseKernelChoice = 'wasm';
 
 /** The kernel asked for (settings, then DML_DENSE_KERNEL, then the default). */
 export const denseKernelOf = (settings: Pick<LocalTrainingSettings, 'denseKernel'>): DenseKernelChoice => {
@@ -481,11 +484,14 @@ const trainDenseQlora = (
   }));
   const batch = Math.min(settings.batchSize, data.count);
   const wasm = denseKernelOf(settings) === 'wasm' ? new WasmDenseEngine(layers, batch) : undefined;
-  const scratch = denseScratch(
-    layers,
-    batch,
-    lora.freezeA && settings.decodeBase === 'per-round' ? 'per-round' : 'per-step',
-  );
+  // the wasm kernel decodes inside its products: no FP32 scratch of a layer
+  const scratch = wasm
+    ? undefined
+    : denseScratch(
+        layers,
+        batch,
+        lora.freezeA && settings.decodeBase === 'per-round' ? 'per-round' : 'per-step',
+      );
   const o = settings.optimizer;
   const optimizer = new DenseOptimizer(
     o?.kind === 'sgd'
@@ -517,13 +523,13 @@ const trainDenseQlora = (
         r = wasm.lossAndGradients(wasm.input, labels, n, !lora.freezeA);
       } else {
         examples.fill(indices, x, labels);
-        r = denseLossAndGradients(layers, x, labels, n, scratch, !lora.freezeA);
+        r = denseLossAndGradients(layers, x, labels, n, scratch!, !lora.freezeA);
       }
       optimizer.step(params, r.grads);
       return r.loss;
     });
   } finally {
-    disposeDenseScratch(scratch);
+    if (scratch) disposeDenseScratch(scratch);
   }
   return {
     adapters: makeDelta(

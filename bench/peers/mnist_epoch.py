@@ -1,6 +1,7 @@
 """One local training epoch of the MNIST MLP on one party's shard (5,500 images, in the order of
 the shared order file): samples per second. Prints one JSON object."""
 import argparse
+import time
 
 from common import add_common_flags, add_mlp_flags, limit_threads
 
@@ -44,8 +45,10 @@ if args.warmup_batches > 0:
     model.load_state_dict(state)
     optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr, args.momentum)
 
+cpu_start = time.process_time()
 with Stopwatch() as watch:
     loss = train_epoch(model, x, y, args.batch_size, optimizer)
+cpu_seconds = time.process_time() - cpu_start
 
 emit(
     {
@@ -53,6 +56,8 @@ emit(
         "samples": len(x),
         "seconds": watch.seconds,
         "samplesPerSecond": len(x) / watch.seconds,
+        "cpuSeconds": cpu_seconds,
+        "samplesPerCpuSecond": len(x) / cpu_seconds,
         "finalBatchLoss": loss,
         "architecture": "784-" + "-".join(str(h) for h in hidden_sizes(args.hidden)) + "-10",
         "optimizer": args.optimizer,
