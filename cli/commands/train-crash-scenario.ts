@@ -31,6 +31,24 @@ import { loadPartyWallet } from '../party-wallet.js';
 const PARTIES = ['a', 'b', 'c'] as const;
 const ROOT = join(import.meta.dirname, '..', '..');
 
+/** `dml train plan` flags for a model and shards small enough to train in seconds in a test. */
+export const SMALL_MNIST_PLAN_FLAGS: readonly string[] = [
+  '--shard-size',
+  '64',
+  '--validation-size',
+  '64',
+  '--public-count',
+  '300',
+  '--pretrain-steps',
+  '10',
+  '--hidden',
+  '32',
+  '--local-steps',
+  '3',
+  '--batch-size',
+  '32',
+];
+
 export interface CrashScenarioOptions {
   /** Extra environment of every command and process (e.g. DML_BUS). */
   readonly env?: () => Record<string, string>;
@@ -128,28 +146,7 @@ export const describeCrashAndResume = (label: string, scenario: CrashScenarioOpt
     await ok('a', ['head', 'init']);
     for (const party of PARTIES) await ok(party, ['head', 'commit']);
     plan = join(home, 'plan.json');
-    await ok('a', [
-      'train',
-      'plan',
-      '--cohort',
-      cohort,
-      '--out',
-      plan,
-      '--shard-size',
-      '64',
-      '--validation-size',
-      '64',
-      '--public-count',
-      '300',
-      '--pretrain-steps',
-      '10',
-      '--hidden',
-      '32',
-      '--local-steps',
-      '3',
-      '--batch-size',
-      '32',
-    ]);
+    await ok('a', ['train', 'plan', '--cohort', cohort, '--out', plan, ...SMALL_MNIST_PLAN_FLAGS]);
   }, 180_000);
 
   afterAll(async () => {

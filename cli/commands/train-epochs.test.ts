@@ -14,6 +14,7 @@ import { main } from '../main.js';
 import { CapturedStream } from '../test-io.js';
 import { startDevnetHead, type DevnetHead } from '../devnet-head.js';
 import { loadPartyWallet } from '../party-wallet.js';
+import { SMALL_MNIST_PLAN_FLAGS } from './train-crash-scenario.js';
 
 /**
  * `dml train run` beyond a cohort's first epoch, end to end on a devnet, with the ordinary
@@ -146,28 +147,7 @@ describe('dml train run, an epoch after the first with a newcomer', () => {
     await ok('a', ['head', 'init']);
     for (const party of ['a', 'b']) await ok(party, ['head', 'commit']);
     const plan = join(home, 'plan.json');
-    await ok('a', [
-      'train',
-      'plan',
-      '--cohort',
-      cohort,
-      '--out',
-      plan,
-      '--shard-size',
-      '64',
-      '--validation-size',
-      '64',
-      '--public-count',
-      '300',
-      '--pretrain-steps',
-      '10',
-      '--hidden',
-      '32',
-      '--local-steps',
-      '3',
-      '--batch-size',
-      '32',
-    ]);
+    await ok('a', ['train', 'plan', '--cohort', cohort, '--out', plan, ...SMALL_MNIST_PLAN_FLAGS]);
 
     // epoch 1: a and b train round 1 while c joins (it enters at the next epoch)
     const epoch1 = trainEpoch(['a', 'b'], plan);
