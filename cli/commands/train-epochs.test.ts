@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,10 +36,27 @@ let head: DevnetHead | undefined;
 let env: Record<string, string>;
 const children: ChildProcess[] = [];
 
+/** Fails naming the step when it has not finished in `seconds`: a hang shows as the step, not as the test's timeout. */
+const bounded = async <T>(label: string, work: Promise<T>, seconds = 180): Promise<T> => {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${label}: not finished after ${seconds} s`)), seconds * 1000);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+};
 const run = async (argv: string[], extraEnv: Record<string, string> = {}) => {
   const stdout = new CapturedStream();
   const stderr = new CapturedStream();
-  const code = await main(argv, { stdout, stderr, env: { ...env, ...extraEnv } });
+  const code = await bounded(
+    `dml ${argv.join(' ')}`,
+    main(argv, { stdout, stderr, env: { ...env, ...extraEnv } }),
+  ).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}\nstdout: ${stdout.text}\nstderr: ${stderr.text}`);
+  });
   return { code, stdout: stdout.text, stderr: stderr.text };
 };
 const urlOf = (party: string) => head?.state.parties.find((p) => p.keys === join(home, party))?.url;
@@ -62,7 +80,20 @@ interface Child {
 const startParty = (party: string, plan: string): Child => {
   const child = spawn(
     process.execPath,
-    [join(ROOT, 'bin', 'dml.js'), '--keys', join(home, party), 'train', 'run', '--plan', plan, '--poll', '1'],
+    [
+      join(ROOT, 'bin', 'dml.js'),
+      '--keys',
+      join(home, party),
+      'train',
+      'run',
+      '--plan',
+      plan,
+      '--poll',
+      '1',
+      // no peer is silent for this long unless something failed: then it stops and says what it waited for
+      '--patience',
+      '150',
+    ],
     {
       cwd: ROOT,
       env: { ...process.env, NODE_OPTIONS: '', ...env, ...hydraEnv(party) },
@@ -75,21 +106,46 @@ const startParty = (party: string, plan: string): Child => {
     stderr: '',
     exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
   };
-  child.stdout!.on('data', (d: Buffer) => (handle.stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (handle.stderr += d.toString()));
+  const logFile = join(home, `${party}-${children.length}.log`);
+  child.stdout!.on('data', (d: Buffer) => {
+    handle.stdout += d.toString();
+    appendFileSync(logFile, d);
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    handle.stderr += d.toString();
+    appendFileSync(logFile, d);
+  });
   return handle;
 };
 
 /** Runs parties' processes to their end; each must exit 0 and print the epoch's last round. */
 const trainEpoch = async (parties: string[], plan: string) => {
   const procs = parties.map((p) => startParty(p, plan));
-  const results = await Promise.all(procs.map((p) => p.exited));
-  for (const [i, r] of results.entries())
-    expect({ party: parties[i], code: r.code, stderr: r.code === 0 ? '' : procs[i]!.stderr }).toEqual({
+  // a party that fails ends the epoch for the others at once (they would wait for it until their
+  // patience runs out), so the failure shows with its own output, not as a test timeout
+  const firstFailure = new Promise<void>((resolve) =>
+    procs.forEach((p) => void p.exited.then((r) => r.code !== 0 && resolve())),
+  );
+  const allExited = Promise.all(procs.map((p) => p.exited));
+  await bounded(`dml train run of ${parties.join(', ')}`, Promise.race([allExited, firstFailure]), 300).catch(
+    (e: unknown) => {
+      throw new Error(
+        [(e as Error).message, ...procs.map((p, i) => `${parties[i]}: ${p.stdout}\n${p.stderr}`)].join('\n'),
+      );
+    },
+  );
+  for (const child of children)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  const results = await allExited;
+  // all parties in one comparison: a failure shows every party's exit and output together
+  expect(
+    results.map((r, i) => ({
       party: parties[i],
-      code: 0,
-      stderr: '',
-    });
+      code: r.code,
+      signal: r.signal,
+      stderr: r.code === 0 ? '' : procs[i]!.stderr,
+    })),
+  ).toEqual(parties.map((party) => ({ party, code: 0, signal: null, stderr: '' })));
   return procs.map((p) => {
     const done = /round (\d+) acknowledged by all (\d+) parties, aggregate ([0-9a-f]{64})/.exec(p.stdout);
     return {
@@ -126,10 +182,10 @@ afterAll(async () => {
 
 describe('dml train run, an epoch after the first with a newcomer', () => {
   it('epoch 1 with two parties, a scheduled close, epoch 2 with three from the same adapter, one aggregate', async () => {
-    head = await startDevnetHead(ledger, {
-      keyDirs: ['a', 'b'].map((p) => join(home, p)),
-      contestationPeriod: 30,
-    });
+    head = await bounded(
+      'the head of a and b',
+      startDevnetHead(ledger, { keyDirs: ['a', 'b'].map((p) => join(home, p)), contestationPeriod: 30 }),
+    );
     const created = await ok<{ cohort: string; policy: string }>('a', [
       'cohort',
       'create',
@@ -178,13 +234,13 @@ describe('dml train run, an epoch after the first with a newcomer', () => {
       epoch: 2,
       phase: 'Open',
     });
-    await head.close();
+    await bounded('closing the first head', head.close());
 
     // epoch 2: a new head of three
-    head = await startDevnetHead(ledger, {
-      keyDirs: ['a', 'b', 'c'].map((p) => join(home, p)),
-      contestationPeriod: 30,
-    });
+    head = await bounded(
+      'the head of a, b and c',
+      startDevnetHead(ledger, { keyDirs: ['a', 'b', 'c'].map((p) => join(home, p)), contestationPeriod: 30 }),
+    );
     await ok('a', ['head', 'init']);
     for (const party of ['a', 'b', 'c']) await ok(party, ['head', 'commit']);
     // the newcomer alone, with a patience: no carry-over comes; it stops naming the peers and what to run next
