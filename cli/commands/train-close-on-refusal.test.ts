@@ -210,4 +210,53 @@ describe('dml train run --close-on-refusal', () => {
     expect(shown).toMatchObject({ epoch: 1, phase: { kind: 'Closed', round: '1', closer: wa.pkh } });
     expect(await ok('a', ['head', 'status'])).toMatchObject({ headStatus: 'Closed' });
   }, 300_000);
+
+  it('dml train plan takes the rank and the rule from the cohort creation on layer 1 and refuses a flag that differs', async () => {
+    await ok('a', ['devnet', 'fund', '--ada', '50']);
+    const { cohort } = await ok<{ cohort: string }>('a', [
+      'cohort',
+      'create',
+      '--rank',
+      '4',
+      '--aggregation',
+      'fedavg',
+    ]);
+    const out = join(home, 'plan-4.json');
+    for (const flags of [
+      ['--rank', '8'],
+      ['--aggregation', 'median'],
+    ]) {
+      const refused = await run([
+        '--keys',
+        join(home, 'a'),
+        'train',
+        'plan',
+        '--cohort',
+        cohort,
+        '--out',
+        out,
+        ...flags,
+      ]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+      expect(refused.stderr).toMatch(
+        new RegExp(
+          `${flags[0]} ${flags[1]} differs from the cohort's ${flags[0] === '--rank' ? '4' : 'fedavg'} \\(fixed by its creation on layer 1, tx [0-9a-f]{64}\\)`,
+        ),
+      );
+    }
+    // the flags left out: the cohort's values; the same values given: accepted
+    const written = await ok<{ lora: { rank: number }; aggregation: string }>('a', [
+      'train',
+      'plan',
+      '--cohort',
+      cohort,
+      '--out',
+      out,
+      '--aggregation',
+      'fedavg',
+      ...SMALL_MNIST_PLAN_FLAGS,
+    ]);
+    expect(written).toMatchObject({ lora: { rank: 4 }, aggregation: 'fedavg' });
+  }, 120_000);
 });

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { OutRef } from 'lucid-cardano';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import {
@@ -11,7 +12,10 @@ import {
   type FollowHead,
   type FollowLayer1,
   type PartyRoundLoopResult,
+  type CohortTrainingParamsOnChain,
   followCohortEpochs,
+  readChainTx,
+  readCohortParamsMetadata,
   type AggregationRule,
   type EventStore,
   type ObjectStore,
@@ -48,7 +52,7 @@ import {
   type PartySession,
 } from '../cohort-session.js';
 import { hydraEndpoint } from './head.js';
-import { syncLogAfterLayer1 } from '../l1-log.js';
+import { followedChain, syncLogAfterLayer1 } from '../l1-log.js';
 
 const whole = (flag: string, value: string, min = 1): number => {
   const n = Number(value);
@@ -160,23 +164,48 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
     .option('--learning-rate <x>', 'learning rate of local training', '0.01')
     .option('--aggregation <rule>', 'ffa-lora, fedavg or median', 'ffa-lora')
     .action(
-      async (o: {
-        cohort: string;
-        out: string;
-        seed: string;
-        rank: string;
-        shardSize: string;
-        validationSize: string;
-        publicCount: string;
-        pretrainSteps: string;
-        hidden: string;
-        localSteps: string;
-        batchSize: string;
-        learningRate: string;
-        aggregation: string;
-      }) => {
+      async (
+        o: {
+          cohort: string;
+          out: string;
+          seed: string;
+          rank: string;
+          shardSize: string;
+          validationSize: string;
+          publicCount: string;
+          pretrainSteps: string;
+          hidden: string;
+          localSteps: string;
+          batchSize: string;
+          learningRate: string;
+          aggregation: string;
+        },
+        command: Command,
+      ) => {
         const ctx = await context();
-        parseCohortId(o.cohort);
+        const seed = parseCohortId(o.cohort);
+        // the cohort's creation fixed the rank and the rule on layer 1: a flag left at its default
+        // takes the cohort's value, a flag given that differs is refused (before any pretraining)
+        const onChain = await creationParams(ctx, seed);
+        if (onChain.params) {
+          const { params, txId } = onChain.params;
+          const check = (flag: string, key: 'rank' | 'aggregation', value: string) => {
+            if (command.getOptionValueSource(key) === 'default') o[key] = value;
+            else if (o[key] !== value)
+              throw new DmlError(
+                'PLAN_MISMATCH',
+                `${flag} ${o[key]} differs from the cohort's ${value} (fixed by its creation on layer 1, tx ${txId})`,
+                { hint: `leave ${flag} out, or give ${flag} ${value}` },
+              );
+          };
+          if (params.model !== 'mnist')
+            throw new DmlError(
+              'PLAN_MISMATCH',
+              `the cohort trains model ${params.model} (its creation on layer 1, tx ${txId}); \`dml train plan\` writes mnist plans`,
+            );
+          check('--rank', 'rank', String(params.loraRank));
+          check('--aggregation', 'aggregation', params.aggregation);
+        } else ctx.output.info(`rank and aggregation not checked against the cohort: ${onChain.why}`);
         if (!['ffa-lora', 'fedavg', 'median'].includes(o.aggregation))
           throw new DmlError(
             'BAD_FLAG',
@@ -489,6 +518,34 @@ const failedEpoch = async (
     )
     .finally(() => client.disconnect());
   throw new DmlError(code, `${what}; ${closed}; ${headClosed}`, { hint: `next: ${later}` });
+};
+
+/**
+ * The training parameters the cohort's creation transaction carried on layer 1 (metadata label
+ * 8387661, `dml cohort create`), read from the followed chain (the devnet's): the transaction
+ * that spent the cohort's seed output. `why` says what kept them unknown.
+ */
+const creationParams = async (
+  ctx: CommandContext,
+  seed: OutRef,
+): Promise<{ params?: { params: CohortTrainingParamsOnChain; txId: string }; why: string }> => {
+  let chain: Awaited<ReturnType<typeof followedChain>>;
+  try {
+    chain = await followedChain(ctx.settings);
+  } catch (error) {
+    return { why: `the chain cannot be read (${error instanceof Error ? error.message : String(error)})` };
+  }
+  if (!chain) return { why: 'no chain followed here (only the devnet is)' };
+  const ref = `${seed.txHash}#${seed.outputIndex}`;
+  for (const tx of chain.txs) {
+    const read = readChainTx(tx);
+    if (!read.inputs.includes(ref)) continue;
+    const params = readCohortParamsMetadata(read.metadata);
+    return params
+      ? { params: { params, txId: tx.txId }, why: '' }
+      : { why: `its creation (tx ${tx.txId}) carries no training parameters` };
+  }
+  return { why: `no creation of ${ref} in ${chain.source}` };
 };
 
 interface ClosedEpoch {
