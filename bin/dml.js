@@ -12,7 +12,8 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
-/** The allocator settings a party's node runs with (glibc reads them at start only). */
+/** The allocator settings a party's node runs with (glibc reads them at start only); the same as
+ * offchain/storage/malloc-tunables.ts (this file runs before TypeScript can be loaded). */
 const DML_MALLOC_TUNABLES = [
   ['glibc.malloc.mmap_threshold', '33554432'],
   ['glibc.malloc.trim_threshold', '268435456'],

@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withDmlMallocTunables } from '../offchain/index.js';
 
 /**
  * bin/dml.js starts itself again with glibc's allocator settings (GLIBC_TUNABLES) when they are
@@ -101,6 +102,11 @@ const alive = (pid: number): boolean => {
 };
 
 describe('bin/dml.js: the allocator settings', () => {
+  it('uses the settings of offchain/storage/malloc-tunables.ts', () => {
+    expect(withDmlMallocTunables()).toBe(OURS);
+    expect(withDmlMallocTunables('glibc.malloc.arena_max=2')).toBe(`glibc.malloc.arena_max=2:${OURS}`);
+  });
+
   it('runs dml in a child that sees GLIBC_TUNABLES, and passes on its exit code and output', async () => {
     const run = await dml(['--bogus'], {});
     expect(run.code).toBe(2);
