@@ -1,15 +1,25 @@
 /**
- * Storage benchmark: encryption throughput, and upload/download throughput of 1 MiB and 64 MiB
+ * Storage benchmark (run under dml's allocator settings, see the default export): encryption throughput, and upload/download throughput of 1 MiB and 64 MiB
  * objects to the local folder store and, when S3_ENDPOINT is set (the local Swift of
  * `.ci/services/swift.sh`), to S3. Target: encryption adds under 10% to the upload time of a
  * 64 MiB object to S3. Each figure is the median of a few runs.
  */
 import { CopyObjectCommand, DeleteBucketCommand } from '@aws-sdk/client-s3';
-import { createCipheriv, createHash, hkdfSync, randomBytes, randomUUID, scryptSync } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import {
+  createCipheriv,
+  createHash,
+  hkdfSync,
+  randomBytes,
+  randomUUID,
+  scryptSync,
+  webcrypto,
+} from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   BackgroundSha256,
   DEFAULT_SCRYPT,
@@ -22,6 +32,7 @@ import {
   sealObject,
   sealObjectPipelined,
   sealObjectWithKey,
+  withDmlMallocTunables,
 } from '../offchain/index.js';
 
 interface Result {
@@ -141,9 +152,87 @@ const sealComponents = (plaintext: Buffer): Result[] => {
   ];
 };
 
+/**
+ * Ways to encrypt 64 MiB with Node's APIs, interleaved (rounds in alternating order, after one
+ * warm-up round), each writing the ciphertext into one reused buffer after a 53-byte header as
+ * the seal does: CPU of the process (every thread, so WebCrypto's thread pool too), wall time and
+ * page faults, medians. No hashing: the SHA-256 is the same for all.
+ */
+const sealVariants = async (plaintext: Buffer): Promise<Result[]> => {
+  const H = 53;
+  const out = Buffer.from(new SharedArrayBuffer(plaintext.length + 64 * 1024));
+  const keyBytes = randomBytes(32);
+  const header = randomBytes(H);
+  const key = await webcrypto.subtle.importKey('raw', keyBytes, 'AES-GCM', false, ['encrypt']);
+  const updates = (chunk: number, keep: boolean) => async () => {
+    const cipher = createCipheriv('aes-256-gcm', keyBytes, randomBytes(12));
+    cipher.setAAD(header);
+    let at = H;
+    for (let i = 0; i < plaintext.length; i += chunk) {
+      const c = cipher.update(plaintext.subarray(i, i + chunk));
+      if (keep) out.fill(c, at, at + c.length);
+      at += c.length;
+    }
+    cipher.final();
+  };
+  const subtleOnce = async () => {
+    const iv = randomBytes(12);
+    const c = Buffer.from(
+      await webcrypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: header }, key, plaintext),
+    );
+    out.fill(c, H, H + c.length);
+  };
+  const subtleChunks = async () => {
+    const count = Math.ceil(plaintext.length / MiB);
+    const jobs: Array<Promise<ArrayBuffer>> = [];
+    const start = (i: number) => {
+      const iv = Buffer.alloc(12);
+      iv.writeUInt32BE(i, 8);
+      jobs[i] = webcrypto.subtle.encrypt(
+        { name: 'AES-GCM', iv, additionalData: header },
+        key,
+        plaintext.subarray(i * MiB, (i + 1) * MiB),
+      );
+    };
+    for (let i = 0; i < Math.min(4, count); i++) start(i);
+    let at = H;
+    for (let i = 0; i < count; i++) {
+      const c = Buffer.from(await jobs[i]!);
+      if (i + 4 < count) start(i + 4);
+      out.fill(c, at, at + c.length);
+      at += c.length;
+    }
+  };
+  const variants: Array<[string, () => Promise<void>]> = [
+    ['AES-GCM alone (1 MiB updates, outputs dropped)', updates(MiB, false)],
+    ['cipher.update per 1 MiB + copy into the sealed buffer (the seal)', updates(MiB, true)],
+    ['cipher.update per 4 MiB + copy', updates(4 * MiB, true)],
+    ['cipher.update per 16 MiB + copy', updates(16 * MiB, true)],
+    ['WebCrypto subtle.encrypt once (thread pool) + copy', subtleOnce],
+    ['WebCrypto subtle.encrypt per 1 MiB chunk, 4 in flight (a chunked format) + copy', subtleChunks],
+  ];
+  const samples = new Map<string, PutSample[]>(variants.map(([name]) => [name, []]));
+  for (let round = 0; round < 5; round++) {
+    for (const [name, f] of round % 2 ? [...variants].reverse() : variants) {
+      const s = await sample(f, false);
+      if (round > 0) samples.get(name)!.push(s);
+    }
+  }
+  return variants.map(([name]) => {
+    const s = samples.get(name)!;
+    return {
+      name: `CPU: encrypt 64 MiB, ${name}`,
+      value: round(median(s.map((x) => x.cpuMs))),
+      unit: 'ms',
+      note: `interleaved, median of ${s.length}; wall ${round(median(s.map((x) => x.ms)))} ms, page faults ${median(s.map((x) => x.faults))}`,
+    };
+  });
+};
+
 const encryption = async (): Promise<Result[]> => {
   const plaintext = randomBytes(64 * MiB);
   const components = sealComponents(plaintext);
+  const variants = await sealVariants(plaintext);
   const kdf = await time(3, () => deriveObjectKey(passphrase));
   const objectKey = await deriveObjectKey(passphrase);
   const scratch = Buffer.allocUnsafe(plaintext.length + 64);
@@ -167,6 +256,7 @@ const encryption = async (): Promise<Result[]> => {
     { name: 'encrypt 64 MiB including scrypt', value: mbPerSecond(64 * MiB, sealWithKdf), unit: 'MB/s' },
     { name: 'decrypt 64 MiB (AES-256-GCM + scrypt)', value: mbPerSecond(64 * MiB, open), unit: 'MB/s' },
     ...components,
+    ...variants,
   ];
 };
 
@@ -209,8 +299,8 @@ const swiftServerCpuMs = (): number => {
   return ticks * CLOCK_TICK_MS;
 };
 
-const sample = async (f: () => Promise<unknown>): Promise<PutSample> => {
-  const serverBefore = swiftServerCpuMs();
+const sample = async (f: () => Promise<unknown>, server = true): Promise<PutSample> => {
+  const serverBefore = server ? swiftServerCpuMs() : 0;
   const faultsBefore = process.resourceUsage().minorPageFault;
   const cpuBefore = process.cpuUsage();
   const start = process.hrtime.bigint();
@@ -220,7 +310,7 @@ const sample = async (f: () => Promise<unknown>): Promise<PutSample> => {
   return {
     ms,
     cpuMs: (cpu.user + cpu.system) / 1000,
-    serverCpuMs: swiftServerCpuMs() - serverBefore,
+    serverCpuMs: server ? swiftServerCpuMs() - serverBefore : 0,
     faults: process.resourceUsage().minorPageFault - faultsBefore,
   };
 };
@@ -300,6 +390,7 @@ const interleavedOverhead = async (
             : '; server CPU not measured)') +
           `; page faults per put (median) plain ${median(plain.map((x) => x.faults))}, encrypted ${median(sealed.map((x) => x.faults))} (16,384 = 64 MiB of fresh pages)` +
           `; the figure a free core gives, whatever the load (load average ${loadBefore} -> ${loadAverage()})` +
+          `; GLIBC_TUNABLES ${process.env.GLIBC_TUNABLES ?? 'unset'}` +
           (label === 'default' ? '; target < 10%' : ''),
       },
       {
@@ -370,7 +461,7 @@ const transfers = async (
   return results;
 };
 
-export default async (): Promise<Result[]> => {
+const measure = async (): Promise<Result[]> => {
   const results = await encryption();
 
   const root = await mkdtemp(join(tmpdir(), 'dml-bench-storage-'));
@@ -450,3 +541,46 @@ export default async (): Promise<Result[]> => {
   }
   return results;
 };
+
+const RESULTS_LINE = 'storage-bench-results ';
+const CHILD_BOUND_MS = 10 * 60_000;
+
+/**
+ * Runs the measurements in a child process started with glibc's allocator settings, as `dml`
+ * runs (bin/dml.js starts itself again with them): glibc reads them only when a process starts.
+ */
+const inChildWithMallocSettings = (tunables: string): Promise<Result[]> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child'], {
+      env: { ...process.env, GLIBC_TUNABLES: tunables },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(
+        new Error(`the storage benchmark's child did not finish in ${CHILD_BOUND_MS / 1000} s: ${stdout}`),
+      );
+    }, CHILD_BOUND_MS);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      const line = stdout.split('\n').find((l) => l.startsWith(RESULTS_LINE));
+      if (code === 0 && line) resolve(JSON.parse(line.slice(RESULTS_LINE.length)) as Result[]);
+      else reject(new Error(`the storage benchmark's child ended with ${signal ?? code}: ${stdout}`));
+    });
+  });
+
+/**
+ * Measured under the allocator settings `dml` runs with (a child process when this one lacks
+ * them); DML_BENCH_MALLOC=default measures this process as it was started (glibc's defaults).
+ */
+export default async (): Promise<Result[]> => {
+  const wanted = withDmlMallocTunables(process.env.GLIBC_TUNABLES);
+  if (process.env.DML_BENCH_MALLOC === 'default' || wanted === (process.env.GLIBC_TUNABLES ?? ''))
+    return measure();
+  return inChildWithMallocSettings(wanted);
+};
+
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--child')
+  process.stdout.write(`${RESULTS_LINE}${JSON.stringify(await measure())}\n`);

@@ -78,7 +78,9 @@ export const startDevnetProcess = async (
   const child = spawn(process.execPath, [BIN, 'devnet', 'serve', ...options.args], {
     detached: true,
     stdio: ['ignore', log, log],
-    env: { ...process.env, DML_DEVNET_DIR: absolute, DML_DEVNET_PORT: options.port },
+    // DML_MALLOC_TUNED: bin/dml.js runs the devnet in this very process (its pid is the one the
+    // devnet records), instead of starting itself again with glibc's allocator settings
+    env: { ...process.env, DML_DEVNET_DIR: absolute, DML_DEVNET_PORT: options.port, DML_MALLOC_TUNED: '1' },
   });
   child.unref();
   const started = Date.now();

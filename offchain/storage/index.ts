@@ -32,6 +32,7 @@ export {
   readSealedHeader,
 } from './sealed-object.js';
 export { BackgroundSha256 } from './background-sha256.js';
+export { DML_MALLOC_TUNABLES, withDmlMallocTunables } from './malloc-tunables.js';
 export {
   type ContentReference,
   type EncryptedContentStoreOptions,

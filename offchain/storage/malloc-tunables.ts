@@ -1,0 +1,21 @@
+/**
+ * glibc's allocator settings a party's process runs with (`bin/dml.js` starts itself again with
+ * them; the storage benchmark runs under them too). glibc reads GLIBC_TUNABLES only when a process
+ * starts. Without them glibc gives the memory of the cipher's 1 MiB output buffers back to the
+ * kernel between puts (its heap is trimmed past 128 KiB free by default, and the thresholds adapt),
+ * and the next 64 MiB seal faults ~16,000 fresh pages in: 0-100 ms of system time per put
+ * (design_docs/storage.md, "Where the rest of the CPU went"). With them, buffers up to 32 MiB come
+ * from the heap and up to 256 MiB of free heap is kept.
+ */
+export const DML_MALLOC_TUNABLES: ReadonlyArray<readonly [string, string]> = [
+  ['glibc.malloc.mmap_threshold', '33554432'],
+  ['glibc.malloc.trim_threshold', '268435456'],
+];
+
+/** `current` (a GLIBC_TUNABLES value, maybe empty) with each of our settings it does not name. */
+export const withDmlMallocTunables = (current = ''): string => {
+  const entries = current.split(':').filter((entry) => entry.length > 0);
+  const named = new Set(entries.map((entry) => entry.split('=')[0]));
+  const added = DML_MALLOC_TUNABLES.filter(([name]) => !named.has(name)).map(([n, v]) => `${n}=${v}`);
+  return [...entries, ...added].join(':');
+};
