@@ -50,6 +50,9 @@ export class WasmConvEngine {
   private readonly dLogitsAt: number;
   private readonly uAt: number;
   private readonly patchesAt: number;
+  private readonly weightAt: number;
+  private readonly fullGradAt: number;
+  private readonly aTAt: number;
   private readonly views: readonly LayerViews[];
   readonly batch: number;
   private readonly training: boolean;
@@ -92,7 +95,15 @@ export class WasmConvEngine {
     this.scalesAt = k.alloc(Math.max(...layers.map((l) => l.weight.scaleCodes.length)));
     this.bufAt = k.alloc(Math.max(...layers.map((l) => Math.max(l.inputs, l.outputs, l.rank, batch))));
     // shared scratch: u [cols, r] and a layer's input [cols, in] (for A's gradient)
-    this.uAt = t ? k.alloc(Math.max(...layers.map((l, i) => cols(i) * l.rank))) : 0;
+    this.uAt = t
+      ? k.alloc(Math.max(...layers.map((l, i) => (i < this.convCount ? 0 : cols(i) * l.rank))))
+      : 0;
+    // a convolution's effective weight W + s B A [out, in] (one layer at a time), its full
+    // gradient G [out, in] and A^T [in, r] (first G^T [in, out])
+    const convLayers = layers.slice(0, this.convCount);
+    this.weightAt = k.alloc(Math.max(...convLayers.map((l) => l.outputs * l.inputs)));
+    this.fullGradAt = t ? k.alloc(Math.max(...convLayers.map((l) => l.outputs * l.inputs))) : 0;
+    this.aTAt = t ? k.alloc(Math.max(...convLayers.map((l) => Math.max(l.rank, l.outputs) * l.inputs))) : 0;
     this.patchesAt = t ? k.alloc(Math.max(...layers.map((l, i) => cols(i) * l.inputs))) : 0;
     this.at = layers.map((l, i) => {
       const n = cols(i);
@@ -106,11 +117,11 @@ export class WasmConvEngine {
         B: k.alloc(l.outputs * l.rank),
         bias: k.alloc(l.outputs),
         inT: conv || i === this.convCount ? k.alloc(l.inputs * n) : 0,
-        zaT: k.alloc((l.outputs + l.rank) * n),
+        zaT: k.alloc((l.outputs + (conv ? 0 : l.rank)) * n),
         aT: k.alloc(l.outputs * n),
         pooled: pooledSize ? k.alloc(pooledSize) : 0,
         gB: t ? k.alloc(l.outputs * l.rank) : 0,
-        duT: t ? k.alloc(l.rank * n) : 0,
+        duT: t && !conv ? k.alloc(l.rank * n) : 0,
         gA: t ? k.alloc(l.rank * l.inputs) : 0,
         dInT: t && i > 0 ? k.alloc(l.inputs * n) : 0,
         dOut: t && conv ? k.alloc(l.outputs * n) : 0,
@@ -149,6 +160,22 @@ export class WasmConvEngine {
     const a = this.at[i]!;
     this.kernel.k.nf4_scales(a.scaleCodes, a.scaleScales, w.scaleOffset, w.scaleCodes.length, this.scalesAt);
     return this.scalesAt;
+  }
+
+  /**
+   * Convolution i's effective weight W + s B A [out, in], W decoded from NF4, into the shared
+   * scratch (one layer's FP32 weight at a time, as QLoRA allows; a convolution's is small). Its
+   * product with the patches costs out*in per position where the separate LoRA products cost
+   * (out + r)*in + out*r, and the patches' gradient gives both adapters' gradients through
+   * G = dz^T P (out*in per position once, then products of [out, in] matrices).
+   */
+  private effectiveWeight(i: number): number {
+    const l = this.layers[i]!;
+    const a = this.at[i]!;
+    const k = this.kernel.k;
+    k.nf4_decode(a.codes, this.scales(i), 0, l.outputs * l.inputs, this.weightAt);
+    k.rows_times(a.B, l.outputs, l.rank, a.A, l.inputs, this.weightAt, l.scale, 1);
+    return this.weightAt;
   }
 
   private planes(i: number, n: number): PlaneShape {
@@ -199,10 +226,13 @@ export class WasmConvEngine {
         flattenPlanes(kn.f32(out.at, size), out.shape, kn.f32(a.inT, l.inputs * n));
         inT = a.inT;
       } else inT = this.at[i - 1]!.aT;
-      const uT = a.zaT + l.outputs * cols * 4;
-      k.nf4_rows_times(a.codes, this.scales(i), l.outputs, l.inputs, inT, cols, a.zaT, 1, 0, this.bufAt);
-      k.rows_times(a.A, l.rank, l.inputs, inT, cols, uT, 1, 0);
-      k.rows_times(a.B, l.outputs, l.rank, uT, cols, a.zaT, l.scale, 1);
+      if (conv) k.rows_times(this.effectiveWeight(i), l.outputs, l.inputs, inT, cols, a.zaT, 1, 0);
+      else {
+        const uT = a.zaT + l.outputs * cols * 4;
+        k.nf4_rows_times(a.codes, this.scales(i), l.outputs, l.inputs, inT, cols, a.zaT, 1, 0, this.bufAt);
+        k.rows_times(a.A, l.rank, l.inputs, inT, cols, uT, 1, 0);
+        k.rows_times(a.B, l.outputs, l.rank, uT, cols, a.zaT, l.scale, 1);
+      }
       k.bias_relu(a.zaT, l.outputs, cols, a.bias, a.aT, i < this.layers.length - 1 ? 1 : 0);
       if (conv && this.geometry[i]!.pool) {
         const shape = {
@@ -263,19 +293,35 @@ export class WasmConvEngine {
       const cols = conv ? n * this.geometry[i]!.height * this.geometry[i]!.width : n;
       const { outputs: out, inputs: din, rank: r, scale: s } = l;
       const inT = conv || i === this.convCount ? a.inT : this.at[i - 1]!.aT;
-      const uT = a.zaT + out * cols * 4;
-      k.transpose(uT, r, cols, this.uAt);
-      k.rows_times(dzT, out, cols, this.uAt, r, a.gB, s, 0);
-      grads.set(`${l.name}.lora_B`, this.views[i]!.gB);
-      if (trainA || i > 0) k.cols_times(a.B, out, r, dzT, cols, a.duT, s, 0, this.bufAt);
-      if (trainA) {
-        k.transpose(inT, din, cols, this.patchesAt);
-        k.rows_times(a.duT, r, cols, this.patchesAt, din, a.gA, 1, 0);
-        grads.set(`${l.name}.lora_A`, this.views[i]!.gA);
+      if (conv) {
+        // G = dz^T P [out, in], computed as G^T = P^T dz (the out columns of dz side by side in
+        // the SIMD lanes); dB = s G A^T, dA = s B^T G; dP^T = (W + s B A)^T dz^T
+        k.transpose(dzT, out, cols, this.patchesAt);
+        k.rows_times(inT, din, cols, this.patchesAt, out, this.aTAt, 1, 0);
+        k.transpose(this.aTAt, din, out, this.fullGradAt);
+        k.transpose(a.A, r, din, this.aTAt);
+        k.rows_times(this.fullGradAt, out, din, this.aTAt, r, a.gB, s, 0);
+        grads.set(`${l.name}.lora_B`, this.views[i]!.gB);
+        if (trainA) {
+          k.cols_times(a.B, out, r, this.fullGradAt, din, a.gA, s, 0, this.bufAt);
+          grads.set(`${l.name}.lora_A`, this.views[i]!.gA);
+        }
+        if (i === 0) break;
+        k.cols_times(this.effectiveWeight(i), out, din, dzT, cols, a.dInT, 1, 0, this.bufAt);
+      } else {
+        const uT = a.zaT + out * cols * 4;
+        k.transpose(uT, r, cols, this.uAt);
+        k.rows_times(dzT, out, cols, this.uAt, r, a.gB, s, 0);
+        grads.set(`${l.name}.lora_B`, this.views[i]!.gB);
+        k.cols_times(a.B, out, r, dzT, cols, a.duT, s, 0, this.bufAt);
+        if (trainA) {
+          k.transpose(inT, din, cols, this.patchesAt);
+          k.rows_times(a.duT, r, cols, this.patchesAt, din, a.gA, 1, 0);
+          grads.set(`${l.name}.lora_A`, this.views[i]!.gA);
+        }
+        k.nf4_cols_times(a.codes, this.scales(i), out, din, dzT, cols, a.dInT, 1, 0, this.bufAt);
+        k.cols_times(a.A, r, din, a.duT, cols, a.dInT, 1, 1, this.bufAt);
       }
-      if (i === 0) break;
-      k.nf4_cols_times(a.codes, this.scales(i), out, din, dzT, cols, a.dInT, 1, 0, this.bufAt);
-      k.cols_times(a.A, r, din, a.duT, cols, a.dInT, 1, 1, this.bufAt);
       if (i > this.convCount) {
         k.relu_mask(a.dInT, this.at[i - 1]!.zaT, din * n);
         dzT = a.dInT;
