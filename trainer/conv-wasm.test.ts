@@ -12,7 +12,7 @@ import {
   initCnn,
   quantizeMlp,
 } from './mlp.js';
-import { evaluateQlora, qloraLossAndGradients, trainQlora } from './mlp-engine.js';
+import { evaluateMlp, evaluateQlora, qloraLossAndGradients, trainMlp, trainQlora } from './mlp-engine.js';
 import type { LabelledImages } from './mnist.js';
 import { gaussian, seededRandom } from './random.js';
 
@@ -163,5 +163,24 @@ describe('the convolutional engine on the wasm kernel (WasmConvEngine)', () => {
     expect(after.loss).toBeLessThan(before.loss * 0.9);
     expect(after.accuracy).toBe(afterTensor.accuracy);
     expect(after.loss).toBeCloseTo(afterTensor.loss, 4);
+  });
+
+  it('pretrains every weight and bias in FP32 as the tensor engine does (within rounding), the same bits twice', () => {
+    const fp = initCnn(front, [5, CLASSES], 12);
+    const data = quadrants(48, 5);
+    const settings = { steps: 6, batchSize: 16, learningRate: 1e-2, weightDecay: 1e-4, seed: 2 };
+    const wasm = trainMlp(fp, data, settings);
+    const again = trainMlp(fp, data, { ...settings, engine: 'dense' });
+    const tensor = trainMlp(fp, data, { ...settings, engine: 'tensor' });
+    expect(wasm.mlp.conv).toEqual(front);
+    expect(wasm.report.loss).toBeCloseTo(tensor.report.loss, 3);
+    wasm.mlp.layers.forEach((l, i) => {
+      expect(again.mlp.layers[i]!.weight).toEqual(l.weight);
+      expectClose(l.weight, tensor.mlp.layers[i]!.weight, `${l.name}.weight`);
+      expectClose(l.bias, tensor.mlp.layers[i]!.bias, `${l.name}.bias`);
+      expect(l.weight).not.toEqual(fp.layers[i]!.weight);
+    });
+    const longer = trainMlp(fp, data, { ...settings, steps: 60 });
+    expect(evaluateMlp(longer.mlp, data).loss).toBeLessThan(evaluateMlp(fp, data).loss * 0.7);
   });
 });

@@ -1,4 +1,5 @@
 import type { DenseQloraLayer } from './dense-qlora.js';
+import type { Nf4Tensor } from './nf4.js';
 import { DenseKernel } from './dense-kernel.js';
 import { softmaxCrossEntropyT } from './dense-wasm.js';
 import { PIXEL_VALUES } from './examples.js';
@@ -33,9 +34,26 @@ import {
  * fixed order, same inputs same bits on every machine; not bit-identical to the TensorFlow.js
  * engine (its products sum in another order), equal within float32 rounding.
  */
+/**
+ * A layer of the engine: a QLoRA layer (NF4 weight, frozen, with adapters), or, to pretrain a
+ * base, a full-precision one (`weight` a Float32Array [out, in]; its weight and bias get
+ * gradients, `rank` 0 and no adapters).
+ */
+export interface ConvEngineLayer extends Omit<DenseQloraLayer, 'weight'> {
+  readonly weight: Nf4Tensor | Float32Array;
+}
+
+const isFull = (l: ConvEngineLayer): l is ConvEngineLayer & { weight: Float32Array } =>
+  l.weight instanceof Float32Array;
+
+const nf4Of = (l: ConvEngineLayer): Nf4Tensor => {
+  if (l.weight instanceof Float32Array) throw new Error(`layer ${l.name} is not NF4`);
+  return l.weight;
+};
+
 export class WasmConvEngine {
   private readonly kernel = new DenseKernel();
-  private readonly layers: readonly DenseQloraLayer[];
+  private readonly layers: readonly ConvEngineLayer[];
   private readonly convCount: number;
   /** Per convolution: its input planes at the engine's full batch (n = batch). */
   private readonly geometry: readonly ConvLayerGeometry[];
@@ -51,6 +69,7 @@ export class WasmConvEngine {
   private readonly uAt: number;
   private readonly patchesAt: number;
   private readonly weightAt: number;
+  private readonly onesAt: number;
   private readonly fullGradAt: number;
   private readonly aTAt: number;
   private readonly views: readonly LayerViews[];
@@ -67,7 +86,7 @@ export class WasmConvEngine {
    */
   constructor(
     conv: ConvFrontEnd,
-    layers: readonly DenseQloraLayer[],
+    layers: readonly ConvEngineLayer[],
     batch: number,
     options: { readonly training?: boolean; readonly byteValues?: Float32Array } = {},
   ) {
@@ -92,7 +111,8 @@ export class WasmConvEngine {
     this.bytesAt = k.alloc((batch * inputs) / 4);
     this.tableAt = k.alloc(256);
     this.dLogitsAt = k.alloc(batch * last.outputs);
-    this.scalesAt = k.alloc(Math.max(...layers.map((l) => l.weight.scaleCodes.length)));
+    this.scalesAt = k.alloc(Math.max(0, ...layers.map((l) => (isFull(l) ? 0 : nf4Of(l).scaleCodes.length))));
+    this.onesAt = t ? k.alloc(Math.max(...layers.map((_, i) => cols(i)))) : 0;
     this.bufAt = k.alloc(Math.max(...layers.map((l) => Math.max(l.inputs, l.outputs, l.rank, batch))));
     // shared scratch: u [cols, r] and a layer's input [cols, in] (for A's gradient)
     this.uAt = t
@@ -100,7 +120,7 @@ export class WasmConvEngine {
       : 0;
     // a convolution's effective weight W + s B A [out, in] (one layer at a time), its full
     // gradient G [out, in] and A^T [in, r] (first G^T [in, out])
-    const convLayers = layers.slice(0, this.convCount);
+    const convLayers = layers.filter((l, i) => i < this.convCount || isFull(l));
     this.weightAt = k.alloc(Math.max(...convLayers.map((l) => l.outputs * l.inputs)));
     this.fullGradAt = t ? k.alloc(Math.max(...convLayers.map((l) => l.outputs * l.inputs))) : 0;
     this.aTAt = t ? k.alloc(Math.max(...convLayers.map((l) => Math.max(l.rank, l.outputs) * l.inputs))) : 0;
@@ -109,19 +129,24 @@ export class WasmConvEngine {
       const n = cols(i);
       const conv = i < this.convCount;
       const pooledSize = conv && this.geometry[i]!.pool ? (l.outputs * n) / 4 : 0;
+      const full = isFull(l);
+      const w = full ? undefined : nf4Of(l);
       return {
-        codes: k.alloc(l.weight.codes.length / 4),
-        scaleCodes: k.alloc(l.weight.scaleCodes.length / 4),
-        scaleScales: k.alloc(l.weight.scaleScales.length),
+        codes: w ? k.alloc(w.codes.length / 4) : 0,
+        scaleCodes: w ? k.alloc(w.scaleCodes.length / 4) : 0,
+        scaleScales: w ? k.alloc(w.scaleScales.length) : 0,
+        weight32: full ? k.alloc(l.outputs * l.inputs) : 0,
+        gW: full && t ? k.alloc(l.outputs * l.inputs) : 0,
+        gBias: full && t ? k.alloc(l.outputs) : 0,
         A: k.alloc(l.rank * l.inputs),
         B: k.alloc(l.outputs * l.rank),
         bias: k.alloc(l.outputs),
         inT: conv || i === this.convCount ? k.alloc(l.inputs * n) : 0,
-        zaT: k.alloc((l.outputs + (conv ? 0 : l.rank)) * n),
+        zaT: k.alloc((l.outputs + (conv || full ? 0 : l.rank)) * n),
         aT: k.alloc(l.outputs * n),
         pooled: pooledSize ? k.alloc(pooledSize) : 0,
         gB: t ? k.alloc(l.outputs * l.rank) : 0,
-        duT: t && !conv ? k.alloc(l.rank * n) : 0,
+        duT: t && !conv && !full ? k.alloc(l.rank * n) : 0,
         gA: t ? k.alloc(l.rank * l.inputs) : 0,
         dInT: t && i > 0 ? k.alloc(l.inputs * n) : 0,
         dOut: t && conv ? k.alloc(l.outputs * n) : 0,
@@ -135,14 +160,16 @@ export class WasmConvEngine {
     );
     layers.forEach((l, i) => {
       const a = this.at[i]!;
-      k.u8(a.codes, l.weight.codes.length).set(l.weight.codes);
-      k.i8(a.scaleCodes, l.weight.scaleCodes.length).set(l.weight.scaleCodes);
-      k.f32(a.scaleScales, l.weight.scaleScales.length).set(l.weight.scaleScales);
-      k.f32(a.bias, l.outputs).set(l.bias);
+      if (isFull(l)) return;
+      const w = nf4Of(l);
+      k.u8(a.codes, w.codes.length).set(w.codes);
+      k.i8(a.scaleCodes, w.scaleCodes.length).set(w.scaleCodes);
+      k.f32(a.scaleScales, w.scaleScales.length).set(w.scaleScales);
     });
     this.inputBytes = k.u8(this.bytesAt, batch * inputs);
     this.input = k.f32(this.xTAt, batch * inputs);
     k.f32(this.tableAt, 256).set(options.byteValues ?? PIXEL_VALUES);
+    if (t) k.f32(this.onesAt, Math.max(...layers.map((_, i) => cols(i)))).fill(1);
     this.views = layers.map((l, i) => {
       const a = this.at[i]!;
       return {
@@ -150,13 +177,16 @@ export class WasmConvEngine {
         B: k.f32(a.B, l.outputs * l.rank),
         gB: t ? k.f32(a.gB, l.outputs * l.rank) : new Float32Array(0),
         gA: t ? k.f32(a.gA, l.rank * l.inputs) : new Float32Array(0),
+        gW: a.gW ? k.f32(a.gW, l.outputs * l.inputs) : new Float32Array(0),
+        gBias: a.gBias ? k.f32(a.gBias, l.outputs) : new Float32Array(0),
+        bias: k.f32(a.bias, l.outputs),
       };
     });
   }
 
   /** The per-block scales of layer i's NF4 weight, into the shared scales scratch. */
   private scales(i: number): number {
-    const w = this.layers[i]!.weight;
+    const w = nf4Of(this.layers[i]!);
     const a = this.at[i]!;
     this.kernel.k.nf4_scales(a.scaleCodes, a.scaleScales, w.scaleOffset, w.scaleCodes.length, this.scalesAt);
     return this.scalesAt;
@@ -173,6 +203,10 @@ export class WasmConvEngine {
     const l = this.layers[i]!;
     const a = this.at[i]!;
     const k = this.kernel.k;
+    if (isFull(l)) {
+      this.kernel.f32(a.weight32, l.outputs * l.inputs).set(l.weight);
+      return a.weight32;
+    }
     k.nf4_decode(a.codes, this.scales(i), 0, l.outputs * l.inputs, this.weightAt);
     k.rows_times(a.B, l.outputs, l.rank, a.A, l.inputs, this.weightAt, l.scale, 1);
     return this.weightAt;
@@ -212,7 +246,9 @@ export class WasmConvEngine {
       const a = this.at[i]!;
       this.views[i]!.A.set(l.A);
       this.views[i]!.B.set(l.B);
+      this.views[i]!.bias.set(l.bias);
       const conv = i < this.convCount;
+      const merged = conv || isFull(l);
       const cols = conv ? n * this.geometry[i]!.height * this.geometry[i]!.width : n;
       let inT: number;
       if (conv) {
@@ -226,7 +262,7 @@ export class WasmConvEngine {
         flattenPlanes(kn.f32(out.at, size), out.shape, kn.f32(a.inT, l.inputs * n));
         inT = a.inT;
       } else inT = this.at[i - 1]!.aT;
-      if (conv) k.rows_times(this.effectiveWeight(i), l.outputs, l.inputs, inT, cols, a.zaT, 1, 0);
+      if (merged) k.rows_times(this.effectiveWeight(i), l.outputs, l.inputs, inT, cols, a.zaT, 1, 0);
       else {
         const uT = a.zaT + l.outputs * cols * 4;
         k.nf4_rows_times(a.codes, this.scales(i), l.outputs, l.inputs, inT, cols, a.zaT, 1, 0, this.bufAt);
@@ -293,11 +329,24 @@ export class WasmConvEngine {
       const cols = conv ? n * this.geometry[i]!.height * this.geometry[i]!.width : n;
       const { outputs: out, inputs: din, rank: r, scale: s } = l;
       const inT = conv || i === this.convCount ? a.inT : this.at[i - 1]!.aT;
-      if (conv) {
+      if (conv || isFull(l)) {
         // G = dz^T P [out, in], computed as G^T = P^T dz (the out columns of dz side by side in
         // the SIMD lanes); dB = s G A^T, dA = s B^T G; dP^T = (W + s B A)^T dz^T
         k.transpose(dzT, out, cols, this.patchesAt);
         k.rows_times(inT, din, cols, this.patchesAt, out, this.aTAt, 1, 0);
+        if (isFull(l)) {
+          // pretraining: G is the weight's gradient, the bias's is the sum of dz over the columns
+          k.transpose(this.aTAt, din, out, a.gW);
+          k.rows_times(dzT, out, cols, this.onesAt, 1, a.gBias, 1, 0);
+          grads.set(`${l.name}.weight`, this.views[i]!.gW);
+          grads.set(`${l.name}.bias`, this.views[i]!.gBias);
+          if (i === 0) break;
+          k.cols_times(this.effectiveWeight(i), out, din, dzT, cols, a.dInT, 1, 0, this.bufAt);
+        }
+      }
+      if (isFull(l)) {
+        // done above
+      } else if (conv) {
         k.transpose(this.aTAt, din, out, this.fullGradAt);
         k.transpose(a.A, r, din, this.aTAt);
         k.rows_times(this.fullGradAt, out, din, this.aTAt, r, a.gB, s, 0);
@@ -361,6 +410,9 @@ interface ConvLayerGeometry {
 }
 
 interface LayerViews {
+  readonly gW: Float32Array;
+  readonly gBias: Float32Array;
+  readonly bias: Float32Array;
   readonly A: Float32Array;
   readonly B: Float32Array;
   readonly gB: Float32Array;
@@ -368,6 +420,10 @@ interface LayerViews {
 }
 
 interface LayerAddresses {
+  /** A full-precision layer's weight [out, in] and the gradients of it and its bias. */
+  readonly weight32: number;
+  readonly gW: number;
+  readonly gBias: number;
   readonly codes: number;
   readonly scaleCodes: number;
   readonly scaleScales: number;

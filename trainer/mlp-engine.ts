@@ -338,12 +338,18 @@ const denseLayers = (mlp: Mlp): EngineLayer[] => {
   }));
 };
 
-/** Full-precision training of all weights (how the base is pretrained on public data). */
+/**
+ * Full-precision training of all weights (how the base is pretrained on public data). A
+ * convolutional network trains on the wasm engine (trainer/conv-wasm.ts) unless `engine` is
+ * 'tensor'; a dense one on the tensor passes.
+ */
 export const trainMlp = (
   mlp: Mlp,
   data: Examples | LabelledImages,
   settings: LocalTrainingSettings,
 ): { mlp: Mlp; report: TrainingReport } => {
+  if (mlp.conv && (settings.engine ?? 'dense') === 'dense')
+    return trainConvFull(mlp, mlp.conv, data, settings);
   const initial = new Map<string, { values: Float32Array; shape: readonly number[] }>();
   for (const l of mlp.layers) {
     initial.set(`${l.name}.weight`, { values: l.weight, shape: [l.outputs, l.inputs] });
@@ -516,6 +522,49 @@ const fillConvInput = (
   }
   fillImageBytes(data, indices, engine.inputBytes, labels);
   return 'bytes';
+};
+
+/** trainMlp for a convolutional network on the wasm kernel: every weight and bias trained. */
+const trainConvFull = (
+  mlp: Mlp,
+  conv: ConvFrontEnd,
+  data: Examples | LabelledImages,
+  settings: LocalTrainingSettings,
+): { mlp: Mlp; report: TrainingReport } => {
+  const layers = mlp.layers.map((l) => ({
+    name: l.name,
+    inputs: l.inputs,
+    outputs: l.outputs,
+    rank: 0,
+    scale: 0,
+    weight: Float32Array.from(l.weight),
+    bias: Float32Array.from(l.bias),
+    A: new Float32Array(0),
+    B: new Float32Array(0),
+  }));
+  const params = new Map(
+    layers.flatMap((l) => [
+      [`${l.name}.weight`, l.weight],
+      [`${l.name}.bias`, l.bias],
+    ]),
+  );
+  const batch = Math.min(settings.batchSize, data.count);
+  const engine = new WasmConvEngine(conv, layers, batch);
+  const optimizer = denseOptimizerOf(settings);
+  const labels = new Int32Array(batch);
+  const report = runBatches(data, settings, (indices) => {
+    const input = fillConvInput(engine, data, indices, labels);
+    const r = engine.lossAndGradients(input, labels, indices.length, false);
+    optimizer.step(params, r.grads);
+    return r.loss;
+  });
+  return {
+    mlp: {
+      layers: mlp.layers.map((l, i) => ({ ...l, weight: layers[i]!.weight, bias: layers[i]!.bias })),
+      conv,
+    },
+    report,
+  };
 };
 
 /** trainQlora for a convolutional network on the wasm kernel (trainer/conv-wasm.ts). */
