@@ -57,13 +57,6 @@
         (local.set $p (i32.add (local.get $p) (i32.const 1)))
         (br $rows))))
 
-  ;; *p (=|+=) alpha * v, 4 lanes.
-  (func $store4 (param $p i32) (param $v v128) (param $av v128) (param $acc i32)
-    (local.set $v (f32x4.mul (local.get $av) (local.get $v)))
-    (if (local.get $acc)
-      (then (local.set $v (f32x4.add (v128.load align=4 (local.get $p)) (local.get $v)))))
-    (v128.store align=4 (local.get $p) (local.get $v)))
-
   ;; C[m, n] (=|+=) alpha * L[m, k] R[k, n], all row-major. panel: 32 k floats + 32 floats of
   ;; scratch (the partial panel's results before their scalar store).
   (func (export "gemm") (param $l i32) (param $m i32) (param $k i32) (param $r i32) (param $n i32)
@@ -125,14 +118,33 @@
               (i32.shl (i32.add (i32.mul (local.get $i) (local.get $n)) (local.get $col)) (i32.const 2))))
             (if (i32.eq (local.get $width) (i32.const 32))
               (then
-                (call $store4 (local.get $out) (local.get $a0) (local.get $av) (local.get $acc))
-                (call $store4 (i32.add (local.get $out) (i32.const 16)) (local.get $a1) (local.get $av) (local.get $acc))
-                (call $store4 (i32.add (local.get $out) (i32.const 32)) (local.get $a2) (local.get $av) (local.get $acc))
-                (call $store4 (i32.add (local.get $out) (i32.const 48)) (local.get $a3) (local.get $av) (local.get $acc))
-                (call $store4 (i32.add (local.get $out) (i32.const 64)) (local.get $a4) (local.get $av) (local.get $acc))
-                (call $store4 (i32.add (local.get $out) (i32.const 80)) (local.get $a5) (local.get $av) (local.get $acc))
-                (call $store4 (i32.add (local.get $out) (i32.const 96)) (local.get $a6) (local.get $av) (local.get $acc))
-                (call $store4 (i32.add (local.get $out) (i32.const 112)) (local.get $a7) (local.get $av) (local.get $acc)))
+                (if (local.get $acc)
+                  (then
+                    (v128.store offset=0 align=4 (local.get $out) (f32x4.add (v128.load offset=0 align=4 (local.get $out))
+                      (f32x4.mul (local.get $av) (local.get $a0))))
+                    (v128.store offset=16 align=4 (local.get $out) (f32x4.add (v128.load offset=16 align=4 (local.get $out))
+                      (f32x4.mul (local.get $av) (local.get $a1))))
+                    (v128.store offset=32 align=4 (local.get $out) (f32x4.add (v128.load offset=32 align=4 (local.get $out))
+                      (f32x4.mul (local.get $av) (local.get $a2))))
+                    (v128.store offset=48 align=4 (local.get $out) (f32x4.add (v128.load offset=48 align=4 (local.get $out))
+                      (f32x4.mul (local.get $av) (local.get $a3))))
+                    (v128.store offset=64 align=4 (local.get $out) (f32x4.add (v128.load offset=64 align=4 (local.get $out))
+                      (f32x4.mul (local.get $av) (local.get $a4))))
+                    (v128.store offset=80 align=4 (local.get $out) (f32x4.add (v128.load offset=80 align=4 (local.get $out))
+                      (f32x4.mul (local.get $av) (local.get $a5))))
+                    (v128.store offset=96 align=4 (local.get $out) (f32x4.add (v128.load offset=96 align=4 (local.get $out))
+                      (f32x4.mul (local.get $av) (local.get $a6))))
+                    (v128.store offset=112 align=4 (local.get $out) (f32x4.add (v128.load offset=112 align=4 (local.get $out))
+                      (f32x4.mul (local.get $av) (local.get $a7)))))
+                  (else
+                    (v128.store offset=0 align=4 (local.get $out) (f32x4.mul (local.get $av) (local.get $a0)))
+                    (v128.store offset=16 align=4 (local.get $out) (f32x4.mul (local.get $av) (local.get $a1)))
+                    (v128.store offset=32 align=4 (local.get $out) (f32x4.mul (local.get $av) (local.get $a2)))
+                    (v128.store offset=48 align=4 (local.get $out) (f32x4.mul (local.get $av) (local.get $a3)))
+                    (v128.store offset=64 align=4 (local.get $out) (f32x4.mul (local.get $av) (local.get $a4)))
+                    (v128.store offset=80 align=4 (local.get $out) (f32x4.mul (local.get $av) (local.get $a5)))
+                    (v128.store offset=96 align=4 (local.get $out) (f32x4.mul (local.get $av) (local.get $a6)))
+                    (v128.store offset=112 align=4 (local.get $out) (f32x4.mul (local.get $av) (local.get $a7))))))
               (else
                 (v128.store offset=0 (local.get $tmp) (local.get $a0))
                 (v128.store offset=16 (local.get $tmp) (local.get $a1))
