@@ -5,7 +5,7 @@ import type { LoraSettings } from './mlp.js';
 import type { AdamWSettings, Evaluation, TrainingReport } from './mlp-engine.js';
 import { dequantizeNf4, dequantizeNf4Into } from './nf4.js';
 import { seededRandom } from './random.js';
-import { trainQloraTransformerWasm } from './transformer-wasm.js';
+import { trainQloraTransformerWasm, trainTransformerWasm } from './transformer-wasm.js';
 import {
   type QuantizedTransformer,
   type Transformer,
@@ -302,8 +302,8 @@ export interface TransformerTrainingSettings extends AdamWSettings {
   readonly windowStart?: (step: number, b: number) => number;
   /**
    * The engine of a QLoRA step: 'tfjs' (TensorFlow.js products and autodiff, this file) or 'wasm'
-   * (trainer/transformer-wasm.ts: the dense engine's SIMD kernel and plain loops). Default: the
-   * environment's `DML_LM_KERNEL`, else DEFAULT_LM_KERNEL. Full-precision training is tfjs only.
+   * (trainer/transformer-wasm.ts: the SIMD kernels and plain loops), for QLoRA and full-precision
+   * training alike. Default: the environment's `DML_LM_KERNEL`, else DEFAULT_LM_KERNEL.
    */
   readonly lmKernel?: LmKernelChoice;
 }
@@ -445,6 +445,7 @@ export const trainTransformer = (
   text: Uint8Array,
   settings: TransformerTrainingSettings,
 ): { model: Transformer; report: TrainingReport } => {
+  if (lmKernelOf(settings) === 'wasm') return trainTransformerWasm(model, text, settings);
   const { params, tensors } = fp32Variables(model);
   try {
     const report = runSteps(
@@ -667,6 +668,33 @@ export const qloraTransformerLossAndGradients = (
   } finally {
     vars.dispose();
     disposeQlora(frozen);
+  }
+};
+
+/** The full-precision loss on the windows at `starts` and every parameter's gradient, by name (tests). */
+export const transformerLossAndGradients = (
+  model: Transformer,
+  text: Uint8Array,
+  starts: readonly number[],
+  window = model.shape.context,
+): { loss: number; grads: Map<string, Float32Array> } => {
+  const { params, tensors } = fp32Variables(model);
+  const byVariable = new Map([...params].map(([name, v]) => [v.name, name]));
+  try {
+    const grads = new Map<string, Float32Array>();
+    const loss = tf.tidy(() => {
+      const { tokens, targets } = windowTensors(text, starts, window);
+      const result = tf.variableGrads(
+        () => crossEntropy(forward(fp32Weights(model.shape, tensors, true), tokens), targets),
+        [...params.values()],
+      );
+      for (const [k, g] of Object.entries(result.grads))
+        grads.set(byVariable.get(k)!, g.dataSync() as Float32Array);
+      return result.value.dataSync()[0]!;
+    });
+    return { loss, grads };
+  } finally {
+    for (const p of params.values()) p.dispose();
   }
 };
 

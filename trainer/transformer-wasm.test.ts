@@ -11,8 +11,14 @@ import {
   qloraTransformerLogits,
   qloraTransformerLossAndGradients,
   trainQloraTransformer,
+  trainTransformer,
+  transformerLossAndGradients,
 } from './transformer-engine.js';
-import { WasmTransformerEngine, wasmQloraTransformerLossAndGradients } from './transformer-wasm.js';
+import {
+  WasmTransformerEngine,
+  wasmQloraTransformerLossAndGradients,
+  wasmTransformerLossAndGradients,
+} from './transformer-wasm.js';
 
 const gelu: TransformerShape = {
   dModel: 16,
@@ -80,11 +86,42 @@ describe('the transformer step on the wasm kernel (trainer/transformer-wasm.ts)'
       for (const [name, g] of want.grads) close(name, got.grads.get(name)!, g, 1e-4);
     });
 
+  it('full precision: the loss and every parameter gradient (embedding, positions, norms, weights, biases) equal autodiff', () => {
+    for (const shape of [gelu, relu]) {
+      const model = initTransformer(shape, 17);
+      const starts = [2, 310, 2000];
+      const want = transformerLossAndGradients(model, bytes, starts, 10);
+      const got = wasmTransformerLossAndGradients(model, bytes, starts, 10);
+      expect(Math.abs(got.loss - want.loss)).toBeLessThan(1e-5 * want.loss);
+      expect([...got.grads.keys()].sort()).toEqual([...want.grads.keys()].sort());
+      for (const [name, g] of want.grads) close(name, got.grads.get(name)!, g, 1e-4);
+    }
+  });
+
+  it('full precision: a short training run lowers the loss as the TensorFlow.js engine does', () => {
+    const shape: TransformerShape = {
+      dModel: 16,
+      layers: 1,
+      heads: 2,
+      context: 16,
+      mlpRatio: 2,
+      activation: 'gelu',
+    };
+    const model = initTransformer(shape, 31);
+    const train = text(20_000, 4);
+    const settings = { steps: 30, batchSize: 8, learningRate: 3e-3, weightDecay: 0.01, seed: 7 };
+    const tfjs = trainTransformer(model, train, { ...settings, lmKernel: 'tfjs' });
+    const wasm = trainTransformer(model, train, { ...settings, lmKernel: 'wasm' });
+    expect(wasm.report.loss).toBeLessThan(Math.log(256) - 0.5);
+    expect(Math.abs(wasm.report.loss - tfjs.report.loss)).toBeLessThan(0.01);
+    close('h0.up.weight', wasm.model.linears[4]!.weight, tfjs.model.linears[4]!.weight, 1e-2);
+  });
+
   it('computes the logits of the TensorFlow.js forward pass', () => {
     const lora: LoraSettings = { rank: 2, alpha: 4, freezeA: true };
     const base = quantizeTransformer(initTransformer(gelu, 3));
     const adapters = randomB(initAdapters(base, lora, 4), 5);
-    const engine = new WasmTransformerEngine(base, lora, 2, gelu.context);
+    const engine = new WasmTransformerEngine({ kind: 'qlora', base, lora }, 2, gelu.context);
     engine.setAdapters(adapters);
     engine.loadWindows(bytes, [10, 20]);
     const tokens = Int32Array.from([...bytes.subarray(10, 22), ...bytes.subarray(20, 32)]);
@@ -158,8 +195,10 @@ describe('the transformer step on the wasm kernel (trainer/transformer-wasm.ts)'
   it('refuses a batch of the wrong size and a window longer than the context', () => {
     const lora: LoraSettings = { rank: 1, alpha: 1, freezeA: true };
     const base = quantizeTransformer(initTransformer(relu, 1));
-    expect(() => new WasmTransformerEngine(base, lora, 1, relu.context + 1)).toThrow(/context/);
-    const engine = new WasmTransformerEngine(base, lora, 2, 4);
+    expect(() => new WasmTransformerEngine({ kind: 'qlora', base, lora }, 1, relu.context + 1)).toThrow(
+      /context/,
+    );
+    const engine = new WasmTransformerEngine({ kind: 'qlora', base, lora }, 2, 4);
     expect(() => engine.loadWindows(bytes, [1])).toThrow(/1 windows/);
   });
 });

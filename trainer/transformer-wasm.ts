@@ -6,7 +6,7 @@ import type { TrainingReport } from './mlp-engine.js';
 import { dequantizeNf4 } from './nf4.js';
 import { type TransformerKernelExports, gemmPanelFloats, transformerKernel } from './transformer-kernel.js';
 import { seededRandom } from './random.js';
-import { type QuantizedTransformer, TRANSFORMER_VOCABULARY } from './transformer.js';
+import { type QuantizedTransformer, type Transformer, TRANSFORMER_VOCABULARY } from './transformer.js';
 
 /**
  * The QLoRA step of the byte-level causal transformer (trainer/transformer.ts) on the
@@ -33,8 +33,17 @@ import { type QuantizedTransformer, TRANSFORMER_VOCABULARY } from './transformer
  * bits. Not bit-identical to the TensorFlow.js engine (its products sum in another order).
  */
 
+/** What the engine trains: the adapters of an NF4 base (QLoRA), or every weight of an FP32 model. */
+export type WasmTransformerModel =
+  | { readonly kind: 'qlora'; readonly base: QuantizedTransformer; readonly lora: LoraSettings }
+  | { readonly kind: 'fp32'; readonly model: Transformer };
+
 interface LinearAt {
   readonly name: string;
+  /** FP32 mode: the weight [out, in] and its gradient. */
+  readonly weight: number;
+  readonly gW: number;
+  readonly gBias: Float32Array;
   readonly inputs: number;
   readonly outputs: number;
   readonly codes: number;
@@ -132,6 +141,14 @@ export class WasmTransformerEngine {
   private readonly norms: Map<string, { gamma: Float32Array; beta: Float32Array }>;
   private readonly positions: Float32Array;
   private readonly layerCount: number;
+  /** FP32 mode: every parameter trained (no NF4, no adapters). */
+  private readonly full: boolean;
+  private readonly model: Transformer | undefined;
+  private readonly gEmbedding: Float32Array;
+  private readonly gPositions: Float32Array;
+  private readonly gNorms = new Map<string, { gamma: Float32Array; beta: Float32Array }>();
+  private readonly xRows: number;
+  private readonly bigPanel: number;
   /** The trainable adapter tensors (views into the kernel's memory), by name. */
   readonly params = new Map<string, Float32Array>();
   /** Their gradients after `lossAndGradients` (views, overwritten by the next call). */
@@ -139,8 +156,13 @@ export class WasmTransformerEngine {
   private readonly tokens: Int32Array;
   private readonly targets: Int32Array;
 
-  constructor(base: QuantizedTransformer, lora: LoraSettings, batch: number, window: number) {
-    const s = base.shape;
+  constructor(what: WasmTransformerModel, batch: number, window: number) {
+    const full = (this.full = what.kind === 'fp32');
+    this.model = what.kind === 'fp32' ? what.model : undefined;
+    const s = what.kind === 'fp32' ? what.model.shape : what.base.shape;
+    const lora: LoraSettings = what.kind === 'qlora' ? what.lora : { rank: 1, alpha: 1, freezeA: true };
+    const layers =
+      what.kind === 'qlora' ? what.base.layers : what.model.linears.map((l) => ({ ...l, weight: undefined }));
     if (window > s.context)
       throw new DmlError('TEXT_CONTEXT', `window of ${window} bytes, context ${s.context}`);
     const k = this.kernel;
@@ -152,20 +174,23 @@ export class WasmTransformerEngine {
     this.heads = s.heads;
     const dh = (this.dh = d / s.heads);
     const hidden = (this.hidden = s.mlpRatio * d);
-    const r = (this.rank = lora.rank);
+    const r = (this.rank = full ? 0 : lora.rank);
     this.scale = lora.alpha / lora.rank;
-    this.trainA = !lora.freezeA;
+    this.trainA = !full && !lora.freezeA;
     const t = window;
     const bh = batch * s.heads;
     this.linears = new Map(
-      base.layers.map((l) => [
+      layers.map((l) => [
         l.name,
         {
           name: l.name,
+          weight: full ? k.alloc(l.inputs * l.outputs) : 0,
+          gW: full ? k.alloc(l.inputs * l.outputs) : 0,
+          gBias: new Float32Array(full ? l.outputs : 0),
           inputs: l.inputs,
           outputs: l.outputs,
-          codes: k.alloc(l.weight.codes.length / 4),
-          scales: k.alloc(l.weight.scaleCodes.length),
+          codes: l.weight ? k.alloc(l.weight.codes.length / 4) : 0,
+          scales: l.weight ? k.alloc(l.weight.scaleCodes.length) : 0,
           A: k.alloc(r * l.inputs),
           B: k.alloc(l.outputs * r),
           bias: k.alloc(l.outputs),
@@ -175,8 +200,10 @@ export class WasmTransformerEngine {
         },
       ]),
     );
-    const scratchScaleCodes = k.alloc(Math.max(...base.layers.map((l) => l.weight.scaleCodes.length)) / 4);
-    const scratchScaleScales = k.alloc(Math.max(...base.layers.map((l) => l.weight.scaleScales.length)));
+    const scratchScaleCodes = k.alloc(
+      Math.max(0, ...layers.map((l) => l.weight?.scaleCodes.length ?? 0)) / 4,
+    );
+    const scratchScaleScales = k.alloc(Math.max(0, ...layers.map((l) => l.weight?.scaleScales.length ?? 0)));
     const dn = d * n;
     this.blocks = Array.from({ length: s.layers }, () => ({
       x: k.alloc(dn),
@@ -224,7 +251,9 @@ export class WasmTransformerEngine {
     this.uRows = k.alloc(n * r);
     this.duT = k.alloc(r * n);
     this.buf = k.alloc(Math.max(hidden, TRANSFORMER_VOCABULARY, n, t, d, r));
-    const widest = Math.max(...base.layers.map((l) => l.inputs * l.outputs));
+    const widest = Math.max(...layers.map((l) => l.inputs * l.outputs));
+    this.xRows = k.alloc(full ? n * hidden : 0);
+    this.bigPanel = k.alloc(full ? gemmPanelFloats(n) : 0);
     this.panel = k.alloc(gemmPanelFloats(Math.max(hidden, TRANSFORMER_VOCABULARY, d)));
     this.w = k.alloc(widest);
     this.wT = k.alloc(widest);
@@ -233,7 +262,7 @@ export class WasmTransformerEngine {
     this.gAT = k.alloc(hidden * r);
     k.commit();
     this.tk = transformerKernel(k.k.memory);
-    for (const l of base.layers) {
+    for (const l of what.kind === 'qlora' ? what.base.layers : []) {
       const at = this.linears.get(l.name)!;
       const w = l.weight;
       k.u8(at.codes, w.codes.length).set(w.codes);
@@ -249,9 +278,45 @@ export class WasmTransformerEngine {
         this.grads.set(`${l.name}.lora_A`, k.f32(at.gA, r * l.inputs));
       }
     }
-    this.embedding = dequantizeNf4(base.embedding);
-    this.positions = base.positions;
-    this.norms = new Map(base.norms.map((x) => [x.name, { gamma: x.gamma, beta: x.beta }]));
+    if (what.kind === 'qlora') {
+      this.embedding = dequantizeNf4(what.base.embedding);
+      this.positions = what.base.positions;
+      this.norms = new Map(what.base.norms.map((x) => [x.name, { gamma: x.gamma, beta: x.beta }]));
+      this.gEmbedding = new Float32Array(0);
+      this.gPositions = new Float32Array(0);
+    } else {
+      // every parameter a copy, trained in place; the gradients beside them
+      const m = what.model;
+      this.embedding = Float32Array.from(m.embedding);
+      this.positions = Float32Array.from(m.positions);
+      this.gEmbedding = new Float32Array(m.embedding.length);
+      this.gPositions = new Float32Array(m.positions.length);
+      this.params.set('embedding', this.embedding);
+      this.grads.set('embedding', this.gEmbedding);
+      this.params.set('positions', this.positions);
+      this.grads.set('positions', this.gPositions);
+      this.norms = new Map();
+      for (const x of m.norms) {
+        const p = { gamma: Float32Array.from(x.gamma), beta: Float32Array.from(x.beta) };
+        const g = { gamma: new Float32Array(d), beta: new Float32Array(d) };
+        this.norms.set(x.name, p);
+        this.gNorms.set(x.name, g);
+        this.params.set(`${x.name}.gamma`, p.gamma);
+        this.grads.set(`${x.name}.gamma`, g.gamma);
+        this.params.set(`${x.name}.beta`, p.beta);
+        this.grads.set(`${x.name}.beta`, g.beta);
+      }
+      for (const l of m.linears) {
+        const at = this.linears.get(l.name)!;
+        const size = l.inputs * l.outputs;
+        k.f32(at.weight, size).set(l.weight);
+        k.f32(at.bias, l.outputs).set(l.bias);
+        this.params.set(`${l.name}.weight`, k.f32(at.weight, size));
+        this.grads.set(`${l.name}.weight`, k.f32(at.gW, size));
+        this.params.set(`${l.name}.bias`, k.f32(at.bias, l.outputs));
+        this.grads.set(`${l.name}.bias`, at.gBias);
+      }
+    }
     this.tokens = new Int32Array(n);
     this.targets = new Int32Array(n);
   }
@@ -285,6 +350,28 @@ export class WasmTransformerEngine {
     );
   }
 
+  /** FP32 mode: the model with its parameters as they are now (copies). */
+  readModel(): Transformer {
+    const m = this.model;
+    if (!m) throw new Error('readModel of a QLoRA engine');
+    const read = (name: string) => this.params.get(name)!.slice();
+    return {
+      shape: m.shape,
+      embedding: read('embedding'),
+      positions: read('positions'),
+      norms: m.norms.map((x) => ({
+        name: x.name,
+        gamma: read(`${x.name}.gamma`),
+        beta: read(`${x.name}.beta`),
+      })),
+      linears: m.linears.map((l) => ({
+        ...l,
+        weight: read(`${l.name}.weight`),
+        bias: read(`${l.name}.bias`),
+      })),
+    };
+  }
+
   /** Loads the windows at `starts`: inputs text[s .. s + T), targets text[s + 1 .. s + T + 1). */
   loadWindows(text: Uint8Array, starts: readonly number[]): void {
     if (starts.length !== this.batch)
@@ -311,6 +398,11 @@ export class WasmTransformerEngine {
     const n = this.n;
     const acc = accumulate ? 1 : 0;
     const g = this.tk;
+    if (this.full) {
+      g.gemm(l.weight, l.outputs, l.inputs, xT, n, yT, 1, acc, this.panel);
+      k.bias_relu(yT, l.outputs, n, l.bias, yT, 0);
+      return;
+    }
     k.nf4_decode(l.codes, l.scales, 0, l.outputs * l.inputs, this.w);
     g.gemm(this.w, l.outputs, l.inputs, xT, n, yT, 1, acc, this.panel);
     g.gemm(l.A, this.rank, l.inputs, xT, n, l.uT, 1, 0, this.panel);
@@ -359,12 +451,22 @@ export class WasmTransformerEngine {
     const dx = this.f32(dxT, d * n);
     const s1 = new Float64Array(n);
     const s2 = new Float64Array(n);
+    const pg = this.gNorms.get(name);
     for (let r = 0; r < d; r++) {
       const g = gamma[r]!;
+      let dg = 0;
+      let db = 0;
       for (let c = 0, o = r * n; c < n; c++) {
+        const xhat = (x[o + c]! - mean[c]!) * rstd[c]!;
         const gd = da[o + c]! * g;
         s1[c] += gd;
-        s2[c] += gd * (x[o + c]! - mean[c]!) * rstd[c]!;
+        s2[c] += gd * xhat;
+        dg += da[o + c]! * xhat;
+        db += da[o + c]!;
+      }
+      if (pg) {
+        pg.gamma[r] = dg;
+        pg.beta[r] = db;
       }
     }
     for (let c = 0; c < n; c++) {
@@ -514,6 +616,21 @@ export class WasmTransformerEngine {
     const k = this.kernel.k;
     const { n, rank: r, scale: s } = this;
     const g = this.tk;
+    if (this.full) {
+      // dW = dy^T x [out, in] (x as rows [N, in]), db = row sums of dy^T, dx^T = W^T dy^T
+      k.transpose(xT, l.inputs, n, this.xRows);
+      g.gemm(dyT, l.outputs, n, this.xRows, l.inputs, l.gW, 1, 0, this.bigPanel);
+      const dy = this.f32(dyT, l.outputs * n);
+      for (let o = 0; o < l.outputs; o++) {
+        let sum = 0;
+        for (let c = 0, at = o * n; c < n; c++) sum += dy[at + c]!;
+        l.gBias[o] = sum;
+      }
+      if (dxT === undefined) return;
+      k.transpose(l.weight, l.outputs, l.inputs, this.wT);
+      g.gemm(this.wT, l.inputs, l.outputs, dyT, n, dxT, 1, accumulate ? 1 : 0, this.panel);
+      return;
+    }
     // dB = s dy^T u [out, r]; du^T = s B^T dy^T [r, N]
     k.transpose(l.uT, r, n, this.uRows);
     k.rows_times(dyT, l.outputs, n, this.uRows, r, l.gB, s, 0);
@@ -563,11 +680,28 @@ export class WasmTransformerEngine {
       // mid = x + o(attention(q, k, v of ln1(x)))
       this.linearBackward(`h${i}.o`, this.dx, blk.att, this.dAtt, false);
       this.attentionBackward(blk);
-      const needInput = i > 0;
+      const needInput = i > 0 || this.full;
       this.linearBackward(`h${i}.q`, this.dq, blk.a1, needInput ? this.da : undefined, false);
       this.linearBackward(`h${i}.k`, this.dk, blk.a1, needInput ? this.da : undefined, true);
       this.linearBackward(`h${i}.v`, this.dv, blk.a1, needInput ? this.da : undefined, true);
       if (needInput) this.layerNormBackward(`h${i}.ln1`, blk.x, this.da, blk.mean1, blk.rstd1, this.dx);
+    }
+    if (this.full) {
+      // x0 = E[token] + P[t]: the rows' gradients summed by token and by position
+      const t = this.window;
+      const ge = this.gEmbedding;
+      const gp = this.gPositions;
+      ge.fill(0);
+      gp.fill(0);
+      for (let c = 0; c < n; c++) {
+        const row = this.tokens[c]! * d;
+        const prow = (c % t) * d;
+        for (let r = 0; r < d; r++) {
+          const g = dx[r * n + c]!;
+          ge[row + r] += g;
+          gp[prow + r] += g;
+        }
+      }
     }
     return loss;
   }
@@ -688,23 +822,14 @@ export interface WasmTrainingSettings {
   readonly epsilon?: number;
 }
 
-/**
- * QLoRA training on the wasm kernel: the windows and the AdamW of trainQloraTransformer's
- * TensorFlow.js path (same starts for the same seed), only the adapters trained (B alone under
- * FFA-LoRA). Returns all adapter tensors (A included) after the steps.
- */
-export const trainQloraTransformerWasm = (
-  base: QuantizedTransformer,
-  adapters: Delta,
-  lora: LoraSettings,
+/** The steps: per step a batch of windows, the loss, the gradients, an AdamW step (in place). */
+const runWasmSteps = (
+  engine: WasmTransformerEngine,
   text: Uint8Array,
   settings: WasmTrainingSettings,
-): { adapters: Delta; report: TrainingReport } => {
-  const t = settings.window ?? base.shape.context;
-  if (text.length < t + 2) throw new DmlError('TEXT_TOO_SHORT', `text of ${text.length} bytes, window ${t}`);
-  const start = performance.now();
-  const engine = new WasmTransformerEngine(base, lora, settings.batchSize, t);
-  engine.setAdapters(adapters);
+  started: number,
+): TrainingReport => {
+  const t = engine.window;
   const random = seededRandom(settings.seed);
   const span = text.length - t - 1;
   const startOf = settings.windowStart ?? (() => Math.floor(random() * span));
@@ -724,13 +849,49 @@ export const trainQloraTransformerWasm = (
     optimizer.step(engine.params, engine.grads);
   }
   return {
-    adapters: engine.readAdapters(adapters),
-    report: {
-      loss: total / Math.max(1, settings.steps),
-      samples: settings.steps * settings.batchSize,
-      milliseconds: performance.now() - start,
-    },
+    loss: total / Math.max(1, settings.steps),
+    samples: settings.steps * settings.batchSize,
+    milliseconds: performance.now() - started,
   };
+};
+
+const checkWindow = (text: Uint8Array, t: number): void => {
+  if (text.length < t + 2) throw new DmlError('TEXT_TOO_SHORT', `text of ${text.length} bytes, window ${t}`);
+};
+
+/**
+ * QLoRA training on the wasm kernel: the windows and the AdamW of trainQloraTransformer's
+ * TensorFlow.js path (same starts for the same seed), only the adapters trained (B alone under
+ * FFA-LoRA). Returns all adapter tensors (A included) after the steps.
+ */
+export const trainQloraTransformerWasm = (
+  base: QuantizedTransformer,
+  adapters: Delta,
+  lora: LoraSettings,
+  text: Uint8Array,
+  settings: WasmTrainingSettings,
+): { adapters: Delta; report: TrainingReport } => {
+  const t = settings.window ?? base.shape.context;
+  checkWindow(text, t);
+  const started = performance.now();
+  const engine = new WasmTransformerEngine({ kind: 'qlora', base, lora }, settings.batchSize, t);
+  engine.setAdapters(adapters);
+  const report = runWasmSteps(engine, text, settings, started);
+  return { adapters: engine.readAdapters(adapters), report };
+};
+
+/** Full-precision training of every parameter on the wasm kernel (trainTransformer's TensorFlow.js path's steps). */
+export const trainTransformerWasm = (
+  model: Transformer,
+  text: Uint8Array,
+  settings: WasmTrainingSettings,
+): { model: Transformer; report: TrainingReport } => {
+  const t = settings.window ?? model.shape.context;
+  checkWindow(text, t);
+  const started = performance.now();
+  const engine = new WasmTransformerEngine({ kind: 'fp32', model }, settings.batchSize, t);
+  const report = runWasmSteps(engine, text, settings, started);
+  return { model: engine.readModel(), report };
 };
 
 /** The QLoRA loss on the windows at `starts` and the trainable adapters' gradients (copies), by name. */
@@ -742,8 +903,21 @@ export const wasmQloraTransformerLossAndGradients = (
   starts: readonly number[],
   window = base.shape.context,
 ): { loss: number; grads: Map<string, Float32Array> } => {
-  const engine = new WasmTransformerEngine(base, lora, starts.length, window);
+  const engine = new WasmTransformerEngine({ kind: 'qlora', base, lora }, starts.length, window);
   engine.setAdapters(adapters);
+  engine.loadWindows(text, starts);
+  const loss = engine.lossAndGradients();
+  return { loss, grads: new Map([...engine.grads].map(([name, g]) => [name, g.slice()])) };
+};
+
+/** The full-precision loss on the windows at `starts` and every parameter's gradient (copies), by name. */
+export const wasmTransformerLossAndGradients = (
+  model: Transformer,
+  text: Uint8Array,
+  starts: readonly number[],
+  window = model.shape.context,
+): { loss: number; grads: Map<string, Float32Array> } => {
+  const engine = new WasmTransformerEngine({ kind: 'fp32', model }, starts.length, window);
   engine.loadWindows(text, starts);
   const loss = engine.lossAndGradients();
   return { loss, grads: new Map([...engine.grads].map(([name, g]) => [name, g.slice()])) };
