@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { devnetHeadLayer1, EmbeddedHydraHead, readPartyKeys, type DevnetLedger } from '../offchain/index.js';
 import type { HeadEndpointState } from './devnet-process.js';
@@ -28,6 +29,14 @@ const readPorts = (file: string | undefined): Record<string, number> => {
   }
 };
 
+/** Whether a 127.0.0.1 port can be listened on now. */
+const portIsFree = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+
 export const startDevnetHead = async (
   ledger: DevnetLedger,
   options: {
@@ -44,18 +53,16 @@ export const startDevnetHead = async (
   const vkeys = keys.map((k) => Buffer.from(k.hydraVerificationKey).toString('hex'));
   const remembered = readPorts(options.portsFile);
   const wanted = vkeys.map((vk, i) => options.ports?.[i] ?? remembered[vk] ?? 0);
-  const layer1 = await devnetHeadLayer1(ledger);
-  const start = (ports: readonly number[]) =>
-    EmbeddedHydraHead.start({
-      parties: keys.map((k) => k.hydraSigningKey),
-      contestationPeriod: options.contestationPeriod,
-      layer1,
-      ports,
-    });
   // a remembered port that another program took since: any free port (the party reads the new URL)
-  const head = await start(wanted).catch((error: unknown) => {
-    if (options.ports || wanted.every((p) => p === 0)) throw error;
-    return start(wanted.map(() => 0));
+  const ports = await Promise.all(
+    wanted.map(async (port) => (port === 0 || options.ports || (await portIsFree(port)) ? port : 0)),
+  );
+  const layer1 = await devnetHeadLayer1(ledger);
+  const head = await EmbeddedHydraHead.start({
+    parties: keys.map((k) => k.hydraSigningKey),
+    contestationPeriod: options.contestationPeriod,
+    layer1,
+    ports,
   });
   if (options.portsFile) {
     const ports = { ...remembered };

@@ -318,9 +318,10 @@ describe('dml train run follows the cohort across epochs', () => {
     expect(c.stderr).toMatch(
       /started from global adapter [0-9a-f]{12} \(the carry-over of [0-9a-f]{12}, checked\)/,
     );
-    // a followed both epochs in one process
+    // a followed both epochs in one process (whether a poll saw the cohort Closed between the close
+    // and the finalize depends on timing: not asserted)
     expect(a.stderr).toMatch(
-      /epoch 1 done: round 1[\s\S]*waiting for the finalize of epoch 1[\s\S]*epoch 2: rounds 2-2, 3 parties/,
+      /epoch 1 done: round 1[\s\S]*waiting for the scheduled close of epoch 1[\s\S]*epoch 2: rounds 2-2, 3 parties/,
     );
 
     // every party started round 2 from the same adapter: the newcomer's equals the others'

@@ -188,6 +188,9 @@ export class EmbeddedHydraNode {
       this.http(request, response).catch((error: unknown) => send(response, 500, String(error)));
     });
     const wss = new WebSocketServer({ server });
+    // the server's own errors (a taken port) reject the listen below; the socket server re-emits
+    // them, and an 'error' nobody listens to would be an uncaught exception
+    wss.on('error', () => undefined);
     wss.on('connection', (socket, request) => this.connect(socket, request));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
