@@ -32,6 +32,7 @@ import {
   trainPartiesInOrder,
   trainQlora,
   initTransformer,
+  lmKernelOf,
   loadMobyDick,
   quantizeTransformer,
   trainQloraTransformer,
@@ -269,6 +270,7 @@ export const lmStep = async (o: LmStepOptions): Promise<LmStepFigures> => {
   const model = initTransformer(shape, o.seed);
   let seconds: number;
   let loss: number;
+  let cpu = { user: 0, system: 0 };
   if (o.loraRank > 0) {
     const base = quantizeTransformer(model);
     const lora: LoraSettings = { rank: o.loraRank, alpha: o.loraAlpha, freezeA: false };
@@ -279,6 +281,7 @@ export const lmStep = async (o: LmStepOptions): Promise<LmStepFigures> => {
       text,
       settings(o.warmupSteps, 0),
     );
+    const cpuStart = process.cpuUsage();
     const { report } = trainQloraTransformer(
       base,
       start.adapters,
@@ -286,18 +289,29 @@ export const lmStep = async (o: LmStepOptions): Promise<LmStepFigures> => {
       text,
       settings(o.steps, o.warmupSteps),
     );
+    cpu = process.cpuUsage(cpuStart);
     seconds = report.milliseconds / 1000;
     loss = report.loss;
   } else {
     const warm = trainTransformer(model, text, settings(o.warmupSteps, 0));
+    const cpuStart = process.cpuUsage();
     const { report } = trainTransformer(warm.model, text, settings(o.steps, o.warmupSteps));
+    cpu = process.cpuUsage(cpuStart);
     seconds = report.milliseconds / 1000;
     loss = report.loss;
   }
-  log(`lmStep: ${(seconds / o.steps).toFixed(3)} s/step, mean loss ${loss.toFixed(3)} nats`);
+  // the QLoRA step runs on the engine DML_LM_KERNEL names (tfjs or wasm); all-weights training is tfjs
+  const engine = o.loraRank > 0 ? lmKernelOf({}) : 'tfjs';
+  log(
+    `lmStep: ${(seconds / o.steps).toFixed(3)} s/step, mean loss ${loss.toFixed(3)} nats, engine ${engine}`,
+  );
   return {
     samplesPerSecond: (o.steps * o.batchSize) / seconds,
-    backend: `tfjs ${backend}`,
+    samplesPerCpuSecond: (o.steps * o.batchSize) / ((cpu.user + cpu.system) / 1e6),
+    backend:
+      engine === 'wasm'
+        ? 'wasm kernel (trainer/transformer-kernel.wat + dense-kernel.wat)'
+        : `tfjs ${backend}`,
     note:
       (o.loraRank > 0
         ? `QLoRA: NF4 base, LoRA r ${o.loraRank} alpha ${o.loraAlpha} on every linear layer (A and B trained), `

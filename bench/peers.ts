@@ -104,6 +104,8 @@ export interface LmStepOptions {
 
 export interface LmStepFigures {
   readonly samplesPerSecond: number;
+  /** Samples per CPU-second of the process (user + system) over the timed steps. */
+  readonly samplesPerCpuSecond: number;
   readonly backend: string;
   readonly note?: string;
 }
@@ -357,6 +359,16 @@ const lmStep = (o: LmStepOptions): Experiment<LmStepOptions, Record<string, unkn
         pick: (j) => num(j, 'samplesPerSecond'),
       },
       ours: (f) => f.samplesPerSecond,
+    },
+    {
+      peer: {
+        key: 'samplesPerCpuSecond',
+        label: 'samples per CPU-second',
+        unit: 'samples/cpu-s',
+        better: 'higher',
+        pick: (j) => num(j, 'samplesPerCpuSecond'),
+      },
+      ours: (f) => f.samplesPerCpuSecond,
     },
     {
       peer: {

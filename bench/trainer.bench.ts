@@ -70,13 +70,20 @@ export default async (): Promise<Row[]> => {
   const cnnBase = quantizeMlp(initCnn(MNIST_CNN, [128, 10], 1));
   const cnnLora: LoraSettings = { rank: 16, alpha: 32, freezeA: true };
   const cnnAdapters = initAdapters(cnnBase, cnnLora, 2);
-  const c = trainLocalDelta(cnnBase, cnnAdapters, cnnLora, data, { ...settings, steps: 10 });
-  rows.push({
-    name: 'MNIST QLoRA training (CNN 3x3x16 pool, 3x3x32 pool, 1568-128-10; r=16, FFA-LoRA, batch 64)',
-    value: (c.report.samples / c.report.milliseconds) * 1000,
-    unit: 'samples/s',
-    backend,
-  });
+  for (const [variant, extra] of [
+    ['wasm kernel over patches (trainer/conv-wasm.ts, the default)', { engine: 'dense' }],
+    ['tensor engine (TensorFlow.js products)', { engine: 'tensor' }],
+  ] as const) {
+    const steps = extra.engine === 'dense' ? 30 : 5;
+    trainLocalDelta(cnnBase, cnnAdapters, cnnLora, data, { ...settings, ...extra, steps: 2 });
+    const c = trainLocalDelta(cnnBase, cnnAdapters, cnnLora, data, { ...settings, ...extra, steps });
+    rows.push({
+      name: `MNIST QLoRA training (CNN 3x3x16 pool, 3x3x32 pool, 1568-128-10; r=16, FFA-LoRA, batch 64), ${variant}`,
+      value: (c.report.samples / c.report.milliseconds) * 1000,
+      unit: 'samples/s',
+      backend,
+    });
+  }
 
   // four parties of a round: one after another here, then in a pool of two worker threads
   const jobs: PartyJob[] = [0, 1, 2, 3].map((p) => ({

@@ -1,19 +1,8 @@
-import { Command, CommanderError, Option } from 'commander';
-import { isDmlError } from '../offchain/index.js';
-import { readConfigFile } from './config-file.js';
+import { Command, CommanderError, Help, Option } from 'commander';
+import { COMMAND_GROUPS, invokedGroup } from './command-catalogue.js';
 import type { CommandContext } from './context.js';
 import { createOutput } from './output.js';
 import { SETTINGS, resolveSettings, settingsRecord } from './settings.js';
-import { registerConfigCommands } from './commands/config.js';
-import { registerKeysCommands } from './commands/keys.js';
-import { registerStorageCommands } from './commands/storage.js';
-import { registerAuditCommands } from './commands/audit.js';
-import { registerDemoCommands } from './commands/demo.js';
-import { registerStatusCommands } from './commands/status.js';
-import { registerDevnetCommands } from './commands/devnet.js';
-import { registerCohortCommands } from './commands/cohort.js';
-import { registerHeadCommands } from './commands/head.js';
-import { registerTrainCommands } from './commands/train.js';
 
 export interface MainIo {
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -30,7 +19,20 @@ interface GlobalOptions {
 const camel = (flag: string) =>
   flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
-export const buildProgram = (io: MainIo = {}): Command => {
+/** Flags of the program that take a value (to find the invoked group among the words). */
+const VALUE_FLAGS: ReadonlySet<string> = new Set([
+  '--config',
+  ...SETTINGS.flatMap((s) => (s.flag ? [s.flag] : [])),
+]);
+
+/**
+ * The `dml` program for a command line: every group listed, and the invoked group's own module
+ * loaded (`'all'` loads every group: for tests of the whole tree).
+ */
+export const buildProgram = async (
+  io: MainIo = {},
+  argv: readonly string[] | 'all' = 'all',
+): Promise<Command> => {
   const stderr = io.stderr ?? process.stderr;
   const stdout = io.stdout ?? process.stdout;
   const program = new Command('dml')
@@ -59,7 +61,7 @@ export const buildProgram = (io: MainIo = {}): Command => {
     const resolved = resolveSettings({
       flags,
       env: io.env ?? process.env,
-      file: await readConfigFile(options.config),
+      file: await (await import('./config-file.js')).readConfigFile(options.config),
     });
     return {
       settings: settingsRecord(resolved),
@@ -68,16 +70,19 @@ export const buildProgram = (io: MainIo = {}): Command => {
     };
   };
 
-  registerKeysCommands(program, context);
-  registerConfigCommands(program, context);
-  registerStorageCommands(program, context);
-  registerAuditCommands(program, context);
-  registerDemoCommands(program, context);
-  registerStatusCommands(program, context);
-  registerDevnetCommands(program, context);
-  registerCohortCommands(program, context);
-  registerHeadCommands(program, context);
-  registerTrainCommands(program, context);
+  const invoked = argv === 'all' ? undefined : invokedGroup(argv, VALUE_FLAGS);
+  for (const group of COMMAND_GROUPS) {
+    if (argv === 'all' || group === invoked) (await group.load())(program, context);
+    else program.command(group.name).description(group.summary);
+  }
+  // a group not loaded is listed as its own module would list it
+  const help = new Help();
+  program.configureHelp({
+    subcommandTerm: (command) =>
+      command.parent === program
+        ? (COMMAND_GROUPS.find((g) => g.name === command.name())?.term ?? help.subcommandTerm(command))
+        : help.subcommandTerm(command),
+  });
   for (const command of program.commands) applyExitOverride(command, program);
   return program;
 };
@@ -94,8 +99,8 @@ const applyExitOverride = (command: Command, root: Command): void => {
 export const main = async (argv: readonly string[], io: MainIo = {}): Promise<number> => {
   const stderr = io.stderr ?? process.stderr;
   const env = io.env ?? process.env;
-  const program = buildProgram(io);
   try {
+    const program = await buildProgram(io, argv);
     if (argv.length === 0) {
       program.outputHelp();
       return 0;
@@ -107,6 +112,7 @@ export const main = async (argv: readonly string[], io: MainIo = {}): Promise<nu
       // help and version exit with 0; commander has printed the one-line error already.
       return error.exitCode === 0 ? 0 : 2;
     }
+    const { isDmlError } = await import('../offchain/index.js');
     if (isDmlError(error)) {
       stderr.write(`dml: ${error.message}${error.hint ? ` (${error.hint})` : ''}\n`);
       return 1;

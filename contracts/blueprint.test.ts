@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { Script, ScriptType } from '@harmoniclabs/plu-ts';
-import { buildBlueprint, loadBlueprint, serializeBlueprint } from './blueprint.js';
+import { buildBlueprint } from './blueprint.js';
+import { loadBlueprint, serializeBlueprint } from './blueprint-file.js';
 
 describe('contracts/plutus.json (CIP-57 blueprint)', () => {
   const committed = loadBlueprint();

@@ -1,6 +1,7 @@
 // npm run build:contracts: compile every validator and write contracts/plutus.json (CIP-57).
 import { writeFileSync } from 'node:fs';
-import { BLUEPRINT_URL, buildBlueprint, serializeBlueprint } from './blueprint.js';
+import { buildBlueprint } from './blueprint.js';
+import { BLUEPRINT_URL, serializeBlueprint } from './blueprint-file.js';
 
 const started = Date.now();
 const blueprint = buildBlueprint();

@@ -64,11 +64,7 @@ import {
   type D,
   freshTerms,
 } from './lib/data.js';
-
-/** Token name prefixes: claim, kill, signal (the name is prefix byte ++ the party's key hash). */
-export const CLAIM_PREFIX = 0x63; // 'c'
-export const KILL_PREFIX = 0x6b; // 'k'
-export const SIGNAL_PREFIX = 0x73; // 's'
+import { CLAIM_PREFIX, KILL_PREFIX, SIGNAL_PREFIX } from './token-prefixes.js';
 
 type Tokens = UtilityTermOf<PList<PPair<PData, PData>>>;
 

@@ -53,7 +53,8 @@ import {
   upperBoundOf,
   type D,
 } from './lib/data.js';
-import { CLAIM_PREFIX, KILL_PREFIX, escrowInputs, tokenName } from './membership.js';
+import { escrowInputs, tokenName } from './membership.js';
+import { CLAIM_PREFIX, KILL_PREFIX } from './token-prefixes.js';
 
 type Tokens = UtilityTermOf<PList<PData>>;
 

@@ -1,6 +1,7 @@
 import type { ReplayedDmlEvent } from '../offchain/index.js';
 import { Drafts, type Writable } from './draft.js';
 import { type Projection, put } from './projection.js';
+import { RecentKeys } from './recent-keys.js';
 
 export interface PartyReputation {
   readonly party: string;
@@ -47,10 +48,12 @@ export const reputationProjection: Projection<ReputationState> = {
   // The same fold as `evolve` over `events`, each touched record copied once for the run (drafts).
   evolveMany(state, events) {
     const drafts = new Drafts();
+    const partyKeys = new RecentKeys();
     let cohorts: Writable<ReputationState['cohorts']> | undefined;
     let lastId: string | undefined;
     let lastCohort: Record<string, PartyReputation> | undefined;
-    const partyDraft = (cohortId: string, party: string): Writable<PartyReputation> => {
+    const partyDraft = (cohortId: string, id: string): Writable<PartyReputation> => {
+      const party = partyKeys.get(id);
       if (lastId !== cohortId || lastCohort === undefined) {
         cohorts ??= drafts.object(state.cohorts);
         lastCohort = drafts.object(cohorts[cohortId] ?? {});

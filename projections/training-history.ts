@@ -1,5 +1,6 @@
 import { Drafts, type Writable } from './draft.js';
 import { type Projection, put } from './projection.js';
+import { RecentKeys } from './recent-keys.js';
 
 export interface PartyRound {
   readonly party: string;
@@ -67,6 +68,7 @@ export const trainingHistoryProjection: Projection<TrainingHistoryState> = {
   // The same fold as `evolve` over `events`, each touched record copied once for the run (drafts).
   evolveMany(state, events) {
     const drafts = new Drafts();
+    const partyKeys = new RecentKeys();
     let root: Writable<TrainingHistoryState> | undefined;
     let cohorts: Writable<TrainingHistoryState['cohorts']> | undefined;
     let last: { cohortId: string; epoch: number; round: number; record: Writable<RoundRecord> } | undefined;
@@ -91,7 +93,8 @@ export const trainingHistoryProjection: Projection<TrainingHistoryState> = {
       last = { cohortId, epoch, round, record };
       return record;
     };
-    const partyDraft = (r: Writable<RoundRecord>, party: string): Writable<PartyRound> => {
+    const partyDraft = (r: Writable<RoundRecord>, id: string): Writable<PartyRound> => {
+      const party = partyKeys.get(id);
       const parties = (r.parties = drafts.object(r.parties));
       const existing = parties[party];
       const p = existing ? drafts.object(existing) : drafts.fresh(emptyParty(party));
@@ -132,7 +135,7 @@ export const trainingHistoryProjection: Projection<TrainingHistoryState> = {
         case 'training.ContributionScored': {
           const e = event.data;
           const p = partyDraft(roundDraft(e.cohortId, e.epoch, e.round), e.party);
-          (p.scores = drafts.object(p.scores))[e.scorer] = e.score;
+          (p.scores = drafts.object(p.scores))[partyKeys.get(e.scorer)] = e.score;
           break;
         }
         default:

@@ -5,7 +5,14 @@
  *   npm run build:kernels
  */
 import { writeFile } from 'node:fs/promises';
-import { DENSE_KERNEL_MODULE, buildDenseKernelModuleText } from './kernels.js';
+import {
+  DENSE_KERNEL_MODULE,
+  TRANSFORMER_KERNEL_MODULE,
+  buildDenseKernelModuleText,
+  buildTransformerKernelModuleText,
+} from './kernels.js';
 
 await writeFile(DENSE_KERNEL_MODULE, await buildDenseKernelModuleText());
 process.stdout.write(`wrote ${DENSE_KERNEL_MODULE}\n`);
+await writeFile(TRANSFORMER_KERNEL_MODULE, await buildTransformerKernelModuleText());
+process.stdout.write(`wrote ${TRANSFORMER_KERNEL_MODULE}\n`);

@@ -40,3 +40,18 @@ export const buildDenseKernelModuleText = async (): Promise<string> =>
     'trainer/dense-kernel.wat',
     await wat2wasm('dense-kernel.wat', await readFile(DENSE_KERNEL_SOURCE, 'utf8')),
   );
+
+export const TRANSFORMER_KERNEL_SOURCE = fileURLToPath(
+  new URL('../trainer/transformer-kernel.wat', import.meta.url),
+);
+export const TRANSFORMER_KERNEL_MODULE = fileURLToPath(
+  new URL('../trainer/transformer-kernel-wasm.ts', import.meta.url),
+);
+
+/** The transformer engine's kernel (trainer/transformer-kernel.wat): its built module's TypeScript text. */
+export const buildTransformerKernelModuleText = async (): Promise<string> =>
+  kernelModuleText(
+    'TRANSFORMER_KERNEL_WASM_BASE64',
+    'trainer/transformer-kernel.wat',
+    await wat2wasm('transformer-kernel.wat', await readFile(TRANSFORMER_KERNEL_SOURCE, 'utf8')),
+  );

@@ -216,7 +216,7 @@ interface LayerAddresses {
  * Mean softmax cross-entropy of logits^T [classes, n]; its gradient (softmax - onehot) / n into
  * dT [classes, n]. The arithmetic of softmaxCrossEntropy (trainer/dense-qlora.ts), transposed.
  */
-const softmaxCrossEntropyT = (
+export const softmaxCrossEntropyT = (
   zT: Float32Array,
   labels: Int32Array,
   n: number,

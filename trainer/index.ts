@@ -107,8 +107,11 @@ export {
   transformerParameterCount,
 } from './transformer.js';
 export {
+  type LmKernelChoice,
   type TextEvaluationOptions,
   type TransformerTrainingSettings,
+  DEFAULT_LM_KERNEL,
+  lmKernelOf,
   dequantizeTransformer,
   evaluateQloraTransformer,
   evaluateTransformer,

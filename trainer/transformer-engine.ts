@@ -5,6 +5,7 @@ import type { LoraSettings } from './mlp.js';
 import type { AdamWSettings, Evaluation, TrainingReport } from './mlp-engine.js';
 import { dequantizeNf4, dequantizeNf4Into } from './nf4.js';
 import { seededRandom } from './random.js';
+import { trainQloraTransformerWasm, trainTransformerWasm } from './transformer-wasm.js';
 import {
   type QuantizedTransformer,
   type Transformer,
@@ -299,7 +300,29 @@ export interface TransformerTrainingSettings extends AdamWSettings {
   readonly window?: number;
   /** Where window b of step s starts (default: seeded uniform starts over the text). */
   readonly windowStart?: (step: number, b: number) => number;
+  /**
+   * The engine of a QLoRA step: 'tfjs' (TensorFlow.js products and autodiff, this file) or 'wasm'
+   * (trainer/transformer-wasm.ts: the SIMD kernels and plain loops), for QLoRA and full-precision
+   * training alike. Default: the environment's `DML_LM_KERNEL`, else DEFAULT_LM_KERNEL.
+   */
+  readonly lmKernel?: LmKernelChoice;
 }
+
+export type LmKernelChoice = 'tfjs' | 'wasm';
+
+/** The QLoRA transformer step's engine when neither the settings nor DML_LM_KERNEL say. */
+export const DEFAULT_LM_KERNEL: LmKernelChoice = 'tfjs';
+
+/** The engine asked for (settings, then DML_LM_KERNEL, then the default). */
+export const lmKernelOf = (settings: Pick<TransformerTrainingSettings, 'lmKernel'>): LmKernelChoice => {
+  if (settings.lmKernel) return settings.lmKernel;
+  const env = process.env.DML_LM_KERNEL;
+  if (env === undefined || env === '') return DEFAULT_LM_KERNEL;
+  if (env === 'tfjs' || env === 'wasm') return env;
+  throw new DmlError('LM_KERNEL', `DML_LM_KERNEL=${env} is not a transformer engine`, {
+    hint: 'use DML_LM_KERNEL=wasm or DML_LM_KERNEL=tfjs',
+  });
+};
 
 const checkText = (text: Uint8Array, t: number): void => {
   if (text.length < t + 2) throw new DmlError('TEXT_TOO_SHORT', `text of ${text.length} bytes, window ${t}`);
@@ -422,6 +445,7 @@ export const trainTransformer = (
   text: Uint8Array,
   settings: TransformerTrainingSettings,
 ): { model: Transformer; report: TrainingReport } => {
+  if (lmKernelOf(settings) === 'wasm') return trainTransformerWasm(model, text, settings);
   const { params, tensors } = fp32Variables(model);
   try {
     const report = runSteps(
@@ -477,6 +501,7 @@ export const trainQloraTransformer = (
   text: Uint8Array,
   settings: TransformerTrainingSettings,
 ): { adapters: Delta; report: TrainingReport } => {
+  if (lmKernelOf(settings) === 'wasm') return trainQloraTransformerWasm(base, adapters, lora, text, settings);
   const vars = adapterVariables(base, adapters, lora);
   const frozen = qloraTensors(base, adapters, lora);
   try {
@@ -643,6 +668,33 @@ export const qloraTransformerLossAndGradients = (
   } finally {
     vars.dispose();
     disposeQlora(frozen);
+  }
+};
+
+/** The full-precision loss on the windows at `starts` and every parameter's gradient, by name (tests). */
+export const transformerLossAndGradients = (
+  model: Transformer,
+  text: Uint8Array,
+  starts: readonly number[],
+  window = model.shape.context,
+): { loss: number; grads: Map<string, Float32Array> } => {
+  const { params, tensors } = fp32Variables(model);
+  const byVariable = new Map([...params].map(([name, v]) => [v.name, name]));
+  try {
+    const grads = new Map<string, Float32Array>();
+    const loss = tf.tidy(() => {
+      const { tokens, targets } = windowTensors(text, starts, window);
+      const result = tf.variableGrads(
+        () => crossEntropy(forward(fp32Weights(model.shape, tensors, true), tokens), targets),
+        [...params.values()],
+      );
+      for (const [k, g] of Object.entries(result.grads))
+        grads.set(byVariable.get(k)!, g.dataSync() as Float32Array);
+      return result.value.dataSync()[0]!;
+    });
+    return { loss, grads };
+  } finally {
+    for (const p of params.values()) p.dispose();
   }
 };
 

@@ -9,6 +9,7 @@ on every linear layer are trained. Prints one JSON object."""
 import argparse
 import math
 import resource
+import time
 
 from common import add_common_flags, limit_threads
 
@@ -113,13 +114,16 @@ def train_step(step: int) -> float:
 model.train()
 for step in range(args.warmup_steps):
     train_step(step)
+cpu_start = time.process_time()
 with Stopwatch() as watch:
     losses = [train_step(args.warmup_steps + s) for s in range(args.steps)]
+cpu_seconds = time.process_time() - cpu_start
 
 emit(
     {
         "experiment": "lmStep",
         "samplesPerSecond": args.steps * args.batch_size / watch.seconds,
+        "samplesPerCpuSecond": args.steps * args.batch_size / cpu_seconds,
         "tokensPerSecond": args.steps * args.batch_size * args.context / watch.seconds,
         "secondsPerStep": watch.seconds / args.steps,
         "peakRssBytes": peak_rss_bytes(),

@@ -122,6 +122,8 @@ export const registerDevnetCommands = (program: Command, context: () => Promise<
       head = await startDevnetHead(ledger, {
         keyDirs: options.headParties.split(',').filter((d) => d !== ''),
         contestationPeriod: wholeNumber('--contestation-period', options.contestationPeriod ?? '60', 1),
+        // a party keeps its endpoint's port from one head to the next (down, up with new parties)
+        portsFile: join(dir, 'head-ports.json'),
       });
     }
     writeDevnetState(dir, {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -59,11 +60,11 @@ const run = async (argv: string[], extraEnv: Record<string, string> = {}) => {
   });
   return { code, stdout: stdout.text, stderr: stderr.text };
 };
-const urlOf = (party: string) => head?.state.parties.find((p) => p.keys === join(home, party))?.url;
-const hydraEnv = (party: string): Record<string, string> => {
-  const url = urlOf(party);
-  return url ? { DML_HYDRA_URL: url } : {};
-};
+/** Each party's hydra-node endpoint: the same port for every head, as a real hydra-node keeps its URL. */
+const ports: Record<string, number> = {};
+const hydraEnv = (party: string): Record<string, string> => ({
+  DML_HYDRA_URL: `ws://127.0.0.1:${ports[party]}`,
+});
 const ok = async <T = Record<string, unknown>>(party: string, argv: string[]): Promise<T> => {
   const result = await run(['--json', '--keys', join(home, party), ...argv], hydraEnv(party));
   if (result.code !== 0) throw new Error(`dml ${argv.join(' ')} -> ${result.code}: ${result.stderr}`);
@@ -71,6 +72,7 @@ const ok = async <T = Record<string, unknown>>(party: string, argv: string[]): P
 };
 
 interface Child {
+  readonly process: ChildProcess;
   stdout: string;
   stderr: string;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -102,6 +104,7 @@ const startParty = (party: string, plan: string): Child => {
   );
   children.push(child);
   const handle: Child = {
+    process: child,
     stdout: '',
     stderr: '',
     exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
@@ -118,22 +121,45 @@ const startParty = (party: string, plan: string): Child => {
   return handle;
 };
 
-/** Runs parties' processes to their end; each must exit 0 and print the epoch's last round. */
-const trainEpoch = async (parties: string[], plan: string) => {
-  const procs = parties.map((p) => startParty(p, plan));
-  // a party that fails ends the epoch for the others at once (they would wait for it until their
-  // patience runs out), so the failure shows with its own output, not as a test timeout
+/** Fails naming the party and what it waited for, with its output, unless its output shows `pattern` in time. */
+const waitForOutput = async (party: string, child: Child, pattern: RegExp, seconds = 150): Promise<void> => {
+  const seen = new Promise<void>((resolve, reject) => {
+    const look = setInterval(() => {
+      if (pattern.test(child.stdout + child.stderr)) {
+        clearInterval(look);
+        resolve();
+      }
+    }, 100);
+    void child.exited.then((r) => {
+      clearInterval(look);
+      if (pattern.test(child.stdout + child.stderr)) resolve();
+      else reject(new Error(`${party} exited (${r.code ?? r.signal}) before ${pattern}`));
+    });
+  });
+  await bounded(`${party}'s output ${pattern}`, seen, seconds).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}\n${party}: ${child.stdout}\n${child.stderr}`);
+  });
+};
+
+/**
+ * Waits for parties' processes to end; each must exit 0. A party that fails ends the wait for
+ * the others at once (they would wait for it until their patience runs out), so the failure
+ * shows with every party's output, not as a test timeout.
+ */
+const awaitExits = async (parties: string[], procs: Child[], seconds = 300) => {
   const firstFailure = new Promise<void>((resolve) =>
     procs.forEach((p) => void p.exited.then((r) => r.code !== 0 && resolve())),
   );
   const allExited = Promise.all(procs.map((p) => p.exited));
-  await bounded(`dml train run of ${parties.join(', ')}`, Promise.race([allExited, firstFailure]), 300).catch(
-    (e: unknown) => {
-      throw new Error(
-        [(e as Error).message, ...procs.map((p, i) => `${parties[i]}: ${p.stdout}\n${p.stderr}`)].join('\n'),
-      );
-    },
-  );
+  await bounded(
+    `dml train run of ${parties.join(', ')}`,
+    Promise.race([allExited, firstFailure]),
+    seconds,
+  ).catch((e: unknown) => {
+    throw new Error(
+      [(e as Error).message, ...procs.map((p, i) => `${parties[i]}: ${p.stdout}\n${p.stderr}`)].join('\n'),
+    );
+  });
   for (const child of children)
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   const results = await allExited;
@@ -146,15 +172,21 @@ const trainEpoch = async (parties: string[], plan: string) => {
       stderr: r.code === 0 ? '' : procs[i]!.stderr,
     })),
   ).toEqual(parties.map((party) => ({ party, code: 0, signal: null, stderr: '' })));
-  return procs.map((p) => {
-    const done = /round (\d+) acknowledged by all (\d+) parties, aggregate ([0-9a-f]{64})/.exec(p.stdout);
-    return {
-      round: Number(done?.[1]),
-      parties: Number(done?.[2]),
-      aggregateHash: done?.[3],
-      stderr: p.stderr,
-    };
-  });
+};
+
+/** The epoch's last round as a process's result line says it. */
+const doneLine = (p: Child) => {
+  const done = /round (\d+) acknowledged by all (\d+) parties, aggregate ([0-9a-f]{64})/.exec(p.stdout);
+  return { round: Number(done?.[1]), parties: Number(done?.[2]), aggregateHash: done?.[3] };
+};
+
+/** A free 127.0.0.1 port (each party's hydra-node keeps its port from one head to the next). */
+const freePort = async (): Promise<number> => {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 };
 
 beforeAll(async () => {
@@ -167,6 +199,7 @@ beforeAll(async () => {
     MY_ENCRYPTION_PASSPHRASE: 'cohort passphrase 91c2',
   };
   for (const party of ['a', 'b', 'c']) {
+    ports[party] = await freePort();
     expect((await run(['--keys', join(home, party), 'keys', 'new'])).code).toBe(0);
     expect((await run(['--keys', join(home, party), 'devnet', 'fund', '--ada', '100'])).code).toBe(0);
   }
@@ -180,12 +213,15 @@ afterAll(async () => {
   ledger?.close();
 });
 
-describe('dml train run, an epoch after the first with a newcomer', () => {
-  it('epoch 1 with two parties, a scheduled close, epoch 2 with three from the same adapter, one aggregate', async () => {
-    head = await bounded(
-      'the head of a and b',
-      startDevnetHead(ledger, { keyDirs: ['a', 'b'].map((p) => join(home, p)), contestationPeriod: 30 }),
-    );
+describe('dml train run follows the cohort across epochs', () => {
+  it('processes that span both epochs: a and b train epoch 1, wait for the scheduled close, train epoch 2 with the newcomer c who waited for it; b stopped by Ctrl-C between epochs resumes from its log', async () => {
+    const headOf = (parties: string[]) =>
+      startDevnetHead(ledger, {
+        keyDirs: parties.map((p) => join(home, p)),
+        contestationPeriod: 30,
+        ports: parties.map((p) => ports[p]!),
+      });
+    head = await bounded('the head of a and b', headOf(['a', 'b']));
     const created = await ok<{ cohort: string; policy: string }>('a', [
       'cohort',
       'create',
@@ -205,20 +241,49 @@ describe('dml train run, an epoch after the first with a newcomer', () => {
     const plan = join(home, 'plan.json');
     await ok('a', ['train', 'plan', '--cohort', cohort, '--out', plan, ...SMALL_MNIST_PLAN_FLAGS]);
 
-    // epoch 1: a and b train round 1 while c joins (it enters at the next epoch)
-    const epoch1 = trainEpoch(['a', 'b'], plan);
+    // epoch 1: a and b train round 1 while c joins; c's process waits for the next epoch
+    const a = startParty('a', plan);
+    let b = startParty('b', plan);
     await ok('c', ['cohort', 'join', '--cohort', cohort, '--deposit', '10']);
-    const outsider = await run(['--keys', join(home, 'c'), 'train', 'run', '--plan', plan]);
-    expect(outsider.stderr).toMatch(/not a party of epoch 1.*enters at the next one/);
-    expect(outsider.code).toBe(1);
-    const done1 = await epoch1;
-    expect(done1.map((d) => [d.round, d.parties])).toEqual([
-      [1, 2],
-      [1, 2],
-    ]);
-    expect(new Set(done1.map((d) => d.aggregateHash)).size).toBe(1);
+    // with a short patience, the newcomer's wait for the next epoch ends in one line naming it
+    const impatient = await run(
+      ['--keys', join(home, 'c'), 'train', 'run', '--plan', plan, '--poll', '0.2', '--patience', '1'],
+      hydraEnv('c'),
+    );
+    expect(impatient.code).toBe(1);
+    const errors = impatient.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('dml: '));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(
+      /waited \d+ s \(--patience\) for the next epoch: this party is not a party of epoch 1/,
+    );
+    const c = startParty('c', plan);
+    for (const [name, p] of [
+      ['a', a],
+      ['b', b],
+    ] as const)
+      await waitForOutput(name, p, /waiting for the scheduled close of epoch 1, done at round 1/);
+    expect([doneLine(a), doneLine(b)].map((d) => d.round)).toEqual([NaN, NaN]); // still running: no result line yet
+    const epoch1 = [a, b].map(
+      (p) =>
+        /epoch 1 done: round 1 acknowledged by all 2 parties, aggregate ([0-9a-f]{64})/.exec(p.stderr)?.[1],
+    );
+    expect(epoch1[0]).toMatch(/^[0-9a-f]{64}$/);
+    expect(epoch1[1]).toBe(epoch1[0]);
+    await waitForOutput('c', c, /waiting for the next epoch: this party is not a party of epoch 1/);
 
-    // the scheduled close: layer 1 with the snapshot both signed, the head closed and fanned out
+    // Ctrl-C: b stops cleanly between epochs
+    b.process.kill('SIGINT');
+    const stoppedB = await bounded('b stopping on SIGINT', b.exited);
+    expect({ ...stoppedB, stdout: b.stdout.trim() }).toEqual({
+      code: 0,
+      signal: null,
+      stdout: 'stopped between epochs; run again to resume',
+    });
+
+    // the scheduled close, by hand: layer 1 with the snapshot both signed, the head closed and fanned out
     await ok('a', ['devnet', 'fund', '--ada', '20']); // a's funds are in the head: fees on layer 1
     const closed = await ok<{ round: number; aggregateHash: string; scheduled: boolean }>('a', [
       'train',
@@ -226,7 +291,7 @@ describe('dml train run, an epoch after the first with a newcomer', () => {
       '--plan',
       plan,
     ]);
-    expect(closed).toMatchObject({ round: 1, aggregateHash: done1[0]!.aggregateHash, scheduled: true });
+    expect(closed).toMatchObject({ round: 1, aggregateHash: epoch1[0], scheduled: true });
     await ok('a', ['head', 'close']);
     await ok('a', ['devnet', 'advance', '--seconds', '100']);
     await ok('a', ['head', 'fanout']);
@@ -236,41 +301,26 @@ describe('dml train run, an epoch after the first with a newcomer', () => {
     });
     await bounded('closing the first head', head.close());
 
-    // epoch 2: a new head of three
-    head = await bounded(
-      'the head of a, b and c',
-      startDevnetHead(ledger, { keyDirs: ['a', 'b', 'c'].map((p) => join(home, p)), contestationPeriod: 30 }),
-    );
+    // epoch 2: a new head of three at the same endpoints; b runs again and resumes from its log
+    head = await bounded('the head of a, b and c', headOf(['a', 'b', 'c']));
     await ok('a', ['head', 'init']);
     for (const party of ['a', 'b', 'c']) await ok(party, ['head', 'commit']);
-    // the newcomer alone, with a patience: no carry-over comes; it stops naming the peers and what to run next
-    const [wa, wb] = await Promise.all(['a', 'b'].map((p) => loadPartyWallet(join(home, p))));
-    const stalled = await run(
-      ['--keys', join(home, 'c'), 'train', 'run', '--plan', plan, '--poll', '0.2', '--patience', '1'],
-      hydraEnv('c'),
-    );
-    expect(stalled.code).toBe(1);
-    // progress lines, then the error in one line
-    const errors = stalled.stderr
-      .trim()
-      .split('\n')
-      .filter((l) => l.startsWith('dml: '));
-    expect(errors).toHaveLength(1);
-    expect(stalled.stderr.trim().split('\n').at(-1)).toBe(errors[0]);
-    expect(stalled.stderr).toContain(
-      `round 2: no carry-over from ${[wa!.pkh, wb!.pkh].sort().join(', ')} for`,
-    );
-    expect(stalled.stderr).toContain(`\`dml cohort vote-slash --cohort ${cohort} --accused ${wa!.pkh}\``);
-    expect(stalled.stderr).toContain(`\`dml train close --plan ${plan}\``);
-    const done2 = await trainEpoch(['a', 'b', 'c'], plan);
+    b = startParty('b', plan);
+    await awaitExits(['a', 'b', 'c'], [a, b, c]);
+    const done2 = [a, b, c].map(doneLine);
     expect(done2.map((d) => [d.round, d.parties])).toEqual([
       [2, 3],
       [2, 3],
       [2, 3],
     ]);
     expect(new Set(done2.map((d) => d.aggregateHash)).size).toBe(1);
-    expect(done2[2]!.stderr).toMatch(
+    for (const p of [a, b, c]) expect(p.stdout).toMatch(/the cohort's final round: training is over/);
+    expect(c.stderr).toMatch(
       /started from global adapter [0-9a-f]{12} \(the carry-over of [0-9a-f]{12}, checked\)/,
+    );
+    // a followed both epochs in one process
+    expect(a.stderr).toMatch(
+      /epoch 1 done: round 1[\s\S]*waiting for the finalize of epoch 1[\s\S]*epoch 2: rounds 2-2, 3 parties/,
     );
 
     // every party started round 2 from the same adapter: the newcomer's equals the others'
@@ -294,6 +344,10 @@ describe('dml train run, an epoch after the first with a newcomer', () => {
         .map((e) => e.data as { round: number; globalAdapterHash: string })
         .find((d) => d.round === 1)!.globalAdapterHash;
       expect(starts[0]![0]).not.toBe(round1);
+      // b's stream: one step of each kind per round across its two processes
+      const bTypes = (await log.readStream(partyStream(policy, wallets[1]!.pkh))).map((e) => e.type);
+      for (const type of ['training.RoundStarted', 'training.DeltaCommitted', 'training.SnapshotSigned'])
+        expect(bTypes.filter((t) => t === type)).toHaveLength(2);
     } finally {
       await log.close();
     }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { OutRef } from 'lucid-cardano';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import {
@@ -8,6 +9,13 @@ import {
   HydraClient,
   PartyRoundLoop,
   type HeadRounds,
+  type FollowHead,
+  type FollowLayer1,
+  type PartyRoundLoopResult,
+  type CohortTrainingParamsOnChain,
+  followCohortEpochs,
+  readChainTx,
+  readCohortParamsMetadata,
   type AggregationRule,
   type EventStore,
   type ObjectStore,
@@ -44,7 +52,7 @@ import {
   type PartySession,
 } from '../cohort-session.js';
 import { hydraEndpoint } from './head.js';
-import { syncLogAfterLayer1 } from '../l1-log.js';
+import { followedChain, syncLogAfterLayer1 } from '../l1-log.js';
 
 const whole = (flag: string, value: string, min = 1): number => {
   const n = Number(value);
@@ -156,23 +164,48 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
     .option('--learning-rate <x>', 'learning rate of local training', '0.01')
     .option('--aggregation <rule>', 'ffa-lora, fedavg or median', 'ffa-lora')
     .action(
-      async (o: {
-        cohort: string;
-        out: string;
-        seed: string;
-        rank: string;
-        shardSize: string;
-        validationSize: string;
-        publicCount: string;
-        pretrainSteps: string;
-        hidden: string;
-        localSteps: string;
-        batchSize: string;
-        learningRate: string;
-        aggregation: string;
-      }) => {
+      async (
+        o: {
+          cohort: string;
+          out: string;
+          seed: string;
+          rank: string;
+          shardSize: string;
+          validationSize: string;
+          publicCount: string;
+          pretrainSteps: string;
+          hidden: string;
+          localSteps: string;
+          batchSize: string;
+          learningRate: string;
+          aggregation: string;
+        },
+        command: Command,
+      ) => {
         const ctx = await context();
-        parseCohortId(o.cohort);
+        const seed = parseCohortId(o.cohort);
+        // the cohort's creation fixed the rank and the rule on layer 1: a flag left at its default
+        // takes the cohort's value, a flag given that differs is refused (before any pretraining)
+        const onChain = await creationParams(ctx, seed);
+        if (onChain.params) {
+          const { params, txId } = onChain.params;
+          const check = (flag: string, key: 'rank' | 'aggregation', value: string) => {
+            if (command.getOptionValueSource(key) === 'default') o[key] = value;
+            else if (o[key] !== value)
+              throw new DmlError(
+                'PLAN_MISMATCH',
+                `${flag} ${o[key]} differs from the cohort's ${value} (fixed by its creation on layer 1, tx ${txId})`,
+                { hint: `leave ${flag} out, or give ${flag} ${value}` },
+              );
+          };
+          if (params.model !== 'mnist')
+            throw new DmlError(
+              'PLAN_MISMATCH',
+              `the cohort trains model ${params.model} (its creation on layer 1, tx ${txId}); \`dml train plan\` writes mnist plans`,
+            );
+          check('--rank', 'rank', String(params.loraRank));
+          check('--aggregation', 'aggregation', params.aggregation);
+        } else ctx.output.info(`rank and aggregation not checked against the cohort: ${onChain.why}`);
         if (!['ffa-lora', 'fedavg', 'median'].includes(o.aggregation))
           throw new DmlError(
             'BAD_FLAG',
@@ -207,14 +240,14 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
   train
     .command('run')
     .description(
-      "this party's own process: follow the head epoch's rounds (train, commit, aggregate, acknowledge) until the last is acknowledged by all; resumes after a restart",
+      "this party's own process: follow the cohort's head epochs (train, commit, aggregate, acknowledge every round; between epochs wait for the scheduled close and the next head) until the final round is acknowledged by all or the cohort ends; Ctrl-C stops between steps, a restart resumes from the log",
     )
     .requiredOption('--plan <file>', "the cohort's training plan (`dml train plan`)")
     .option('--cohort <id>', "cohort id (default: the plan's; must match it)")
-    .option('--poll <seconds>', 'look at the head again after this long without a wake-up', '5')
+    .option('--poll <seconds>', 'look at the head and layer 1 again after this long without a wake-up', '5')
     .option(
       '--patience <seconds>',
-      'stop, naming them, when the peers it waits for post nothing for this long (default: wait until stopped)',
+      'stop, naming them, when the peers it waits for post nothing (or, between epochs, the cohort does not move on) for this long (default: wait until stopped)',
     )
     .option(
       '--close-on-refusal',
@@ -226,50 +259,13 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
       if (o.cohort !== undefined && o.cohort !== plan.cohort)
         throw new DmlError('PLAN_COHORT', `the plan is for cohort ${plan.cohort}, not ${o.cohort}`);
       const pollMs = positiveNumber('--poll', o.poll) * 1000;
+      const patienceMs =
+        o.patience !== undefined ? positiveNumber('--patience', o.patience) * 1000 : undefined;
       const session = await openSession(ctx.settings);
-      const cohort = await openCohort(session.lucid, plan.cohort);
-      const { state } = cohort;
+      // an unknown cohort fails at once; later reads that fail are waited out (a devnet restarting)
+      let cohort = await openCohort(session.lucid, plan.cohort);
       const me = session.wallet.pkh;
-      if (state.phase.kind === 'Completed' || state.phase.kind === 'Premature') {
-        ctx.output.result(`cohort ${cohort.id} has ended (${state.phase.kind}): nothing to train`, {
-          cohort: cohort.id,
-          outcome: state.phase.kind,
-        });
-        return;
-      }
-      if (state.phase.kind !== 'Open')
-        throw new DmlError(
-          'COHORT_CLOSED',
-          `cohort ${cohort.id} is ${state.phase.kind}: no head epoch runs`,
-          {
-            hint: 'finalize it (`dml cohort finalize`) after the contestation period',
-          },
-        );
-      if (state.epoch < 1n)
-        throw new DmlError('NO_EPOCH', `cohort ${cohort.id} has not started its first epoch`, {
-          hint: 'a member runs `dml cohort start-epoch` once every party joined',
-        });
-      const parties = state.parties.map((p) => p.pkh);
-      if (!parties.includes(me))
-        throw new DmlError(
-          'NOT_A_PARTY',
-          `this party (${me}) is not a party of epoch ${state.epoch} of ${cohort.id}`,
-          {
-            hint: 'a member who joined during an epoch enters at the next one',
-          },
-        );
-      const { firstRound, lastRound } = epochRounds(cohort);
-      // the shard is the party's place in join order (members are listed newest first on layer 1),
-      // so that it stays the same when a newcomer joins between epochs
-      const memberIndex = state.members.length - 1 - state.members.findIndex((m) => m.pkh === me);
-      const endpoint = await hydraEndpoint(ctx);
       const info = (line: string) => ctx.output.info(line);
-      info(
-        `party ${me.slice(0, 12)}… of cohort ${cohort.id.slice(0, 16)}…, epoch ${state.epoch}: rounds ${firstRound}-${lastRound}, ${parties.length} parties`,
-      );
-      await selectTrainerBackend({ log: info });
-      const party = await mnistPartyFromPlan(plan, o.plan, memberIndex, state.members.length);
-
       const home = resolve(ctx.settings.home ?? '.dml');
       const storage = storageConfigFromSettings(ctx.settings, {
         fallbackPassphrase: session.wallet.keys.storagePassphrase,
@@ -286,6 +282,7 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
       const onTerm = () => stop('SIGTERM');
       process.on('SIGINT', onInt);
       process.on('SIGTERM', onTerm);
+      const cohortFlag = `--cohort ${cohort.id}`;
       try {
         log = await openLog(ctx.settings.eventStore!);
         objects = await openObjectStore(storage);
@@ -294,97 +291,130 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
           prefix: `${storage.prefix}deltas/${me}`,
           passphrase: storage.passphrase,
         });
-        const loop = new PartyRoundLoop({
-          identity: {
-            id: me,
-            hydraSk: session.wallet.keys.hydraSigningKey,
-            hydraVk: session.wallet.hydraVk,
-          },
-          // the cohort token's policy: what the training snapshot, the datums and the log name
-          cohortId: cohort.scripts.cohortId,
-          epoch: Number(state.epoch),
-          parties,
-          firstRound,
-          lastRound,
-          hydra: endpoint,
-          headKey: headKeyFromSeed(session.wallet.keys.paymentSigningKey),
-          signalUnit: partyTokenUnits(cohort.scripts, me).signal,
-          rule: ruleOf(plan.aggregation),
-          learner: party.learner,
-          content,
-          log,
-          bus,
-          adapters: new AdapterFiles(join(home, 'train', cohort.scripts.cohortId, me, 'adapters')),
-          startGlobal: party.startAdapters,
-          // an epoch after the first starts from round firstRound-1's global adapter, whose
-          // aggregate hash layer 1 holds (the scheduled close carried it, signed by every party)
-          ...(firstRound > 1 ? { previousAggregateHash: state.phase.aggregateHash } : {}),
+        let backendChosen = false;
+        const parties = new Map<string, Awaited<ReturnType<typeof mnistPartyFromPlan>>>();
+        const partyOf = async (memberIndex: number, members: number) => {
+          if (!backendChosen) await selectTrainerBackend({ log: info });
+          backendChosen = true;
+          const id = `${memberIndex}/${members}`;
+          const held = parties.get(id) ?? (await mnistPartyFromPlan(plan, o.plan, memberIndex, members));
+          parties.set(id, held);
+          return held;
+        };
+        const result = await followCohortEpochs({
+          me,
           signal: controller.signal,
-          onStep: info,
           pollMs,
-          ...(o.patience !== undefined
-            ? { patienceMs: positiveNumber('--patience', o.patience) * 1000 }
-            : {}),
-        });
-        const result = await loop.run();
-        if (result.kind === 'refused' || result.kind === 'stalled') {
-          const cohortFlag = `--cohort ${cohort.id}`;
-          const accused = [...(result.kind === 'refused' ? result.flagged : result.missing)].sort();
-          const what =
-            result.kind === 'refused'
-              ? `round ${result.round}: ${result.reason}; this party does not sign`
-              : `round ${result.round}: no ${result.waitingFor === 'starting-adapter' ? 'carry-over' : result.waitingFor} from ${accused.join(', ')} for ${Math.round(result.waitedMs / 1000)} s (--patience)`;
-          const vote = accused
-            .map((p) => `\`dml cohort vote-slash ${cohortFlag} --accused ${p}\``)
-            .join(' or ');
-          const later = `after the contestation period: \`dml head fanout\`, \`dml cohort finalize ${cohortFlag}\` (it ends Premature), then ${vote} with the other honest parties (--with-keys, or --voters and --out)`;
-          if (!o.closeOnRefusal)
-            throw new DmlError(result.kind === 'refused' ? 'ROUND_REFUSED' : 'ROUND_STALLED', what, {
-              hint: `next: \`dml train close --plan ${o.plan}\` (layer 1, the last round signed by all), \`dml head close\`; ${later}`,
+          ...(patienceMs !== undefined ? { patienceMs } : {}),
+          onLine: info,
+          readLayer1: async () => {
+            try {
+              cohort = await openCohort(session.lucid, plan.cohort);
+            } catch (error) {
+              return { kind: 'unreachable', message: error instanceof Error ? error.message : String(error) };
+            }
+            return followLayer1Of(cohort);
+          },
+          readHead: async () => {
+            try {
+              return await probeHydraNode(await hydraEndpoint(ctx), Math.max(pollMs, 5_000));
+            } catch (error) {
+              return { kind: 'unreachable', message: error instanceof Error ? error.message : String(error) };
+            }
+          },
+          runEpoch: async (step) => {
+            const { state } = cohort;
+            // the shard is the party's place in join order (members are listed newest first on
+            // layer 1), so that it stays the same when a newcomer joins between epochs
+            const memberIndex = state.members.length - 1 - state.members.findIndex((m) => m.pkh === me);
+            const endpoint = await hydraEndpoint(ctx);
+            info(
+              `party ${me.slice(0, 12)}… of cohort ${cohort.id.slice(0, 16)}…, epoch ${step.epoch}: rounds ${step.firstRound}-${step.lastRound}, ${step.parties.length} parties`,
+            );
+            const party = await partyOf(memberIndex, state.members.length);
+            const loop = new PartyRoundLoop({
+              identity: {
+                id: me,
+                hydraSk: session.wallet.keys.hydraSigningKey,
+                hydraVk: session.wallet.hydraVk,
+              },
+              // the cohort token's policy: what the training snapshot, the datums and the log name
+              cohortId: cohort.scripts.cohortId,
+              epoch: step.epoch,
+              parties: step.parties,
+              firstRound: step.firstRound,
+              lastRound: step.lastRound,
+              hydra: endpoint,
+              headKey: headKeyFromSeed(session.wallet.keys.paymentSigningKey),
+              signalUnit: partyTokenUnits(cohort.scripts, me).signal,
+              rule: ruleOf(plan.aggregation),
+              learner: party.learner,
+              content,
+              log: log!,
+              bus: bus!,
+              adapters: new AdapterFiles(join(home, 'train', cohort.scripts.cohortId, me, 'adapters')),
+              startGlobal: party.startAdapters,
+              // an epoch after the first starts from round firstRound-1's global adapter, whose
+              // aggregate hash layer 1 holds (the scheduled close carried it, signed by every party)
+              ...(step.previousAggregateHash !== undefined
+                ? { previousAggregateHash: step.previousAggregateHash }
+                : {}),
+              signal: controller.signal,
+              onStep: info,
+              pollMs,
+              ...(patienceMs !== undefined ? { patienceMs } : {}),
             });
-          // --close-on-refusal: this party closes, on layer 1 (if a round is signed by all) and the head
-          const closed = await closeEpochOnLayer1(ctx, session, cohort).then(
-            (c) => `closed on layer 1 at round ${c.round} (tx ${c.txHash})`,
-            (error: unknown) =>
-              `not closed on layer 1: ${error instanceof DmlError ? error.message : String(error)}`,
-          );
-          const client = new HydraClient({ ...endpoint, defaultTimeoutMs: 60_000 });
-          const headClosed = await client
-            .connect()
-            .then(() => client.closeHead())
-            .then(
-              (out) => `head closed at snapshot ${out.snapshotNumber}`,
-              (error: unknown) =>
-                `head not closed: ${error instanceof Error ? error.message : String(error)}`,
-            )
-            .finally(() => client.disconnect());
-          throw new DmlError(
-            result.kind === 'refused' ? 'ROUND_REFUSED' : 'ROUND_STALLED',
-            `${what}; ${closed}; ${headClosed}`,
-            {
-              hint: `next: ${later}`,
-            },
-          );
+            return loop.run();
+          },
+        });
+        switch (result.kind) {
+          case 'ended':
+            ctx.output.result(
+              `cohort ${cohort.id} has ended (${result.outcome}${result.outcome === 'Completed' ? ` at round ${result.round}` : ''}): nothing to train`,
+              { cohort: cohort.id, outcome: result.outcome },
+            );
+            return;
+          case 'not-a-member':
+            throw new DmlError(
+              'NOT_A_MEMBER',
+              `this party (${me}) is not a party of epoch ${cohort.state.epoch} of ${cohort.id}, nor a member: it never joined`,
+              { hint: `join it first: \`dml cohort join ${cohortFlag} --deposit ADA\`` },
+            );
+          case 'stopped':
+            ctx.output.result(
+              result.between
+                ? 'stopped between epochs; run again to resume'
+                : `stopped${result.round !== undefined ? ` at round ${result.round}` : ''} of epoch ${result.epoch}; run again to resume`,
+              { stopped: true, epoch: result.epoch, round: result.round },
+            );
+            return;
+          case 'training-over':
+            ctx.output.result(
+              `epoch ${result.epoch} done: round ${result.round} acknowledged by all ${result.parties} parties, aggregate ${result.aggregateHash}; the cohort's final round: training is over (next: \`dml train close --plan ${o.plan}\`, \`dml head close\`, after the contestation period \`dml head fanout\`, \`dml cohort finalize ${cohortFlag}\` (Completed), then each party's \`dml cohort claim ${cohortFlag}\`)`,
+              {
+                cohort: cohort.id,
+                policy: cohort.scripts.cohortId,
+                epoch: result.epoch,
+                round: result.round,
+                aggregateHash: result.aggregateHash,
+                final: true,
+              },
+            );
+            return;
+          case 'waited-out':
+            throw new DmlError(
+              'FOLLOW_STALLED',
+              `waited ${Math.round(result.waitedMs / 1000)} s (--patience) for ${result.step.detail}`,
+              {
+                hint:
+                  result.step.for === 'layer-1'
+                    ? 'check the chain settings (DML_NETWORK, DML_DEVNET_URL) and run again'
+                    : 'run again once the cohort has moved on (the log keeps every step)',
+              },
+            );
+          case 'epoch-failed':
+            await failedEpoch(ctx, session, plan.cohort, o, result.result);
         }
-        if (result.kind === 'stopped')
-          ctx.output.result(
-            `stopped${result.at ? ` at round ${result.at.round}` : ''}; run again to resume`,
-            {
-              stopped: true,
-              round: result.at?.round,
-            },
-          );
-        else
-          ctx.output.result(
-            `epoch ${state.epoch} done: round ${result.round} acknowledged by all ${parties.length} parties, aggregate ${result.aggregateHash}`,
-            {
-              cohort: cohort.id,
-              policy: cohort.scripts.cohortId,
-              epoch: Number(state.epoch),
-              round: result.round,
-              aggregateHash: result.aggregateHash,
-            },
-          );
       } finally {
         process.off('SIGINT', onInt);
         process.off('SIGTERM', onTerm);
@@ -393,7 +423,6 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
         await log?.close().catch(() => undefined);
       }
     });
-
   train
     .command('close')
     .description(
@@ -409,6 +438,114 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
       const { log } = await syncLogAfterLayer1(ctx, cohort.scripts);
       ctx.output.result(closedLine(cohort, closed), { ...closed, log });
     });
+};
+
+/** The cohort's state on layer 1 as the follow decides from it. */
+const followLayer1Of = (cohort: OpenedCohort): FollowLayer1 => {
+  const { state } = cohort;
+  const phase = state.phase;
+  return {
+    kind: 'cohort',
+    phase: phase.kind,
+    epoch: Number(state.epoch),
+    round: phase.kind === 'Premature' ? 0 : Number(phase.round),
+    ...(phase.kind !== 'Premature' ? { aggregateHash: phase.aggregateHash } : {}),
+    parties: state.parties.map((p) => ({ pkh: p.pkh, hydraVk: p.hydraVk })),
+    members: state.members.map((m) => m.pkh),
+    finalRound: Number(state.terms.finalRound),
+    epochRounds: Number(state.terms.epochRounds),
+    ...(phase.kind === 'Closed' ? { deadline: Number(phase.deadline) } : {}),
+  };
+};
+
+/** The hydra-node's head status and the Hydra keys of its head's parties (its Greetings). */
+const probeHydraNode = async (
+  endpoint: { host: string; port: number },
+  timeoutMs: number,
+): Promise<FollowHead> => {
+  const client = new HydraClient({ ...endpoint, defaultTimeoutMs: timeoutMs, snapshotUtxo: false });
+  try {
+    const greetings = await client.connect(timeoutMs);
+    const env = (greetings.env ?? {}) as {
+      party?: { vkey?: string };
+      otherParties?: Array<{ vkey?: string }>;
+    };
+    const parties = [env.party?.vkey ?? greetings.me.vkey, ...(env.otherParties ?? []).map((p) => p.vkey)];
+    return {
+      kind: 'node',
+      status: greetings.headStatus,
+      parties: parties.filter((p): p is string => typeof p === 'string'),
+    };
+  } finally {
+    await client.disconnect();
+  }
+};
+
+/** A refused or stalled round: one line naming the peers and the next commands; with --close-on-refusal, the closes first. */
+const failedEpoch = async (
+  ctx: CommandContext,
+  session: PartySession,
+  cohortName: string,
+  o: RunFlags,
+  result: Extract<PartyRoundLoopResult, { kind: 'refused' | 'stalled' }>,
+): Promise<never> => {
+  const cohort = await openCohort(session.lucid, cohortName);
+  const cohortFlag = `--cohort ${cohort.id}`;
+  const accused = [...(result.kind === 'refused' ? result.flagged : result.missing)].sort();
+  const what =
+    result.kind === 'refused'
+      ? `round ${result.round}: ${result.reason}; this party does not sign`
+      : `round ${result.round}: no ${result.waitingFor === 'starting-adapter' ? 'carry-over' : result.waitingFor} from ${accused.join(', ')} for ${Math.round(result.waitedMs / 1000)} s (--patience)`;
+  const vote = accused.map((p) => `\`dml cohort vote-slash ${cohortFlag} --accused ${p}\``).join(' or ');
+  const later = `after the contestation period: \`dml head fanout\`, \`dml cohort finalize ${cohortFlag}\` (it ends Premature), then ${vote} with the other honest parties (--with-keys, or --voters and --out)`;
+  const code = result.kind === 'refused' ? 'ROUND_REFUSED' : 'ROUND_STALLED';
+  if (!o.closeOnRefusal)
+    throw new DmlError(code, what, {
+      hint: `next: \`dml train close --plan ${o.plan}\` (layer 1, the last round signed by all), \`dml head close\`; ${later}`,
+    });
+  // --close-on-refusal: this party closes, on layer 1 (if a round is signed by all) and the head
+  const closed = await closeEpochOnLayer1(ctx, session, cohort).then(
+    (c) => `closed on layer 1 at round ${c.round} (tx ${c.txHash})`,
+    (error: unknown) => `not closed on layer 1: ${error instanceof DmlError ? error.message : String(error)}`,
+  );
+  const client = new HydraClient({ ...(await hydraEndpoint(ctx)), defaultTimeoutMs: 60_000 });
+  const headClosed = await client
+    .connect()
+    .then(() => client.closeHead())
+    .then(
+      (out) => `head closed at snapshot ${out.snapshotNumber}`,
+      (error: unknown) => `head not closed: ${error instanceof Error ? error.message : String(error)}`,
+    )
+    .finally(() => client.disconnect());
+  throw new DmlError(code, `${what}; ${closed}; ${headClosed}`, { hint: `next: ${later}` });
+};
+
+/**
+ * The training parameters the cohort's creation transaction carried on layer 1 (metadata label
+ * 8387661, `dml cohort create`), read from the followed chain (the devnet's): the transaction
+ * that spent the cohort's seed output. `why` says what kept them unknown.
+ */
+const creationParams = async (
+  ctx: CommandContext,
+  seed: OutRef,
+): Promise<{ params?: { params: CohortTrainingParamsOnChain; txId: string }; why: string }> => {
+  let chain: Awaited<ReturnType<typeof followedChain>>;
+  try {
+    chain = await followedChain(ctx.settings);
+  } catch (error) {
+    return { why: `the chain cannot be read (${error instanceof Error ? error.message : String(error)})` };
+  }
+  if (!chain) return { why: 'no chain followed here (only the devnet is)' };
+  const ref = `${seed.txHash}#${seed.outputIndex}`;
+  for (const tx of chain.txs) {
+    const read = readChainTx(tx);
+    if (!read.inputs.includes(ref)) continue;
+    const params = readCohortParamsMetadata(read.metadata);
+    return params
+      ? { params: { params, txId: tx.txId }, why: '' }
+      : { why: `its creation (tx ${tx.txId}) carries no training parameters` };
+  }
+  return { why: `no creation of ${ref} in ${chain.source}` };
 };
 
 interface ClosedEpoch {

@@ -1,9 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import { C, Data, Lucid, fromHex, generatePrivateKey, toHex, type Script } from 'lucid-cardano';
 import { pfn, data, unit, pif, peqData, pmakeUnit, ptraceError } from '@harmoniclabs/plu-ts';
-import { compileV2 } from '../../contracts/index.js';
+import { loadCompiler } from '../../contracts/index.js';
 import { ValidatingEmulator } from './validating-emulator.js';
 import { ScriptFailure } from './script-failure.js';
+
+const compileV2 = await loadCompiler();
 
 /** A spending validator that accepts only a redeemer equal to the datum. */
 const datumEqualsRedeemer = (): Script => {

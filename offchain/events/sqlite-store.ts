@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DmlError } from '../errors.js';
+import { DML_EVENT_TYPES, type DmlEventType, EVENT_CATALOGUE } from './catalogue.js';
 import { type NewDmlEvent, type StoredDmlEvent } from './envelope.js';
 import {
   type ReplayedDmlEvent,
@@ -132,13 +133,25 @@ const replayRowToEvent = (r: ReplayRow): ReplayedDmlEvent => {
 const REPLAY_TEXT =
   "'[' || position || ',' || json_quote(type) || ',' || json_quote(schema_version) || ',' || json_quote(occurred_at) || ',' || data || ']'";
 
+/** Each catalogue type name, as the engine's one shared copy of it (the catalogue's own key). */
+const CATALOGUE_TYPE = new Map<unknown, DmlEventType>(DML_EVENT_TYPES.map((type) => [type, type]));
+
 /**
  * Turns a page of replay strings into events, with the envelope check of each; undefined when a
  * row is not exactly a five-element array (the caller then reads the page row by row, which
  * names the row and its problem).
+ *
+ * The check is checkStoredEnvelope's, with its catalogue lookup done once per run of rows of one
+ * type (a type text equal to the previous row's is the same type: one short string compare, not a
+ * hash of a fresh string and a probe of the catalogue per row). Each event's `type` is the
+ * catalogue's own copy of the name, not the fresh string JSON.parse made: the folds' comparisons
+ * of it with a type name are then one pointer compare. A row that fails the check goes through
+ * checkStoredEnvelope, which throws its precise message.
  */
 const replayRowsFromText = (texts: readonly (string | null)[]): ReplayedDmlEvent[] | undefined => {
   const events = new Array<ReplayedDmlEvent>(texts.length);
+  let lastText: unknown;
+  let lastType: DmlEventType | undefined;
   for (let i = 0; i < texts.length; i++) {
     const text = texts[i];
     if (typeof text !== 'string') return undefined;
@@ -149,13 +162,27 @@ const replayRowsFromText = (texts: readonly (string | null)[]): ReplayedDmlEvent
       return undefined;
     }
     if (!Array.isArray(r) || r.length !== 5 || typeof r[0] !== 'number') return undefined;
-    checkStoredEnvelope(r[0], r[1] as string, r[2] as number, r[4]);
+    if (r[1] !== lastText || lastType === undefined) {
+      lastText = r[1];
+      lastType = CATALOGUE_TYPE.get(r[1]);
+    }
+    const data = r[4] as { cohortId?: unknown } | null;
+    if (
+      lastType === undefined ||
+      EVENT_CATALOGUE[lastType].version !== r[2] ||
+      typeof data !== 'object' ||
+      data === null ||
+      typeof data.cohortId !== 'string'
+    ) {
+      checkStoredEnvelope(r[0], r[1] as string, r[2] as number, data); // throws, naming the problem
+      return undefined; // (never reached: read the page column by column if it were)
+    }
     events[i] = {
       position: r[0],
-      type: r[1],
+      type: lastType,
       schemaVersion: r[2],
       occurredAt: r[3],
-      data: r[4],
+      data,
     } as ReplayedDmlEvent;
   }
   return events;

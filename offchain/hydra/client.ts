@@ -323,17 +323,24 @@ export class HydraClient {
   // ---- HTTP ----------------------------------------------------------------------------------
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    // bounded: a node that accepts the connection and never answers must not block the caller forever
+    const timeoutMs = this.options.defaultTimeoutMs ?? 30_000;
     let response: Response;
+    let text: string;
     try {
       response = await fetch(`${this.baseUrl}${path}`, {
         method,
         headers: body === undefined ? {} : { 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
       });
+      text = await response.text();
     } catch (error) {
-      throw new DmlError('HYDRA_UNREACHABLE', `cannot reach ${this.baseUrl}${path}: ${String(error)}`);
+      throw new DmlError(
+        'HYDRA_UNREACHABLE',
+        `cannot reach ${this.baseUrl}${path}${error instanceof Error && error.name === 'TimeoutError' ? `: no answer within ${timeoutMs} ms` : `: ${String(error)}`}`,
+      );
     }
-    const text = await response.text();
     if (!response.ok) throw new DmlError('HYDRA_HTTP_ERROR', `${method} ${path}: ${response.status} ${text}`);
     return JSON.parse(text) as T;
   }

@@ -25,6 +25,12 @@ export interface EmbeddedHeadOptions {
   readonly layer1?: HeadLayer1;
   readonly accounts?: ReadonlyArray<{ address: string; lovelace: bigint }>;
   readonly ledger?: HeadLedger;
+  /**
+   * The 127.0.0.1 port of each party's endpoint, in party order (0 or missing: any free port).
+   * A real hydra-node keeps its URL from one head to the next; fixed ports give an embedded head
+   * the same property.
+   */
+  readonly ports?: readonly number[];
 }
 
 export class EmbeddedHydraHead {
@@ -78,7 +84,7 @@ export class EmbeddedHydraHead {
       );
     });
     chain.observe((event) => head.broadcast({ tag: 'ChainInput', event }));
-    await Promise.all(nodes.map((node) => node.listen(0)));
+    await Promise.all(nodes.map((node, i) => node.listen(options.ports?.[i] ?? 0)));
     return head;
   }
 

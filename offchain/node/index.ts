@@ -37,3 +37,13 @@ export {
 } from './party-round-decider.js';
 export { PartyRoundLoop, type PartyRoundLoopOptions, type PartyRoundLoopResult } from './party-round-loop.js';
 export { type SignedRoundSnapshot, latestSignedSnapshot } from './signed-snapshot.js';
+export {
+  type FollowHead,
+  type FollowLayer1,
+  type FollowObservation,
+  type FollowStep,
+  type FollowWaitFor,
+  decideFollowStep,
+  followEpochRounds,
+} from './cohort-follow-decider.js';
+export { type CohortFollowPorts, type CohortFollowResult, followCohortEpochs } from './cohort-follow.js';

@@ -1,0 +1,262 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DevnetLedger, startDevnetServer, type DevnetServer } from '../../offchain/index.js';
+import { main } from '../main.js';
+import { CapturedStream } from '../test-io.js';
+import { startDevnetHead, type DevnetHead } from '../devnet-head.js';
+import { loadPartyWallet } from '../party-wallet.js';
+import { SMALL_MNIST_PLAN_FLAGS } from './train-crash-scenario.js';
+
+/**
+ * `dml train run --close-on-refusal`, end to end on a devnet: a cohort of 2 (one epoch of rounds
+ * 1-2) trains round 1; party b's process is killed (SIGKILL) once it acknowledged round 1; a,
+ * waiting in round 2 for b, is stopped with Ctrl-C (SIGINT) and run again with `--patience 1
+ * --close-on-refusal`: it resumes from its log, runs out of patience waiting for b, and closes
+ * the cohort itself on layer 1 (with round 1, which both signed: a premature close) and the head,
+ * in one error line that names b, both closes, and the vote to run next.
+ */
+
+const ROOT = join(import.meta.dirname, '..', '..');
+
+let home: string;
+let ledger: DevnetLedger;
+let server: DevnetServer;
+let head: DevnetHead | undefined;
+let env: Record<string, string>;
+const children: ChildProcess[] = [];
+
+/** Fails naming the step when it has not finished in `seconds`: a hang shows as the step, not as the test's timeout. */
+const bounded = async <T>(label: string, work: Promise<T>, seconds = 180): Promise<T> => {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${label}: not finished after ${seconds} s`)), seconds * 1000);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+};
+const run = async (argv: string[], extraEnv: Record<string, string> = {}) => {
+  const stdout = new CapturedStream();
+  const stderr = new CapturedStream();
+  const code = await bounded(
+    `dml ${argv.join(' ')}`,
+    main(argv, { stdout, stderr, env: { ...env, ...extraEnv } }),
+  ).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}\nstdout: ${stdout.text}\nstderr: ${stderr.text}`);
+  });
+  return { code, stdout: stdout.text, stderr: stderr.text };
+};
+const hydraEnv = (party: string): Record<string, string> => {
+  const url = head?.state.parties.find((p) => p.keys === join(home, party))?.url;
+  return url ? { DML_HYDRA_URL: url } : {};
+};
+const ok = async <T = Record<string, unknown>>(party: string, argv: string[]): Promise<T> => {
+  const result = await run(['--json', '--keys', join(home, party), ...argv], hydraEnv(party));
+  if (result.code !== 0) throw new Error(`dml ${argv.join(' ')} -> ${result.code}: ${result.stderr}`);
+  return JSON.parse(result.stdout) as T;
+};
+
+interface Child {
+  readonly process: ChildProcess;
+  stdout: string;
+  stderr: string;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const startParty = (party: string, plan: string, extra: string[] = []): Child => {
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'bin', 'dml.js'), '--keys', join(home, party), 'train', 'run', '--plan', plan, ...extra],
+    {
+      cwd: ROOT,
+      env: { ...process.env, NODE_OPTIONS: '', ...env, ...hydraEnv(party) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  children.push(child);
+  const handle: Child = {
+    process: child,
+    stdout: '',
+    stderr: '',
+    exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
+  };
+  const logFile = join(home, `${party}-${children.length}.log`);
+  const take = (key: 'stdout' | 'stderr') => (d: Buffer) => {
+    handle[key] += d.toString();
+    appendFileSync(logFile, d);
+  };
+  child.stdout!.on('data', take('stdout'));
+  child.stderr!.on('data', take('stderr'));
+  return handle;
+};
+
+/** Fails naming the party and what it waited for, with its output, unless its output shows `pattern` in time. */
+const waitForOutput = async (party: string, child: Child, pattern: RegExp, seconds = 150): Promise<void> => {
+  const seen = new Promise<void>((resolve, reject) => {
+    const look = setInterval(() => {
+      if (pattern.test(child.stdout + child.stderr)) {
+        clearInterval(look);
+        resolve();
+      }
+    }, 100);
+    void child.exited.then((r) => {
+      clearInterval(look);
+      if (pattern.test(child.stdout + child.stderr)) resolve();
+      else reject(new Error(`${party} exited (${r.code ?? r.signal}) before ${pattern}`));
+    });
+  });
+  await bounded(`${party}'s output ${pattern}`, seen, seconds).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}\n${party}: ${child.stdout}\n${child.stderr}`);
+  });
+};
+const exitOf = (party: string, child: Child, seconds = 120) =>
+  bounded(`${party}'s process to exit`, child.exited, seconds).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}\n${party}: ${child.stdout}\n${child.stderr}`);
+  });
+
+beforeAll(async () => {
+  home = await mkdtemp(join(tmpdir(), 'dml-train-refusal-'));
+  ledger = await DevnetLedger.open(join(home, 'devnet'));
+  server = await startDevnetServer(ledger);
+  env = {
+    DML_HOME: home,
+    DML_DEVNET_URL: server.url,
+    MY_ENCRYPTION_PASSPHRASE: 'cohort passphrase 5a07',
+  };
+  for (const party of ['a', 'b']) {
+    expect((await run(['--keys', join(home, party), 'keys', 'new'])).code).toBe(0);
+    expect((await run(['--keys', join(home, party), 'devnet', 'fund', '--ada', '100'])).code).toBe(0);
+  }
+}, 120_000);
+
+afterAll(async () => {
+  for (const child of children)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await head?.close();
+  await server?.close();
+  ledger?.close();
+});
+
+describe('dml train run --close-on-refusal', () => {
+  it('a peer gone silent in round 2: the party closes the cohort on layer 1 with round 1 and closes the head', async () => {
+    head = await bounded(
+      'the head of a and b',
+      startDevnetHead(ledger, { keyDirs: ['a', 'b'].map((p) => join(home, p)), contestationPeriod: 30 }),
+    );
+    const { cohort } = await ok<{ cohort: string }>('a', [
+      'cohort',
+      'create',
+      '--final-round',
+      '2',
+      '--epoch-rounds',
+      '2',
+      '--contestation-period',
+      '30',
+    ]);
+    for (const party of ['a', 'b'])
+      await ok(party, ['cohort', 'join', '--cohort', cohort, '--deposit', '10']);
+    await ok('a', ['cohort', 'start-epoch', '--cohort', cohort]);
+    await ok('a', ['head', 'init']);
+    for (const party of ['a', 'b']) await ok(party, ['head', 'commit']);
+    const plan = join(home, 'plan.json');
+    await ok('a', ['train', 'plan', '--cohort', cohort, '--out', plan, ...SMALL_MNIST_PLAN_FLAGS]);
+    await ok('a', ['devnet', 'fund', '--ada', '20']); // a's funds go into the head: fees of the close on layer 1
+
+    const a = startParty('a', plan, ['--poll', '0.5', '--patience', '150']);
+    const b = startParty('b', plan, ['--poll', '0.5', '--patience', '150']);
+    // b goes silent once round 1 is signed (its acknowledgement posted): it never posts in round 2
+    await waitForOutput('b', b, /round 1\/2: acknowledged/);
+    b.process.kill('SIGKILL');
+    expect((await exitOf('b', b)).signal).toBe('SIGKILL');
+    await waitForOutput('a', a, /round 2: waiting for the (commitments|acknowledgements) of/);
+    // Ctrl-C: a stops between steps, and says how to resume
+    a.process.kill('SIGINT');
+    expect(await exitOf('a', a)).toEqual({ code: 0, signal: null });
+    expect(a.stdout.trim()).toBe('stopped at round 2 of epoch 1; run again to resume');
+
+    // run again: it resumes from its log, waits for b in round 2, runs out of patience, closes
+    const again = startParty('a', plan, ['--poll', '0.2', '--patience', '1', '--close-on-refusal']);
+    expect(await exitOf('a (again)', again)).toEqual({ code: 1, signal: null });
+    const wb = await loadPartyWallet(join(home, 'b'));
+    const errors = again.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('dml: '));
+    expect(errors).toHaveLength(1);
+    expect(again.stderr.trim().split('\n').at(-1)).toBe(errors[0]);
+    expect(errors[0]).toMatch(
+      new RegExp(
+        `round 2: no (commitments|acknowledgements) from ${wb.pkh} for \\d+ s \\(--patience\\); closed on layer 1 at round 1 \\(tx [0-9a-f]{64}\\); head closed at snapshot \\d+`,
+      ),
+    );
+    expect(again.stderr).toContain(`\`dml cohort vote-slash --cohort ${cohort} --accused ${wb.pkh}\``);
+    // it resumed: nothing of round 1 was done again
+    expect(again.stderr).not.toMatch(/round 1\/2: training/);
+
+    // layer 1: Closed with round 1, a premature close by a; the head: Closed
+    const shown = await ok<{ epoch: number; phase: { kind: string; round: string; closer: string } }>('a', [
+      'cohort',
+      'show',
+      '--cohort',
+      cohort,
+    ]);
+    const wa = await loadPartyWallet(join(home, 'a'));
+    expect(shown).toMatchObject({ epoch: 1, phase: { kind: 'Closed', round: '1', closer: wa.pkh } });
+    expect(await ok('a', ['head', 'status'])).toMatchObject({ headStatus: 'Closed' });
+  }, 300_000);
+
+  it('dml train plan takes the rank and the rule from the cohort creation on layer 1 and refuses a flag that differs', async () => {
+    await ok('a', ['devnet', 'fund', '--ada', '50']);
+    const { cohort } = await ok<{ cohort: string }>('a', [
+      'cohort',
+      'create',
+      '--rank',
+      '4',
+      '--aggregation',
+      'fedavg',
+    ]);
+    const out = join(home, 'plan-4.json');
+    for (const flags of [
+      ['--rank', '8'],
+      ['--aggregation', 'median'],
+    ]) {
+      const refused = await run([
+        '--keys',
+        join(home, 'a'),
+        'train',
+        'plan',
+        '--cohort',
+        cohort,
+        '--out',
+        out,
+        ...flags,
+      ]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+      expect(refused.stderr).toMatch(
+        new RegExp(
+          `${flags[0]} ${flags[1]} differs from the cohort's ${flags[0] === '--rank' ? '4' : 'fedavg'} \\(fixed by its creation on layer 1, tx [0-9a-f]{64}\\)`,
+        ),
+      );
+    }
+    // the flags left out: the cohort's values; the same values given: accepted
+    const written = await ok<{ lora: { rank: number }; aggregation: string }>('a', [
+      'train',
+      'plan',
+      '--cohort',
+      cohort,
+      '--out',
+      out,
+      '--aggregation',
+      'fedavg',
+      ...SMALL_MNIST_PLAN_FLAGS,
+    ]);
+    expect(written).toMatchObject({ lora: { rank: 4 }, aggregation: 'fedavg' });
+  }, 120_000);
+});

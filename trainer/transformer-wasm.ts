@@ -1,0 +1,924 @@
+import { DmlError, type Delta, makeDelta } from '../offchain/index.js';
+import { DenseKernel } from './dense-kernel.js';
+import { DenseOptimizer } from './dense-qlora.js';
+import type { LoraSettings } from './mlp.js';
+import type { TrainingReport } from './mlp-engine.js';
+import { dequantizeNf4 } from './nf4.js';
+import { type TransformerKernelExports, gemmPanelFloats, transformerKernel } from './transformer-kernel.js';
+import { seededRandom } from './random.js';
+import { type QuantizedTransformer, type Transformer, TRANSFORMER_VOCABULARY } from './transformer.js';
+
+/**
+ * The QLoRA step of the byte-level causal transformer (trainer/transformer.ts) on the
+ * WebAssembly SIMD kernel of the dense engine (trainer/dense-kernel.wat): its NF4-decoding
+ * products and plain float32 products carry every multiply-add; LayerNorm, GELU, the causal
+ * softmax, the loss and the gathers between layouts are plain loops over buffers in the kernel's
+ * memory, allocated once per engine (batch and window fixed).
+ *
+ * Layout: activations are kept transposed, [features, N] with N = batch x window (column
+ * n = b T + t), as in trainer/dense-wasm.ts, so that a linear layer is `y^T = W x^T` with the
+ * NF4 weight's row decoded on the left and 32 tokens per SIMD step on the right:
+ *   y^T = W x^T (+ bias) + s B (A x^T),   s = alpha / r.
+ * Its backward: dB = s dy^T u, du^T = s B^T dy^T, dA = du^T x, dx^T = W^T dy^T + A^T du^T (W
+ * decoded a column at a time; the input gradient is skipped where nothing needs it: the first
+ * block's q, k, v, whose input is the frozen embedding).
+ * Attention, per window b and head h (Q, K, V gathered from q^T, k^T, v^T into [T, dh] and
+ * [dh, T] blocks): S = (Q K^T) / sqrt(dh), P = causal softmax of S's rows, O = P V; backward
+ * dV = P^T dO, dP = dO V^T, dS = P (dP - rowsum(P dP)), dQ = dS K / sqrt(dh), dK = dS^T Q / sqrt(dh).
+ * The base lives in the kernel's memory as NF4 codes with its per-block scales (decoded once per
+ * engine: 1/64 of the weights); the token embedding is dequantised once (256 x d floats) and read
+ * row by row (no gradient: it is frozen). Only the adapters are trained (AdamW, DenseOptimizer).
+ *
+ * Deterministic: every sum has one fixed order (the kernel's and these loops'), same inputs same
+ * bits. Not bit-identical to the TensorFlow.js engine (its products sum in another order).
+ */
+
+/** What the engine trains: the adapters of an NF4 base (QLoRA), or every weight of an FP32 model. */
+export type WasmTransformerModel =
+  | { readonly kind: 'qlora'; readonly base: QuantizedTransformer; readonly lora: LoraSettings }
+  | { readonly kind: 'fp32'; readonly model: Transformer };
+
+interface LinearAt {
+  readonly name: string;
+  /** FP32 mode: the weight [out, in] and its gradient. */
+  readonly weight: number;
+  readonly gW: number;
+  readonly gBias: Float32Array;
+  readonly inputs: number;
+  readonly outputs: number;
+  readonly codes: number;
+  readonly scales: number;
+  readonly A: number;
+  readonly B: number;
+  readonly bias: number;
+  readonly gA: number;
+  readonly gB: number;
+  /** u^T = A x^T [r, N] of the last forward. */
+  readonly uT: number;
+}
+
+interface BlockAt {
+  /** The block's input x^T [d, N] (the residual stream). */
+  readonly x: number;
+  /** LayerNorm 1's output [d, N]. */
+  readonly a1: number;
+  readonly mean1: Float64Array;
+  readonly rstd1: Float64Array;
+  readonly q: number;
+  readonly k: number;
+  readonly v: number;
+  /** Q, K, V per (window, head) as [T, dh] (rows) and [dh, T] (columns) blocks. */
+  readonly qr: number;
+  readonly qc: number;
+  readonly kr: number;
+  readonly kc: number;
+  readonly vr: number;
+  readonly vc: number;
+  /** The causal softmax per (window, head) [T, T]. */
+  readonly p: number;
+  /** Attention output [d, N] (heads merged). */
+  readonly att: number;
+  /** x + o(att) [d, N]. */
+  readonly mid: number;
+  readonly a2: number;
+  readonly mean2: Float64Array;
+  readonly rstd2: Float64Array;
+  /** up's output before the activation [ratio d, N], after it, and GELU's tanh term. */
+  readonly up: number;
+  readonly act: number;
+  readonly tanh: Float32Array;
+}
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+const LN_EPSILON = 1e-5;
+
+export class WasmTransformerEngine {
+  private readonly kernel = new DenseKernel();
+  private readonly tk: TransformerKernelExports;
+  readonly batch: number;
+  readonly window: number;
+  private readonly n: number;
+  private readonly d: number;
+  private readonly heads: number;
+  private readonly dh: number;
+  private readonly hidden: number;
+  private readonly rank: number;
+  private readonly scale: number;
+  private readonly trainA: boolean;
+  private readonly linears: Map<string, LinearAt>;
+  private readonly blocks: readonly BlockAt[];
+  private readonly finalX: number;
+  private readonly af: number;
+  private readonly meanF: Float64Array;
+  private readonly rstdF: Float64Array;
+  private readonly logits: number;
+  private readonly dLogits: number;
+  private readonly dx: number;
+  private readonly da: number;
+  private readonly dq: number;
+  private readonly dk: number;
+  private readonly dv: number;
+  private readonly dAtt: number;
+  private readonly dAct: number;
+  private readonly dOr: number;
+  private readonly dP: number;
+  private readonly dQr: number;
+  private readonly dKr: number;
+  private readonly dVr: number;
+  private readonly oR: number;
+  private readonly uRows: number;
+  private readonly duT: number;
+  private readonly buf: number;
+  private readonly panel: number;
+  /** One layer's weight decoded [out, in], and transposed [in, out]. */
+  private readonly w: number;
+  private readonly wT: number;
+  /** An adapter transposed (B^T [r, out] or A^T [in, r]). */
+  private readonly adapterT: number;
+  private readonly duRows: number;
+  private readonly gAT: number;
+  private readonly embedding: Float32Array;
+  private readonly norms: Map<string, { gamma: Float32Array; beta: Float32Array }>;
+  private readonly positions: Float32Array;
+  private readonly layerCount: number;
+  /** FP32 mode: every parameter trained (no NF4, no adapters). */
+  private readonly full: boolean;
+  private readonly model: Transformer | undefined;
+  private readonly gEmbedding: Float32Array;
+  private readonly gPositions: Float32Array;
+  private readonly gNorms = new Map<string, { gamma: Float32Array; beta: Float32Array }>();
+  private readonly xRows: number;
+  private readonly bigPanel: number;
+  /** The trainable adapter tensors (views into the kernel's memory), by name. */
+  readonly params = new Map<string, Float32Array>();
+  /** Their gradients after `lossAndGradients` (views, overwritten by the next call). */
+  readonly grads = new Map<string, Float32Array>();
+  private readonly tokens: Int32Array;
+  private readonly targets: Int32Array;
+
+  constructor(what: WasmTransformerModel, batch: number, window: number) {
+    const full = (this.full = what.kind === 'fp32');
+    this.model = what.kind === 'fp32' ? what.model : undefined;
+    const s = what.kind === 'fp32' ? what.model.shape : what.base.shape;
+    const lora: LoraSettings = what.kind === 'qlora' ? what.lora : { rank: 1, alpha: 1, freezeA: true };
+    const layers =
+      what.kind === 'qlora' ? what.base.layers : what.model.linears.map((l) => ({ ...l, weight: undefined }));
+    if (window > s.context)
+      throw new DmlError('TEXT_CONTEXT', `window of ${window} bytes, context ${s.context}`);
+    const k = this.kernel;
+    this.batch = batch;
+    this.window = window;
+    this.layerCount = s.layers;
+    const n = (this.n = batch * window);
+    const d = (this.d = s.dModel);
+    this.heads = s.heads;
+    const dh = (this.dh = d / s.heads);
+    const hidden = (this.hidden = s.mlpRatio * d);
+    const r = (this.rank = full ? 0 : lora.rank);
+    this.scale = lora.alpha / lora.rank;
+    this.trainA = !full && !lora.freezeA;
+    const t = window;
+    const bh = batch * s.heads;
+    this.linears = new Map(
+      layers.map((l) => [
+        l.name,
+        {
+          name: l.name,
+          weight: full ? k.alloc(l.inputs * l.outputs) : 0,
+          gW: full ? k.alloc(l.inputs * l.outputs) : 0,
+          gBias: new Float32Array(full ? l.outputs : 0),
+          inputs: l.inputs,
+          outputs: l.outputs,
+          codes: l.weight ? k.alloc(l.weight.codes.length / 4) : 0,
+          scales: l.weight ? k.alloc(l.weight.scaleCodes.length) : 0,
+          A: k.alloc(r * l.inputs),
+          B: k.alloc(l.outputs * r),
+          bias: k.alloc(l.outputs),
+          gA: k.alloc(r * l.inputs),
+          gB: k.alloc(l.outputs * r),
+          uT: k.alloc(r * n),
+        },
+      ]),
+    );
+    const scratchScaleCodes = k.alloc(
+      Math.max(0, ...layers.map((l) => l.weight?.scaleCodes.length ?? 0)) / 4,
+    );
+    const scratchScaleScales = k.alloc(Math.max(0, ...layers.map((l) => l.weight?.scaleScales.length ?? 0)));
+    const dn = d * n;
+    this.blocks = Array.from({ length: s.layers }, () => ({
+      x: k.alloc(dn),
+      a1: k.alloc(dn),
+      mean1: new Float64Array(n),
+      rstd1: new Float64Array(n),
+      q: k.alloc(dn),
+      k: k.alloc(dn),
+      v: k.alloc(dn),
+      qr: k.alloc(dn),
+      qc: k.alloc(dn),
+      kr: k.alloc(dn),
+      kc: k.alloc(dn),
+      vr: k.alloc(dn),
+      vc: k.alloc(dn),
+      p: k.alloc(bh * t * t),
+      att: k.alloc(dn),
+      mid: k.alloc(dn),
+      a2: k.alloc(dn),
+      mean2: new Float64Array(n),
+      rstd2: new Float64Array(n),
+      up: k.alloc(hidden * n),
+      act: k.alloc(hidden * n),
+      tanh: new Float32Array(s.activation === 'gelu' ? hidden * n : 0),
+    }));
+    this.finalX = k.alloc(dn);
+    this.af = k.alloc(dn);
+    this.meanF = new Float64Array(n);
+    this.rstdF = new Float64Array(n);
+    this.logits = k.alloc(TRANSFORMER_VOCABULARY * n);
+    this.dLogits = k.alloc(TRANSFORMER_VOCABULARY * n);
+    this.dx = k.alloc(dn);
+    this.da = k.alloc(dn);
+    this.dq = k.alloc(dn);
+    this.dk = k.alloc(dn);
+    this.dv = k.alloc(dn);
+    this.dAtt = k.alloc(dn);
+    this.dAct = k.alloc(hidden * n);
+    this.dOr = k.alloc(t * dh);
+    this.dP = k.alloc(t * t);
+    this.dQr = k.alloc(t * dh);
+    this.dKr = k.alloc(t * dh);
+    this.dVr = k.alloc(t * dh);
+    this.oR = k.alloc(t * dh);
+    this.uRows = k.alloc(n * r);
+    this.duT = k.alloc(r * n);
+    this.buf = k.alloc(Math.max(hidden, TRANSFORMER_VOCABULARY, n, t, d, r));
+    const widest = Math.max(...layers.map((l) => l.inputs * l.outputs));
+    this.xRows = k.alloc(full ? n * hidden : 0);
+    this.bigPanel = k.alloc(full ? gemmPanelFloats(n) : 0);
+    this.panel = k.alloc(gemmPanelFloats(Math.max(hidden, TRANSFORMER_VOCABULARY, d)));
+    this.w = k.alloc(widest);
+    this.wT = k.alloc(widest);
+    this.adapterT = k.alloc(r * Math.max(hidden, TRANSFORMER_VOCABULARY));
+    this.duRows = k.alloc(n * r);
+    this.gAT = k.alloc(hidden * r);
+    k.commit();
+    this.tk = transformerKernel(k.k.memory);
+    for (const l of what.kind === 'qlora' ? what.base.layers : []) {
+      const at = this.linears.get(l.name)!;
+      const w = l.weight;
+      k.u8(at.codes, w.codes.length).set(w.codes);
+      k.i8(scratchScaleCodes, w.scaleCodes.length).set(w.scaleCodes);
+      k.f32(scratchScaleScales, w.scaleScales.length).set(w.scaleScales);
+      k.k.nf4_scales(scratchScaleCodes, scratchScaleScales, w.scaleOffset, w.scaleCodes.length, at.scales);
+      k.f32(at.bias, l.outputs).set(l.bias);
+      const B = k.f32(at.B, l.outputs * r);
+      this.params.set(`${l.name}.lora_B`, B);
+      this.grads.set(`${l.name}.lora_B`, k.f32(at.gB, l.outputs * r));
+      if (this.trainA) {
+        this.params.set(`${l.name}.lora_A`, k.f32(at.A, r * l.inputs));
+        this.grads.set(`${l.name}.lora_A`, k.f32(at.gA, r * l.inputs));
+      }
+    }
+    if (what.kind === 'qlora') {
+      this.embedding = dequantizeNf4(what.base.embedding);
+      this.positions = what.base.positions;
+      this.norms = new Map(what.base.norms.map((x) => [x.name, { gamma: x.gamma, beta: x.beta }]));
+      this.gEmbedding = new Float32Array(0);
+      this.gPositions = new Float32Array(0);
+    } else {
+      // every parameter a copy, trained in place; the gradients beside them
+      const m = what.model;
+      this.embedding = Float32Array.from(m.embedding);
+      this.positions = Float32Array.from(m.positions);
+      this.gEmbedding = new Float32Array(m.embedding.length);
+      this.gPositions = new Float32Array(m.positions.length);
+      this.params.set('embedding', this.embedding);
+      this.grads.set('embedding', this.gEmbedding);
+      this.params.set('positions', this.positions);
+      this.grads.set('positions', this.gPositions);
+      this.norms = new Map();
+      for (const x of m.norms) {
+        const p = { gamma: Float32Array.from(x.gamma), beta: Float32Array.from(x.beta) };
+        const g = { gamma: new Float32Array(d), beta: new Float32Array(d) };
+        this.norms.set(x.name, p);
+        this.gNorms.set(x.name, g);
+        this.params.set(`${x.name}.gamma`, p.gamma);
+        this.grads.set(`${x.name}.gamma`, g.gamma);
+        this.params.set(`${x.name}.beta`, p.beta);
+        this.grads.set(`${x.name}.beta`, g.beta);
+      }
+      for (const l of m.linears) {
+        const at = this.linears.get(l.name)!;
+        const size = l.inputs * l.outputs;
+        k.f32(at.weight, size).set(l.weight);
+        k.f32(at.bias, l.outputs).set(l.bias);
+        this.params.set(`${l.name}.weight`, k.f32(at.weight, size));
+        this.grads.set(`${l.name}.weight`, k.f32(at.gW, size));
+        this.params.set(`${l.name}.bias`, k.f32(at.bias, l.outputs));
+        this.grads.set(`${l.name}.bias`, at.gBias);
+      }
+    }
+    this.tokens = new Int32Array(n);
+    this.targets = new Int32Array(n);
+  }
+
+  /** Writes the adapters (every `<layer>.lora_A` and `.lora_B`) into the kernel's memory. */
+  setAdapters(adapters: Delta): void {
+    const byName = new Map(adapters.tensors.map((x) => [x.name, x]));
+    for (const l of this.linears.values())
+      for (const [suffix, at, size] of [
+        ['.lora_A', l.A, this.rank * l.inputs],
+        ['.lora_B', l.B, l.outputs * this.rank],
+      ] as const) {
+        const x = byName.get(`${l.name}${suffix}`);
+        if (!x || x.values.length !== size)
+          throw new DmlError(
+            'DELTA_UNKNOWN_TENSOR',
+            `the adapters have no ${l.name}${suffix} of ${size} values`,
+          );
+        this.kernel.f32(at, size).set(x.values);
+      }
+  }
+
+  /** The adapters as they are now in the kernel's memory (copies), in the order of `like`. */
+  readAdapters(like: Delta): Delta {
+    return makeDelta(
+      like.tensors.map((x) => {
+        const layer = this.linears.get(x.name.replace(/\.lora_[AB]$/, ''))!;
+        const at = x.name.endsWith('.lora_A') ? layer.A : layer.B;
+        return { name: x.name, shape: [...x.shape], values: this.kernel.f32(at, x.values.length).slice() };
+      }),
+    );
+  }
+
+  /** FP32 mode: the model with its parameters as they are now (copies). */
+  readModel(): Transformer {
+    const m = this.model;
+    if (!m) throw new Error('readModel of a QLoRA engine');
+    const read = (name: string) => this.params.get(name)!.slice();
+    return {
+      shape: m.shape,
+      embedding: read('embedding'),
+      positions: read('positions'),
+      norms: m.norms.map((x) => ({
+        name: x.name,
+        gamma: read(`${x.name}.gamma`),
+        beta: read(`${x.name}.beta`),
+      })),
+      linears: m.linears.map((l) => ({
+        ...l,
+        weight: read(`${l.name}.weight`),
+        bias: read(`${l.name}.bias`),
+      })),
+    };
+  }
+
+  /** Loads the windows at `starts`: inputs text[s .. s + T), targets text[s + 1 .. s + T + 1). */
+  loadWindows(text: Uint8Array, starts: readonly number[]): void {
+    if (starts.length !== this.batch)
+      throw new DmlError('LM_BATCH', `${starts.length} windows for an engine of ${this.batch}`);
+    const t = this.window;
+    starts.forEach((s, b) => {
+      for (let j = 0; j < t; j++) {
+        this.tokens[b * t + j] = text[s + j]!;
+        this.targets[b * t + j] = text[s + j + 1]!;
+      }
+    });
+  }
+
+  private f32(at: number, length: number): Float32Array {
+    return this.kernel.f32(at, length);
+  }
+
+  // ---- forward
+
+  /** y^T [out, N] (=|+=) W x^T + bias + s B (A x^T). */
+  private linear(name: string, xT: number, yT: number, accumulate: boolean): void {
+    const l = this.linears.get(name)!;
+    const k = this.kernel.k;
+    const n = this.n;
+    const acc = accumulate ? 1 : 0;
+    const g = this.tk;
+    if (this.full) {
+      g.gemm(l.weight, l.outputs, l.inputs, xT, n, yT, 1, acc, this.panel);
+      k.bias_relu(yT, l.outputs, n, l.bias, yT, 0);
+      return;
+    }
+    k.nf4_decode(l.codes, l.scales, 0, l.outputs * l.inputs, this.w);
+    g.gemm(this.w, l.outputs, l.inputs, xT, n, yT, 1, acc, this.panel);
+    g.gemm(l.A, this.rank, l.inputs, xT, n, l.uT, 1, 0, this.panel);
+    g.gemm(l.B, l.outputs, this.rank, l.uT, n, yT, this.scale, 1, this.panel);
+    k.bias_relu(yT, l.outputs, n, l.bias, yT, 0);
+  }
+
+  /** LayerNorm over the d rows of each column of x^T [d, N] into a^T; keeps mean and 1/std. */
+  private layerNorm(name: string, xT: number, aT: number, mean: Float64Array, rstd: Float64Array): void {
+    const { gamma, beta } = this.norms.get(name)!;
+    const n = this.n;
+    const d = this.d;
+    const x = this.f32(xT, d * n);
+    const a = this.f32(aT, d * n);
+    mean.fill(0);
+    for (let r = 0; r < d; r++) for (let c = 0, o = r * n; c < n; c++) mean[c] += x[o + c]!;
+    for (let c = 0; c < n; c++) mean[c] /= d;
+    rstd.fill(0);
+    for (let r = 0; r < d; r++)
+      for (let c = 0, o = r * n; c < n; c++) {
+        const e = x[o + c]! - mean[c]!;
+        rstd[c] += e * e;
+      }
+    for (let c = 0; c < n; c++) rstd[c] = 1 / Math.sqrt(rstd[c]! / d + LN_EPSILON);
+    for (let r = 0; r < d; r++) {
+      const g = gamma[r]!;
+      const bt = beta[r]!;
+      for (let c = 0, o = r * n; c < n; c++) a[o + c] = (x[o + c]! - mean[c]!) * rstd[c]! * g + bt;
+    }
+  }
+
+  /** dx^T += the gradient of LayerNorm's input, given da^T its output's. */
+  private layerNormBackward(
+    name: string,
+    xT: number,
+    daT: number,
+    mean: Float64Array,
+    rstd: Float64Array,
+    dxT: number,
+  ): void {
+    const { gamma } = this.norms.get(name)!;
+    const n = this.n;
+    const d = this.d;
+    const x = this.f32(xT, d * n);
+    const da = this.f32(daT, d * n);
+    const dx = this.f32(dxT, d * n);
+    const s1 = new Float64Array(n);
+    const s2 = new Float64Array(n);
+    const pg = this.gNorms.get(name);
+    for (let r = 0; r < d; r++) {
+      const g = gamma[r]!;
+      let dg = 0;
+      let db = 0;
+      for (let c = 0, o = r * n; c < n; c++) {
+        const xhat = (x[o + c]! - mean[c]!) * rstd[c]!;
+        const gd = da[o + c]! * g;
+        s1[c] += gd;
+        s2[c] += gd * xhat;
+        dg += da[o + c]! * xhat;
+        db += da[o + c]!;
+      }
+      if (pg) {
+        pg.gamma[r] = dg;
+        pg.beta[r] = db;
+      }
+    }
+    for (let c = 0; c < n; c++) {
+      s1[c] /= d;
+      s2[c] /= d;
+    }
+    for (let r = 0; r < d; r++) {
+      const g = gamma[r]!;
+      for (let c = 0, o = r * n; c < n; c++) {
+        const xhat = (x[o + c]! - mean[c]!) * rstd[c]!;
+        dx[o + c] += rstd[c]! * (da[o + c]! * g - s1[c]! - xhat * s2[c]!);
+      }
+    }
+  }
+
+  /** Copies head h of window b of z^T [d, N] into rows [T, dh] and columns [dh, T] blocks. */
+  private gatherHead(zT: number, b: number, h: number, rows: number, cols: number): void {
+    const { n, dh, window: t } = this;
+    const z = this.f32(zT, this.d * n);
+    const zr = this.f32(rows, t * dh);
+    const zc = this.f32(cols, t * dh);
+    for (let c = 0; c < dh; c++) {
+      const from = (h * dh + c) * n + b * t;
+      zc.set(z.subarray(from, from + t), c * t);
+      for (let j = 0; j < t; j++) zr[j * dh + c] = z[from + j]!;
+    }
+  }
+
+  /** z^T [d, N]'s head h of window b (=) a rows block [T, dh]. */
+  private scatterHead(rows: number, b: number, h: number, zT: number): void {
+    const { n, dh, window: t } = this;
+    const z = this.f32(zT, this.d * n);
+    const zr = this.f32(rows, t * dh);
+    for (let c = 0; c < dh; c++) {
+      const to = (h * dh + c) * n + b * t;
+      for (let j = 0; j < t; j++) z[to + j] = zr[j * dh + c]!;
+    }
+  }
+
+  /** The rows block [T, dh] of head h of window b of z^T [d, N]. */
+  private gatherHeadRows(zT: number, b: number, h: number, rows: number): void {
+    const { n, dh, window: t } = this;
+    const z = this.f32(zT, this.d * n);
+    const zr = this.f32(rows, t * dh);
+    for (let c = 0; c < dh; c++) {
+      const from = (h * dh + c) * n + b * t;
+      for (let j = 0; j < t; j++) zr[j * dh + c] = z[from + j]!;
+    }
+  }
+
+  private attention(blk: BlockAt): void {
+    const k = this.kernel.k;
+    const { dh, window: t, heads } = this;
+    const block = t * dh * 4;
+    const alpha = 1 / Math.sqrt(dh);
+    for (let b = 0; b < this.batch; b++)
+      for (let h = 0; h < heads; h++) {
+        const i = b * heads + h;
+        const qr = blk.qr + i * block;
+        const qc = blk.qc + i * block;
+        const kr = blk.kr + i * block;
+        const kc = blk.kc + i * block;
+        const vr = blk.vr + i * block;
+        const vc = blk.vc + i * block;
+        const p = blk.p + i * t * t * 4;
+        this.gatherHead(blk.q, b, h, qr, qc);
+        this.gatherHead(blk.k, b, h, kr, kc);
+        this.gatherHead(blk.v, b, h, vr, vc);
+        // S [T, T] = Q K^T / sqrt(dh) = Qc^T Kc
+        k.cols_times(qc, dh, t, kc, t, p, alpha, 0, this.buf);
+        causalSoftmaxRows(this.f32(p, t * t), t);
+        k.rows_times(p, t, t, vr, dh, this.oR, 1, 0);
+        this.scatterHead(this.oR, b, h, blk.att);
+      }
+  }
+
+  private attentionBackward(blk: BlockAt): void {
+    const k = this.kernel.k;
+    const { dh, window: t, heads } = this;
+    const block = t * dh * 4;
+    const alpha = 1 / Math.sqrt(dh);
+    const dP = this.f32(this.dP, t * t);
+    for (let b = 0; b < this.batch; b++)
+      for (let h = 0; h < heads; h++) {
+        const i = b * heads + h;
+        const p = blk.p + i * t * t * 4;
+        this.gatherHeadRows(this.dAtt, b, h, this.dOr);
+        // dV = P^T dO, dP = dO V^T
+        k.cols_times(p, t, t, this.dOr, dh, this.dVr, 1, 0, this.buf);
+        k.rows_times(this.dOr, t, dh, blk.vc + i * block, t, this.dP, 1, 0);
+        softmaxRowsBackward(this.f32(p, t * t), dP, t);
+        // dQ = dS K / sqrt(dh), dK = dS^T Q / sqrt(dh)
+        k.rows_times(this.dP, t, t, blk.kr + i * block, dh, this.dQr, alpha, 0);
+        k.cols_times(this.dP, t, t, blk.qr + i * block, dh, this.dKr, alpha, 0, this.buf);
+        this.scatterHead(this.dQr, b, h, this.dq);
+        this.scatterHead(this.dKr, b, h, this.dk);
+        this.scatterHead(this.dVr, b, h, this.dv);
+      }
+  }
+
+  /** Logits^T [256, N] of the loaded windows. */
+  private forward(): Float32Array {
+    const { n, d, window: t } = this;
+    const x0 = this.f32(this.blocks[0]?.x ?? this.finalX, d * n);
+    const e = this.embedding;
+    const pos = this.positions;
+    for (let c = 0; c < n; c++) {
+      const row = this.tokens[c]! * d;
+      const prow = (c % t) * d;
+      for (let r = 0; r < d; r++) x0[r * n + c] = e[row + r]! + pos[prow + r]!;
+    }
+    for (let i = 0; i < this.layerCount; i++) {
+      const blk = this.blocks[i]!;
+      const out = i + 1 < this.layerCount ? this.blocks[i + 1]!.x : this.finalX;
+      this.layerNorm(`h${i}.ln1`, blk.x, blk.a1, blk.mean1, blk.rstd1);
+      this.linear(`h${i}.q`, blk.a1, blk.q, false);
+      this.linear(`h${i}.k`, blk.a1, blk.k, false);
+      this.linear(`h${i}.v`, blk.a1, blk.v, false);
+      this.attention(blk);
+      this.f32(blk.mid, d * n).set(this.f32(blk.x, d * n));
+      this.linear(`h${i}.o`, blk.att, blk.mid, true);
+      this.layerNorm(`h${i}.ln2`, blk.mid, blk.a2, blk.mean2, blk.rstd2);
+      this.linear(`h${i}.up`, blk.a2, blk.up, false);
+      activate(this.f32(blk.up, this.hidden * n), this.f32(blk.act, this.hidden * n), blk.tanh);
+      this.f32(out, d * n).set(this.f32(blk.mid, d * n));
+      this.linear(`h${i}.down`, blk.act, out, true);
+    }
+    this.layerNorm('lnf', this.finalX, this.af, this.meanF, this.rstdF);
+    this.linear('head', this.af, this.logits, false);
+    return this.f32(this.logits, TRANSFORMER_VOCABULARY * n);
+  }
+
+  // ---- backward
+
+  /**
+   * The adapters' gradients of a linear layer given dy^T [out, N] and its input x^T; with dxT,
+   * also its input's gradient (=|+=) W^T dy^T + A^T du^T.
+   */
+  private linearBackward(
+    name: string,
+    dyT: number,
+    xT: number,
+    dxT: number | undefined,
+    accumulate: boolean,
+  ): void {
+    const l = this.linears.get(name)!;
+    const k = this.kernel.k;
+    const { n, rank: r, scale: s } = this;
+    const g = this.tk;
+    if (this.full) {
+      // dW = dy^T x [out, in] (x as rows [N, in]), db = row sums of dy^T, dx^T = W^T dy^T
+      k.transpose(xT, l.inputs, n, this.xRows);
+      g.gemm(dyT, l.outputs, n, this.xRows, l.inputs, l.gW, 1, 0, this.bigPanel);
+      const dy = this.f32(dyT, l.outputs * n);
+      for (let o = 0; o < l.outputs; o++) {
+        let sum = 0;
+        for (let c = 0, at = o * n; c < n; c++) sum += dy[at + c]!;
+        l.gBias[o] = sum;
+      }
+      if (dxT === undefined) return;
+      k.transpose(l.weight, l.outputs, l.inputs, this.wT);
+      g.gemm(this.wT, l.inputs, l.outputs, dyT, n, dxT, 1, accumulate ? 1 : 0, this.panel);
+      return;
+    }
+    // dB = s dy^T u [out, r]; du^T = s B^T dy^T [r, N]
+    k.transpose(l.uT, r, n, this.uRows);
+    k.rows_times(dyT, l.outputs, n, this.uRows, r, l.gB, s, 0);
+    k.transpose(l.B, l.outputs, r, this.adapterT);
+    g.gemm(this.adapterT, r, l.outputs, dyT, n, this.duT, s, 0, this.panel);
+    if (this.trainA) {
+      // dA^T = x^T du [in, r], then transposed
+      k.transpose(this.duT, r, n, this.duRows);
+      k.rows_times(xT, l.inputs, n, this.duRows, r, this.gAT, 1, 0);
+      k.transpose(this.gAT, l.inputs, r, l.gA);
+    }
+    if (dxT === undefined) return;
+    // dx^T = W^T dy^T + A^T du^T
+    k.nf4_decode(l.codes, l.scales, 0, l.outputs * l.inputs, this.w);
+    k.transpose(this.w, l.outputs, l.inputs, this.wT);
+    g.gemm(this.wT, l.inputs, l.outputs, dyT, n, dxT, 1, accumulate ? 1 : 0, this.panel);
+    k.transpose(l.A, r, l.inputs, this.adapterT);
+    g.gemm(this.adapterT, l.inputs, r, this.duT, n, dxT, 1, 1, this.panel);
+  }
+
+  /**
+   * The mean next-byte cross-entropy (nats) of the loaded windows and the trainable adapters'
+   * gradients (in `grads`).
+   */
+  lossAndGradients(): number {
+    const { n, d } = this;
+    const logits = this.forward();
+    const loss = crossEntropyColumns(
+      logits,
+      this.targets,
+      n,
+      TRANSFORMER_VOCABULARY,
+      this.f32(this.dLogits, TRANSFORMER_VOCABULARY * n),
+    );
+    const dx = this.f32(this.dx, d * n);
+    dx.fill(0);
+    this.linearBackward('head', this.dLogits, this.af, this.da, false);
+    this.layerNormBackward('lnf', this.finalX, this.da, this.meanF, this.rstdF, this.dx);
+    for (let i = this.layerCount - 1; i >= 0; i--) {
+      const blk = this.blocks[i]!;
+      const hn = this.hidden * n;
+      // x_out = mid + down(act(up(ln2(mid))))
+      this.linearBackward(`h${i}.down`, this.dx, blk.act, this.dAct, false);
+      activationBackward(this.f32(blk.up, hn), this.f32(this.dAct, hn), blk.tanh);
+      this.linearBackward(`h${i}.up`, this.dAct, blk.a2, this.da, false);
+      this.layerNormBackward(`h${i}.ln2`, blk.mid, this.da, blk.mean2, blk.rstd2, this.dx);
+      // mid = x + o(attention(q, k, v of ln1(x)))
+      this.linearBackward(`h${i}.o`, this.dx, blk.att, this.dAtt, false);
+      this.attentionBackward(blk);
+      const needInput = i > 0 || this.full;
+      this.linearBackward(`h${i}.q`, this.dq, blk.a1, needInput ? this.da : undefined, false);
+      this.linearBackward(`h${i}.k`, this.dk, blk.a1, needInput ? this.da : undefined, true);
+      this.linearBackward(`h${i}.v`, this.dv, blk.a1, needInput ? this.da : undefined, true);
+      if (needInput) this.layerNormBackward(`h${i}.ln1`, blk.x, this.da, blk.mean1, blk.rstd1, this.dx);
+    }
+    if (this.full) {
+      // x0 = E[token] + P[t]: the rows' gradients summed by token and by position
+      const t = this.window;
+      const ge = this.gEmbedding;
+      const gp = this.gPositions;
+      ge.fill(0);
+      gp.fill(0);
+      for (let c = 0; c < n; c++) {
+        const row = this.tokens[c]! * d;
+        const prow = (c % t) * d;
+        for (let r = 0; r < d; r++) {
+          const g = dx[r * n + c]!;
+          ge[row + r] += g;
+          gp[prow + r] += g;
+        }
+      }
+    }
+    return loss;
+  }
+
+  /** Logits [N, 256] of the loaded windows (a new array, row-major: token n's 256 logits). */
+  logitsOfWindows(): Float32Array {
+    const zT = this.forward();
+    const n = this.n;
+    const out = new Float32Array(n * TRANSFORMER_VOCABULARY);
+    for (let c = 0; c < TRANSFORMER_VOCABULARY; c++)
+      for (let j = 0; j < n; j++) out[j * TRANSFORMER_VOCABULARY + c] = zT[c * n + j]!;
+    return out;
+  }
+}
+
+/** Each row i of P [T, T] (=) softmax of its entries j <= i, 0 above the diagonal. */
+export const causalSoftmaxRows = (p: Float32Array, t: number): void => {
+  for (let i = 0; i < t; i++) {
+    const o = i * t;
+    let max = -Infinity;
+    for (let j = 0; j <= i; j++) max = Math.max(max, p[o + j]!);
+    let sum = 0;
+    for (let j = 0; j <= i; j++) {
+      const e = Math.exp(p[o + j]! - max);
+      p[o + j] = e;
+      sum += e;
+    }
+    const inv = 1 / sum;
+    for (let j = 0; j <= i; j++) p[o + j] = p[o + j]! * inv;
+    for (let j = i + 1; j < t; j++) p[o + j] = 0;
+  }
+};
+
+/** dS = P (dP - rowsum(P dP)) in place of dP, per row (the softmax's gradient). */
+export const softmaxRowsBackward = (p: Float32Array, dp: Float32Array, t: number): void => {
+  for (let i = 0; i < t; i++) {
+    const o = i * t;
+    let dot = 0;
+    for (let j = 0; j <= i; j++) dot += p[o + j]! * dp[o + j]!;
+    for (let j = 0; j <= i; j++) dp[o + j] = p[o + j]! * (dp[o + j]! - dot);
+    for (let j = i + 1; j < t; j++) dp[o + j] = 0;
+  }
+};
+
+/** tanh(u) = 1 - 2 / (e^(2u) + 1): one exp (V8's Math.tanh costs several times as much). */
+const tanhOfExp = (u: number): number => 1 - 2 / (Math.exp(2 * u) + 1);
+
+/**
+ * out = act(z): GELU in its tanh form, 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))), keeping
+ * the tanh term for the backward in `tanh`; ReLU when `tanh` is empty.
+ */
+export const activate = (z: Float32Array, out: Float32Array, tanh: Float32Array): void => {
+  if (tanh.length === 0) {
+    for (let i = 0; i < z.length; i++) out[i] = z[i]! > 0 ? z[i]! : 0;
+    return;
+  }
+  for (let i = 0; i < z.length; i++) {
+    const x = z[i]!;
+    const th = tanhOfExp(GELU_C * (x + 0.044715 * x * x * x));
+    tanh[i] = th;
+    out[i] = 0.5 * x * (1 + th);
+  }
+};
+
+/** d (=) d act'(z) in place, with the tanh terms `activate` kept (ReLU when empty). */
+export const activationBackward = (z: Float32Array, d: Float32Array, tanh: Float32Array): void => {
+  if (tanh.length === 0) {
+    for (let i = 0; i < z.length; i++) if (!(z[i]! > 0)) d[i] = 0;
+    return;
+  }
+  for (let i = 0; i < z.length; i++) {
+    const x = z[i]!;
+    const th = tanh[i]!;
+    d[i] = d[i]! * (0.5 * (1 + th) + 0.5 * x * (1 - th * th) * GELU_C * (1 + 3 * 0.044715 * x * x));
+  }
+};
+
+/**
+ * Mean softmax cross-entropy of logits^T [classes, n] against targets; its gradient
+ * (softmax - onehot) / n into dT [classes, n].
+ */
+export const crossEntropyColumns = (
+  zT: Float32Array,
+  targets: Int32Array,
+  n: number,
+  classes: number,
+  dT: Float32Array,
+): number => {
+  const max = new Float64Array(n).fill(-Infinity);
+  for (let c = 0; c < classes; c++)
+    for (let j = 0, o = c * n; j < n; j++) max[j] = Math.max(max[j]!, zT[o + j]!);
+  const sum = new Float64Array(n);
+  for (let c = 0; c < classes; c++)
+    for (let j = 0, o = c * n; j < n; j++) {
+      const e = Math.exp(zT[o + j]! - max[j]!);
+      dT[o + j] = e;
+      sum[j] += e;
+    }
+  let loss = 0;
+  for (let j = 0; j < n; j++) loss -= zT[targets[j]! * n + j]! - max[j]! - Math.log(sum[j]!);
+  for (let c = 0; c < classes; c++)
+    for (let j = 0, o = c * n; j < n; j++)
+      dT[o + j] = (dT[o + j]! / sum[j]! - (targets[j] === c ? 1 : 0)) / n;
+  return loss / n;
+};
+
+/** What the training loop needs from the TransformerTrainingSettings (trainer/transformer-engine.ts). */
+export interface WasmTrainingSettings {
+  readonly steps: number;
+  readonly batchSize: number;
+  readonly seed: number;
+  readonly window?: number;
+  readonly windowStart?: (step: number, b: number) => number;
+  readonly learningRate: number;
+  readonly weightDecay: number;
+  readonly beta1?: number;
+  readonly beta2?: number;
+  readonly epsilon?: number;
+}
+
+/** The steps: per step a batch of windows, the loss, the gradients, an AdamW step (in place). */
+const runWasmSteps = (
+  engine: WasmTransformerEngine,
+  text: Uint8Array,
+  settings: WasmTrainingSettings,
+  started: number,
+): TrainingReport => {
+  const t = engine.window;
+  const random = seededRandom(settings.seed);
+  const span = text.length - t - 1;
+  const startOf = settings.windowStart ?? (() => Math.floor(random() * span));
+  const optimizer = new DenseOptimizer({
+    kind: 'adamw',
+    learningRate: settings.learningRate,
+    weightDecay: settings.weightDecay,
+    beta1: settings.beta1 ?? 0.9,
+    beta2: settings.beta2 ?? 0.999,
+    epsilon: settings.epsilon ?? 1e-8,
+  });
+  let total = 0;
+  for (let s = 0; s < settings.steps; s++) {
+    const starts = Array.from({ length: settings.batchSize }, (_, b) => startOf(s, b) % (span + 1));
+    engine.loadWindows(text, starts);
+    total += engine.lossAndGradients();
+    optimizer.step(engine.params, engine.grads);
+  }
+  return {
+    loss: total / Math.max(1, settings.steps),
+    samples: settings.steps * settings.batchSize,
+    milliseconds: performance.now() - started,
+  };
+};
+
+const checkWindow = (text: Uint8Array, t: number): void => {
+  if (text.length < t + 2) throw new DmlError('TEXT_TOO_SHORT', `text of ${text.length} bytes, window ${t}`);
+};
+
+/**
+ * QLoRA training on the wasm kernel: the windows and the AdamW of trainQloraTransformer's
+ * TensorFlow.js path (same starts for the same seed), only the adapters trained (B alone under
+ * FFA-LoRA). Returns all adapter tensors (A included) after the steps.
+ */
+export const trainQloraTransformerWasm = (
+  base: QuantizedTransformer,
+  adapters: Delta,
+  lora: LoraSettings,
+  text: Uint8Array,
+  settings: WasmTrainingSettings,
+): { adapters: Delta; report: TrainingReport } => {
+  const t = settings.window ?? base.shape.context;
+  checkWindow(text, t);
+  const started = performance.now();
+  const engine = new WasmTransformerEngine({ kind: 'qlora', base, lora }, settings.batchSize, t);
+  engine.setAdapters(adapters);
+  const report = runWasmSteps(engine, text, settings, started);
+  return { adapters: engine.readAdapters(adapters), report };
+};
+
+/** Full-precision training of every parameter on the wasm kernel (trainTransformer's TensorFlow.js path's steps). */
+export const trainTransformerWasm = (
+  model: Transformer,
+  text: Uint8Array,
+  settings: WasmTrainingSettings,
+): { model: Transformer; report: TrainingReport } => {
+  const t = settings.window ?? model.shape.context;
+  checkWindow(text, t);
+  const started = performance.now();
+  const engine = new WasmTransformerEngine({ kind: 'fp32', model }, settings.batchSize, t);
+  const report = runWasmSteps(engine, text, settings, started);
+  return { model: engine.readModel(), report };
+};
+
+/** The QLoRA loss on the windows at `starts` and the trainable adapters' gradients (copies), by name. */
+export const wasmQloraTransformerLossAndGradients = (
+  base: QuantizedTransformer,
+  adapters: Delta,
+  lora: LoraSettings,
+  text: Uint8Array,
+  starts: readonly number[],
+  window = base.shape.context,
+): { loss: number; grads: Map<string, Float32Array> } => {
+  const engine = new WasmTransformerEngine({ kind: 'qlora', base, lora }, starts.length, window);
+  engine.setAdapters(adapters);
+  engine.loadWindows(text, starts);
+  const loss = engine.lossAndGradients();
+  return { loss, grads: new Map([...engine.grads].map(([name, g]) => [name, g.slice()])) };
+};
+
+/** The full-precision loss on the windows at `starts` and every parameter's gradient (copies), by name. */
+export const wasmTransformerLossAndGradients = (
+  model: Transformer,
+  text: Uint8Array,
+  starts: readonly number[],
+  window = model.shape.context,
+): { loss: number; grads: Map<string, Float32Array> } => {
+  const engine = new WasmTransformerEngine({ kind: 'fp32', model }, starts.length, window);
+  engine.loadWindows(text, starts);
+  const loss = engine.lossAndGradients();
+  return { loss, grads: new Map([...engine.grads].map(([name, g]) => [name, g.slice()])) };
+};
