@@ -2,8 +2,8 @@
 // The `dml` command line. Runs the TypeScript sources directly through tsx (no build step).
 //
 // Before anything else it makes sure that glibc's allocator keeps the memory of large buffers
-// between uses (design_docs/storage.md, "What encryption costs an upload"): an encrypted 64 MiB
-// put otherwise faults ~14,000 fresh pages in, because glibc trims its heap between puts. glibc
+// between uses (design_docs/storage.md, "What encryption costs an upload"): in some process
+// states an encrypted 64 MiB put otherwise faults ~14,000 fresh pages in (~150 with them). glibc
 // reads GLIBC_TUNABLES only when a process starts, so when the setting is missing `dml` starts
 // itself once more with it (DML_MALLOC_TUNED marks the second process: no loop) and passes on
 // stdin/stdout/stderr (inherited), the signals it receives and the child's exit code or signal.

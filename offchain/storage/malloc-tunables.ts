@@ -1,11 +1,12 @@
 /**
  * glibc's allocator settings a party's process runs with (`bin/dml.js` starts itself again with
  * them; the storage benchmark runs under them too). glibc reads GLIBC_TUNABLES only when a process
- * starts. Without them glibc gives the memory of the cipher's 1 MiB output buffers back to the
- * kernel between puts (its heap is trimmed past 128 KiB free by default, and the thresholds adapt),
- * and the next 64 MiB seal faults ~16,000 fresh pages in: 0-100 ms of system time per put
- * (design_docs/storage.md, "Where the rest of the CPU went"). With them, buffers up to 32 MiB come
- * from the heap and up to 256 MiB of free heap is kept.
+ * starts. Without them glibc may give the memory of the cipher's 1 MiB output buffers back to
+ * the kernel between puts (its heap is trimmed past 128 KiB free by default, and the thresholds
+ * adapt), and the next 64 MiB seal faults up to ~16,000 fresh pages in: 0-100 ms of system time
+ * per put, depending on the process's state (design_docs/storage.md, "Where the rest of the CPU
+ * went" and "The launcher, ..."). With them, buffers up to 32 MiB come from the heap and up to
+ * 256 MiB of free heap is kept.
  */
 export const DML_MALLOC_TUNABLES: ReadonlyArray<readonly [string, string]> = [
   ['glibc.malloc.mmap_threshold', '33554432'],
