@@ -521,7 +521,6 @@ export class WasmTransformerEngine {
   }
 
   private attention(blk: BlockAt): void {
-    const k = this.kernel.k;
     const { dh, window: t, heads } = this;
     const block = t * dh * 4;
     const alpha = 1 / Math.sqrt(dh);
