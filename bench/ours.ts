@@ -300,8 +300,8 @@ export const lmStep = async (o: LmStepOptions): Promise<LmStepFigures> => {
     seconds = report.milliseconds / 1000;
     loss = report.loss;
   }
-  // the QLoRA step runs on the engine DML_LM_KERNEL names (tfjs or wasm); all-weights training is tfjs
-  const engine = o.loraRank > 0 ? lmKernelOf({}) : 'tfjs';
+  // both steps (QLoRA and all weights) run on the engine DML_LM_KERNEL names, else the default
+  const engine = lmKernelOf({});
   log(
     `lmStep: ${(seconds / o.steps).toFixed(3)} s/step, mean loss ${loss.toFixed(3)} nats, engine ${engine}`,
   );

@@ -310,8 +310,12 @@ export interface TransformerTrainingSettings extends AdamWSettings {
 
 export type LmKernelChoice = 'tfjs' | 'wasm';
 
-/** The QLoRA transformer step's engine when neither the settings nor DML_LM_KERNEL say. */
-export const DEFAULT_LM_KERNEL: LmKernelChoice = 'tfjs';
+/**
+ * The transformer step's engine when neither the settings nor DML_LM_KERNEL say: the wasm engine,
+ * measured ~2x less CPU per step than the TensorFlow.js one, QLoRA and all weights alike
+ * (design_docs/performance.md, `lmStep`).
+ */
+export const DEFAULT_LM_KERNEL: LmKernelChoice = 'wasm';
 
 /** The engine asked for (settings, then DML_LM_KERNEL, then the default). */
 export const lmKernelOf = (settings: Pick<TransformerTrainingSettings, 'lmKernel'>): LmKernelChoice => {

@@ -8,7 +8,7 @@ import { TRANSFORMER_KERNEL_WASM_BASE64 } from './transformer-kernel-wasm.js';
  */
 export interface TransformerKernelExports {
   /**
-   * C[m, n] (=|+=) alpha L[m, k] R[k, n], R taken in panels of 32 columns; panel: scratch of
+   * C[m, n] (=|+=) alpha L[m, k] R[k, n], R taken in panels of 16 columns, L two rows at a time; panel: scratch of
    * `gemmPanelFloats(k)` floats.
    */
   gemm(
@@ -25,7 +25,7 @@ export interface TransformerKernelExports {
 }
 
 /** The floats of `gemm`'s panel scratch for an inner dimension k. */
-export const gemmPanelFloats = (k: number): number => 32 * k + 32;
+export const gemmPanelFloats = (k: number): number => 16 * k + 16;
 
 let compiled: WebAssembly.Module | undefined;
 

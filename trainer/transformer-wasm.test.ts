@@ -6,6 +6,7 @@ import { initAdapters, type LoraSettings } from './mlp.js';
 import { gaussian, seededRandom } from './random.js';
 import { initTransformer, quantizeTransformer, type TransformerShape } from './transformer.js';
 import {
+  DEFAULT_LM_KERNEL,
   evaluateQloraTransformer,
   lmKernelOf,
   qloraTransformerLogits,
@@ -184,6 +185,8 @@ describe('the transformer step on the wasm kernel (trainer/transformer-wasm.ts)'
 
   it('DML_LM_KERNEL selects the engine; the settings override it; a wrong name is a DmlError', () => {
     delete process.env.DML_LM_KERNEL;
+    expect(lmKernelOf({})).toBe(DEFAULT_LM_KERNEL);
+    process.env.DML_LM_KERNEL = 'tfjs';
     expect(lmKernelOf({})).toBe('tfjs');
     process.env.DML_LM_KERNEL = 'wasm';
     expect(lmKernelOf({})).toBe('wasm');

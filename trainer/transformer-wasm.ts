@@ -130,6 +130,8 @@ export class WasmTransformerEngine {
   private readonly duT: number;
   private readonly buf: number;
   private readonly panel: number;
+  /** P^T or dS^T of one (window, head) [T, T]. */
+  private readonly sT: number;
   /** One layer's weight decoded [out, in], and transposed [in, out]. */
   private readonly w: number;
   private readonly wT: number;
@@ -254,7 +256,8 @@ export class WasmTransformerEngine {
     const widest = Math.max(...layers.map((l) => l.inputs * l.outputs));
     this.xRows = k.alloc(full ? n * hidden : 0);
     this.bigPanel = k.alloc(full ? gemmPanelFloats(n) : 0);
-    this.panel = k.alloc(gemmPanelFloats(Math.max(hidden, TRANSFORMER_VOCABULARY, d)));
+    this.panel = k.alloc(gemmPanelFloats(Math.max(hidden, TRANSFORMER_VOCABULARY, d, t)));
+    this.sT = k.alloc(t * t);
     this.w = k.alloc(widest);
     this.wT = k.alloc(widest);
     this.adapterT = k.alloc(r * Math.max(hidden, TRANSFORMER_VOCABULARY));
@@ -518,7 +521,6 @@ export class WasmTransformerEngine {
   }
 
   private attention(blk: BlockAt): void {
-    const k = this.kernel.k;
     const { dh, window: t, heads } = this;
     const block = t * dh * 4;
     const alpha = 1 / Math.sqrt(dh);
@@ -536,15 +538,16 @@ export class WasmTransformerEngine {
         this.gatherHead(blk.k, b, h, kr, kc);
         this.gatherHead(blk.v, b, h, vr, vc);
         // S [T, T] = Q K^T / sqrt(dh) = Qc^T Kc
-        k.cols_times(qc, dh, t, kc, t, p, alpha, 0, this.buf);
+        this.tk.gemm(qr, t, dh, kc, t, p, alpha, 0, this.panel);
         causalSoftmaxRows(this.f32(p, t * t), t);
-        k.rows_times(p, t, t, vr, dh, this.oR, 1, 0);
+        this.tk.gemm(p, t, t, vr, dh, this.oR, 1, 0, this.panel);
         this.scatterHead(this.oR, b, h, blk.att);
       }
   }
 
   private attentionBackward(blk: BlockAt): void {
     const k = this.kernel.k;
+    const g = this.tk;
     const { dh, window: t, heads } = this;
     const block = t * dh * 4;
     const alpha = 1 / Math.sqrt(dh);
@@ -555,12 +558,14 @@ export class WasmTransformerEngine {
         const p = blk.p + i * t * t * 4;
         this.gatherHeadRows(this.dAtt, b, h, this.dOr);
         // dV = P^T dO, dP = dO V^T
-        k.cols_times(p, t, t, this.dOr, dh, this.dVr, 1, 0, this.buf);
-        k.rows_times(this.dOr, t, dh, blk.vc + i * block, t, this.dP, 1, 0);
+        k.transpose(p, t, t, this.sT);
+        g.gemm(this.sT, t, t, this.dOr, dh, this.dVr, 1, 0, this.panel);
+        g.gemm(this.dOr, t, dh, blk.vc + i * block, t, this.dP, 1, 0, this.panel);
         softmaxRowsBackward(this.f32(p, t * t), dP, t);
         // dQ = dS K / sqrt(dh), dK = dS^T Q / sqrt(dh)
-        k.rows_times(this.dP, t, t, blk.kr + i * block, dh, this.dQr, alpha, 0);
-        k.cols_times(this.dP, t, t, blk.qr + i * block, dh, this.dKr, alpha, 0, this.buf);
+        g.gemm(this.dP, t, t, blk.kr + i * block, dh, this.dQr, alpha, 0, this.panel);
+        k.transpose(this.dP, t, t, this.sT);
+        g.gemm(this.sT, t, t, blk.qr + i * block, dh, this.dKr, alpha, 0, this.panel);
         this.scatterHead(this.dQr, b, h, this.dq);
         this.scatterHead(this.dKr, b, h, this.dk);
         this.scatterHead(this.dVr, b, h, this.dv);
