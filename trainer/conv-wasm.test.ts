@@ -181,6 +181,10 @@ describe('the convolutional engine on the wasm kernel (WasmConvEngine)', () => {
       expect(l.weight).not.toEqual(fp.layers[i]!.weight);
     });
     const longer = trainMlp(fp, data, { ...settings, steps: 60 });
-    expect(evaluateMlp(longer.mlp, data).loss).toBeLessThan(evaluateMlp(fp, data).loss * 0.7);
+    const trained = evaluateMlp(longer.mlp, data);
+    expect(trained.loss).toBeLessThan(evaluateMlp(fp, data).loss * 0.7);
+    const byTensors = evaluateMlp(longer.mlp, data, 1000, 'tensor');
+    expect(trained.accuracy).toBe(byTensors.accuracy);
+    expect(trained.loss).toBeCloseTo(byTensors.loss, 4);
   });
 });

@@ -16,7 +16,7 @@ import {
 } from './dense-qlora.js';
 import { seededRandom, shuffleInPlace } from './random.js';
 import { WasmDenseEngine } from './dense-wasm.js';
-import { WasmConvEngine } from './conv-wasm.js';
+import { type ConvEngineLayer, WasmConvEngine } from './conv-wasm.js';
 
 /**
  * Forward and backward passes of a ReLU MLP written by hand with TensorFlow.js ops, so that
@@ -531,17 +531,14 @@ const trainConvFull = (
   data: Examples | LabelledImages,
   settings: LocalTrainingSettings,
 ): { mlp: Mlp; report: TrainingReport } => {
-  const layers = mlp.layers.map((l) => ({
-    name: l.name,
-    inputs: l.inputs,
-    outputs: l.outputs,
-    rank: 0,
-    scale: 0,
-    weight: Float32Array.from(l.weight),
-    bias: Float32Array.from(l.bias),
-    A: new Float32Array(0),
-    B: new Float32Array(0),
-  }));
+  // copies, which the optimiser updates in place
+  const layers = fullPrecisionLayers({
+    layers: mlp.layers.map((l) => ({
+      ...l,
+      weight: Float32Array.from(l.weight),
+      bias: Float32Array.from(l.bias),
+    })),
+  }).map((l) => ({ ...l, weight: l.weight as Float32Array }));
   const params = new Map(
     layers.flatMap((l) => [
       [`${l.name}.weight`, l.weight],
@@ -688,7 +685,15 @@ const evaluateLayers = (
   return { accuracy: correct / data.count, loss: lossSum / data.count, count: data.count };
 };
 
-export const evaluateMlp = (mlp: Mlp, data: Examples | LabelledImages, batchSize = 1000): Evaluation => {
+/** Accuracy and mean loss of a full-precision network (a convolutional one on the wasm engine unless `engine` is 'tensor'). */
+export const evaluateMlp = (
+  mlp: Mlp,
+  data: Examples | LabelledImages,
+  batchSize = 1000,
+  engine: 'dense' | 'tensor' = 'dense',
+): Evaluation => {
+  if (mlp.conv && engine === 'dense')
+    return evaluateConvLayers(mlp.conv, fullPrecisionLayers(mlp), data, batchSize);
   const layers = denseLayers(mlp);
   try {
     return evaluateLayers(layers, data, batchSize);
@@ -734,8 +739,29 @@ const evaluateConvWasm = (
   lora: LoraSettings,
   data: Examples | LabelledImages,
   batchSize: number,
+): Evaluation =>
+  evaluateConvLayers(conv, plainAdapterLayers(base, adapters, lora, () => false).layers, data, batchSize);
+
+/** Full-precision layers of a network as the conv engine takes them (rank 0, no adapters). */
+const fullPrecisionLayers = (mlp: Mlp): ConvEngineLayer[] =>
+  mlp.layers.map((l) => ({
+    name: l.name,
+    inputs: l.inputs,
+    outputs: l.outputs,
+    rank: 0,
+    scale: 0,
+    weight: l.weight,
+    bias: l.bias,
+    A: new Float32Array(0),
+    B: new Float32Array(0),
+  }));
+
+const evaluateConvLayers = (
+  conv: ConvFrontEnd,
+  layers: readonly ConvEngineLayer[],
+  data: Examples | LabelledImages,
+  batchSize: number,
 ): Evaluation => {
-  const { layers } = plainAdapterLayers(base, adapters, lora, () => false);
   // the patches of a batch are k*k times its feature maps: batches of at most 100 images
   const batch = Math.max(1, Math.min(batchSize, 100, data.count));
   const engine = new WasmConvEngine(conv, layers, batch, { training: false });
