@@ -1,15 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { appendFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DevnetLedger, startDevnetServer, type DevnetServer } from '../../offchain/index.js';
-import { main } from '../main.js';
-import { CapturedStream } from '../test-io.js';
 import { startDevnetHead, type DevnetHead } from '../devnet-head.js';
 import { loadPartyWallet } from '../party-wallet.js';
 import { SMALL_MNIST_PLAN_FLAGS } from './train-crash-scenario.js';
+import { bounded, exitOf, runDml, startDml, waitForOutput, type DmlProcess } from './train-processes.js';
 
 /**
  * `dml train run --close-on-refusal`, end to end on a devnet: a cohort of 2 (one epoch of rounds
@@ -20,8 +18,6 @@ import { SMALL_MNIST_PLAN_FLAGS } from './train-crash-scenario.js';
  * in one error line that names b, both closes, and the vote to run next.
  */
 
-const ROOT = join(import.meta.dirname, '..', '..');
-
 let home: string;
 let ledger: DevnetLedger;
 let server: DevnetServer;
@@ -29,29 +25,7 @@ let head: DevnetHead | undefined;
 let env: Record<string, string>;
 const children: ChildProcess[] = [];
 
-/** Fails naming the step when it has not finished in `seconds`: a hang shows as the step, not as the test's timeout. */
-const bounded = async <T>(label: string, work: Promise<T>, seconds = 180): Promise<T> => {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${label}: not finished after ${seconds} s`)), seconds * 1000);
-  });
-  try {
-    return await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-};
-const run = async (argv: string[], extraEnv: Record<string, string> = {}) => {
-  const stdout = new CapturedStream();
-  const stderr = new CapturedStream();
-  const code = await bounded(
-    `dml ${argv.join(' ')}`,
-    main(argv, { stdout, stderr, env: { ...env, ...extraEnv } }),
-  ).catch((e: unknown) => {
-    throw new Error(`${(e as Error).message}\nstdout: ${stdout.text}\nstderr: ${stderr.text}`);
-  });
-  return { code, stdout: stdout.text, stderr: stderr.text };
-};
+const run = (argv: string[], extraEnv: Record<string, string> = {}) => runDml(argv, { ...env, ...extraEnv });
 const hydraEnv = (party: string): Record<string, string> => {
   const url = head?.state.parties.find((p) => p.keys === join(home, party))?.url;
   return url ? { DML_HYDRA_URL: url } : {};
@@ -62,63 +36,18 @@ const ok = async <T = Record<string, unknown>>(party: string, argv: string[]): P
   return JSON.parse(result.stdout) as T;
 };
 
-interface Child {
-  readonly process: ChildProcess;
-  stdout: string;
-  stderr: string;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+type Child = DmlProcess;
 
 const startParty = (party: string, plan: string, extra: string[] = []): Child => {
-  const child = spawn(
-    process.execPath,
-    [join(ROOT, 'bin', 'dml.js'), '--keys', join(home, party), 'train', 'run', '--plan', plan, ...extra],
-    {
-      cwd: ROOT,
-      env: { ...process.env, NODE_OPTIONS: '', ...env, ...hydraEnv(party) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+  const args = ['--keys', join(home, party), 'train', 'run', '--plan', plan, ...extra];
+  const child = startDml(
+    args,
+    { ...env, ...hydraEnv(party) },
+    join(home, `${party}-${children.length + 1}.log`),
   );
-  children.push(child);
-  const handle: Child = {
-    process: child,
-    stdout: '',
-    stderr: '',
-    exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
-  };
-  const logFile = join(home, `${party}-${children.length}.log`);
-  const take = (key: 'stdout' | 'stderr') => (d: Buffer) => {
-    handle[key] += d.toString();
-    appendFileSync(logFile, d);
-  };
-  child.stdout!.on('data', take('stdout'));
-  child.stderr!.on('data', take('stderr'));
-  return handle;
+  children.push(child.process);
+  return child;
 };
-
-/** Fails naming the party and what it waited for, with its output, unless its output shows `pattern` in time. */
-const waitForOutput = async (party: string, child: Child, pattern: RegExp, seconds = 150): Promise<void> => {
-  const seen = new Promise<void>((resolve, reject) => {
-    const look = setInterval(() => {
-      if (pattern.test(child.stdout + child.stderr)) {
-        clearInterval(look);
-        resolve();
-      }
-    }, 100);
-    void child.exited.then((r) => {
-      clearInterval(look);
-      if (pattern.test(child.stdout + child.stderr)) resolve();
-      else reject(new Error(`${party} exited (${r.code ?? r.signal}) before ${pattern}`));
-    });
-  });
-  await bounded(`${party}'s output ${pattern}`, seen, seconds).catch((e: unknown) => {
-    throw new Error(`${(e as Error).message}\n${party}: ${child.stdout}\n${child.stderr}`);
-  });
-};
-const exitOf = (party: string, child: Child, seconds = 120) =>
-  bounded(`${party}'s process to exit`, child.exited, seconds).catch((e: unknown) => {
-    throw new Error(`${(e as Error).message}\n${party}: ${child.stdout}\n${child.stderr}`);
-  });
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'dml-train-refusal-'));

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,10 +13,9 @@ import {
   type DevnetServer,
   type StoredDmlEvent,
 } from '../../offchain/index.js';
-import { main } from '../main.js';
-import { CapturedStream } from '../test-io.js';
 import { startDevnetHead, type DevnetHead } from '../devnet-head.js';
 import { loadPartyWallet } from '../party-wallet.js';
+import { bounded, runDml, startDml, type DmlProcess } from './train-processes.js';
 
 /**
  * The crash-and-resume fault scenario, end to end (run by train.test.ts on the in-process bus and
@@ -29,7 +28,6 @@ import { loadPartyWallet } from '../party-wallet.js';
  */
 
 const PARTIES = ['a', 'b', 'c'] as const;
-const ROOT = join(import.meta.dirname, '..', '..');
 
 /** `dml train plan` flags for a model and shards small enough to train in seconds in a test. */
 export const SMALL_MNIST_PLAN_FLAGS: readonly string[] = [
@@ -67,12 +65,8 @@ export const describeCrashAndResume = (label: string, scenario: CrashScenarioOpt
   let plan: string;
   const children: ChildProcess[] = [];
 
-  const run = async (argv: string[], extraEnv: Record<string, string> = {}) => {
-    const stdout = new CapturedStream();
-    const stderr = new CapturedStream();
-    const code = await main(argv, { stdout, stderr, env: { ...env, ...extraEnv } });
-    return { code, stdout: stdout.text, stderr: stderr.text };
-  };
+  const run = (argv: string[], extraEnv: Record<string, string> = {}) =>
+    runDml(argv, { ...env, ...extraEnv });
   const urlOf = (party: string) => head.state.parties.find((p) => p.keys === join(home, party))!.url;
   const ok = async <T = Record<string, unknown>>(party: string, argv: string[]): Promise<T> => {
     const result = await run(['--json', '--keys', join(home, party), ...argv], {
@@ -82,34 +76,17 @@ export const describeCrashAndResume = (label: string, scenario: CrashScenarioOpt
     return JSON.parse(result.stdout) as T;
   };
 
-  interface Child {
-    readonly process: ChildProcess;
-    stdout: string;
-    stderr: string;
-    readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  }
-
   /** `node bin/dml.js --keys DIR train run --plan FILE`, a real process of its own. */
-  const startParty = (party: string, extra: string[] = []): Child => {
-    const child = spawn(
-      process.execPath,
-      [join(ROOT, 'bin', 'dml.js'), '--keys', join(home, party), 'train', 'run', '--plan', plan, ...extra],
-      {
-        cwd: ROOT,
-        env: { ...process.env, NODE_OPTIONS: '', ...env, DML_HYDRA_URL: urlOf(party) },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
+  const startParty = (party: string, extra: string[] = []): DmlProcess => {
+    // no peer is silent for this long unless something failed: then it stops and says what it waited for
+    const args = ['--keys', join(home, party), 'train', 'run', '--plan', plan, '--patience', '150', ...extra];
+    const child = startDml(
+      args,
+      { ...env, DML_HYDRA_URL: urlOf(party) },
+      join(home, `${party}-${children.length + 1}.log`),
     );
-    children.push(child);
-    const handle: Child = {
-      process: child,
-      stdout: '',
-      stderr: '',
-      exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
-    };
-    child.stdout!.on('data', (d: Buffer) => (handle.stdout += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (handle.stderr += d.toString()));
-    return handle;
+    children.push(child.process);
+    return child;
   };
 
   beforeAll(async () => {
@@ -184,7 +161,11 @@ export const describeCrashAndResume = (label: string, scenario: CrashScenarioOpt
         const early = procs.map((p) =>
           p.exited.then(() => Promise.reject(new Error('a party exited early'))),
         );
-        await Promise.race([committed, ...early]).catch((error: unknown) => {
+        await bounded(
+          "the head's confirmation of c's round-1 commitment",
+          Promise.race([committed, ...early]),
+          300,
+        ).catch((error: unknown) => {
           throw new Error(
             `${String(error)}\n${procs.map((p, i) => `--- ${PARTIES[i]}\n${p.stderr}`).join('\n')}`,
           );
@@ -194,8 +175,16 @@ export const describeCrashAndResume = (label: string, scenario: CrashScenarioOpt
         const killed = await procs[2]!.exited;
         expect(killed.signal).toBe('SIGKILL');
         const restarted = startParty('c', ['--poll', '1']);
-        const results = await Promise.all([procs[0]!.exited, procs[1]!.exited, restarted.exited]);
         const outputs = [procs[0]!, procs[1]!, restarted];
+        const results = await bounded(
+          'the parties to finish both rounds',
+          Promise.all(outputs.map((o) => o.exited)),
+          300,
+        ).catch((e: unknown) => {
+          throw new Error(
+            `${(e as Error).message}\n${outputs.map((o, i) => `--- ${PARTIES[i]}\n${o.stdout}\n${o.stderr}`).join('\n')}`,
+          );
+        });
         for (const [i, r] of results.entries())
           expect({ party: PARTIES[i], code: r.code, stderr: r.code === 0 ? '' : outputs[i]!.stderr }).toEqual(
             {

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { appendFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,11 +11,10 @@ import {
   startDevnetServer,
   type DevnetServer,
 } from '../../offchain/index.js';
-import { main } from '../main.js';
-import { CapturedStream } from '../test-io.js';
 import { startDevnetHead, type DevnetHead } from '../devnet-head.js';
 import { loadPartyWallet } from '../party-wallet.js';
 import { SMALL_MNIST_PLAN_FLAGS } from './train-crash-scenario.js';
+import { bounded, runDml, startDml, waitForOutput, type DmlProcess } from './train-processes.js';
 
 /**
  * `dml train run` beyond a cohort's first epoch, end to end on a devnet, with the ordinary
@@ -28,8 +26,6 @@ import { SMALL_MNIST_PLAN_FLAGS } from './train-crash-scenario.js';
  * history, the newcomer from a carry-over it checked: all three from the same adapter.
  */
 
-const ROOT = join(import.meta.dirname, '..', '..');
-
 let home: string;
 let ledger: DevnetLedger;
 let server: DevnetServer;
@@ -37,29 +33,7 @@ let head: DevnetHead | undefined;
 let env: Record<string, string>;
 const children: ChildProcess[] = [];
 
-/** Fails naming the step when it has not finished in `seconds`: a hang shows as the step, not as the test's timeout. */
-const bounded = async <T>(label: string, work: Promise<T>, seconds = 180): Promise<T> => {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${label}: not finished after ${seconds} s`)), seconds * 1000);
-  });
-  try {
-    return await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-};
-const run = async (argv: string[], extraEnv: Record<string, string> = {}) => {
-  const stdout = new CapturedStream();
-  const stderr = new CapturedStream();
-  const code = await bounded(
-    `dml ${argv.join(' ')}`,
-    main(argv, { stdout, stderr, env: { ...env, ...extraEnv } }),
-  ).catch((e: unknown) => {
-    throw new Error(`${(e as Error).message}\nstdout: ${stdout.text}\nstderr: ${stderr.text}`);
-  });
-  return { code, stdout: stdout.text, stderr: stderr.text };
-};
+const run = (argv: string[], extraEnv: Record<string, string> = {}) => runDml(argv, { ...env, ...extraEnv });
 /** Each party's hydra-node endpoint: the same port for every head, as a real hydra-node keeps its URL. */
 const ports: Record<string, number> = {};
 const hydraEnv = (party: string): Record<string, string> => ({
@@ -71,74 +45,20 @@ const ok = async <T = Record<string, unknown>>(party: string, argv: string[]): P
   return JSON.parse(result.stdout) as T;
 };
 
-interface Child {
-  readonly process: ChildProcess;
-  stdout: string;
-  stderr: string;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+type Child = DmlProcess;
 
 /** `node bin/dml.js --keys DIR train run --plan FILE`, a real process of its own. */
 const startParty = (party: string, plan: string): Child => {
-  const child = spawn(
-    process.execPath,
-    [
-      join(ROOT, 'bin', 'dml.js'),
-      '--keys',
-      join(home, party),
-      'train',
-      'run',
-      '--plan',
-      plan,
-      '--poll',
-      '1',
-      // no peer is silent for this long unless something failed: then it stops and says what it waited for
-      '--patience',
-      '150',
-    ],
-    {
-      cwd: ROOT,
-      env: { ...process.env, NODE_OPTIONS: '', ...env, ...hydraEnv(party) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+  const args = ['--keys', join(home, party), 'train', 'run', '--plan', plan, '--poll', '1'];
+  // no peer is silent for this long unless something failed: then it stops and says what it waited for
+  args.push('--patience', '150');
+  const child = startDml(
+    args,
+    { ...env, ...hydraEnv(party) },
+    join(home, `${party}-${children.length + 1}.log`),
   );
-  children.push(child);
-  const handle: Child = {
-    process: child,
-    stdout: '',
-    stderr: '',
-    exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
-  };
-  const logFile = join(home, `${party}-${children.length}.log`);
-  child.stdout!.on('data', (d: Buffer) => {
-    handle.stdout += d.toString();
-    appendFileSync(logFile, d);
-  });
-  child.stderr!.on('data', (d: Buffer) => {
-    handle.stderr += d.toString();
-    appendFileSync(logFile, d);
-  });
-  return handle;
-};
-
-/** Fails naming the party and what it waited for, with its output, unless its output shows `pattern` in time. */
-const waitForOutput = async (party: string, child: Child, pattern: RegExp, seconds = 150): Promise<void> => {
-  const seen = new Promise<void>((resolve, reject) => {
-    const look = setInterval(() => {
-      if (pattern.test(child.stdout + child.stderr)) {
-        clearInterval(look);
-        resolve();
-      }
-    }, 100);
-    void child.exited.then((r) => {
-      clearInterval(look);
-      if (pattern.test(child.stdout + child.stderr)) resolve();
-      else reject(new Error(`${party} exited (${r.code ?? r.signal}) before ${pattern}`));
-    });
-  });
-  await bounded(`${party}'s output ${pattern}`, seen, seconds).catch((e: unknown) => {
-    throw new Error(`${(e as Error).message}\n${party}: ${child.stdout}\n${child.stderr}`);
-  });
+  children.push(child.process);
+  return child;
 };
 
 /**
