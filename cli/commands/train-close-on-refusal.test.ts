@@ -1,13 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { ChildProcess } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DevnetLedger, startDevnetServer, type DevnetServer } from '../../offchain/index.js';
 import { startDevnetHead, type DevnetHead } from '../devnet-head.js';
 import { loadPartyWallet } from '../party-wallet.js';
 import { SMALL_MNIST_PLAN_FLAGS } from './train-crash-scenario.js';
-import { bounded, exitOf, runDml, startDml, waitForOutput, type DmlProcess } from './train-processes.js';
+import {
+  bounded,
+  exitOf,
+  openTrainDevnet,
+  waitForOutput,
+  type DmlProcess,
+  type TrainDevnet,
+} from './train-processes.js';
 
 /**
  * `dml train run --close-on-refusal`, end to end on a devnet: a cohort of 2 (one epoch of rounds
@@ -18,65 +21,45 @@ import { bounded, exitOf, runDml, startDml, waitForOutput, type DmlProcess } fro
  * in one error line that names b, both closes, and the vote to run next.
  */
 
+let devnet: TrainDevnet;
 let home: string;
-let ledger: DevnetLedger;
-let server: DevnetServer;
 let head: DevnetHead | undefined;
-let env: Record<string, string>;
-const children: ChildProcess[] = [];
 
-const run = (argv: string[], extraEnv: Record<string, string> = {}) => runDml(argv, { ...env, ...extraEnv });
 const hydraEnv = (party: string): Record<string, string> => {
   const url = head?.state.parties.find((p) => p.keys === join(home, party))?.url;
   return url ? { DML_HYDRA_URL: url } : {};
 };
-const ok = async <T = Record<string, unknown>>(party: string, argv: string[]): Promise<T> => {
-  const result = await run(['--json', '--keys', join(home, party), ...argv], hydraEnv(party));
-  if (result.code !== 0) throw new Error(`dml ${argv.join(' ')} -> ${result.code}: ${result.stderr}`);
-  return JSON.parse(result.stdout) as T;
-};
+const run = (argv: string[], extraEnv: Record<string, string> = {}) => devnet.run(argv, extraEnv);
+const ok = <T = Record<string, unknown>>(party: string, argv: string[]) => devnet.ok<T>(party, argv);
 
 type Child = DmlProcess;
 
-const startParty = (party: string, plan: string, extra: string[] = []): Child => {
-  const args = ['--keys', join(home, party), 'train', 'run', '--plan', plan, ...extra];
-  const child = startDml(
-    args,
-    { ...env, ...hydraEnv(party) },
-    join(home, `${party}-${children.length + 1}.log`),
-  );
-  children.push(child.process);
-  return child;
-};
+const startParty = (party: string, plan: string, extra: string[] = []): Child =>
+  devnet.startTrainRun(party, plan, extra);
 
 beforeAll(async () => {
-  home = await mkdtemp(join(tmpdir(), 'dml-train-refusal-'));
-  ledger = await DevnetLedger.open(join(home, 'devnet'));
-  server = await startDevnetServer(ledger);
-  env = {
-    DML_HOME: home,
-    DML_DEVNET_URL: server.url,
-    MY_ENCRYPTION_PASSPHRASE: 'cohort passphrase 5a07',
-  };
-  for (const party of ['a', 'b']) {
-    expect((await run(['--keys', join(home, party), 'keys', 'new'])).code).toBe(0);
-    expect((await run(['--keys', join(home, party), 'devnet', 'fund', '--ada', '100'])).code).toBe(0);
-  }
+  devnet = await openTrainDevnet({
+    prefix: 'dml-train-refusal-',
+    passphrase: 'cohort passphrase 5a07',
+    parties: ['a', 'b'],
+    hydraEnv,
+  });
+  home = devnet.home;
 }, 120_000);
 
 afterAll(async () => {
-  for (const child of children)
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   await head?.close();
-  await server?.close();
-  ledger?.close();
+  await devnet?.close();
 });
 
 describe('dml train run --close-on-refusal', () => {
   it('a peer gone silent in round 2: the party closes the cohort on layer 1 with round 1 and closes the head', async () => {
     head = await bounded(
       'the head of a and b',
-      startDevnetHead(ledger, { keyDirs: ['a', 'b'].map((p) => join(home, p)), contestationPeriod: 30 }),
+      startDevnetHead(devnet.ledger, {
+        keyDirs: ['a', 'b'].map((p) => join(home, p)),
+        contestationPeriod: 30,
+      }),
     );
     const { cohort } = await ok<{ cohort: string }>('a', [
       'cohort',

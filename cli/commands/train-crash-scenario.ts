@@ -1,21 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  DevnetLedger,
   HydraClient,
   SqliteEventStore,
   decodeRoundDatum,
   partyStream,
-  startDevnetServer,
-  type DevnetServer,
   type StoredDmlEvent,
 } from '../../offchain/index.js';
 import { startDevnetHead, type DevnetHead } from '../devnet-head.js';
 import { loadPartyWallet } from '../party-wallet.js';
-import { bounded, runDml, startDml, type DmlProcess } from './train-processes.js';
+import { bounded, openTrainDevnet, type DmlProcess, type TrainDevnet } from './train-processes.js';
 
 /**
  * The crash-and-resume fault scenario, end to end (run by train.test.ts on the in-process bus and
@@ -55,56 +50,33 @@ export interface CrashScenarioOptions {
 }
 
 export const describeCrashAndResume = (label: string, scenario: CrashScenarioOptions = {}): void => {
+  let devnet: TrainDevnet;
   let home: string;
-  let ledger: DevnetLedger;
-  let server: DevnetServer;
   let head: DevnetHead;
-  let env: Record<string, string>;
   let cohort: string;
   let policy: string;
   let plan: string;
-  const children: ChildProcess[] = [];
 
-  const run = (argv: string[], extraEnv: Record<string, string> = {}) =>
-    runDml(argv, { ...env, ...extraEnv });
   const urlOf = (party: string) => head.state.parties.find((p) => p.keys === join(home, party))!.url;
-  const ok = async <T = Record<string, unknown>>(party: string, argv: string[]): Promise<T> => {
-    const result = await run(['--json', '--keys', join(home, party), ...argv], {
-      DML_HYDRA_URL: urlOf(party),
-    });
-    if (result.code !== 0) throw new Error(`dml ${argv.join(' ')} -> ${result.code}: ${result.stderr}`);
-    return JSON.parse(result.stdout) as T;
-  };
+  const run = (argv: string[], extraEnv: Record<string, string> = {}) => devnet.run(argv, extraEnv);
+  const ok = <T = Record<string, unknown>>(party: string, argv: string[]) => devnet.ok<T>(party, argv);
 
-  /** `node bin/dml.js --keys DIR train run --plan FILE`, a real process of its own. */
-  const startParty = (party: string, extra: string[] = []): DmlProcess => {
-    // no peer is silent for this long unless something failed: then it stops and says what it waited for
-    const args = ['--keys', join(home, party), 'train', 'run', '--plan', plan, '--patience', '150', ...extra];
-    const child = startDml(
-      args,
-      { ...env, DML_HYDRA_URL: urlOf(party) },
-      join(home, `${party}-${children.length + 1}.log`),
-    );
-    children.push(child.process);
-    return child;
-  };
+  /** `dml train run`, a real process of its own; no peer is silent for 150 s unless something failed. */
+  const startParty = (party: string, extra: string[] = []): DmlProcess =>
+    devnet.startTrainRun(party, plan, ['--patience', '150', ...extra]);
 
   beforeAll(async () => {
-    home = await mkdtemp(join(tmpdir(), 'dml-train-run-'));
-    ledger = await DevnetLedger.open(join(home, 'devnet'));
-    server = await startDevnetServer(ledger);
     // one log and one object store on this machine; the parties share the cohort's passphrase
-    env = {
-      DML_HOME: home,
-      DML_DEVNET_URL: server.url,
-      MY_ENCRYPTION_PASSPHRASE: 'cohort passphrase 7f3a',
-      ...scenario.env?.(),
-    };
-    for (const party of PARTIES) {
-      expect((await run(['--keys', join(home, party), 'keys', 'new'])).code).toBe(0);
-      expect((await run(['--keys', join(home, party), 'devnet', 'fund', '--ada', '100'])).code).toBe(0);
-    }
-    head = await startDevnetHead(ledger, {
+    devnet = await openTrainDevnet({
+      prefix: 'dml-train-run-',
+      passphrase: 'cohort passphrase 7f3a',
+      parties: PARTIES,
+      ...(scenario.env ? { env: scenario.env() } : {}),
+      // the head opens once the parties exist; commands before it name no endpoint
+      hydraEnv: (party): Record<string, string> => (head ? { DML_HYDRA_URL: urlOf(party) } : {}),
+    });
+    home = devnet.home;
+    head = await startDevnetHead(devnet.ledger, {
       keyDirs: PARTIES.map((p) => join(home, p)),
       contestationPeriod: 30,
     });
@@ -127,11 +99,8 @@ export const describeCrashAndResume = (label: string, scenario: CrashScenarioOpt
   }, 180_000);
 
   afterAll(async () => {
-    for (const child of children)
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await head?.close();
-    await server?.close();
-    ledger?.close();
+    await devnet?.close();
   });
 
   const count = (events: StoredDmlEvent[], type: string, party: string, round: number) =>

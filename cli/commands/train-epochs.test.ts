@@ -1,20 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { ChildProcess } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
 import { type AddressInfo, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  DevnetLedger,
-  SqliteEventStore,
-  partyStream,
-  startDevnetServer,
-  type DevnetServer,
-} from '../../offchain/index.js';
+import { SqliteEventStore, partyStream } from '../../offchain/index.js';
 import { startDevnetHead, type DevnetHead } from '../devnet-head.js';
 import { loadPartyWallet } from '../party-wallet.js';
 import { SMALL_MNIST_PLAN_FLAGS } from './train-crash-scenario.js';
-import { bounded, runDml, startDml, waitForOutput, type DmlProcess } from './train-processes.js';
+import {
+  bounded,
+  openTrainDevnet,
+  waitForOutput,
+  type DmlProcess,
+  type TrainDevnet,
+} from './train-processes.js';
 
 /**
  * `dml train run` beyond a cohort's first epoch, end to end on a devnet, with the ordinary
@@ -26,40 +23,23 @@ import { bounded, runDml, startDml, waitForOutput, type DmlProcess } from './tra
  * history, the newcomer from a carry-over it checked: all three from the same adapter.
  */
 
+let devnet: TrainDevnet;
 let home: string;
-let ledger: DevnetLedger;
-let server: DevnetServer;
 let head: DevnetHead | undefined;
-let env: Record<string, string>;
-const children: ChildProcess[] = [];
 
-const run = (argv: string[], extraEnv: Record<string, string> = {}) => runDml(argv, { ...env, ...extraEnv });
 /** Each party's hydra-node endpoint: the same port for every head, as a real hydra-node keeps its URL. */
 const ports: Record<string, number> = {};
 const hydraEnv = (party: string): Record<string, string> => ({
   DML_HYDRA_URL: `ws://127.0.0.1:${ports[party]}`,
 });
-const ok = async <T = Record<string, unknown>>(party: string, argv: string[]): Promise<T> => {
-  const result = await run(['--json', '--keys', join(home, party), ...argv], hydraEnv(party));
-  if (result.code !== 0) throw new Error(`dml ${argv.join(' ')} -> ${result.code}: ${result.stderr}`);
-  return JSON.parse(result.stdout) as T;
-};
+const run = (argv: string[], extraEnv: Record<string, string> = {}) => devnet.run(argv, extraEnv);
+const ok = <T = Record<string, unknown>>(party: string, argv: string[]) => devnet.ok<T>(party, argv);
 
 type Child = DmlProcess;
 
-/** `node bin/dml.js --keys DIR train run --plan FILE`, a real process of its own. */
-const startParty = (party: string, plan: string): Child => {
-  const args = ['--keys', join(home, party), 'train', 'run', '--plan', plan, '--poll', '1'];
-  // no peer is silent for this long unless something failed: then it stops and says what it waited for
-  args.push('--patience', '150');
-  const child = startDml(
-    args,
-    { ...env, ...hydraEnv(party) },
-    join(home, `${party}-${children.length + 1}.log`),
-  );
-  children.push(child.process);
-  return child;
-};
+/** `dml train run`, a real process of its own; no peer is silent for 150 s unless something failed. */
+const startParty = (party: string, plan: string): Child =>
+  devnet.startTrainRun(party, plan, ['--poll', '1', '--patience', '150']);
 
 /**
  * Waits for parties' processes to end; each must exit 0. A party that fails ends the wait for
@@ -80,7 +60,7 @@ const awaitExits = async (parties: string[], procs: Child[], seconds = 300) => {
       [(e as Error).message, ...procs.map((p, i) => `${parties[i]}: ${p.stdout}\n${p.stderr}`)].join('\n'),
     );
   });
-  for (const child of children)
+  for (const { process: child } of devnet.processes)
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   const results = await allExited;
   // all parties in one comparison: a failure shows every party's exit and output together
@@ -110,33 +90,25 @@ const freePort = async (): Promise<number> => {
 };
 
 beforeAll(async () => {
-  home = await mkdtemp(join(tmpdir(), 'dml-train-epochs-'));
-  ledger = await DevnetLedger.open(join(home, 'devnet'));
-  server = await startDevnetServer(ledger);
-  env = {
-    DML_HOME: home,
-    DML_DEVNET_URL: server.url,
-    MY_ENCRYPTION_PASSPHRASE: 'cohort passphrase 91c2',
-  };
-  for (const party of ['a', 'b', 'c']) {
-    ports[party] = await freePort();
-    expect((await run(['--keys', join(home, party), 'keys', 'new'])).code).toBe(0);
-    expect((await run(['--keys', join(home, party), 'devnet', 'fund', '--ada', '100'])).code).toBe(0);
-  }
+  for (const party of ['a', 'b', 'c']) ports[party] = await freePort();
+  devnet = await openTrainDevnet({
+    prefix: 'dml-train-epochs-',
+    passphrase: 'cohort passphrase 91c2',
+    parties: ['a', 'b', 'c'],
+    hydraEnv,
+  });
+  home = devnet.home;
 }, 120_000);
 
 afterAll(async () => {
-  for (const child of children)
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   await head?.close();
-  await server?.close();
-  ledger?.close();
+  await devnet?.close();
 });
 
 describe('dml train run follows the cohort across epochs', () => {
   it('processes that span both epochs: a and b train epoch 1, wait for the scheduled close, train epoch 2 with the newcomer c who waited for it; b stopped by Ctrl-C between epochs resumes from its log', async () => {
     const headOf = (parties: string[]) =>
-      startDevnetHead(ledger, {
+      startDevnetHead(devnet.ledger, {
         keyDirs: parties.map((p) => join(home, p)),
         contestationPeriod: 30,
         ports: parties.map((p) => ports[p]!),

@@ -3,7 +3,10 @@
 // for, with the output it had.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DevnetLedger, startDevnetServer, type DevnetServer } from '../../offchain/index.js';
 import { main } from '../main.js';
 import { CapturedStream } from '../test-io.js';
 
@@ -96,3 +99,94 @@ export const exitOf = (party: string, child: DmlProcess, seconds = 120) =>
   bounded(`${party}'s process to exit`, child.exited, seconds).catch((e: unknown) => {
     throw new Error(`${(e as Error).message}\n${party}: ${child.stdout}\n${child.stderr}`);
   });
+
+export interface TrainDevnetOptions {
+  /** The temporary folder's name prefix, e.g. `dml-train-epochs-`. */
+  readonly prefix: string;
+  /** The cohort's shared storage passphrase (MY_ENCRYPTION_PASSPHRASE of every command). */
+  readonly passphrase: string;
+  /** Key folders made with `dml keys new` and funded with 100 ada each, in this order. */
+  readonly parties: readonly string[];
+  /** More environment for every command and process (e.g. DML_BUS). */
+  readonly env?: Record<string, string>;
+  /** A party's hydra-node settings (DML_HYDRA_URL), asked at each command: heads come and go. */
+  readonly hydraEnv: (party: string) => Record<string, string>;
+}
+
+/** A devnet (ledger and its server) in a temporary folder, with funded parties and their processes. */
+export interface TrainDevnet {
+  readonly home: string;
+  readonly ledger: DevnetLedger;
+  readonly env: Record<string, string>;
+  /** A party's key folder. */
+  keys(party: string): string;
+  /** `dml ARGV` in this process with the devnet's environment. */
+  run(argv: string[], extraEnv?: Record<string, string>): ReturnType<typeof runDml>;
+  /** `dml --json --keys <party> ARGV` with the party's Hydra settings; must exit 0; its JSON result. */
+  ok<T = Record<string, unknown>>(party: string, argv: string[]): Promise<T>;
+  /** `dml --keys <party> train run --plan PLAN EXTRA`, a process of its own (output in `<home>/<party>-N.log`). */
+  startTrainRun(party: string, plan: string, extra?: readonly string[]): DmlProcess;
+  /** Every process started, in order. */
+  readonly processes: readonly DmlProcess[];
+  /** Kills what still runs, stops the server and the ledger, removes the folder (kept with DML_KEEP_TEST_HOME=1). */
+  close(): Promise<void>;
+}
+
+export const openTrainDevnet = async (o: TrainDevnetOptions): Promise<TrainDevnet> => {
+  const home = await mkdtemp(join(tmpdir(), o.prefix));
+  let ledger: DevnetLedger | undefined;
+  let server: DevnetServer | undefined;
+  const processes: DmlProcess[] = [];
+  const close = async () => {
+    for (const p of processes)
+      if (p.process.exitCode === null && p.process.signalCode === null) p.process.kill('SIGKILL');
+    await bounded(
+      "the parties' processes to end after SIGKILL",
+      Promise.all(processes.map((p) => p.exited)),
+      30,
+    );
+    await server?.close();
+    ledger?.close();
+    if (process.env.DML_KEEP_TEST_HOME !== '1') await rm(home, { recursive: true, force: true });
+  };
+  try {
+    ledger = await DevnetLedger.open(join(home, 'devnet'));
+    server = await startDevnetServer(ledger);
+    const env = {
+      DML_HOME: home,
+      DML_DEVNET_URL: server.url,
+      MY_ENCRYPTION_PASSPHRASE: o.passphrase,
+      ...o.env,
+    };
+    const keys = (party: string) => join(home, party);
+    const run = (argv: string[], extraEnv: Record<string, string> = {}) =>
+      runDml(argv, { ...env, ...extraEnv });
+    const ok = async <T = Record<string, unknown>>(party: string, argv: string[]): Promise<T> => {
+      const result = await run(['--json', '--keys', keys(party), ...argv], o.hydraEnv(party));
+      if (result.code !== 0) throw new Error(`dml ${argv.join(' ')} -> ${result.code}: ${result.stderr}`);
+      return JSON.parse(result.stdout) as T;
+    };
+    for (const party of o.parties)
+      for (const argv of [
+        ['keys', 'new'],
+        ['devnet', 'fund', '--ada', '100'],
+      ]) {
+        const result = await run(['--keys', keys(party), ...argv]);
+        if (result.code !== 0)
+          throw new Error(`${party}: dml ${argv.join(' ')} -> ${result.code}: ${result.stderr}`);
+      }
+    const startTrainRun = (party: string, plan: string, extra: readonly string[] = []) => {
+      const child = startDml(
+        ['--keys', keys(party), 'train', 'run', '--plan', plan, ...extra],
+        { ...env, ...o.hydraEnv(party) },
+        join(home, `${party}-${processes.length + 1}.log`),
+      );
+      processes.push(child);
+      return child;
+    };
+    return { home, ledger, env, keys, run, ok, startTrainRun, processes, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+};

@@ -274,7 +274,10 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
       let objects: ObjectStore | undefined;
       let bus: RoundEventBus | undefined;
       const controller = new AbortController();
+      // once: a terminal's Ctrl-C reaches both the launcher (bin/dml.js), which passes it on, and
+      // this process, so one key press may arrive here twice
       const stop = (signal: string) => {
+        if (controller.signal.aborted) return;
         info(`${signal}: finishing the step in hand, then stopping`);
         controller.abort();
       };

@@ -116,10 +116,8 @@ export const followCohortEpochs = async (ports: CohortFollowPorts): Promise<Coho
         if (result.kind === 'refused' || result.kind === 'stalled')
           return { kind: 'epoch-failed', epoch: step.epoch, result };
         done.set(step.epoch, result.round);
+        // the epoch's loop has said so ("epoch N done: ..."), so nothing is printed here
         aggregates.set(step.epoch, { aggregateHash: result.aggregateHash, parties: step.parties.length });
-        ports.onLine?.(
-          `epoch ${step.epoch} done: round ${result.round} acknowledged by all ${step.parties.length} parties, aggregate ${result.aggregateHash}`,
-        );
         break;
       }
     }

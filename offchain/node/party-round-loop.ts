@@ -291,9 +291,13 @@ export class PartyRoundLoop {
       };
       const r = action.round;
       switch (action.kind) {
-        case 'epoch-done':
-          announce(`epoch ${o.epoch} done: round ${r} acknowledged by all ${o.parties.length} parties`);
-          return { kind: 'epoch-done', round: r, aggregateHash: own.aggregated.get(r)?.aggregateHash ?? '' };
+        case 'epoch-done': {
+          const aggregateHash = own.aggregated.get(r)?.aggregateHash ?? '';
+          announce(
+            `epoch ${o.epoch} done: round ${r} acknowledged by all ${o.parties.length} parties${aggregateHash ? `, aggregate ${aggregateHash}` : ''}`,
+          );
+          return { kind: 'epoch-done', round: r, aggregateHash };
+        }
         case 'wait': {
           const waitedMs = now() - (waitingSince ?? now());
           if (o.patienceMs !== undefined && waitedMs > o.patienceMs)
