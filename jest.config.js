@@ -17,4 +17,7 @@ export default {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },
   testTimeout: 120000,
+  // one temporary folder per run, removed at its end
+  globalSetup: '<rootDir>/jest.tmpdir-setup.js',
+  globalTeardown: '<rootDir>/jest.tmpdir-teardown.js',
 };
