@@ -287,6 +287,32 @@ describe('verifyCohort on events given directly', () => {
     );
   });
 
+  it('names a party that started a round from another global adapter (a carry-over not shared)', async () => {
+    const start = (party: string, hash: string, at: number): StoredDmlEvent => ({
+      ...createEvent('training.RoundStarted', { cohortId: 'c', epoch: 2, round: 2, globalAdapterHash: hash }),
+      stream: `party-c-${party}`,
+      streamVersion: 0,
+      position: events.length + at,
+    });
+    const [agreed, other] = ['1'.repeat(64), '2'.repeat(64)];
+    const log = [...events, start('a1', agreed, 1), start('c3', other, 2), start('b2', agreed, 3)];
+    const findings = (await verifyCohort(log, 'c', deps)).findings.filter((f) => f.kind === 'start-mismatch');
+    expect(findings).toEqual([
+      expect.objectContaining({
+        epoch: 2,
+        round: 2,
+        party: 'c3',
+        expected: agreed,
+        found: other,
+        position: 5,
+      }),
+    ]);
+    expect(renderAuditFinding(findings[0]!)).toContain('start-mismatch [#5 epoch 2 round 2 party c3]');
+    // one start for all: nothing to say
+    const same = [...events, start('a1', agreed, 1), start('c3', agreed, 2)];
+    expect((await verifyCohort(same, 'c', deps)).findings.map((f) => f.kind)).not.toContain('start-mismatch');
+  });
+
   it('reports a log that does not start at position 1, and a cohort with no event', async () => {
     const shifted = events.map((e) => ({ ...e, position: e.position + 1 }));
     expect((await verifyCohort(shifted, 'c', deps)).findings).toContainEqual(

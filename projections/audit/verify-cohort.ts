@@ -18,6 +18,7 @@ import type { AuditFinding } from './audit-finding.js';
 import { parseAggregationRuleName } from './aggregation-rule-name.js';
 import { checkTrainingSnapshots } from './verify-snapshots.js';
 import { checkLogAgainstChain } from './verify-chain.js';
+import { checkRoundStarts } from './verify-starts.js';
 
 export type { AuditFinding, AuditFindingKind } from './audit-finding.js';
 
@@ -241,6 +242,9 @@ export const verifyCohort = async (
     list.push({ party, sampleCount, ...(delta ? { delta } : {}) });
     rounds.set(roundKey(epoch, round), list);
   }
+
+  // every party starts a round from one global adapter (after an epoch's first: the carry-over)
+  findings.push(...checkRoundStarts(events, cohortId));
 
   // (2) aggregates, recomputed with the parties' own aggregation code
   const computed = new Map<string, string>();
