@@ -77,6 +77,7 @@ describe('SQLite storage formats', () => {
   it("a new file is format 2 and stores each row's replay string, computed by SQLite from its columns", async () => {
     const { store, cleanup } = storeOfFormat(2);
     expect(store.format).toBe(2);
+    expect(store.db.pragma('page_size', { simple: true })).toBe(16_384);
     for (const b of simulateCohortHistory({ cohortId: 'fmt', parties: 3, rounds: 1 }))
       await store.append(b.stream, b.events, { expectedVersion: 'any' });
     const rows = store.db
@@ -99,6 +100,7 @@ describe('SQLite storage formats', () => {
       await store.append(b.stream, b.events, { expectedVersion: 'any' });
     const reopened = new SqliteEventStore(store.db.name);
     expect(reopened.format).toBe(1);
+    expect(reopened.db.pragma('page_size', { simple: true })).toBe(4_096); // an existing file keeps its pages
     const full = await reopened.readAll();
     expect(full.length).toBeGreaterThan(10);
     expect(await reopened.readAllForReplay()).toEqual(

@@ -144,6 +144,9 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 `;
 
+/** The page size of a file this store creates (see the constructor). */
+const SQLITE_PAGE_SIZE = 16_384;
+
 /** The storage format of an events table (see SCHEMA): 2 with the stored `replay_row`, 1 without. */
 export type SqliteEventFormat = 1 | 2;
 
@@ -230,6 +233,11 @@ export class SqliteEventStore implements EventStore {
         },
       );
     }
+    // Pages of 16 KiB for a new file (SQLite's default is 4 KiB; an existing file keeps its own):
+    // a replay steps through every page of the table, and with four times fewer pages (and fewer
+    // rows split across pages) reading the table costs about a third less CPU. Only takes effect
+    // before the file's first write, hence before WAL mode is set.
+    this.db.pragma(`page_size = ${SQLITE_PAGE_SIZE}`);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     this.db.pragma('busy_timeout = 10000');
