@@ -196,7 +196,7 @@ const measure = async (
       value: perSecond(events, median(steady.map((r) => r.seconds))),
       unit: 'events/s',
       backend,
-      note: `${events} events, replay read (one string per row built by SQLite, one JSON.parse, envelope checked) + 4 folds, one thread, in a fresh process, median of the 5 runs after its first (steady state; best ${perSecond(events, Math.min(...steady.map((r) => r.seconds)))}); ${loads}`,
+      note: `${events} events, replay read (${store instanceof SqliteEventStore ? `file format ${store.format}: ` : ''}one string per row, stored by SQLite at append in format 2, one JSON.parse, envelope checked) + 4 folds, one thread, in a fresh process, median of the 5 runs after its first (steady state; best ${perSecond(events, Math.min(...steady.map((r) => r.seconds)))}); ${loads}`,
     },
     {
       name: 'replay into all projections (per CPU second)',

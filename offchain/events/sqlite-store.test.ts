@@ -1,12 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StoredDmlEvent } from './envelope.js';
 import { StoredEventUnreadableError } from './read-check.js';
 import { simulateCohortHistory } from './simulated-history.js';
-import { SqliteEventStore } from './sqlite-store.js';
+import { SqliteEventStore, type SqliteEventFormat } from './sqlite-store.js';
 import { describeEventStoreContract } from './store-contract.js';
 
 describeEventStoreContract(
@@ -25,9 +26,101 @@ describeEventStoreContract(
   { densePositions: true },
 );
 
-describe('SQLite reads check what they return', () => {
+/** The events table as the versions before format 2 created it (no stored replay row). */
+const FORMAT_1_SCHEMA = `
+CREATE TABLE events (
+  position       INTEGER PRIMARY KEY,
+  stream         TEXT    NOT NULL,
+  stream_version INTEGER NOT NULL,
+  event_id       TEXT    NOT NULL UNIQUE,
+  type           TEXT    NOT NULL,
+  schema_version INTEGER NOT NULL,
+  occurred_at    TEXT    NOT NULL,
+  causation_id   TEXT,
+  correlation_id TEXT,
+  data           TEXT    NOT NULL,
+  UNIQUE (stream, stream_version)
+);`;
+
+/** A store on a fresh file of the given format (format 1: a file an older version created). */
+const storeOfFormat = (
+  format: SqliteEventFormat,
+): { store: SqliteEventStore; cleanup: () => Promise<void> } => {
+  const dir = mkdtempSync(join(tmpdir(), 'dml-events-format-'));
+  const file = join(dir, 'events.sqlite');
+  if (format === 1) {
+    const db = new Database(file);
+    db.exec(FORMAT_1_SCHEMA);
+    db.close();
+  }
+  const store = new SqliteEventStore(file, { synchronous: 'normal' });
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+};
+
+describeEventStoreContract(
+  'SQLite (a format 1 file, written before the stored replay row)',
+  async () => {
+    const opened = storeOfFormat(1);
+    expect(opened.store.format).toBe(1);
+    return opened;
+  },
+  { densePositions: true },
+);
+
+describe('SQLite storage formats', () => {
+  it("a new file is format 2 and stores each row's replay string, computed by SQLite from its columns", async () => {
+    const { store, cleanup } = storeOfFormat(2);
+    expect(store.format).toBe(2);
+    expect(store.db.pragma('page_size', { simple: true })).toBe(16_384);
+    for (const b of simulateCohortHistory({ cohortId: 'fmt', parties: 3, rounds: 1 }))
+      await store.append(b.stream, b.events, { expectedVersion: 'any' });
+    const rows = store.db
+      .prepare<[], { position: number; replay_row: string }>('SELECT position, replay_row FROM events')
+      .all();
+    const events = await store.readAll();
+    expect(rows.map((r) => JSON.parse(r.replay_row) as unknown)).toEqual(
+      events.map((e) => [e.position, e.type, e.schemaVersion, e.occurredAt, e.data]),
+    );
+    // a column changed afterwards changes the stored string with it (it cannot go stale)
+    store.db.prepare("UPDATE events SET occurred_at = 'changed' WHERE position = 2").run();
+    const [second] = await store.readAllForReplay({ after: 1, limit: 1 });
+    expect(second!.occurredAt).toBe('changed');
+    await cleanup();
+  });
+
+  it('a format 1 file stays format 1, readable and writable: replay reads what readAll reads', async () => {
+    const { store, cleanup } = storeOfFormat(1);
+    for (const b of simulateCohortHistory({ cohortId: 'old', parties: 3, rounds: 2 }))
+      await store.append(b.stream, b.events, { expectedVersion: 'any' });
+    const reopened = new SqliteEventStore(store.db.name);
+    expect(reopened.format).toBe(1);
+    expect(reopened.db.pragma('page_size', { simple: true })).toBe(4_096); // an existing file keeps its pages
+    const full = await reopened.readAll();
+    expect(full.length).toBeGreaterThan(10);
+    expect(await reopened.readAllForReplay()).toEqual(
+      full.map(({ position, type, schemaVersion, occurredAt, data }) => ({
+        position,
+        type,
+        schemaVersion,
+        occurredAt,
+        data,
+      })),
+    );
+    await reopened.close();
+    await cleanup();
+  });
+});
+
+describe.each([2, 1] as const)('SQLite reads check what they return (format %i)', (format) => {
   const setUp = async () => {
-    const store = new SqliteEventStore(':memory:');
+    const { store } = storeOfFormat(format);
+    expect(store.format).toBe(format);
     for (const b of simulateCohortHistory({ cohortId: 'read', parties: 3, rounds: 2 }))
       await store.append(b.stream, b.events, { expectedVersion: 'any' });
     const corrupt = (position: number, column: string, value: string | number) =>
@@ -165,7 +258,11 @@ describe('SQLite reads check what they return', () => {
       error: expect.stringContaining('schemaVersion: one is not a version we read'),
     });
     corrupt(3, 'schema_version', 1);
-    store.db.prepare('UPDATE events SET type = ? WHERE position = 5').run(Buffer.from('l1.PartyJoined'));
+    const blobType = () =>
+      store.db.prepare('UPDATE events SET type = ? WHERE position = 5').run(Buffer.from('l1.PartyJoined'));
+    // format 2: SQLite itself refuses the row (its stored replay string cannot hold a BLOB)
+    if (format === 2) expect(blobType).toThrow('JSON cannot hold BLOB values');
+    else blobType();
     await replayAgreesWithReadAll(store);
     await store.close();
   });

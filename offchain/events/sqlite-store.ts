@@ -44,27 +44,6 @@ interface Row {
   data: string;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS events (
-  position       INTEGER PRIMARY KEY,
-  stream         TEXT    NOT NULL,
-  stream_version INTEGER NOT NULL,
-  event_id       TEXT    NOT NULL UNIQUE,
-  type           TEXT    NOT NULL,
-  schema_version INTEGER NOT NULL,
-  occurred_at    TEXT    NOT NULL,
-  causation_id   TEXT,
-  correlation_id TEXT,
-  data           TEXT    NOT NULL,
-  UNIQUE (stream, stream_version)
-);
-CREATE TABLE IF NOT EXISTS checkpoints (
-  name     TEXT PRIMARY KEY,
-  position INTEGER NOT NULL,
-  state    TEXT
-);
-`;
-
 export const rowToEvent = (row: Row): StoredDmlEvent => {
   const data = parseStoredData(row.position, row.type, row.data);
   checkStoredEnvelope(row.position, row.type, row.schema_version, data);
@@ -133,6 +112,44 @@ const replayRowToEvent = (r: ReplayRow): ReplayedDmlEvent => {
 const REPLAY_TEXT =
   "'[' || position || ',' || json_quote(type) || ',' || json_quote(schema_version) || ',' || json_quote(occurred_at) || ',' || data || ']'";
 
+/**
+ * The events table. Format 2 (files created from this version on) stores each row's replay string
+ * (REPLAY_TEXT) as a generated column, `replay_row`: SQLite computes it from the row's own columns
+ * when the row is written (and again if a column is ever updated), so it can never disagree with
+ * them, and a replay reads it as it is instead of building it per row per read (about a seventh
+ * less CPU for the whole read, at the price of the data text stored twice: the file is ~60%
+ * larger). Format 1 files (created before; SQLite cannot add a STORED column to an existing table)
+ * have no such column and are read exactly as before, the string built by the SELECT: both formats
+ * stay readable and writable, and `SqliteEventStore.format` says which one a file is.
+ */
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  position       INTEGER PRIMARY KEY,
+  stream         TEXT    NOT NULL,
+  stream_version INTEGER NOT NULL,
+  event_id       TEXT    NOT NULL UNIQUE,
+  type           TEXT    NOT NULL,
+  schema_version INTEGER NOT NULL,
+  occurred_at    TEXT    NOT NULL,
+  causation_id   TEXT,
+  correlation_id TEXT,
+  data           TEXT    NOT NULL,
+  replay_row     TEXT    GENERATED ALWAYS AS (${REPLAY_TEXT}) STORED,
+  UNIQUE (stream, stream_version)
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+  name     TEXT PRIMARY KEY,
+  position INTEGER NOT NULL,
+  state    TEXT
+);
+`;
+
+/** The page size of a file this store creates (see the constructor). */
+const SQLITE_PAGE_SIZE = 16_384;
+
+/** The storage format of an events table (see SCHEMA): 2 with the stored `replay_row`, 1 without. */
+export type SqliteEventFormat = 1 | 2;
+
 /** Each catalogue type name, as the engine's one shared copy of it (the catalogue's own key). */
 const CATALOGUE_TYPE = new Map<unknown, DmlEventType>(DML_EVENT_TYPES.map((type) => [type, type]));
 
@@ -145,8 +162,10 @@ const CATALOGUE_TYPE = new Map<unknown, DmlEventType>(DML_EVENT_TYPES.map((type)
  * type (a type text equal to the previous row's is the same type: one short string compare, not a
  * hash of a fresh string and a probe of the catalogue per row). Each event's `type` is the
  * catalogue's own copy of the name, not the fresh string JSON.parse made: the folds' comparisons
- * of it with a type name are then one pointer compare. A row that fails the check goes through
- * checkStoredEnvelope, which throws its precise message.
+ * of it with a type name are then one pointer compare. A row that fails the check sends the page
+ * to the column-by-column read, which throws checkStoredEnvelope's precise message from the
+ * columns themselves (a stored replay string renders a BLOB column as `null`, so its own values
+ * are not the ones to name).
  */
 const replayRowsFromText = (texts: readonly (string | null)[]): ReplayedDmlEvent[] | undefined => {
   const events = new Array<ReplayedDmlEvent>(texts.length);
@@ -174,8 +193,7 @@ const replayRowsFromText = (texts: readonly (string | null)[]): ReplayedDmlEvent
       data === null ||
       typeof data.cohortId !== 'string'
     ) {
-      checkStoredEnvelope(r[0], r[1] as string, r[2] as number, data); // throws, naming the problem
-      return undefined; // (never reached: read the page column by column if it were)
+      return undefined; // the column-by-column read names the row and its problem
     }
     events[i] = {
       position: r[0],
@@ -196,6 +214,8 @@ const replayRowsFromText = (texts: readonly (string | null)[]): ReplayedDmlEvent
 export class SqliteEventStore implements EventStore {
   readonly kind = 'sqlite';
   readonly db: Database.Database;
+  /** The file's storage format (see SCHEMA): 2 for files created by this version, 1 for older ones. */
+  readonly format: SqliteEventFormat;
   private readonly listeners = new Set<() => void>();
   private readonly stmts;
   private readonly appendTx;
@@ -213,10 +233,21 @@ export class SqliteEventStore implements EventStore {
         },
       );
     }
+    // Pages of 16 KiB for a new file (SQLite's default is 4 KiB; an existing file keeps its own):
+    // a replay steps through every page of the table, and with four times fewer pages (and fewer
+    // rows split across pages) reading the table costs about a third less CPU. Only takes effect
+    // before the file's first write, hence before WAL mode is set.
+    this.db.pragma(`page_size = ${SQLITE_PAGE_SIZE}`);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     this.db.pragma('busy_timeout = 10000');
     this.db.exec(SCHEMA);
+    this.format = this.db
+      .prepare<[], { name: string }>("SELECT name FROM pragma_table_xinfo('events')")
+      .all()
+      .some((c) => c.name === 'replay_row')
+      ? 2
+      : 1;
     this.stmts = {
       version: this.db.prepare<[string], { v: number | null }>(
         'SELECT max(stream_version) AS v FROM events WHERE stream = ?',
@@ -242,7 +273,7 @@ export class SqliteEventStore implements EventStore {
         .raw(true),
       readAllForReplayText: this.db
         .prepare<[number, number], string | null>(
-          `SELECT ${REPLAY_TEXT} FROM events WHERE position > ? ORDER BY position LIMIT ?`,
+          `SELECT ${this.format === 2 ? 'replay_row' : REPLAY_TEXT} FROM events WHERE position > ? ORDER BY position LIMIT ?`,
         )
         .pluck(true),
       head: this.db.prepare<[], { p: number | null }>('SELECT max(position) AS p FROM events'),
