@@ -212,7 +212,7 @@ const sealVariants = async (plaintext: Buffer): Promise<Result[]> => {
     ['WebCrypto subtle.encrypt per 1 MiB chunk, 4 in flight (a chunked format) + copy', subtleChunks],
   ];
   const samples = new Map<string, PutSample[]>(variants.map(([name]) => [name, []]));
-  for (let round = 0; round < 5; round++) {
+  for (let round = 0; round < 4; round++) {
     for (const [name, f] of round % 2 ? [...variants].reverse() : variants) {
       const s = await sample(f, false);
       if (round > 0) samples.get(name)!.push(s);
@@ -237,9 +237,9 @@ const encryption = async (): Promise<Result[]> => {
   const objectKey = await deriveObjectKey(passphrase);
   const scratch = Buffer.allocUnsafe(plaintext.length + 64);
   const seal = await time(3, async () => sealObjectWithKey(plaintext, objectKey, scratch));
-  const sealWithKdf = await time(3, () => sealObject(plaintext, passphrase));
+  const sealWithKdf = await time(2, () => sealObject(plaintext, passphrase));
   const sealed = await sealObject(plaintext, passphrase);
-  const open = await time(3, () => openSealedObject(sealed, passphrase));
+  const open = await time(2, () => openSealedObject(sealed, passphrase));
   return [
     {
       name: 'scrypt key derivation (format 1: per object; format 2: per store)',
@@ -571,7 +571,7 @@ const transfers = async (store: ObjectStore, backend: string): Promise<Result[]>
 };
 
 /** Interleaved pairs per fresh child: enough for quartiles, the whole benchmark under ~2 minutes. */
-const OVERHEAD_PAIRS = { s3: 15, 's3-multipart': 11, local: 7 } as const;
+const OVERHEAD_PAIRS = { s3: 15, 's3-multipart': 9, local: 5 } as const;
 
 const measure = async (): Promise<Result[]> => {
   const endpoint = process.env.S3_ENDPOINT;
