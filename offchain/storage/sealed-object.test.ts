@@ -136,6 +136,19 @@ describe('sealObject / openSealedObject', () => {
     const flipped = Buffer.from(sealed);
     flipped[SEALED_OVERHEAD_BYTES + 3 * 1024 * 1024]! ^= 0x10;
     await expectDmlError(openSealedObject(flipped, passphrase), 'STORAGE_DECRYPT_FAILED');
+    // Opening frees the decipher's outputs the same way.
+    const openedBefore = external();
+    const opened = await openSealedObject(sealed, passphrase, 'object', { releaseOutputs: true });
+    expect(opened.equals(plaintext)).toBe(true);
+    expect(external() - openedBefore).toBeLessThan(size + 2 * 1024 * 1024); // the result only
+    // Any size, from none to a chunk and a byte.
+    for (const n of [0, 1, 15, 1024 * 1024 + 1]) {
+      const small = randomBytes(n);
+      const out = sealObjectWithKey(small, objectKey, undefined, { releaseOutputs: true });
+      expect(out.sha256).toBe(createHash('sha256').update(out.sealed).digest('hex'));
+      const back = await openSealedObject(out.sealed, passphrase, 'object', { releaseOutputs: true });
+      expect(back.equals(small)).toBe(true);
+    }
     // The same with the hash on a second thread.
     const hasher = new BackgroundSha256();
     try {

@@ -426,6 +426,8 @@ export const openSealedObject = async (
   sealed: Uint8Array,
   passphrase: string,
   what = 'object',
+  /** `releaseOutputs`: free the decipher's outputs once copied (default as for sealing). */
+  options: SealOptions = {},
 ): Promise<Buffer> => {
   checkPassphrase(passphrase);
   const header = readSealedHeader(sealed, what);
@@ -440,7 +442,7 @@ export const openSealedObject = async (
   const body = Buffer.allocUnsafe(ciphertext.length);
   let offset = 0;
   // The decipher's outputs, like the cipher's, are freed once copied (see `OutputRelease`).
-  const release = RELEASE_OUTPUTS_BY_DEFAULT ? new OutputRelease() : undefined;
+  const release = (options.releaseOutputs ?? RELEASE_OUTPUTS_BY_DEFAULT) ? new OutputRelease() : undefined;
   try {
     for (let at = 0; at < ciphertext.length; at += CHUNK) {
       const chunk = decipher.update(ciphertext.subarray(at, at + CHUNK));
