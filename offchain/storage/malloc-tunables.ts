@@ -20,3 +20,19 @@ export const withDmlMallocTunables = (current = ''): string => {
   const added = DML_MALLOC_TUNABLES.filter(([name]) => !named.has(name)).map(([n, v]) => `${n}=${v}`);
   return [...entries, ...added].join(':');
 };
+
+/**
+ * Does glibc, started with `tunables` (a GLIBC_TUNABLES value), keep freed buffers of `bytes` in
+ * its heap instead of giving them back to the kernel: buffers of that size served from the heap
+ * (mmap threshold above it) and a trim threshold of 64 MiB or more? Then freeing 64 MiB of
+ * them at once costs no page faults at the next use (`bin/dml.js`'s settings say yes).
+ */
+export const mallocKeepsFreedBuffers = (tunables: string | undefined, bytes: number): boolean => {
+  const value = (name: string): number => {
+    const entry = (tunables ?? '').split(':').find((e) => e.split('=')[0] === name);
+    return entry === undefined ? Number.NaN : Number(entry.slice(entry.indexOf('=') + 1));
+  };
+  return (
+    value('glibc.malloc.mmap_threshold') > bytes && value('glibc.malloc.trim_threshold') >= 64 * 1024 * 1024
+  );
+};

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { DmlError } from '../errors.js';
 import { expectDmlError, TEST_SCRYPT } from './object-store.behaviour.js';
 import { createHash, hkdfSync, randomBytes, scryptSync } from 'node:crypto';
+import { getHeapStatistics } from 'node:v8';
 import {
   deriveObjectKey,
   openSealedObject,
@@ -111,6 +112,53 @@ describe('sealObject / openSealedObject', () => {
         expect(sha256).toBe(createHash('sha256').update(sealed).digest('hex'));
         expect((await openSealedObject(sealed, passphrase)).equals(plaintext)).toBe(true);
       }
+    }
+  });
+
+  it('frees the cipher outputs once copied, when asked: same bytes, nothing left for the collector', async () => {
+    const objectKey = await deriveObjectKey(passphrase, TEST_SCRYPT);
+    const size = 16 * 1024 * 1024 + 5;
+    const plaintext = randomBytes(size);
+    const scratch = Buffer.from(new SharedArrayBuffer(size + SEALED_OVERHEAD_BYTES));
+    const external = () => getHeapStatistics().external_memory;
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 20)); // the port's close
+    await settle();
+    const buffersBefore = process.memoryUsage().arrayBuffers;
+    const externalBefore = external();
+    const { sealed, sha256 } = sealObjectWithKey(plaintext, objectKey, scratch, { releaseOutputs: true });
+    // 16 MiB of cipher outputs were made: V8 no longer counts them (no collection to trigger),
+    // and once the seal's port has closed they are freed.
+    expect(external() - externalBefore).toBeLessThan(2 * 1024 * 1024);
+    await settle();
+    expect(process.memoryUsage().arrayBuffers - buffersBefore).toBeLessThan(4 * 1024 * 1024);
+    expect(sha256).toBe(createHash('sha256').update(sealed).digest('hex'));
+    expect((await openSealedObject(sealed, passphrase)).equals(plaintext)).toBe(true);
+    const flipped = Buffer.from(sealed);
+    flipped[SEALED_OVERHEAD_BYTES + 3 * 1024 * 1024]! ^= 0x10;
+    await expectDmlError(openSealedObject(flipped, passphrase), 'STORAGE_DECRYPT_FAILED');
+    // Opening frees the decipher's outputs the same way.
+    const openedBefore = external();
+    const opened = await openSealedObject(sealed, passphrase, 'object', { releaseOutputs: true });
+    expect(opened.equals(plaintext)).toBe(true);
+    expect(external() - openedBefore).toBeLessThan(size + 2 * 1024 * 1024); // the result only
+    // Any size, from none to a chunk and a byte.
+    for (const n of [0, 1, 15, 1024 * 1024 + 1]) {
+      const small = randomBytes(n);
+      const out = sealObjectWithKey(small, objectKey, undefined, { releaseOutputs: true });
+      expect(out.sha256).toBe(createHash('sha256').update(out.sealed).digest('hex'));
+      const back = await openSealedObject(out.sealed, passphrase, 'object', { releaseOutputs: true });
+      expect(back.equals(small)).toBe(true);
+    }
+    // The same with the hash on a second thread.
+    const hasher = new BackgroundSha256();
+    try {
+      const piped = await sealObjectPipelined(plaintext, objectKey, hasher, scratch, {
+        releaseOutputs: true,
+      });
+      expect(piped.sha256).toBe(createHash('sha256').update(piped.sealed).digest('hex'));
+      expect((await openSealedObject(piped.sealed, passphrase)).equals(plaintext)).toBe(true);
+    } finally {
+      await hasher.close();
     }
   });
 
