@@ -2,11 +2,26 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { DenseKernel } from './dense-kernel.js';
 import { gaussian, seededRandom } from './random.js';
-import { gemmPanelFloats, transformerKernel } from './transformer-kernel.js';
+import {
+  GEMM_FULL,
+  GEMM_LOWER_LEFT,
+  GEMM_LOWER_OUTPUT,
+  GEMM_UPPER_LEFT,
+  type GemmTriangle,
+  gemmPanelFloats,
+  relaxedSimdAvailable,
+  transformerKernel,
+  transformerKernelVariant,
+} from './transformer-kernel.js';
 
 const f = Math.fround;
 
-/** gemm's arithmetic in plain JS: per output element p = 0..k-1, float32 mul then add from +0, then alpha, then acc. */
+/**
+ * gemm's arithmetic in plain JS: per output element p = 0..k-1 from +0, then alpha, then acc.
+ * Plain: a float32 multiply then a float32 add; fused: a + l r rounded once (the product of two
+ * float32 is exact in a double; the double sum may round twice, hence the fused kernel is
+ * compared within a tolerance).
+ */
 const referenceGemm = (
   l: Float32Array,
   m: number,
@@ -16,12 +31,14 @@ const referenceGemm = (
   c: Float32Array,
   alpha: number,
   acc: boolean,
+  fused = false,
 ): Float32Array => {
   const out = Float32Array.from(c);
   for (let i = 0; i < m; i++)
     for (let col = 0; col < n; col++) {
       let s = 0;
-      for (let p = 0; p < k; p++) s = f(s + f(l[i * k + p]! * r[p * n + col]!));
+      for (let p = 0; p < k; p++)
+        s = fused ? f(s + l[i * k + p]! * r[p * n + col]!) : f(s + f(l[i * k + p]! * r[p * n + col]!));
       const v = f(f(alpha) * s);
       out[i * n + col] = acc ? f(c[i * n + col]! + v) : v;
     }
@@ -33,8 +50,65 @@ const randomArray = (length: number, seed: number): Float32Array => {
   return Float32Array.from({ length }, (_, i) => (i % 17 === 3 ? 0 : i % 23 === 5 ? -0 : gaussian(r)));
 };
 
+/** L with its entries outside the triangle `tri` names set to +0 or -0 (2: above the diagonal, 3: below). */
+const triangular = (l: Float32Array, m: number, k: number, tri: GemmTriangle): Float32Array =>
+  l.map((x, at) => {
+    const [i, p] = [Math.floor(at / k), at % k];
+    const zero = (tri === GEMM_LOWER_LEFT && p > i) || (tri === GEMM_UPPER_LEFT && p < i);
+    return zero ? (at % 2 ? -0 : 0) : x;
+  });
+
+/** Runs one gemm on a fresh kernel memory; returns C after it. */
+const runGemm = (
+  variant: 'fma' | 'plain',
+  l: Float32Array,
+  m: number,
+  k: number,
+  r: Float32Array,
+  n: number,
+  c: Float32Array,
+  alpha: number,
+  acc: boolean,
+  tri: GemmTriangle,
+): Float32Array => {
+  const kernel = new DenseKernel();
+  const at = {
+    l: kernel.alloc(l.length),
+    r: kernel.alloc(r.length),
+    c: kernel.alloc(c.length),
+    panel: kernel.alloc(gemmPanelFloats(k)),
+  };
+  kernel.commit();
+  kernel.f32(at.l, l.length).set(l);
+  kernel.f32(at.r, r.length).set(r);
+  kernel.f32(at.c, c.length).set(c);
+  transformerKernel(kernel.k.memory, variant).gemm(
+    at.l,
+    m,
+    k,
+    at.r,
+    n,
+    at.c,
+    alpha,
+    acc ? 1 : 0,
+    at.panel,
+    tri,
+  );
+  return kernel.f32(at.c, c.length).slice();
+};
+
+/** The entries gemm must write: all, or with tri 1 those on and below the diagonal. */
+const needed = (tri: GemmTriangle, i: number, j: number): boolean => tri !== GEMM_LOWER_OUTPUT || j <= i;
+
+const variants = (): Array<'fma' | 'plain'> => (relaxedSimdAvailable() ? ['plain', 'fma'] : ['plain']);
+
 describe('the transformer kernel (trainer/transformer-kernel.wat)', () => {
-  it('gemm gives the bits of the plain-JS product, full and partial panels, = and +=', () => {
+  it('relaxed SIMD is switched on in this process (Node 20 with the flag set in-process, or Node >= 21)', () => {
+    expect(relaxedSimdAvailable()).toBe(true);
+    expect(transformerKernelVariant()).toBe(process.env.DML_LM_FMA === '0' ? 'plain' : 'fma');
+  });
+
+  it('gemm (plain) gives the bits of the plain-JS product: full and partial panels, = and +=, every triangle', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 9 }),
@@ -42,51 +116,76 @@ describe('the transformer kernel (trainer/transformer-kernel.wat)', () => {
         fc.integer({ min: 1, max: 100 }),
         fc.float({ min: -4, max: 4, noNaN: true }),
         fc.boolean(),
+        fc.constantFrom<GemmTriangle>(GEMM_FULL, GEMM_LOWER_OUTPUT, GEMM_LOWER_LEFT, GEMM_UPPER_LEFT),
         fc.integer({ min: 0, max: 1000 }),
-        (m, k, n, alpha, acc, seed) => {
-          const l = randomArray(m * k, seed);
+        (m, k, n, alpha, acc, tri, seed) => {
+          const l = triangular(randomArray(m * k, seed), m, k, tri);
           const r = randomArray(k * n, seed + 1);
           const c = randomArray(m * n, seed + 2);
-          const kernel = new DenseKernel();
-          const at = {
-            l: kernel.alloc(l.length),
-            r: kernel.alloc(r.length),
-            c: kernel.alloc(c.length),
-            panel: kernel.alloc(gemmPanelFloats(k)),
-          };
-          kernel.commit();
-          kernel.f32(at.l, l.length).set(l);
-          kernel.f32(at.r, r.length).set(r);
-          kernel.f32(at.c, c.length).set(c);
-          transformerKernel(kernel.k.memory).gemm(at.l, m, k, at.r, n, at.c, alpha, acc ? 1 : 0, at.panel);
-          const got = kernel.f32(at.c, c.length);
+          const got = runGemm('plain', l, m, k, r, n, c, alpha, acc, tri);
           const want = referenceGemm(l, m, k, r, n, c, alpha, acc);
           for (let i = 0; i < want.length; i++)
-            if (!Object.is(got[i], want[i]))
+            if (needed(tri, Math.floor(i / n), i % n) && !Object.is(got[i], want[i]))
               throw new Error(`element ${i}: kernel ${got[i]} reference ${want[i]}`);
         },
       ),
-      { numRuns: 60 },
+      { numRuns: 80 },
     );
+  });
+
+  it('gemm (fused, relaxed_madd) matches the fused plain-JS product within float tolerance, every triangle', () => {
+    if (!relaxedSimdAvailable())
+      throw new Error('relaxed SIMD is not available: the fused kernel cannot be tested');
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 1, max: 100 }),
+        fc.float({ min: -4, max: 4, noNaN: true }),
+        fc.boolean(),
+        fc.constantFrom<GemmTriangle>(GEMM_FULL, GEMM_LOWER_OUTPUT, GEMM_LOWER_LEFT, GEMM_UPPER_LEFT),
+        fc.integer({ min: 0, max: 1000 }),
+        (m, k, n, alpha, acc, tri, seed) => {
+          const l = triangular(randomArray(m * k, seed), m, k, tri);
+          const r = randomArray(k * n, seed + 1);
+          const c = randomArray(m * n, seed + 2);
+          const got = runGemm('fma', l, m, k, r, n, c, alpha, acc, tri);
+          const want = referenceGemm(l, m, k, r, n, c, alpha, acc, true);
+          for (let i = 0; i < want.length; i++) {
+            if (!needed(tri, Math.floor(i / n), i % n)) continue;
+            // the sum's own magnitude bounds its rounding: k terms of |l r| <= ~16 each, alpha <= 4
+            if (Math.abs(got[i]! - want[i]!) > 1e-5 * (1 + Math.abs(want[i]!)) * k)
+              throw new Error(`element ${i}: kernel ${got[i]} reference ${want[i]}`);
+          }
+        },
+      ),
+      { numRuns: 80 },
+    );
+  });
+
+  it('the fused kernel is deterministic and differs from the plain one only by rounding', () => {
+    const [m, k, n] = [8, 128, 64];
+    const l = randomArray(m * k, 5);
+    const r = randomArray(k * n, 6);
+    const zero = new Float32Array(m * n);
+    const a = runGemm('fma', l, m, k, r, n, zero, 1, false, GEMM_FULL);
+    const b = runGemm('fma', l, m, k, r, n, zero, 1, false, GEMM_FULL);
+    const plain = runGemm('plain', l, m, k, r, n, zero, 1, false, GEMM_FULL);
+    expect(Array.from(a)).toEqual(Array.from(b));
+    for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - plain[i]!)).toBeLessThan(1e-4);
   });
 
   it('gemm of the shape of a transformer layer (2,048 columns, 64 panels) matches the reference', () => {
     const [m, k, n] = [16, 128, 2048];
     const l = randomArray(m * k, 1);
     const r = randomArray(k * n, 2);
-    const kernel = new DenseKernel();
-    const at = {
-      l: kernel.alloc(l.length),
-      r: kernel.alloc(r.length),
-      c: kernel.alloc(m * n),
-      p: kernel.alloc(gemmPanelFloats(k)),
-    };
-    kernel.commit();
-    kernel.f32(at.l, l.length).set(l);
-    kernel.f32(at.r, r.length).set(r);
-    transformerKernel(kernel.k.memory).gemm(at.l, m, k, at.r, n, at.c, 0.5, 0, at.p);
-    expect(Array.from(kernel.f32(at.c, m * n))).toEqual(
+    const got = runGemm('plain', l, m, k, r, n, new Float32Array(m * n), 0.5, false, GEMM_FULL);
+    expect(Array.from(got)).toEqual(
       Array.from(referenceGemm(l, m, k, r, n, new Float32Array(m * n), 0.5, false)),
     );
+    for (const variant of variants()) {
+      const fused = runGemm(variant, l, m, k, r, n, new Float32Array(m * n), 0.5, false, GEMM_FULL);
+      for (let i = 0; i < got.length; i++) expect(Math.abs(fused[i]! - got[i]!)).toBeLessThan(1e-4);
+    }
   });
 });

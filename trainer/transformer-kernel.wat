@@ -92,12 +92,36 @@
             (local.set $j (i32.add (local.get $j) (i32.const 1)))
             (br $each))))))
 
+  ;; The p range [from, to) that rows i .. i + rows - 1 of L need to sum (tri as in gemm).
+  (func $kRange (param $tri i32) (param $i i32) (param $rows i32) (param $k i32) (result i32 i32)
+    (local $to i32)
+    (if (i32.eq (local.get $tri) (i32.const 2))
+      (then
+        (local.set $to (i32.add (local.get $i) (local.get $rows)))
+        (if (i32.gt_u (local.get $to) (local.get $k)) (then (local.set $to (local.get $k))))
+        (return (i32.const 0) (local.get $to))))
+    (if (i32.eq (local.get $tri) (i32.const 3))
+      (then
+        (if (i32.gt_u (local.get $i) (local.get $k)) (then (return (local.get $k) (local.get $k))))
+        (return (local.get $i) (local.get $k))))
+    (i32.const 0) (local.get $k))
+
   ;; C[m, n] (=|+=) alpha * L[m, k] R[k, n], all row-major. panel: 16 k floats + 16 floats of
   ;; scratch (a partial panel's results before their scalar stores).
+  ;;
+  ;; tri says which part of the product is needed or nonzero (causal attention's triangles):
+  ;;   0: all of it;
+  ;;   1: only C[i, j] with j <= i (rows i < col of a panel at col are skipped; the entries above
+  ;;      the diagonal may or may not be written);
+  ;;   2: L is lower-triangular (L[i, p] = 0 for p > i): row i sums p = 0 .. min(i + 1, k) - 1
+  ;;      (a pair of rows to i + 1);
+  ;;   3: L is upper-triangular (L[i, p] = 0 for p < i): row i sums p = i .. k - 1 (a pair from i).
+  ;; Skipped terms are products with an L of +0 or -0 (finite R): adding them changes no bit (the
+  ;; sums start at +0 and never become -0), so 2 and 3 give the bits of 0 on such an L.
   (func (export "gemm") (param $l i32) (param $m i32) (param $k i32) (param $r i32) (param $n i32)
-    (param $c i32) (param $alpha f32) (param $acc i32) (param $panel i32)
+    (param $c i32) (param $alpha f32) (param $acc i32) (param $panel i32) (param $tri i32)
     (local $col i32) (local $width i32) (local $i i32) (local $lp i32) (local $lend i32) (local $pp i32)
-    (local $tmp i32) (local $rowBytes i32) (local $outRow i32)
+    (local $tmp i32) (local $rowBytes i32) (local $outRow i32) (local $kFrom i32) (local $kTo i32)
     (local $w0 v128) (local $w1 v128) (local $p0 v128) (local $p1 v128) (local $p2 v128) (local $p3 v128)
     (local $av v128)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
@@ -113,11 +137,17 @@
         (call $pack (local.get $r) (local.get $k) (local.get $n) (local.get $col) (local.get $width)
           (local.get $panel))
         (local.set $i (i32.const 0))
-        (local.set $lp (local.get $l))
-        ;; two rows of L at a time: rows i and i + 1 (lp at row i, row i + 1 at lp + rowBytes)
+        (if (i32.eq (local.get $tri) (i32.const 1))
+          (then
+            (local.set $i (local.get $col))
+            (if (i32.gt_u (local.get $i) (local.get $m)) (then (local.set $i (local.get $m))))))
+        ;; two rows of L at a time: rows i and i + 1 (row i + 1 at lp + rowBytes)
         (block $doneRows
           (loop $rows
             (br_if $doneRows (i32.gt_u (i32.add (local.get $i) (i32.const 2)) (local.get $m)))
+            (call $kRange (local.get $tri) (local.get $i) (i32.const 2) (local.get $k))
+            (local.set $kTo)
+            (local.set $kFrom)
             (local.set $a0 (v128.const i32x4 0 0 0 0))
             (local.set $a1 (v128.const i32x4 0 0 0 0))
             (local.set $a2 (v128.const i32x4 0 0 0 0))
@@ -126,8 +156,11 @@
             (local.set $a5 (v128.const i32x4 0 0 0 0))
             (local.set $a6 (v128.const i32x4 0 0 0 0))
             (local.set $a7 (v128.const i32x4 0 0 0 0))
-            (local.set $lend (i32.add (local.get $lp) (local.get $rowBytes)))
-            (local.set $pp (local.get $panel))
+            (local.set $lp (i32.add (local.get $l) (i32.shl
+              (i32.add (i32.mul (local.get $i) (local.get $k)) (local.get $kFrom)) (i32.const 2))))
+            (local.set $lend (i32.add (local.get $lp)
+              (i32.shl (i32.sub (local.get $kTo) (local.get $kFrom)) (i32.const 2))))
+            (local.set $pp (i32.add (local.get $panel) (i32.shl (local.get $kFrom) (i32.const 6))))
             (block $doneK
               (loop $ks
                 (br_if $doneK (i32.ge_u (local.get $lp) (local.get $lend)))
@@ -155,8 +188,6 @@
             (call $store16 (i32.add (local.get $outRow) (i32.shl (local.get $n) (i32.const 2)))
               (local.get $a4) (local.get $a5) (local.get $a6) (local.get $a7)
               (local.get $av) (local.get $alpha) (local.get $acc) (local.get $width) (local.get $tmp))
-            ;; lp is at row i + 1's start: skip it
-            (local.set $lp (i32.add (local.get $lp) (local.get $rowBytes)))
             (local.set $i (i32.add (local.get $i) (i32.const 2)))
             (br $rows)))
         ;; the last row when m is odd
@@ -166,8 +197,14 @@
             (local.set $a1 (v128.const i32x4 0 0 0 0))
             (local.set $a2 (v128.const i32x4 0 0 0 0))
             (local.set $a3 (v128.const i32x4 0 0 0 0))
-            (local.set $lend (i32.add (local.get $lp) (local.get $rowBytes)))
-            (local.set $pp (local.get $panel))
+            (call $kRange (local.get $tri) (local.get $i) (i32.const 1) (local.get $k))
+            (local.set $kTo)
+            (local.set $kFrom)
+            (local.set $lp (i32.add (local.get $l) (i32.shl
+              (i32.add (i32.mul (local.get $i) (local.get $k)) (local.get $kFrom)) (i32.const 2))))
+            (local.set $lend (i32.add (local.get $lp)
+              (i32.shl (i32.sub (local.get $kTo) (local.get $kFrom)) (i32.const 2))))
+            (local.set $pp (i32.add (local.get $panel) (i32.shl (local.get $kFrom) (i32.const 6))))
             (block $doneK1
               (loop $ks1
                 (br_if $doneK1 (i32.ge_u (local.get $lp) (local.get $lend)))

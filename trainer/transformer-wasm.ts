@@ -4,7 +4,15 @@ import { DenseOptimizer } from './dense-qlora.js';
 import type { LoraSettings } from './mlp.js';
 import type { TrainingReport } from './mlp-engine.js';
 import { dequantizeNf4 } from './nf4.js';
-import { type TransformerKernelExports, gemmPanelFloats, transformerKernel } from './transformer-kernel.js';
+import {
+  GEMM_FULL,
+  GEMM_LOWER_LEFT,
+  GEMM_LOWER_OUTPUT,
+  GEMM_UPPER_LEFT,
+  type TransformerKernelExports,
+  gemmPanelFloats,
+  transformerKernel,
+} from './transformer-kernel.js';
 import { seededRandom } from './random.js';
 import { type QuantizedTransformer, type Transformer, TRANSFORMER_VOCABULARY } from './transformer.js';
 
@@ -402,14 +410,14 @@ export class WasmTransformerEngine {
     const acc = accumulate ? 1 : 0;
     const g = this.tk;
     if (this.full) {
-      g.gemm(l.weight, l.outputs, l.inputs, xT, n, yT, 1, acc, this.panel);
+      g.gemm(l.weight, l.outputs, l.inputs, xT, n, yT, 1, acc, this.panel, GEMM_FULL);
       k.bias_relu(yT, l.outputs, n, l.bias, yT, 0);
       return;
     }
     k.nf4_decode(l.codes, l.scales, 0, l.outputs * l.inputs, this.w);
-    g.gemm(this.w, l.outputs, l.inputs, xT, n, yT, 1, acc, this.panel);
-    g.gemm(l.A, this.rank, l.inputs, xT, n, l.uT, 1, 0, this.panel);
-    g.gemm(l.B, l.outputs, this.rank, l.uT, n, yT, this.scale, 1, this.panel);
+    g.gemm(this.w, l.outputs, l.inputs, xT, n, yT, 1, acc, this.panel, GEMM_FULL);
+    g.gemm(l.A, this.rank, l.inputs, xT, n, l.uT, 1, 0, this.panel, GEMM_FULL);
+    g.gemm(l.B, l.outputs, this.rank, l.uT, n, yT, this.scale, 1, this.panel, GEMM_FULL);
     k.bias_relu(yT, l.outputs, n, l.bias, yT, 0);
   }
 
@@ -538,9 +546,9 @@ export class WasmTransformerEngine {
         this.gatherHead(blk.k, b, h, kr, kc);
         this.gatherHead(blk.v, b, h, vr, vc);
         // S [T, T] = Q K^T / sqrt(dh) = Qc^T Kc
-        this.tk.gemm(qr, t, dh, kc, t, p, alpha, 0, this.panel);
+        this.tk.gemm(qr, t, dh, kc, t, p, alpha, 0, this.panel, GEMM_LOWER_OUTPUT);
         causalSoftmaxRows(this.f32(p, t * t), t);
-        this.tk.gemm(p, t, t, vr, dh, this.oR, 1, 0, this.panel);
+        this.tk.gemm(p, t, t, vr, dh, this.oR, 1, 0, this.panel, GEMM_LOWER_LEFT);
         this.scatterHead(this.oR, b, h, blk.att);
       }
   }
@@ -559,13 +567,13 @@ export class WasmTransformerEngine {
         this.gatherHeadRows(this.dAtt, b, h, this.dOr);
         // dV = P^T dO, dP = dO V^T
         k.transpose(p, t, t, this.sT);
-        g.gemm(this.sT, t, t, this.dOr, dh, this.dVr, 1, 0, this.panel);
-        g.gemm(this.dOr, t, dh, blk.vc + i * block, t, this.dP, 1, 0, this.panel);
+        g.gemm(this.sT, t, t, this.dOr, dh, this.dVr, 1, 0, this.panel, GEMM_UPPER_LEFT);
+        g.gemm(this.dOr, t, dh, blk.vc + i * block, t, this.dP, 1, 0, this.panel, GEMM_LOWER_OUTPUT);
         softmaxRowsBackward(this.f32(p, t * t), dP, t);
         // dQ = dS K / sqrt(dh), dK = dS^T Q / sqrt(dh)
-        g.gemm(this.dP, t, t, blk.kr + i * block, dh, this.dQr, alpha, 0, this.panel);
+        g.gemm(this.dP, t, t, blk.kr + i * block, dh, this.dQr, alpha, 0, this.panel, GEMM_LOWER_LEFT);
         k.transpose(this.dP, t, t, this.sT);
-        g.gemm(this.sT, t, t, blk.qr + i * block, dh, this.dKr, alpha, 0, this.panel);
+        g.gemm(this.sT, t, t, blk.qr + i * block, dh, this.dKr, alpha, 0, this.panel, GEMM_UPPER_LEFT);
         this.scatterHead(this.dQr, b, h, this.dq);
         this.scatterHead(this.dKr, b, h, this.dk);
         this.scatterHead(this.dVr, b, h, this.dv);
@@ -624,7 +632,7 @@ export class WasmTransformerEngine {
     if (this.full) {
       // dW = dy^T x [out, in] (x as rows [N, in]), db = row sums of dy^T, dx^T = W^T dy^T
       k.transpose(xT, l.inputs, n, this.xRows);
-      g.gemm(dyT, l.outputs, n, this.xRows, l.inputs, l.gW, 1, 0, this.bigPanel);
+      g.gemm(dyT, l.outputs, n, this.xRows, l.inputs, l.gW, 1, 0, this.bigPanel, GEMM_FULL);
       const dy = this.f32(dyT, l.outputs * n);
       for (let o = 0; o < l.outputs; o++) {
         let sum = 0;
@@ -633,14 +641,14 @@ export class WasmTransformerEngine {
       }
       if (dxT === undefined) return;
       k.transpose(l.weight, l.outputs, l.inputs, this.wT);
-      g.gemm(this.wT, l.inputs, l.outputs, dyT, n, dxT, 1, accumulate ? 1 : 0, this.panel);
+      g.gemm(this.wT, l.inputs, l.outputs, dyT, n, dxT, 1, accumulate ? 1 : 0, this.panel, GEMM_FULL);
       return;
     }
     // dB = s dy^T u [out, r]; du^T = s B^T dy^T [r, N]
     k.transpose(l.uT, r, n, this.uRows);
     k.rows_times(dyT, l.outputs, n, this.uRows, r, l.gB, s, 0);
     k.transpose(l.B, l.outputs, r, this.adapterT);
-    g.gemm(this.adapterT, r, l.outputs, dyT, n, this.duT, s, 0, this.panel);
+    g.gemm(this.adapterT, r, l.outputs, dyT, n, this.duT, s, 0, this.panel, GEMM_FULL);
     if (this.trainA) {
       // dA^T = x^T du [in, r], then transposed
       k.transpose(this.duT, r, n, this.duRows);
@@ -651,9 +659,9 @@ export class WasmTransformerEngine {
     // dx^T = W^T dy^T + A^T du^T
     k.nf4_decode(l.codes, l.scales, 0, l.outputs * l.inputs, this.w);
     k.transpose(this.w, l.outputs, l.inputs, this.wT);
-    g.gemm(this.wT, l.inputs, l.outputs, dyT, n, dxT, 1, accumulate ? 1 : 0, this.panel);
+    g.gemm(this.wT, l.inputs, l.outputs, dyT, n, dxT, 1, accumulate ? 1 : 0, this.panel, GEMM_FULL);
     k.transpose(l.A, r, l.inputs, this.adapterT);
-    g.gemm(this.adapterT, l.inputs, r, this.duT, n, dxT, 1, 1, this.panel);
+    g.gemm(this.adapterT, l.inputs, r, this.duT, n, dxT, 1, 1, this.panel, GEMM_FULL);
   }
 
   /**
