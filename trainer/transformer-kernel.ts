@@ -33,6 +33,41 @@ export interface TransformerKernelExports {
     panel: number,
     tri: GemmTriangle,
   ): void;
+  /**
+   * LayerNorm of each column of x [d, n] into a [d, n], with gamma, beta [d]; writes mean and
+   * 1/std [n] (float32). Reads up to 3 floats past x's rows (16 bytes of memory after it).
+   */
+  layer_norm(
+    x: number,
+    a: number,
+    mean: number,
+    rstd: number,
+    gamma: number,
+    beta: number,
+    d: number,
+    n: number,
+  ): void;
+  /**
+   * dx [d, n] += the gradient of LayerNorm's input given da [d, n]; dgamma, dbeta [d] (=) the
+   * parameters' gradients; scratch: 8 d floats.
+   */
+  layer_norm_backward(
+    x: number,
+    da: number,
+    mean: number,
+    rstd: number,
+    gamma: number,
+    dx: number,
+    dgamma: number,
+    dbeta: number,
+    scratch: number,
+    d: number,
+    n: number,
+  ): void;
+  /** out = GELU(z) (tanh form) and its tanh term into tanh, `count` floats. */
+  gelu(z: number, out: number, tanh: number, count: number): void;
+  /** d (=) d GELU'(z) in place, with the tanh terms `gelu` kept. */
+  gelu_backward(z: number, d: number, tanh: number, count: number): void;
 }
 
 /** gemm's `tri`: the part of the product needed or nonzero (see TransformerKernelExports.gemm). */

@@ -223,4 +223,260 @@
               (local.get $av) (local.get $alpha) (local.get $acc) (local.get $width) (local.get $tmp))))
         (local.set $col (i32.add (local.get $col) (i32.const 16)))
         (br $cols))))
+
+  ;; ---- the plain loops of a step, 4 lanes at a time: LayerNorm over the columns of [d, N], GELU.
+  ;; Elementwise arithmetic is float32 multiply, add, divide, sqrt, each rounded (no fused
+  ;; multiply-add in either build: both give the same bits here).
+
+  ;; All ones in the lanes c + lane < n (columns that exist), zeros beyond.
+  (func $laneMask (param $c i32) (param $n i32) (result v128)
+    (i32x4.lt_s (i32x4.add (i32x4.splat (local.get $c)) (v128.const i32x4 0 1 2 3))
+      (i32x4.splat (local.get $n))))
+
+  ;; mem[at .. at + 16) = v in the mask's lanes, unchanged elsewhere (a partial group of columns:
+  ;; the lanes beyond are the next row's first columns, written back as they were).
+  (func $storeMasked (param $at i32) (param $v v128) (param $mask v128)
+    (v128.store align=4 (local.get $at)
+      (v128.bitselect (local.get $v) (v128.load align=4 (local.get $at)) (local.get $mask))))
+
+  ;; The sum of a vector's lanes, 0 + 1 + 2 + 3 in that order.
+  (func $lanesSum (param $v v128) (result f32)
+    (f32.add (f32.add (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))
+      (f32x4.extract_lane 2 (local.get $v))) (f32x4.extract_lane 3 (local.get $v))))
+
+  ;; LayerNorm of each column of x [d, n] into a [d, n]: mean[c], rstd[c] = 1 / sqrt(var + 1e-5)
+  ;; (biased variance), a = (x - mean) rstd gamma[r] + beta[r]. Four columns per step; the last
+  ;; group may be partial (it reads up to 3 floats past a row, past x's end on its last row: the
+  ;; caller keeps 16 bytes after every buffer in the memory).
+  (func (export "layer_norm") (param $x i32) (param $a i32) (param $mean i32) (param $rstd i32)
+    (param $gamma i32) (param $beta i32) (param $d i32) (param $n i32)
+    (local $c i32) (local $r i32) (local $at i32) (local $stride i32) (local $col i32)
+    (local $mask v128) (local $s v128) (local $mu v128) (local $e v128) (local $rs v128) (local $inv v128)
+    (local.set $stride (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $inv (f32x4.splat (f32.div (f32.const 1) (f32.convert_i32_u (local.get $d)))))
+    (block $done
+      (loop $cols
+        (br_if $done (i32.ge_u (local.get $c) (local.get $n)))
+        (local.set $mask (call $laneMask (local.get $c) (local.get $n)))
+        (local.set $col (i32.shl (local.get $c) (i32.const 2)))
+        ;; mean
+        (local.set $s (v128.const i32x4 0 0 0 0))
+        (local.set $at (i32.add (local.get $x) (local.get $col)))
+        (local.set $r (i32.const 0))
+        (block $m
+          (loop $rows
+            (br_if $m (i32.ge_u (local.get $r) (local.get $d)))
+            (local.set $s (f32x4.add (local.get $s) (v128.load align=4 (local.get $at))))
+            (local.set $at (i32.add (local.get $at) (local.get $stride)))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $rows)))
+        (local.set $mu (f32x4.mul (local.get $s) (local.get $inv)))
+        ;; variance
+        (local.set $s (v128.const i32x4 0 0 0 0))
+        (local.set $at (i32.add (local.get $x) (local.get $col)))
+        (local.set $r (i32.const 0))
+        (block $v
+          (loop $rows
+            (br_if $v (i32.ge_u (local.get $r) (local.get $d)))
+            (local.set $e (f32x4.sub (v128.load align=4 (local.get $at)) (local.get $mu)))
+            (local.set $s (f32x4.add (local.get $s) (f32x4.mul (local.get $e) (local.get $e))))
+            (local.set $at (i32.add (local.get $at) (local.get $stride)))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $rows)))
+        (local.set $rs (f32x4.div (f32x4.splat (f32.const 1))
+          (f32x4.sqrt (f32x4.add (f32x4.mul (local.get $s) (local.get $inv)) (f32x4.splat (f32.const 1e-5))))))
+        (call $storeMasked (i32.add (local.get $mean) (local.get $col)) (local.get $mu) (local.get $mask))
+        (call $storeMasked (i32.add (local.get $rstd) (local.get $col)) (local.get $rs) (local.get $mask))
+        ;; a = (x - mean) rstd gamma + beta
+        (local.set $r (i32.const 0))
+        (block $w
+          (loop $rows
+            (br_if $w (i32.ge_u (local.get $r) (local.get $d)))
+            (local.set $at (i32.add (i32.mul (local.get $r) (local.get $stride)) (local.get $col)))
+            (call $storeMasked (i32.add (local.get $a) (local.get $at))
+              (f32x4.add
+                (f32x4.mul
+                  (f32x4.mul (f32x4.sub (v128.load align=4 (i32.add (local.get $x) (local.get $at))) (local.get $mu))
+                    (local.get $rs))
+                  (v128.load32_splat align=4 (i32.add (local.get $gamma) (i32.shl (local.get $r) (i32.const 2)))))
+                (v128.load32_splat align=4 (i32.add (local.get $beta) (i32.shl (local.get $r) (i32.const 2)))))
+              (local.get $mask))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $rows)))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $cols))))
+
+  ;; LayerNorm's backward given da [d, n] (its output's gradient), x, mean and rstd of the
+  ;; forward: dx (+=) rstd (da gamma - s1 - xhat s2) with xhat = (x - mean) rstd, s1 = mean over
+  ;; the rows of da gamma, s2 = of da gamma xhat; dgamma[r] = sum over the columns of da xhat,
+  ;; dbeta[r] = of da (per lane first, the lanes summed at the end: scratch of 8 d floats).
+  (func (export "layer_norm_backward") (param $x i32) (param $da i32) (param $mean i32) (param $rstd i32)
+    (param $gamma i32) (param $dx i32) (param $dgamma i32) (param $dbeta i32) (param $scratch i32)
+    (param $d i32) (param $n i32)
+    (local $c i32) (local $r i32) (local $at i32) (local $stride i32) (local $col i32) (local $sc i32)
+    (local $mask v128) (local $mu v128) (local $rs v128) (local $inv v128) (local $s1 v128) (local $s2 v128)
+    (local $xhat v128) (local $dav v128) (local $gd v128)
+    (local.set $stride (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $inv (f32x4.splat (f32.div (f32.const 1) (f32.convert_i32_u (local.get $d)))))
+    (memory.fill (local.get $scratch) (i32.const 0) (i32.shl (local.get $d) (i32.const 5)))
+    (block $done
+      (loop $cols
+        (br_if $done (i32.ge_u (local.get $c) (local.get $n)))
+        (local.set $mask (call $laneMask (local.get $c) (local.get $n)))
+        (local.set $col (i32.shl (local.get $c) (i32.const 2)))
+        (local.set $mu (v128.load align=4 (i32.add (local.get $mean) (local.get $col))))
+        (local.set $rs (v128.load align=4 (i32.add (local.get $rstd) (local.get $col))))
+        (local.set $s1 (v128.const i32x4 0 0 0 0))
+        (local.set $s2 (v128.const i32x4 0 0 0 0))
+        (local.set $r (i32.const 0))
+        (local.set $sc (local.get $scratch))
+        (block $sums
+          (loop $rows
+            (br_if $sums (i32.ge_u (local.get $r) (local.get $d)))
+            (local.set $at (i32.add (i32.mul (local.get $r) (local.get $stride)) (local.get $col)))
+            (local.set $xhat (f32x4.mul
+              (f32x4.sub (v128.load align=4 (i32.add (local.get $x) (local.get $at))) (local.get $mu)) (local.get $rs)))
+            (local.set $dav (v128.and (v128.load align=4 (i32.add (local.get $da) (local.get $at))) (local.get $mask)))
+            (local.set $gd (f32x4.mul (local.get $dav)
+              (v128.load32_splat align=4 (i32.add (local.get $gamma) (i32.shl (local.get $r) (i32.const 2))))))
+            (local.set $s1 (f32x4.add (local.get $s1) (local.get $gd)))
+            (local.set $s2 (f32x4.add (local.get $s2) (f32x4.mul (local.get $gd) (local.get $xhat))))
+            (v128.store (local.get $sc) (f32x4.add (v128.load (local.get $sc))
+              (v128.and (f32x4.mul (local.get $dav) (local.get $xhat)) (local.get $mask))))
+            (v128.store offset=16 (local.get $sc) (f32x4.add (v128.load offset=16 (local.get $sc)) (local.get $dav)))
+            (local.set $sc (i32.add (local.get $sc) (i32.const 32)))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $rows)))
+        (local.set $s1 (f32x4.mul (local.get $s1) (local.get $inv)))
+        (local.set $s2 (f32x4.mul (local.get $s2) (local.get $inv)))
+        (local.set $r (i32.const 0))
+        (block $grads
+          (loop $rows
+            (br_if $grads (i32.ge_u (local.get $r) (local.get $d)))
+            (local.set $at (i32.add (i32.mul (local.get $r) (local.get $stride)) (local.get $col)))
+            (local.set $xhat (f32x4.mul
+              (f32x4.sub (v128.load align=4 (i32.add (local.get $x) (local.get $at))) (local.get $mu)) (local.get $rs)))
+            (local.set $gd (f32x4.mul (v128.load align=4 (i32.add (local.get $da) (local.get $at)))
+              (v128.load32_splat align=4 (i32.add (local.get $gamma) (i32.shl (local.get $r) (i32.const 2))))))
+            (call $storeMasked (i32.add (local.get $dx) (local.get $at))
+              (f32x4.add (v128.load align=4 (i32.add (local.get $dx) (local.get $at)))
+                (f32x4.mul (local.get $rs)
+                  (f32x4.sub (f32x4.sub (local.get $gd) (local.get $s1)) (f32x4.mul (local.get $xhat) (local.get $s2)))))
+              (local.get $mask))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $rows)))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $cols)))
+    (local.set $r (i32.const 0))
+    (local.set $sc (local.get $scratch))
+    (block $end
+      (loop $rows
+        (br_if $end (i32.ge_u (local.get $r) (local.get $d)))
+        (f32.store (i32.add (local.get $dgamma) (i32.shl (local.get $r) (i32.const 2)))
+          (call $lanesSum (v128.load (local.get $sc))))
+        (f32.store (i32.add (local.get $dbeta) (i32.shl (local.get $r) (i32.const 2)))
+          (call $lanesSum (v128.load offset=16 (local.get $sc))))
+        (local.set $sc (i32.add (local.get $sc) (i32.const 32)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rows))))
+
+  ;; e^x per lane (Cephes' expf: x = n ln 2 + f, |f| <= ln 2 / 2, a degree-7 polynomial for e^f,
+  ;; 2^n from the exponent bits; ~1-2 ulp), x clamped to [-87, 88] (2^n stays a normal float).
+  (func $exp4 (param $x v128) (result v128)
+    (local $k v128) (local $f v128) (local $p v128)
+    (local.set $x (f32x4.min (f32x4.max (local.get $x) (f32x4.splat (f32.const -87))) (f32x4.splat (f32.const 88))))
+    (local.set $k (f32x4.nearest (f32x4.mul (local.get $x) (f32x4.splat (f32.const 1.44269504088896341)))))
+    (local.set $f (f32x4.sub (local.get $x) (f32x4.mul (local.get $k) (f32x4.splat (f32.const 0.693359375)))))
+    (local.set $f (f32x4.sub (local.get $f) (f32x4.mul (local.get $k) (f32x4.splat (f32.const -2.12194440e-4)))))
+    (local.set $p (f32x4.splat (f32.const 1.9875691500e-4)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $f)) (f32x4.splat (f32.const 1.3981999507e-3))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $f)) (f32x4.splat (f32.const 8.3334519073e-3))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $f)) (f32x4.splat (f32.const 4.1665795894e-2))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $f)) (f32x4.splat (f32.const 1.6666665459e-1))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $f)) (f32x4.splat (f32.const 5.0000001201e-1))))
+    (local.set $p (f32x4.add (f32x4.add (f32x4.mul (f32x4.mul (local.get $p) (local.get $f)) (local.get $f))
+      (local.get $f)) (f32x4.splat (f32.const 1))))
+    (f32x4.mul (local.get $p)
+      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (i32x4.splat (i32.const 127))) (i32.const 23))))
+
+  ;; GELU in its tanh form per lane: th = tanh(sqrt(2/pi) (x + 0.044715 x^3)) = 1 - 2 / (e^2u + 1),
+  ;; out = 0.5 x (1 + th). Returns out, th.
+  (func $gelu4 (param $x v128) (result v128 v128)
+    (local $th v128)
+    (local.set $th (f32x4.sub (f32x4.splat (f32.const 1))
+      (f32x4.div (f32x4.splat (f32.const 2))
+        (f32x4.add (f32x4.splat (f32.const 1))
+          (call $exp4 (f32x4.mul (f32x4.splat (f32.const 1.5957691216057308))
+            (f32x4.add (local.get $x)
+              (f32x4.mul (f32x4.splat (f32.const 0.044715))
+                (f32x4.mul (f32x4.mul (local.get $x) (local.get $x)) (local.get $x))))))))))
+    (f32x4.mul (f32x4.mul (f32x4.splat (f32.const 0.5)) (local.get $x))
+      (f32x4.add (f32x4.splat (f32.const 1)) (local.get $th)))
+    (local.get $th))
+
+  ;; d act'(x) per lane, th the forward's tanh term:
+  ;; d (0.5 (1 + th) + 0.5 x (1 - th^2) sqrt(2/pi) (1 + 3 0.044715 x^2)).
+  (func $geluGrad4 (param $x v128) (param $th v128) (param $dv v128) (result v128)
+    (f32x4.mul (local.get $dv)
+      (f32x4.add
+        (f32x4.mul (f32x4.splat (f32.const 0.5)) (f32x4.add (f32x4.splat (f32.const 1)) (local.get $th)))
+        (f32x4.mul
+          (f32x4.mul
+            (f32x4.mul (f32x4.mul (f32x4.splat (f32.const 0.5)) (local.get $x))
+              (f32x4.sub (f32x4.splat (f32.const 1)) (f32x4.mul (local.get $th) (local.get $th))))
+            (f32x4.splat (f32.const 0.7978845608028654)))
+          (f32x4.add (f32x4.splat (f32.const 1))
+            (f32x4.mul (f32x4.splat (f32.const 0.134145)) (f32x4.mul (local.get $x) (local.get $x))))))))
+
+  ;; out[i] = GELU(z[i]), tanh[i] its tanh term, i < count (the last count mod 4 one lane at a time,
+  ;; by the same arithmetic).
+  (func (export "gelu") (param $z i32) (param $out i32) (param $tanh i32) (param $count i32)
+    (local $i i32) (local $at i32) (local $o v128) (local $th v128)
+    (block $done
+      (loop $each
+        (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $count)))
+        (local.set $at (i32.shl (local.get $i) (i32.const 2)))
+        (call $gelu4 (v128.load align=4 (i32.add (local.get $z) (local.get $at))))
+        (local.set $th)
+        (local.set $o)
+        (v128.store align=4 (i32.add (local.get $out) (local.get $at)) (local.get $o))
+        (v128.store align=4 (i32.add (local.get $tanh) (local.get $at)) (local.get $th))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $each)))
+    (block $tail
+      (loop $each
+        (br_if $tail (i32.ge_u (local.get $i) (local.get $count)))
+        (local.set $at (i32.shl (local.get $i) (i32.const 2)))
+        (call $gelu4 (f32x4.splat (f32.load (i32.add (local.get $z) (local.get $at)))))
+        (local.set $th)
+        (local.set $o)
+        (f32.store (i32.add (local.get $out) (local.get $at)) (f32x4.extract_lane 0 (local.get $o)))
+        (f32.store (i32.add (local.get $tanh) (local.get $at)) (f32x4.extract_lane 0 (local.get $th)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $each))))
+
+  ;; d[i] = d[i] GELU'(z[i]) in place, with the tanh terms `gelu` kept.
+  (func (export "gelu_backward") (param $z i32) (param $d i32) (param $tanh i32) (param $count i32)
+    (local $i i32) (local $at i32)
+    (block $done
+      (loop $each
+        (br_if $done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $count)))
+        (local.set $at (i32.shl (local.get $i) (i32.const 2)))
+        (v128.store align=4 (i32.add (local.get $d) (local.get $at))
+          (call $geluGrad4 (v128.load align=4 (i32.add (local.get $z) (local.get $at)))
+            (v128.load align=4 (i32.add (local.get $tanh) (local.get $at)))
+            (v128.load align=4 (i32.add (local.get $d) (local.get $at)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $each)))
+    (block $tail
+      (loop $each
+        (br_if $tail (i32.ge_u (local.get $i) (local.get $count)))
+        (local.set $at (i32.shl (local.get $i) (i32.const 2)))
+        (f32.store (i32.add (local.get $d) (local.get $at))
+          (f32x4.extract_lane 0
+            (call $geluGrad4 (f32x4.splat (f32.load (i32.add (local.get $z) (local.get $at))))
+              (f32x4.splat (f32.load (i32.add (local.get $tanh) (local.get $at))))
+              (f32x4.splat (f32.load (i32.add (local.get $d) (local.get $at)))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $each))))
 )

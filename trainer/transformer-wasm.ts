@@ -70,8 +70,9 @@ interface BlockAt {
   readonly x: number;
   /** LayerNorm 1's output [d, N]. */
   readonly a1: number;
-  readonly mean1: Float64Array;
-  readonly rstd1: Float64Array;
+  /** LayerNorm 1's mean and 1/std per column [N] (float32, in the kernel's memory). */
+  readonly mean1: number;
+  readonly rstd1: number;
   readonly q: number;
   readonly k: number;
   readonly v: number;
@@ -89,16 +90,22 @@ interface BlockAt {
   /** x + o(att) [d, N]. */
   readonly mid: number;
   readonly a2: number;
-  readonly mean2: Float64Array;
-  readonly rstd2: Float64Array;
+  readonly mean2: number;
+  readonly rstd2: number;
   /** up's output before the activation [ratio d, N], after it, and GELU's tanh term. */
   readonly up: number;
   readonly act: number;
-  readonly tanh: Float32Array;
+  /** GELU's tanh term [ratio d, N] (unused with ReLU). */
+  readonly tanh: number;
+}
+
+/** A LayerNorm's gamma and beta [d] (addresses in the kernel's memory). */
+interface NormAt {
+  readonly gamma: number;
+  readonly beta: number;
 }
 
 const GELU_C = Math.sqrt(2 / Math.PI);
-const LN_EPSILON = 1e-5;
 
 export class WasmTransformerEngine {
   private readonly kernel = new DenseKernel();
@@ -117,8 +124,8 @@ export class WasmTransformerEngine {
   private readonly blocks: readonly BlockAt[];
   private readonly finalX: number;
   private readonly af: number;
-  private readonly meanF: Float64Array;
-  private readonly rstdF: Float64Array;
+  private readonly meanF: number;
+  private readonly rstdF: number;
   private readonly logits: number;
   private readonly dLogits: number;
   private readonly dx: number;
@@ -148,7 +155,11 @@ export class WasmTransformerEngine {
   private readonly duRows: number;
   private readonly gAT: number;
   private readonly embedding: Float32Array;
-  private readonly norms: Map<string, { gamma: Float32Array; beta: Float32Array }>;
+  private readonly norms = new Map<string, NormAt>();
+  /** Their gradients (FP32 mode; QLoRA: all one scratch, unread). */
+  private readonly gNorms = new Map<string, NormAt>();
+  private readonly lnScratch: number;
+  private readonly gelu: boolean;
   private readonly positions: Float32Array;
   private readonly layerCount: number;
   /** FP32 mode: every parameter trained (no NF4, no adapters). */
@@ -156,7 +167,6 @@ export class WasmTransformerEngine {
   private readonly model: Transformer | undefined;
   private readonly gEmbedding: Float32Array;
   private readonly gPositions: Float32Array;
-  private readonly gNorms = new Map<string, { gamma: Float32Array; beta: Float32Array }>();
   private readonly xRows: number;
   private readonly bigPanel: number;
   /** The trainable adapter tensors (views into the kernel's memory), by name. */
@@ -218,8 +228,8 @@ export class WasmTransformerEngine {
     this.blocks = Array.from({ length: s.layers }, () => ({
       x: k.alloc(dn),
       a1: k.alloc(dn),
-      mean1: new Float64Array(n),
-      rstd1: new Float64Array(n),
+      mean1: k.alloc(n + 4),
+      rstd1: k.alloc(n + 4),
       q: k.alloc(dn),
       k: k.alloc(dn),
       v: k.alloc(dn),
@@ -233,16 +243,16 @@ export class WasmTransformerEngine {
       att: k.alloc(dn),
       mid: k.alloc(dn),
       a2: k.alloc(dn),
-      mean2: new Float64Array(n),
-      rstd2: new Float64Array(n),
+      mean2: k.alloc(n + 4),
+      rstd2: k.alloc(n + 4),
       up: k.alloc(hidden * n),
       act: k.alloc(hidden * n),
-      tanh: new Float32Array(s.activation === 'gelu' ? hidden * n : 0),
+      tanh: k.alloc(s.activation === 'gelu' ? hidden * n : 0),
     }));
     this.finalX = k.alloc(dn);
     this.af = k.alloc(dn);
-    this.meanF = new Float64Array(n);
-    this.rstdF = new Float64Array(n);
+    this.meanF = k.alloc(n + 4);
+    this.rstdF = k.alloc(n + 4);
     this.logits = k.alloc(TRANSFORMER_VOCABULARY * n);
     this.dLogits = k.alloc(TRANSFORMER_VOCABULARY * n);
     this.dx = k.alloc(dn);
@@ -271,7 +281,22 @@ export class WasmTransformerEngine {
     this.adapterT = k.alloc(r * Math.max(hidden, TRANSFORMER_VOCABULARY));
     this.duRows = k.alloc(n * r);
     this.gAT = k.alloc(hidden * r);
+    this.gelu = s.activation === 'gelu';
+    const normList = what.kind === 'qlora' ? what.base.norms : what.model.norms;
+    const gNormScratch = full ? undefined : { gamma: k.alloc(d), beta: k.alloc(d) };
+    for (const x of normList) {
+      this.norms.set(x.name, { gamma: k.alloc(d), beta: k.alloc(d) });
+      this.gNorms.set(x.name, gNormScratch ?? { gamma: k.alloc(d), beta: k.alloc(d) });
+    }
+    this.lnScratch = k.alloc(8 * d);
+    // the kernel's LayerNorm reads up to 16 bytes past a buffer: none is the memory's last
+    k.alloc(4);
     k.commit();
+    for (const x of normList) {
+      const at = this.norms.get(x.name)!;
+      k.f32(at.gamma, d).set(x.gamma);
+      k.f32(at.beta, d).set(x.beta);
+    }
     this.tk = transformerKernel(k.k.memory);
     for (const l of what.kind === 'qlora' ? what.base.layers : []) {
       const at = this.linears.get(l.name)!;
@@ -292,7 +317,6 @@ export class WasmTransformerEngine {
     if (what.kind === 'qlora') {
       this.embedding = dequantizeNf4(what.base.embedding);
       this.positions = what.base.positions;
-      this.norms = new Map(what.base.norms.map((x) => [x.name, { gamma: x.gamma, beta: x.beta }]));
       this.gEmbedding = new Float32Array(0);
       this.gPositions = new Float32Array(0);
     } else {
@@ -306,16 +330,13 @@ export class WasmTransformerEngine {
       this.grads.set('embedding', this.gEmbedding);
       this.params.set('positions', this.positions);
       this.grads.set('positions', this.gPositions);
-      this.norms = new Map();
       for (const x of m.norms) {
-        const p = { gamma: Float32Array.from(x.gamma), beta: Float32Array.from(x.beta) };
-        const g = { gamma: new Float32Array(d), beta: new Float32Array(d) };
-        this.norms.set(x.name, p);
-        this.gNorms.set(x.name, g);
-        this.params.set(`${x.name}.gamma`, p.gamma);
-        this.grads.set(`${x.name}.gamma`, g.gamma);
-        this.params.set(`${x.name}.beta`, p.beta);
-        this.grads.set(`${x.name}.beta`, g.beta);
+        const p = this.norms.get(x.name)!;
+        const g = this.gNorms.get(x.name)!;
+        this.params.set(`${x.name}.gamma`, k.f32(p.gamma, d));
+        this.grads.set(`${x.name}.gamma`, k.f32(g.gamma, d));
+        this.params.set(`${x.name}.beta`, k.f32(p.beta, d));
+        this.grads.set(`${x.name}.beta`, k.f32(g.beta, d));
       }
       for (const l of m.linears) {
         const at = this.linears.get(l.name)!;
@@ -422,75 +443,35 @@ export class WasmTransformerEngine {
   }
 
   /** LayerNorm over the d rows of each column of x^T [d, N] into a^T; keeps mean and 1/std. */
-  private layerNorm(name: string, xT: number, aT: number, mean: Float64Array, rstd: Float64Array): void {
+  private layerNorm(name: string, xT: number, aT: number, mean: number, rstd: number): void {
     const { gamma, beta } = this.norms.get(name)!;
-    const n = this.n;
-    const d = this.d;
-    const x = this.f32(xT, d * n);
-    const a = this.f32(aT, d * n);
-    mean.fill(0);
-    for (let r = 0; r < d; r++) for (let c = 0, o = r * n; c < n; c++) mean[c] += x[o + c]!;
-    for (let c = 0; c < n; c++) mean[c] /= d;
-    rstd.fill(0);
-    for (let r = 0; r < d; r++)
-      for (let c = 0, o = r * n; c < n; c++) {
-        const e = x[o + c]! - mean[c]!;
-        rstd[c] += e * e;
-      }
-    for (let c = 0; c < n; c++) rstd[c] = 1 / Math.sqrt(rstd[c]! / d + LN_EPSILON);
-    for (let r = 0; r < d; r++) {
-      const g = gamma[r]!;
-      const bt = beta[r]!;
-      for (let c = 0, o = r * n; c < n; c++) a[o + c] = (x[o + c]! - mean[c]!) * rstd[c]! * g + bt;
-    }
+    this.tk.layer_norm(xT, aT, mean, rstd, gamma, beta, this.d, this.n);
   }
 
-  /** dx^T += the gradient of LayerNorm's input, given da^T its output's. */
+  /** dx^T += the gradient of LayerNorm's input, given da^T its output's (FP32: gamma's and beta's too). */
   private layerNormBackward(
     name: string,
     xT: number,
     daT: number,
-    mean: Float64Array,
-    rstd: Float64Array,
+    mean: number,
+    rstd: number,
     dxT: number,
   ): void {
     const { gamma } = this.norms.get(name)!;
-    const n = this.n;
-    const d = this.d;
-    const x = this.f32(xT, d * n);
-    const da = this.f32(daT, d * n);
-    const dx = this.f32(dxT, d * n);
-    const s1 = new Float64Array(n);
-    const s2 = new Float64Array(n);
-    const pg = this.gNorms.get(name);
-    for (let r = 0; r < d; r++) {
-      const g = gamma[r]!;
-      let dg = 0;
-      let db = 0;
-      for (let c = 0, o = r * n; c < n; c++) {
-        const xhat = (x[o + c]! - mean[c]!) * rstd[c]!;
-        const gd = da[o + c]! * g;
-        s1[c] += gd;
-        s2[c] += gd * xhat;
-        dg += da[o + c]! * xhat;
-        db += da[o + c]!;
-      }
-      if (pg) {
-        pg.gamma[r] = dg;
-        pg.beta[r] = db;
-      }
-    }
-    for (let c = 0; c < n; c++) {
-      s1[c] /= d;
-      s2[c] /= d;
-    }
-    for (let r = 0; r < d; r++) {
-      const g = gamma[r]!;
-      for (let c = 0, o = r * n; c < n; c++) {
-        const xhat = (x[o + c]! - mean[c]!) * rstd[c]!;
-        dx[o + c] += rstd[c]! * (da[o + c]! * g - s1[c]! - xhat * s2[c]!);
-      }
-    }
+    const g = this.gNorms.get(name)!;
+    this.tk.layer_norm_backward(
+      xT,
+      daT,
+      mean,
+      rstd,
+      gamma,
+      dxT,
+      g.gamma,
+      g.beta,
+      this.lnScratch,
+      this.d,
+      this.n,
+    );
   }
 
   /** Copies head h of window b of z^T [d, N] into rows [T, dh] and columns [dh, T] blocks. */
@@ -603,7 +584,9 @@ export class WasmTransformerEngine {
       this.linear(`h${i}.o`, blk.att, blk.mid, true);
       this.layerNorm(`h${i}.ln2`, blk.mid, blk.a2, blk.mean2, blk.rstd2);
       this.linear(`h${i}.up`, blk.a2, blk.up, false);
-      activate(this.f32(blk.up, this.hidden * n), this.f32(blk.act, this.hidden * n), blk.tanh);
+      if (this.gelu) this.tk.gelu(blk.up, blk.act, blk.tanh, this.hidden * n);
+      else
+        activate(this.f32(blk.up, this.hidden * n), this.f32(blk.act, this.hidden * n), new Float32Array(0));
       this.f32(out, d * n).set(this.f32(blk.mid, d * n));
       this.linear(`h${i}.down`, blk.act, out, true);
     }
@@ -687,7 +670,8 @@ export class WasmTransformerEngine {
       const hn = this.hidden * n;
       // x_out = mid + down(act(up(ln2(mid))))
       this.linearBackward(`h${i}.down`, this.dx, blk.act, this.dAct, false);
-      activationBackward(this.f32(blk.up, hn), this.f32(this.dAct, hn), blk.tanh);
+      if (this.gelu) this.tk.gelu_backward(blk.up, this.dAct, blk.tanh, hn);
+      else activationBackward(this.f32(blk.up, hn), this.f32(this.dAct, hn), new Float32Array(0));
       this.linearBackward(`h${i}.up`, this.dAct, blk.a2, this.da, false);
       this.layerNormBackward(`h${i}.ln2`, blk.mid, this.da, blk.mean2, blk.rstd2, this.dx);
       // mid = x + o(attention(q, k, v of ln1(x)))
