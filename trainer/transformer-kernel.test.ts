@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { DenseKernel } from './dense-kernel.js';
 import { gaussian, seededRandom } from './random.js';
-import { activate, activationBackward } from './transformer-wasm.js';
+import { activate, activationBackward, causalSoftmaxRows, softmaxRowsBackward } from './transformer-wasm.js';
 import {
   GEMM_FULL,
   GEMM_LOWER_LEFT,
@@ -322,6 +322,38 @@ describe('the transformer kernel (trainer/transformer-kernel.wat)', () => {
           for (let i = 0; i < count; i++)
             if (!(Math.abs(got[i]! - want[i]!) <= 1e-5 * (1 + Math.abs(want[i]!))))
               throw new Error(`${what}[${i}] of GELU(${z[i]}): kernel ${got[i]} reference ${want[i]}`);
+        expect(Array.from(kernel.f32(at.after, 4))).toEqual([7, 7, 7, 7]);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('causal_softmax and its backward match the plain-JS causal softmax within float tolerance, any t', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 21 }), fc.integer({ min: 0, max: 1000 }), (t, seed) => {
+        // above the diagonal: anything (the product there is skipped or stale), here huge values
+        const s = randomArray(t * t, seed).map((v, i) => (i % t > Math.floor(i / t) ? 1e30 : v * 4));
+        const dp = randomArray(t * t, seed + 1).map((v, i) => (i % t > Math.floor(i / t) ? -1e30 : v));
+        const kernel = new DenseKernel();
+        const at = { p: kernel.alloc(t * t), dp: kernel.alloc(t * t), after: kernel.alloc(4) };
+        kernel.commit();
+        kernel.f32(at.p, t * t).set(s);
+        kernel.f32(at.dp, t * t).set(dp);
+        kernel.f32(at.after, 4).fill(7);
+        const tk = transformerKernel(kernel.k.memory);
+        tk.causal_softmax(at.p, t);
+        tk.causal_softmax_backward(at.p, at.dp, t);
+        const p = Float32Array.from(s);
+        causalSoftmaxRows(p, t);
+        const ds = Float32Array.from(dp);
+        softmaxRowsBackward(p, ds, t);
+        for (const [what, got, want] of [
+          ['P', kernel.f32(at.p, t * t), p],
+          ['dS', kernel.f32(at.dp, t * t), ds],
+        ] as const)
+          for (let i = 0; i < t * t; i++)
+            if (!(Math.abs(got[i]! - want[i]!) <= 1e-5 * (1 + Math.abs(want[i]!))))
+              throw new Error(`${what}[${i}] (t ${t}): kernel ${got[i]} reference ${want[i]}`);
         expect(Array.from(kernel.f32(at.after, 4))).toEqual([7, 7, 7, 7]);
       }),
       { numRuns: 60 },

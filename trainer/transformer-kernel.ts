@@ -68,6 +68,10 @@ export interface TransformerKernelExports {
   gelu(z: number, out: number, tanh: number, count: number): void;
   /** d (=) d GELU'(z) in place, with the tanh terms `gelu` kept. */
   gelu_backward(z: number, d: number, tanh: number, count: number): void;
+  /** Each row i of P [t, t] (=) the softmax of its entries j <= i, 0 above the diagonal. */
+  causal_softmax(p: number, t: number): void;
+  /** dS = P (dP - rowsum(P dP)) in place of dP [t, t], 0 above the diagonal. */
+  causal_softmax_backward(p: number, dp: number, t: number): void;
 }
 
 /** gemm's `tri`: the part of the product needed or nonzero (see TransformerKernelExports.gemm). */

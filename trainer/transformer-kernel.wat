@@ -479,4 +479,108 @@
               (f32x4.splat (f32.load (i32.add (local.get $d) (local.get $at)))))))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $each))))
+
+  ;; The largest of a vector's lanes.
+  (func $lanesMax (param $v v128) (result f32)
+    (f32.max (f32.max (f32.max (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))
+      (f32x4.extract_lane 2 (local.get $v))) (f32x4.extract_lane 3 (local.get $v))))
+
+  ;; Each row i of P [t, t] (=) the softmax of its entries j <= i, 0 above the diagonal (causal
+  ;; attention). Four entries per step; lanes past a row's end are never written (a partial
+  ;; group reads up to 3 floats past the row, past P's end on its last row).
+  (func (export "causal_softmax") (param $p i32) (param $t i32)
+    (local $i i32) (local $j i32) (local $row i32) (local $at i32) (local $in v128) (local $inRow v128)
+    (local $mx v128) (local $sum v128) (local $e v128) (local $inv v128)
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $i) (local.get $t)))
+        (local.set $row (i32.add (local.get $p) (i32.shl (i32.mul (local.get $i) (local.get $t)) (i32.const 2))))
+        ;; the row's largest entry j <= i
+        (local.set $mx (f32x4.splat (f32.const -inf)))
+        (local.set $j (i32.const 0))
+        (block $m
+          (loop $each
+            (br_if $m (i32.gt_u (local.get $j) (local.get $i)))
+            (local.set $in (call $laneMask (local.get $j) (i32.add (local.get $i) (i32.const 1))))
+            (local.set $mx (f32x4.max (local.get $mx)
+              (v128.bitselect (v128.load align=4 (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+                (f32x4.splat (f32.const -inf)) (local.get $in))))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $each)))
+        (local.set $mx (f32x4.splat (call $lanesMax (local.get $mx))))
+        ;; e^(s - max), 0 above the diagonal, and their sum
+        (local.set $sum (v128.const i32x4 0 0 0 0))
+        (local.set $j (i32.const 0))
+        (block $x
+          (loop $each
+            (br_if $x (i32.gt_u (local.get $j) (local.get $i)))
+            (local.set $at (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+            (local.set $in (call $laneMask (local.get $j) (i32.add (local.get $i) (i32.const 1))))
+            (local.set $inRow (call $laneMask (local.get $j) (local.get $t)))
+            (local.set $e (v128.and (call $exp4 (f32x4.sub (v128.load align=4 (local.get $at)) (local.get $mx)))
+              (local.get $in)))
+            (local.set $sum (f32x4.add (local.get $sum) (local.get $e)))
+            (call $storeMasked (local.get $at) (local.get $e) (local.get $inRow))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $each)))
+        (local.set $inv (f32x4.splat (f32.div (f32.const 1) (call $lanesSum (local.get $sum)))))
+        ;; scaled; the groups past the diagonal zeroed
+        (local.set $j (i32.const 0))
+        (block $w
+          (loop $each
+            (br_if $w (i32.ge_u (local.get $j) (local.get $t)))
+            (local.set $at (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+            (local.set $inRow (call $laneMask (local.get $j) (local.get $t)))
+            (call $storeMasked (local.get $at)
+              (if (result v128) (i32.le_u (local.get $j) (local.get $i))
+                (then (f32x4.mul (v128.load align=4 (local.get $at)) (local.get $inv)))
+                (else (v128.const i32x4 0 0 0 0)))
+              (local.get $inRow))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $each)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rows))))
+
+  ;; dS = P (dP - rowsum(P dP)) in place of dP [t, t], per row over j <= i, 0 above the diagonal
+  ;; (the causal softmax's gradient; P from causal_softmax).
+  (func (export "causal_softmax_backward") (param $p i32) (param $dp i32) (param $t i32)
+    (local $i i32) (local $j i32) (local $off i32) (local $at i32) (local $in v128) (local $inRow v128)
+    (local $dot v128) (local $pv v128)
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $i) (local.get $t)))
+        (local.set $off (i32.shl (i32.mul (local.get $i) (local.get $t)) (i32.const 2)))
+        (local.set $dot (v128.const i32x4 0 0 0 0))
+        (local.set $j (i32.const 0))
+        (block $d
+          (loop $each
+            (br_if $d (i32.gt_u (local.get $j) (local.get $i)))
+            (local.set $at (i32.add (local.get $off) (i32.shl (local.get $j) (i32.const 2))))
+            (local.set $in (call $laneMask (local.get $j) (i32.add (local.get $i) (i32.const 1))))
+            (local.set $dot (f32x4.add (local.get $dot)
+              (v128.and (f32x4.mul (v128.load align=4 (i32.add (local.get $p) (local.get $at)))
+                (v128.load align=4 (i32.add (local.get $dp) (local.get $at)))) (local.get $in))))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $each)))
+        (local.set $dot (f32x4.splat (call $lanesSum (local.get $dot))))
+        (local.set $j (i32.const 0))
+        (block $w
+          (loop $each
+            (br_if $w (i32.ge_u (local.get $j) (local.get $t)))
+            (local.set $at (i32.add (local.get $off) (i32.shl (local.get $j) (i32.const 2))))
+            (local.set $in (call $laneMask (local.get $j) (i32.add (local.get $i) (i32.const 1))))
+            (local.set $inRow (call $laneMask (local.get $j) (local.get $t)))
+            (call $storeMasked (i32.add (local.get $dp) (local.get $at))
+              (if (result v128) (i32.le_u (local.get $j) (local.get $i))
+                (then
+                  (v128.and
+                    (f32x4.mul (v128.load align=4 (i32.add (local.get $p) (local.get $at)))
+                      (f32x4.sub (v128.load align=4 (i32.add (local.get $dp) (local.get $at))) (local.get $dot)))
+                    (local.get $in)))
+                (else (v128.const i32x4 0 0 0 0)))
+              (local.get $inRow))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $each)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rows))))
 )

@@ -528,7 +528,7 @@ export class WasmTransformerEngine {
         this.gatherHead(blk.v, b, h, vr, vc);
         // S [T, T] = Q K^T / sqrt(dh) = Qc^T Kc
         this.tk.gemm(qr, t, dh, kc, t, p, alpha, 0, this.panel, GEMM_LOWER_OUTPUT);
-        causalSoftmaxRows(this.f32(p, t * t), t);
+        this.tk.causal_softmax(p, t);
         this.tk.gemm(p, t, t, vr, dh, this.oR, 1, 0, this.panel, GEMM_LOWER_LEFT);
         this.scatterHead(this.oR, b, h, blk.att);
       }
@@ -540,7 +540,6 @@ export class WasmTransformerEngine {
     const { dh, window: t, heads } = this;
     const block = t * dh * 4;
     const alpha = 1 / Math.sqrt(dh);
-    const dP = this.f32(this.dP, t * t);
     for (let b = 0; b < this.batch; b++)
       for (let h = 0; h < heads; h++) {
         const i = b * heads + h;
@@ -550,7 +549,7 @@ export class WasmTransformerEngine {
         k.transpose(p, t, t, this.sT);
         g.gemm(this.sT, t, t, this.dOr, dh, this.dVr, 1, 0, this.panel, GEMM_UPPER_LEFT);
         g.gemm(this.dOr, t, dh, blk.vc + i * block, t, this.dP, 1, 0, this.panel, GEMM_LOWER_OUTPUT);
-        softmaxRowsBackward(this.f32(p, t * t), dP, t);
+        g.causal_softmax_backward(p, this.dP, t);
         // dQ = dS K / sqrt(dh), dK = dS^T Q / sqrt(dh)
         g.gemm(this.dP, t, t, blk.kr + i * block, dh, this.dQr, alpha, 0, this.panel, GEMM_LOWER_LEFT);
         k.transpose(this.dP, t, t, this.sT);
