@@ -8,6 +8,7 @@ import {
   GEMM_LOWER_LEFT,
   GEMM_LOWER_OUTPUT,
   GEMM_UPPER_LEFT,
+  GEMM_LOWER_RIGHT,
   type GemmTriangle,
   gemmPanelFloats,
   relaxedSimdAvailable,
@@ -58,6 +59,10 @@ const triangular = (l: Float32Array, m: number, k: number, tri: GemmTriangle): F
     const zero = (tri === GEMM_LOWER_LEFT && p > i) || (tri === GEMM_UPPER_LEFT && p < i);
     return zero ? (at % 2 ? -0 : 0) : x;
   });
+
+/** R [k, n] with its entries above the diagonal set to +0 or -0 when tri is 4. */
+const triangularRight = (r: Float32Array, n: number, tri: GemmTriangle): Float32Array =>
+  tri === GEMM_LOWER_RIGHT ? r.map((x, at) => (at % n > Math.floor(at / n) ? (at % 2 ? -0 : 0) : x)) : r;
 
 /** Runs one gemm on a fresh kernel memory; returns C after it. */
 const runGemm = (
@@ -117,11 +122,17 @@ describe('the transformer kernel (trainer/transformer-kernel.wat)', () => {
         fc.integer({ min: 1, max: 100 }),
         fc.float({ min: -4, max: 4, noNaN: true }),
         fc.boolean(),
-        fc.constantFrom<GemmTriangle>(GEMM_FULL, GEMM_LOWER_OUTPUT, GEMM_LOWER_LEFT, GEMM_UPPER_LEFT),
+        fc.constantFrom<GemmTriangle>(
+          GEMM_FULL,
+          GEMM_LOWER_OUTPUT,
+          GEMM_LOWER_LEFT,
+          GEMM_UPPER_LEFT,
+          GEMM_LOWER_RIGHT,
+        ),
         fc.integer({ min: 0, max: 1000 }),
         (m, k, n, alpha, acc, tri, seed) => {
           const l = triangular(randomArray(m * k, seed), m, k, tri);
-          const r = randomArray(k * n, seed + 1);
+          const r = triangularRight(randomArray(k * n, seed + 1), n, tri);
           const c = randomArray(m * n, seed + 2);
           const got = runGemm('plain', l, m, k, r, n, c, alpha, acc, tri);
           const want = referenceGemm(l, m, k, r, n, c, alpha, acc);
@@ -144,11 +155,17 @@ describe('the transformer kernel (trainer/transformer-kernel.wat)', () => {
         fc.integer({ min: 1, max: 100 }),
         fc.float({ min: -4, max: 4, noNaN: true }),
         fc.boolean(),
-        fc.constantFrom<GemmTriangle>(GEMM_FULL, GEMM_LOWER_OUTPUT, GEMM_LOWER_LEFT, GEMM_UPPER_LEFT),
+        fc.constantFrom<GemmTriangle>(
+          GEMM_FULL,
+          GEMM_LOWER_OUTPUT,
+          GEMM_LOWER_LEFT,
+          GEMM_UPPER_LEFT,
+          GEMM_LOWER_RIGHT,
+        ),
         fc.integer({ min: 0, max: 1000 }),
         (m, k, n, alpha, acc, tri, seed) => {
           const l = triangular(randomArray(m * k, seed), m, k, tri);
-          const r = randomArray(k * n, seed + 1);
+          const r = triangularRight(randomArray(k * n, seed + 1), n, tri);
           const c = randomArray(m * n, seed + 2);
           const got = runGemm('fma', l, m, k, r, n, c, alpha, acc, tri);
           const want = referenceGemm(l, m, k, r, n, c, alpha, acc, true);

@@ -19,7 +19,7 @@ export interface TransformerKernelExports {
    * C[m, n] (=|+=) alpha L[m, k] R[k, n], R taken in panels of 16 columns, L two rows at a time; panel: scratch of
    * `gemmPanelFloats(k)` floats. tri: 0 the whole product; 1 only C[i, j] with j <= i needed (the
    * rest may or may not be written); 2 L lower-triangular (its zeros above the diagonal skipped);
-   * 3 L upper-triangular (its zeros below skipped).
+   * 3 L upper-triangular (its zeros below skipped); 4 R lower-triangular (its zeros above skipped).
    */
   gemm(
     l: number,
@@ -79,8 +79,13 @@ export const GEMM_FULL = 0;
 export const GEMM_LOWER_OUTPUT = 1;
 export const GEMM_LOWER_LEFT = 2;
 export const GEMM_UPPER_LEFT = 3;
+export const GEMM_LOWER_RIGHT = 4;
 export type GemmTriangle =
-  typeof GEMM_FULL | typeof GEMM_LOWER_OUTPUT | typeof GEMM_LOWER_LEFT | typeof GEMM_UPPER_LEFT;
+  | typeof GEMM_FULL
+  | typeof GEMM_LOWER_OUTPUT
+  | typeof GEMM_LOWER_LEFT
+  | typeof GEMM_UPPER_LEFT
+  | typeof GEMM_LOWER_RIGHT;
 
 /** The floats of `gemm`'s panel scratch for an inner dimension k. */
 export const gemmPanelFloats = (k: number): number => 16 * k + 16;

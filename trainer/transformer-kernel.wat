@@ -92,9 +92,15 @@
             (local.set $j (i32.add (local.get $j) (i32.const 1)))
             (br $each))))))
 
-  ;; The p range [from, to) that rows i .. i + rows - 1 of L need to sum (tri as in gemm).
-  (func $kRange (param $tri i32) (param $i i32) (param $rows i32) (param $k i32) (result i32 i32)
+  ;; The p range [from, to) that rows i .. i + rows - 1 of L need to sum for the panel at col
+  ;; (tri as in gemm).
+  (func $kRange (param $tri i32) (param $i i32) (param $rows i32) (param $k i32) (param $col i32)
+    (result i32 i32)
     (local $to i32)
+    (if (i32.eq (local.get $tri) (i32.const 4))
+      (then
+        (if (i32.gt_u (local.get $col) (local.get $k)) (then (return (local.get $k) (local.get $k))))
+        (return (local.get $col) (local.get $k))))
     (if (i32.eq (local.get $tri) (i32.const 2))
       (then
         (local.set $to (i32.add (local.get $i) (local.get $rows)))
@@ -115,9 +121,11 @@
   ;;      the diagonal may or may not be written);
   ;;   2: L is lower-triangular (L[i, p] = 0 for p > i): row i sums p = 0 .. min(i + 1, k) - 1
   ;;      (a pair of rows to i + 1);
-  ;;   3: L is upper-triangular (L[i, p] = 0 for p < i): row i sums p = i .. k - 1 (a pair from i).
+  ;;   3: L is upper-triangular (L[i, p] = 0 for p < i): row i sums p = i .. k - 1 (a pair from i);
+  ;;   4: R is lower-triangular (R[p, j] = 0 for j > p): a panel at col sums p = col .. k - 1.
   ;; Skipped terms are products with an L of +0 or -0 (finite R): adding them changes no bit (the
-  ;; sums start at +0 and never become -0), so 2 and 3 give the bits of 0 on such an L.
+  ;; sums start at +0 and never become -0), so 2, 3 and 4 give the bits of the whole product on
+  ;; such an L or R.
   (func (export "gemm") (param $l i32) (param $m i32) (param $k i32) (param $r i32) (param $n i32)
     (param $c i32) (param $alpha f32) (param $acc i32) (param $panel i32) (param $tri i32)
     (local $col i32) (local $width i32) (local $i i32) (local $lp i32) (local $lend i32) (local $pp i32)
@@ -145,7 +153,7 @@
         (block $doneRows
           (loop $rows
             (br_if $doneRows (i32.gt_u (i32.add (local.get $i) (i32.const 2)) (local.get $m)))
-            (call $kRange (local.get $tri) (local.get $i) (i32.const 2) (local.get $k))
+            (call $kRange (local.get $tri) (local.get $i) (i32.const 2) (local.get $k) (local.get $col))
             (local.set $kTo)
             (local.set $kFrom)
             (local.set $a0 (v128.const i32x4 0 0 0 0))
@@ -197,7 +205,7 @@
             (local.set $a1 (v128.const i32x4 0 0 0 0))
             (local.set $a2 (v128.const i32x4 0 0 0 0))
             (local.set $a3 (v128.const i32x4 0 0 0 0))
-            (call $kRange (local.get $tri) (local.get $i) (i32.const 1) (local.get $k))
+            (call $kRange (local.get $tri) (local.get $i) (i32.const 1) (local.get $k) (local.get $col))
             (local.set $kTo)
             (local.set $kFrom)
             (local.set $lp (i32.add (local.get $l) (i32.shl

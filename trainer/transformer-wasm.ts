@@ -8,7 +8,7 @@ import {
   GEMM_FULL,
   GEMM_LOWER_LEFT,
   GEMM_LOWER_OUTPUT,
-  GEMM_UPPER_LEFT,
+  GEMM_LOWER_RIGHT,
   type TransformerKernelExports,
   gemmPanelFloats,
   transformerKernel,
@@ -135,18 +135,18 @@ export class WasmTransformerEngine {
   private readonly dv: number;
   private readonly dAtt: number;
   private readonly dAct: number;
+  /** dO of one (window, head) as rows [T, dh] and columns [dh, T]; dQ rows; dK^T, dV^T [dh, T]. */
   private readonly dOr: number;
+  private readonly dOc: number;
   private readonly dP: number;
   private readonly dQr: number;
-  private readonly dKr: number;
-  private readonly dVr: number;
+  private readonly dKc: number;
+  private readonly dVc: number;
   private readonly oR: number;
   private readonly uRows: number;
   private readonly duT: number;
   private readonly buf: number;
   private readonly panel: number;
-  /** P^T or dS^T of one (window, head) [T, T]. */
-  private readonly sT: number;
   /** One layer's weight decoded [out, in], and transposed [in, out]. */
   private readonly w: number;
   private readonly wT: number;
@@ -265,8 +265,9 @@ export class WasmTransformerEngine {
     this.dOr = k.alloc(t * dh);
     this.dP = k.alloc(t * t);
     this.dQr = k.alloc(t * dh);
-    this.dKr = k.alloc(t * dh);
-    this.dVr = k.alloc(t * dh);
+    this.dOc = k.alloc(t * dh);
+    this.dKc = k.alloc(t * dh);
+    this.dVc = k.alloc(t * dh);
     this.oR = k.alloc(t * dh);
     this.uRows = k.alloc(n * r);
     this.duT = k.alloc(r * n);
@@ -275,7 +276,6 @@ export class WasmTransformerEngine {
     this.xRows = k.alloc(full ? n * hidden : 0);
     this.bigPanel = k.alloc(full ? gemmPanelFloats(n) : 0);
     this.panel = k.alloc(gemmPanelFloats(Math.max(hidden, TRANSFORMER_VOCABULARY, d, t)));
-    this.sT = k.alloc(t * t);
     this.w = k.alloc(widest);
     this.wT = k.alloc(widest);
     this.adapterT = k.alloc(r * Math.max(hidden, TRANSFORMER_VOCABULARY));
@@ -498,15 +498,12 @@ export class WasmTransformerEngine {
     }
   }
 
-  /** The rows block [T, dh] of head h of window b of z^T [d, N]. */
-  private gatherHeadRows(zT: number, b: number, h: number, rows: number): void {
+  /** z^T [d, N]'s head h of window b (=) a columns block [dh, T] (one contiguous copy per row). */
+  private scatterHeadColumns(cols: number, b: number, h: number, zT: number): void {
     const { n, dh, window: t } = this;
     const z = this.f32(zT, this.d * n);
-    const zr = this.f32(rows, t * dh);
-    for (let c = 0; c < dh; c++) {
-      const from = (h * dh + c) * n + b * t;
-      for (let j = 0; j < t; j++) zr[j * dh + c] = z[from + j]!;
-    }
+    const zc = this.f32(cols, t * dh);
+    for (let c = 0; c < dh; c++) z.set(zc.subarray(c * t, (c + 1) * t), (h * dh + c) * n + b * t);
   }
 
   private attention(blk: BlockAt): void {
@@ -535,7 +532,6 @@ export class WasmTransformerEngine {
   }
 
   private attentionBackward(blk: BlockAt): void {
-    const k = this.kernel.k;
     const g = this.tk;
     const { dh, window: t, heads } = this;
     const block = t * dh * 4;
@@ -544,19 +540,17 @@ export class WasmTransformerEngine {
       for (let h = 0; h < heads; h++) {
         const i = b * heads + h;
         const p = blk.p + i * t * t * 4;
-        this.gatherHeadRows(this.dAtt, b, h, this.dOr);
-        // dV = P^T dO, dP = dO V^T
-        k.transpose(p, t, t, this.sT);
-        g.gemm(this.sT, t, t, this.dOr, dh, this.dVr, 1, 0, this.panel, GEMM_UPPER_LEFT);
+        this.gatherHead(this.dAtt, b, h, this.dOr, this.dOc);
+        // dV^T = dO^T P [dh, T] (P lower-triangular on the right: nothing transposed), dP = dO V^T
+        g.gemm(this.dOc, dh, t, p, t, this.dVc, 1, 0, this.panel, GEMM_LOWER_RIGHT);
         g.gemm(this.dOr, t, dh, blk.vc + i * block, t, this.dP, 1, 0, this.panel, GEMM_LOWER_OUTPUT);
         g.causal_softmax_backward(p, this.dP, t);
-        // dQ = dS K / sqrt(dh), dK = dS^T Q / sqrt(dh)
+        // dQ = dS K / sqrt(dh), dK^T = Q^T dS / sqrt(dh)
         g.gemm(this.dP, t, t, blk.kr + i * block, dh, this.dQr, alpha, 0, this.panel, GEMM_LOWER_LEFT);
-        k.transpose(this.dP, t, t, this.sT);
-        g.gemm(this.sT, t, t, blk.qr + i * block, dh, this.dKr, alpha, 0, this.panel, GEMM_UPPER_LEFT);
+        g.gemm(blk.qc + i * block, dh, t, this.dP, t, this.dKc, alpha, 0, this.panel, GEMM_LOWER_RIGHT);
         this.scatterHead(this.dQr, b, h, this.dq);
-        this.scatterHead(this.dKr, b, h, this.dk);
-        this.scatterHead(this.dVr, b, h, this.dv);
+        this.scatterHeadColumns(this.dKc, b, h, this.dk);
+        this.scatterHeadColumns(this.dVc, b, h, this.dv);
       }
   }
 
