@@ -168,6 +168,8 @@ export class WasmTransformerEngine {
   private readonly gEmbedding: Float32Array;
   private readonly gPositions: Float32Array;
   private readonly xRows: number;
+  /** The x^T whose transpose xRows holds in this backward (q, k and v share their input), or -1. */
+  private xRowsOf = -1;
   private readonly bigPanel: number;
   /** The trainable adapter tensors (views into the kernel's memory), by name. */
   readonly params = new Map<string, Float32Array>();
@@ -607,7 +609,8 @@ export class WasmTransformerEngine {
     const g = this.tk;
     if (this.full) {
       // dW = dy^T x [out, in] (x as rows [N, in]), db = row sums of dy^T, dx^T = W^T dy^T
-      k.transpose(xT, l.inputs, n, this.xRows);
+      if (this.xRowsOf !== xT) k.transpose(xT, l.inputs, n, this.xRows);
+      this.xRowsOf = xT;
       g.gemm(dyT, l.outputs, n, this.xRows, l.inputs, l.gW, 1, 0, this.bigPanel, GEMM_FULL);
       const dy = this.f32(dyT, l.outputs * n);
       for (let o = 0; o < l.outputs; o++) {
@@ -656,6 +659,7 @@ export class WasmTransformerEngine {
     );
     const dx = this.f32(this.dx, d * n);
     dx.fill(0);
+    this.xRowsOf = -1;
     this.linearBackward('head', this.dLogits, this.af, this.da, false);
     this.layerNormBackward('lnf', this.finalX, this.da, this.meanF, this.rstdF, this.dx);
     for (let i = this.layerCount - 1; i >= 0; i--) {
