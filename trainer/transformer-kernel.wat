@@ -15,10 +15,14 @@
 ;; KB: L1) and multiplied by every row of L, two rows at a time (8 accumulators of 4 lanes: each
 ;; panel load serves two rows, 6 loads per 16 multiply/adds instead of 9).
 ;;
-;; Fixed-width SIMD only (no relaxed SIMD, no FMA). Every output element is summed in one fixed
-;; order (p = 0, 1, ..., k - 1, each step a float32 multiply then a float32 add, from +0), then
-;; scaled by alpha and, with acc, added to C's element: the bits of the plain-JS reference in
+;; As written, fixed-width SIMD only: every output element of gemm is summed in one fixed order
+;; (p = 0, 1, ..., k - 1, each step a float32 multiply then a float32 add, from +0), then scaled
+;; by alpha and, with acc, added to C's element: the bits of the plain-JS reference in
 ;; trainer/transformer-kernel.test.ts, on every machine, whatever the panel (full or partial).
+;; scripts/kernels.ts also builds a fused variant: each accumulation `(f32x4.add (local.get $aN)
+;; (f32x4.mul x y))` of gemm's loops becomes relaxed SIMD's `f32x4.relaxed_madd x y $aN` (FMA
+;; where the CPU has it); the loader (trainer/transformer-kernel.ts) picks it where relaxed SIMD
+;; validates. Only gemm's accumulators are named $a0..$a7: nothing else is rewritten.
 (module
   (import "env" "memory" (memory 1))
 

@@ -17,11 +17,12 @@ import { seededRandom } from './random.js';
 import { type QuantizedTransformer, type Transformer, TRANSFORMER_VOCABULARY } from './transformer.js';
 
 /**
- * The QLoRA step of the byte-level causal transformer (trainer/transformer.ts) on the
- * WebAssembly SIMD kernel of the dense engine (trainer/dense-kernel.wat): its NF4-decoding
- * products and plain float32 products carry every multiply-add; LayerNorm, GELU, the causal
- * softmax, the loss and the gathers between layouts are plain loops over buffers in the kernel's
- * memory, allocated once per engine (batch and window fixed).
+ * The QLoRA step of the byte-level causal transformer (trainer/transformer.ts) on WebAssembly
+ * SIMD: the dense engine's kernel (trainer/dense-kernel.wat: NF4 decode, transposes) and the
+ * transformer kernel (trainer/transformer-kernel.wat: the products, FMA where relaxed SIMD is
+ * on; LayerNorm, GELU and the causal softmax, forward and backward); the loss and the gathers
+ * between layouts are plain loops. Every buffer lives in the kernel's memory, allocated once
+ * per engine (batch and window fixed).
  *
  * Layout: activations are kept transposed, [features, N] with N = batch x window (column
  * n = b T + t), as in trainer/dense-wasm.ts, so that a linear layer is `y^T = W x^T` with the
