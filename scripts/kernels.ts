@@ -11,10 +11,10 @@ import initWabt from 'wabt';
 export const DENSE_KERNEL_SOURCE = fileURLToPath(new URL('../trainer/dense-kernel.wat', import.meta.url));
 export const DENSE_KERNEL_MODULE = fileURLToPath(new URL('../trainer/dense-kernel-wasm.ts', import.meta.url));
 
-/** The binary module of a .wat text: fixed-width SIMD on, no debug names (same text, same bytes). */
+/** The binary module of a .wat text: fixed-width SIMD on (and relaxed SIMD), no debug names (same text, same bytes). */
 export const wat2wasm = async (name: string, text: string): Promise<Uint8Array> => {
   const wabt = await initWabt();
-  const module = wabt.parseWat(name, text, { simd: true });
+  const module = wabt.parseWat(name, text, { simd: true, relaxed_simd: true });
   try {
     module.resolveNames();
     module.validate();
@@ -48,10 +48,42 @@ export const TRANSFORMER_KERNEL_MODULE = fileURLToPath(
   new URL('../trainer/transformer-kernel-wasm.ts', import.meta.url),
 );
 
-/** The transformer engine's kernel (trainer/transformer-kernel.wat): its built module's TypeScript text. */
-export const buildTransformerKernelModuleText = async (): Promise<string> =>
-  kernelModuleText(
+/** An accumulation `(f32x4.add (local.get $aN) (f32x4.mul X Y))` of the kernel's inner loops, X and Y a local or a load. */
+const ACCUMULATION =
+  /\(f32x4\.add \(local\.get (\$a\d)\) \(f32x4\.mul (\(local\.get \$\w+\)|\(v128\.load offset=\d+ \(local\.get \$\w+\)\)) (\(local\.get \$\w+\)|\(v128\.load offset=\d+ \(local\.get \$\w+\)\))\)\)/g;
+
+/**
+ * The kernel's fused variant: every accumulation `a + x * y` of an accumulator `$aN` written as
+ * relaxed SIMD's `f32x4.relaxed_madd x y a` (one vfmadd where the CPU has FMA: one rounding
+ * instead of two, other bits than the plain kernel's). Throws if the text has none.
+ */
+export const fusedKernelText = (text: string): string => {
+  let count = 0;
+  const fused = text.replace(ACCUMULATION, (_match, a: string, x: string, y: string) => {
+    count++;
+    return `(f32x4.relaxed_madd ${x} ${y} (local.get ${a}))`;
+  });
+  if (count === 0) throw new Error('no accumulation to fuse in the kernel text');
+  return fused;
+};
+
+/**
+ * The transformer engine's kernel (trainer/transformer-kernel.wat): its built modules' TypeScript
+ * text, the plain one and the fused (FMA) one.
+ */
+export const buildTransformerKernelModuleText = async (): Promise<string> => {
+  const text = await readFile(TRANSFORMER_KERNEL_SOURCE, 'utf8');
+  const plain = kernelModuleText(
     'TRANSFORMER_KERNEL_WASM_BASE64',
     'trainer/transformer-kernel.wat',
-    await wat2wasm('transformer-kernel.wat', await readFile(TRANSFORMER_KERNEL_SOURCE, 'utf8')),
+    await wat2wasm('transformer-kernel.wat', text),
   );
+  const fused = await wat2wasm('transformer-kernel.wat', fusedKernelText(text));
+  return [
+    plain.trimEnd(),
+    '// The same with every accumulation fused (f32x4.relaxed_madd: relaxed SIMD, FMA).',
+    `export const TRANSFORMER_KERNEL_FMA_WASM_BASE64 =`,
+    `  '${Buffer.from(fused).toString('base64')}';`,
+    '',
+  ].join('\n');
+};

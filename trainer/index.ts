@@ -127,6 +127,7 @@ export {
   loadQuantizedTransformer,
   saveQuantizedTransformer,
 } from './transformer-base-file.js';
+export { transformerKernelVariant } from './transformer-kernel.js';
 export {
   type LmCohortOptions,
   type LmCohortSetup,

@@ -1,15 +1,25 @@
-import { TRANSFORMER_KERNEL_WASM_BASE64 } from './transformer-kernel-wasm.js';
+import { setFlagsFromString } from 'node:v8';
+import {
+  TRANSFORMER_KERNEL_FMA_WASM_BASE64,
+  TRANSFORMER_KERNEL_WASM_BASE64,
+} from './transformer-kernel-wasm.js';
 
 /**
  * The transformer engine's WebAssembly SIMD kernel (source: trainer/transformer-kernel.wat, built
  * by `npm run build:kernels`), instantiated on the memory of a dense kernel's instance
  * (trainer/dense-kernel.ts) so that both modules work on the same buffers. Addresses are byte
  * offsets into that memory; matrices are row-major float32.
+ *
+ * Two builds of the same source: the fused one (every multiply-add of the products one
+ * `f32x4.relaxed_madd`, a vfmadd on a CPU with FMA) where relaxed SIMD validates, the plain one
+ * (fixed-width SIMD, a multiply then an add) otherwise or with DML_LM_FMA=0.
  */
 export interface TransformerKernelExports {
   /**
    * C[m, n] (=|+=) alpha L[m, k] R[k, n], R taken in panels of 16 columns, L two rows at a time; panel: scratch of
-   * `gemmPanelFloats(k)` floats.
+   * `gemmPanelFloats(k)` floats. tri: 0 the whole product; 1 only C[i, j] with j <= i needed (the
+   * rest may or may not be written); 2 L lower-triangular (its zeros above the diagonal skipped);
+   * 3 L upper-triangular (its zeros below skipped); 4 R lower-triangular (its zeros above skipped).
    */
   gemm(
     l: number,
@@ -21,19 +31,106 @@ export interface TransformerKernelExports {
     alpha: number,
     acc: number,
     panel: number,
+    tri: GemmTriangle,
   ): void;
+  /**
+   * LayerNorm of each column of x [d, n] into a [d, n], with gamma, beta [d]; writes mean and
+   * 1/std [n] (float32). Reads up to 3 floats past x's rows (16 bytes of memory after it).
+   */
+  layer_norm(
+    x: number,
+    a: number,
+    mean: number,
+    rstd: number,
+    gamma: number,
+    beta: number,
+    d: number,
+    n: number,
+  ): void;
+  /**
+   * dx [d, n] += the gradient of LayerNorm's input given da [d, n]; dgamma, dbeta [d] (=) the
+   * parameters' gradients; scratch: 8 d floats.
+   */
+  layer_norm_backward(
+    x: number,
+    da: number,
+    mean: number,
+    rstd: number,
+    gamma: number,
+    dx: number,
+    dgamma: number,
+    dbeta: number,
+    scratch: number,
+    d: number,
+    n: number,
+  ): void;
+  /** out = GELU(z) (tanh form) and its tanh term into tanh, `count` floats. */
+  gelu(z: number, out: number, tanh: number, count: number): void;
+  /** d (=) d GELU'(z) in place, with the tanh terms `gelu` kept. */
+  gelu_backward(z: number, d: number, tanh: number, count: number): void;
+  /** Each row i of P [t, t] (=) the softmax of its entries j <= i, 0 above the diagonal. */
+  causal_softmax(p: number, t: number): void;
+  /** dS = P (dP - rowsum(P dP)) in place of dP [t, t], 0 above the diagonal. */
+  causal_softmax_backward(p: number, dp: number, t: number): void;
 }
+
+/** gemm's `tri`: the part of the product needed or nonzero (see TransformerKernelExports.gemm). */
+export const GEMM_FULL = 0;
+export const GEMM_LOWER_OUTPUT = 1;
+export const GEMM_LOWER_LEFT = 2;
+export const GEMM_UPPER_LEFT = 3;
+export const GEMM_LOWER_RIGHT = 4;
+export type GemmTriangle =
+  | typeof GEMM_FULL
+  | typeof GEMM_LOWER_OUTPUT
+  | typeof GEMM_LOWER_LEFT
+  | typeof GEMM_UPPER_LEFT
+  | typeof GEMM_LOWER_RIGHT;
 
 /** The floats of `gemm`'s panel scratch for an inner dimension k. */
 export const gemmPanelFloats = (k: number): number => 16 * k + 16;
 
-let compiled: WebAssembly.Module | undefined;
+/** The smallest module with one `f32x4.relaxed_madd`: it validates where relaxed SIMD is on. */
+const RELAXED_SIMD_PROBE = Buffer.from(
+  'AGFzbQEAAAABCAFgA3t7ewF7AwIBAAcFAQFmAAAKDQELACAAIAEgAv2FAgs=',
+  'base64',
+);
 
-/** The compiled module, once per thread. */
-const transformerKernelModule = (): WebAssembly.Module =>
-  (compiled ??= new WebAssembly.Module(Buffer.from(TRANSFORMER_KERNEL_WASM_BASE64, 'base64')));
+let relaxed: boolean | undefined;
 
-/** An instance of the kernel on `memory` (the dense kernel's exported memory). */
-export const transformerKernel = (memory: WebAssembly.Memory): TransformerKernelExports =>
-  new WebAssembly.Instance(transformerKernelModule(), { env: { memory } })
+/**
+ * Whether this process compiles relaxed SIMD: on by default from V8 11.4 (Node 21); Node 20's
+ * V8 11.3 has it behind --experimental-wasm-relaxed-simd, which is switched on here, before the
+ * first kernel compiles (V8 reads the flag at each compilation; it holds for the process and the
+ * worker threads it starts later).
+ */
+export const relaxedSimdAvailable = (): boolean => {
+  if (relaxed !== undefined) return relaxed;
+  if (!WebAssembly.validate(RELAXED_SIMD_PROBE)) setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return (relaxed = WebAssembly.validate(RELAXED_SIMD_PROBE));
+};
+
+/** The kernel's build this process uses: 'fma' (relaxed SIMD's fused multiply-add) or 'plain'. */
+export const transformerKernelVariant = (): 'fma' | 'plain' =>
+  process.env.DML_LM_FMA !== '0' && relaxedSimdAvailable() ? 'fma' : 'plain';
+
+const compiled = new Map<'fma' | 'plain', WebAssembly.Module>();
+
+/** The compiled module of a build, once per thread. */
+const transformerKernelModule = (variant: 'fma' | 'plain'): WebAssembly.Module => {
+  let module = compiled.get(variant);
+  if (!module) {
+    const base64 = variant === 'fma' ? TRANSFORMER_KERNEL_FMA_WASM_BASE64 : TRANSFORMER_KERNEL_WASM_BASE64;
+    module = new WebAssembly.Module(Buffer.from(base64, 'base64'));
+    compiled.set(variant, module);
+  }
+  return module;
+};
+
+/** An instance of the kernel on `memory` (the dense kernel's exported memory), of this process's build unless named. */
+export const transformerKernel = (
+  memory: WebAssembly.Memory,
+  variant: 'fma' | 'plain' = transformerKernelVariant(),
+): TransformerKernelExports =>
+  new WebAssembly.Instance(transformerKernelModule(variant), { env: { memory } })
     .exports as unknown as TransformerKernelExports;

@@ -4,16 +4,25 @@ import { DenseOptimizer } from './dense-qlora.js';
 import type { LoraSettings } from './mlp.js';
 import type { TrainingReport } from './mlp-engine.js';
 import { dequantizeNf4 } from './nf4.js';
-import { type TransformerKernelExports, gemmPanelFloats, transformerKernel } from './transformer-kernel.js';
+import {
+  GEMM_FULL,
+  GEMM_LOWER_LEFT,
+  GEMM_LOWER_OUTPUT,
+  GEMM_LOWER_RIGHT,
+  type TransformerKernelExports,
+  gemmPanelFloats,
+  transformerKernel,
+} from './transformer-kernel.js';
 import { seededRandom } from './random.js';
 import { type QuantizedTransformer, type Transformer, TRANSFORMER_VOCABULARY } from './transformer.js';
 
 /**
- * The QLoRA step of the byte-level causal transformer (trainer/transformer.ts) on the
- * WebAssembly SIMD kernel of the dense engine (trainer/dense-kernel.wat): its NF4-decoding
- * products and plain float32 products carry every multiply-add; LayerNorm, GELU, the causal
- * softmax, the loss and the gathers between layouts are plain loops over buffers in the kernel's
- * memory, allocated once per engine (batch and window fixed).
+ * The QLoRA step of the byte-level causal transformer (trainer/transformer.ts) on WebAssembly
+ * SIMD: the dense engine's kernel (trainer/dense-kernel.wat: NF4 decode, transposes) and the
+ * transformer kernel (trainer/transformer-kernel.wat: the products, FMA where relaxed SIMD is
+ * on; LayerNorm, GELU and the causal softmax, forward and backward); the loss and the gathers
+ * between layouts are plain loops. Every buffer lives in the kernel's memory, allocated once
+ * per engine (batch and window fixed).
  *
  * Layout: activations are kept transposed, [features, N] with N = batch x window (column
  * n = b T + t), as in trainer/dense-wasm.ts, so that a linear layer is `y^T = W x^T` with the
@@ -62,8 +71,9 @@ interface BlockAt {
   readonly x: number;
   /** LayerNorm 1's output [d, N]. */
   readonly a1: number;
-  readonly mean1: Float64Array;
-  readonly rstd1: Float64Array;
+  /** LayerNorm 1's mean and 1/std per column [N] (float32, in the kernel's memory). */
+  readonly mean1: number;
+  readonly rstd1: number;
   readonly q: number;
   readonly k: number;
   readonly v: number;
@@ -81,16 +91,22 @@ interface BlockAt {
   /** x + o(att) [d, N]. */
   readonly mid: number;
   readonly a2: number;
-  readonly mean2: Float64Array;
-  readonly rstd2: Float64Array;
+  readonly mean2: number;
+  readonly rstd2: number;
   /** up's output before the activation [ratio d, N], after it, and GELU's tanh term. */
   readonly up: number;
   readonly act: number;
-  readonly tanh: Float32Array;
+  /** GELU's tanh term [ratio d, N] (unused with ReLU). */
+  readonly tanh: number;
+}
+
+/** A LayerNorm's gamma and beta [d] (addresses in the kernel's memory). */
+interface NormAt {
+  readonly gamma: number;
+  readonly beta: number;
 }
 
 const GELU_C = Math.sqrt(2 / Math.PI);
-const LN_EPSILON = 1e-5;
 
 export class WasmTransformerEngine {
   private readonly kernel = new DenseKernel();
@@ -109,8 +125,8 @@ export class WasmTransformerEngine {
   private readonly blocks: readonly BlockAt[];
   private readonly finalX: number;
   private readonly af: number;
-  private readonly meanF: Float64Array;
-  private readonly rstdF: Float64Array;
+  private readonly meanF: number;
+  private readonly rstdF: number;
   private readonly logits: number;
   private readonly dLogits: number;
   private readonly dx: number;
@@ -120,18 +136,18 @@ export class WasmTransformerEngine {
   private readonly dv: number;
   private readonly dAtt: number;
   private readonly dAct: number;
+  /** dO of one (window, head) as rows [T, dh] and columns [dh, T]; dQ rows; dK^T, dV^T [dh, T]. */
   private readonly dOr: number;
+  private readonly dOc: number;
   private readonly dP: number;
   private readonly dQr: number;
-  private readonly dKr: number;
-  private readonly dVr: number;
+  private readonly dKc: number;
+  private readonly dVc: number;
   private readonly oR: number;
   private readonly uRows: number;
   private readonly duT: number;
   private readonly buf: number;
   private readonly panel: number;
-  /** P^T or dS^T of one (window, head) [T, T]. */
-  private readonly sT: number;
   /** One layer's weight decoded [out, in], and transposed [in, out]. */
   private readonly w: number;
   private readonly wT: number;
@@ -140,7 +156,11 @@ export class WasmTransformerEngine {
   private readonly duRows: number;
   private readonly gAT: number;
   private readonly embedding: Float32Array;
-  private readonly norms: Map<string, { gamma: Float32Array; beta: Float32Array }>;
+  private readonly norms = new Map<string, NormAt>();
+  /** Their gradients (FP32 mode; QLoRA: all one scratch, unread). */
+  private readonly gNorms = new Map<string, NormAt>();
+  private readonly lnScratch: number;
+  private readonly gelu: boolean;
   private readonly positions: Float32Array;
   private readonly layerCount: number;
   /** FP32 mode: every parameter trained (no NF4, no adapters). */
@@ -148,8 +168,9 @@ export class WasmTransformerEngine {
   private readonly model: Transformer | undefined;
   private readonly gEmbedding: Float32Array;
   private readonly gPositions: Float32Array;
-  private readonly gNorms = new Map<string, { gamma: Float32Array; beta: Float32Array }>();
   private readonly xRows: number;
+  /** The x^T whose transpose xRows holds in this backward (q, k and v share their input), or -1. */
+  private xRowsOf = -1;
   private readonly bigPanel: number;
   /** The trainable adapter tensors (views into the kernel's memory), by name. */
   readonly params = new Map<string, Float32Array>();
@@ -210,8 +231,8 @@ export class WasmTransformerEngine {
     this.blocks = Array.from({ length: s.layers }, () => ({
       x: k.alloc(dn),
       a1: k.alloc(dn),
-      mean1: new Float64Array(n),
-      rstd1: new Float64Array(n),
+      mean1: k.alloc(n + 4),
+      rstd1: k.alloc(n + 4),
       q: k.alloc(dn),
       k: k.alloc(dn),
       v: k.alloc(dn),
@@ -225,16 +246,16 @@ export class WasmTransformerEngine {
       att: k.alloc(dn),
       mid: k.alloc(dn),
       a2: k.alloc(dn),
-      mean2: new Float64Array(n),
-      rstd2: new Float64Array(n),
+      mean2: k.alloc(n + 4),
+      rstd2: k.alloc(n + 4),
       up: k.alloc(hidden * n),
       act: k.alloc(hidden * n),
-      tanh: new Float32Array(s.activation === 'gelu' ? hidden * n : 0),
+      tanh: k.alloc(s.activation === 'gelu' ? hidden * n : 0),
     }));
     this.finalX = k.alloc(dn);
     this.af = k.alloc(dn);
-    this.meanF = new Float64Array(n);
-    this.rstdF = new Float64Array(n);
+    this.meanF = k.alloc(n + 4);
+    this.rstdF = k.alloc(n + 4);
     this.logits = k.alloc(TRANSFORMER_VOCABULARY * n);
     this.dLogits = k.alloc(TRANSFORMER_VOCABULARY * n);
     this.dx = k.alloc(dn);
@@ -247,8 +268,9 @@ export class WasmTransformerEngine {
     this.dOr = k.alloc(t * dh);
     this.dP = k.alloc(t * t);
     this.dQr = k.alloc(t * dh);
-    this.dKr = k.alloc(t * dh);
-    this.dVr = k.alloc(t * dh);
+    this.dOc = k.alloc(t * dh);
+    this.dKc = k.alloc(t * dh);
+    this.dVc = k.alloc(t * dh);
     this.oR = k.alloc(t * dh);
     this.uRows = k.alloc(n * r);
     this.duT = k.alloc(r * n);
@@ -257,13 +279,27 @@ export class WasmTransformerEngine {
     this.xRows = k.alloc(full ? n * hidden : 0);
     this.bigPanel = k.alloc(full ? gemmPanelFloats(n) : 0);
     this.panel = k.alloc(gemmPanelFloats(Math.max(hidden, TRANSFORMER_VOCABULARY, d, t)));
-    this.sT = k.alloc(t * t);
     this.w = k.alloc(widest);
     this.wT = k.alloc(widest);
     this.adapterT = k.alloc(r * Math.max(hidden, TRANSFORMER_VOCABULARY));
     this.duRows = k.alloc(n * r);
     this.gAT = k.alloc(hidden * r);
+    this.gelu = s.activation === 'gelu';
+    const normList = what.kind === 'qlora' ? what.base.norms : what.model.norms;
+    const gNormScratch = full ? undefined : { gamma: k.alloc(d), beta: k.alloc(d) };
+    for (const x of normList) {
+      this.norms.set(x.name, { gamma: k.alloc(d), beta: k.alloc(d) });
+      this.gNorms.set(x.name, gNormScratch ?? { gamma: k.alloc(d), beta: k.alloc(d) });
+    }
+    this.lnScratch = k.alloc(8 * d);
+    // the kernel's LayerNorm reads up to 16 bytes past a buffer: none is the memory's last
+    k.alloc(4);
     k.commit();
+    for (const x of normList) {
+      const at = this.norms.get(x.name)!;
+      k.f32(at.gamma, d).set(x.gamma);
+      k.f32(at.beta, d).set(x.beta);
+    }
     this.tk = transformerKernel(k.k.memory);
     for (const l of what.kind === 'qlora' ? what.base.layers : []) {
       const at = this.linears.get(l.name)!;
@@ -284,7 +320,6 @@ export class WasmTransformerEngine {
     if (what.kind === 'qlora') {
       this.embedding = dequantizeNf4(what.base.embedding);
       this.positions = what.base.positions;
-      this.norms = new Map(what.base.norms.map((x) => [x.name, { gamma: x.gamma, beta: x.beta }]));
       this.gEmbedding = new Float32Array(0);
       this.gPositions = new Float32Array(0);
     } else {
@@ -298,16 +333,13 @@ export class WasmTransformerEngine {
       this.grads.set('embedding', this.gEmbedding);
       this.params.set('positions', this.positions);
       this.grads.set('positions', this.gPositions);
-      this.norms = new Map();
       for (const x of m.norms) {
-        const p = { gamma: Float32Array.from(x.gamma), beta: Float32Array.from(x.beta) };
-        const g = { gamma: new Float32Array(d), beta: new Float32Array(d) };
-        this.norms.set(x.name, p);
-        this.gNorms.set(x.name, g);
-        this.params.set(`${x.name}.gamma`, p.gamma);
-        this.grads.set(`${x.name}.gamma`, g.gamma);
-        this.params.set(`${x.name}.beta`, p.beta);
-        this.grads.set(`${x.name}.beta`, g.beta);
+        const p = this.norms.get(x.name)!;
+        const g = this.gNorms.get(x.name)!;
+        this.params.set(`${x.name}.gamma`, k.f32(p.gamma, d));
+        this.grads.set(`${x.name}.gamma`, k.f32(g.gamma, d));
+        this.params.set(`${x.name}.beta`, k.f32(p.beta, d));
+        this.grads.set(`${x.name}.beta`, k.f32(g.beta, d));
       }
       for (const l of m.linears) {
         const at = this.linears.get(l.name)!;
@@ -402,87 +434,47 @@ export class WasmTransformerEngine {
     const acc = accumulate ? 1 : 0;
     const g = this.tk;
     if (this.full) {
-      g.gemm(l.weight, l.outputs, l.inputs, xT, n, yT, 1, acc, this.panel);
+      g.gemm(l.weight, l.outputs, l.inputs, xT, n, yT, 1, acc, this.panel, GEMM_FULL);
       k.bias_relu(yT, l.outputs, n, l.bias, yT, 0);
       return;
     }
     k.nf4_decode(l.codes, l.scales, 0, l.outputs * l.inputs, this.w);
-    g.gemm(this.w, l.outputs, l.inputs, xT, n, yT, 1, acc, this.panel);
-    g.gemm(l.A, this.rank, l.inputs, xT, n, l.uT, 1, 0, this.panel);
-    g.gemm(l.B, l.outputs, this.rank, l.uT, n, yT, this.scale, 1, this.panel);
+    g.gemm(this.w, l.outputs, l.inputs, xT, n, yT, 1, acc, this.panel, GEMM_FULL);
+    g.gemm(l.A, this.rank, l.inputs, xT, n, l.uT, 1, 0, this.panel, GEMM_FULL);
+    g.gemm(l.B, l.outputs, this.rank, l.uT, n, yT, this.scale, 1, this.panel, GEMM_FULL);
     k.bias_relu(yT, l.outputs, n, l.bias, yT, 0);
   }
 
   /** LayerNorm over the d rows of each column of x^T [d, N] into a^T; keeps mean and 1/std. */
-  private layerNorm(name: string, xT: number, aT: number, mean: Float64Array, rstd: Float64Array): void {
+  private layerNorm(name: string, xT: number, aT: number, mean: number, rstd: number): void {
     const { gamma, beta } = this.norms.get(name)!;
-    const n = this.n;
-    const d = this.d;
-    const x = this.f32(xT, d * n);
-    const a = this.f32(aT, d * n);
-    mean.fill(0);
-    for (let r = 0; r < d; r++) for (let c = 0, o = r * n; c < n; c++) mean[c] += x[o + c]!;
-    for (let c = 0; c < n; c++) mean[c] /= d;
-    rstd.fill(0);
-    for (let r = 0; r < d; r++)
-      for (let c = 0, o = r * n; c < n; c++) {
-        const e = x[o + c]! - mean[c]!;
-        rstd[c] += e * e;
-      }
-    for (let c = 0; c < n; c++) rstd[c] = 1 / Math.sqrt(rstd[c]! / d + LN_EPSILON);
-    for (let r = 0; r < d; r++) {
-      const g = gamma[r]!;
-      const bt = beta[r]!;
-      for (let c = 0, o = r * n; c < n; c++) a[o + c] = (x[o + c]! - mean[c]!) * rstd[c]! * g + bt;
-    }
+    this.tk.layer_norm(xT, aT, mean, rstd, gamma, beta, this.d, this.n);
   }
 
-  /** dx^T += the gradient of LayerNorm's input, given da^T its output's. */
+  /** dx^T += the gradient of LayerNorm's input, given da^T its output's (FP32: gamma's and beta's too). */
   private layerNormBackward(
     name: string,
     xT: number,
     daT: number,
-    mean: Float64Array,
-    rstd: Float64Array,
+    mean: number,
+    rstd: number,
     dxT: number,
   ): void {
     const { gamma } = this.norms.get(name)!;
-    const n = this.n;
-    const d = this.d;
-    const x = this.f32(xT, d * n);
-    const da = this.f32(daT, d * n);
-    const dx = this.f32(dxT, d * n);
-    const s1 = new Float64Array(n);
-    const s2 = new Float64Array(n);
-    const pg = this.gNorms.get(name);
-    for (let r = 0; r < d; r++) {
-      const g = gamma[r]!;
-      let dg = 0;
-      let db = 0;
-      for (let c = 0, o = r * n; c < n; c++) {
-        const xhat = (x[o + c]! - mean[c]!) * rstd[c]!;
-        const gd = da[o + c]! * g;
-        s1[c] += gd;
-        s2[c] += gd * xhat;
-        dg += da[o + c]! * xhat;
-        db += da[o + c]!;
-      }
-      if (pg) {
-        pg.gamma[r] = dg;
-        pg.beta[r] = db;
-      }
-    }
-    for (let c = 0; c < n; c++) {
-      s1[c] /= d;
-      s2[c] /= d;
-    }
-    for (let r = 0; r < d; r++) {
-      const g = gamma[r]!;
-      for (let c = 0, o = r * n; c < n; c++) {
-        const xhat = (x[o + c]! - mean[c]!) * rstd[c]!;
-        dx[o + c] += rstd[c]! * (da[o + c]! * g - s1[c]! - xhat * s2[c]!);
-      }
-    }
+    const g = this.gNorms.get(name)!;
+    this.tk.layer_norm_backward(
+      xT,
+      daT,
+      mean,
+      rstd,
+      gamma,
+      dxT,
+      g.gamma,
+      g.beta,
+      this.lnScratch,
+      this.d,
+      this.n,
+    );
   }
 
   /** Copies head h of window b of z^T [d, N] into rows [T, dh] and columns [dh, T] blocks. */
@@ -509,15 +501,12 @@ export class WasmTransformerEngine {
     }
   }
 
-  /** The rows block [T, dh] of head h of window b of z^T [d, N]. */
-  private gatherHeadRows(zT: number, b: number, h: number, rows: number): void {
+  /** z^T [d, N]'s head h of window b (=) a columns block [dh, T] (one contiguous copy per row). */
+  private scatterHeadColumns(cols: number, b: number, h: number, zT: number): void {
     const { n, dh, window: t } = this;
     const z = this.f32(zT, this.d * n);
-    const zr = this.f32(rows, t * dh);
-    for (let c = 0; c < dh; c++) {
-      const from = (h * dh + c) * n + b * t;
-      for (let j = 0; j < t; j++) zr[j * dh + c] = z[from + j]!;
-    }
+    const zc = this.f32(cols, t * dh);
+    for (let c = 0; c < dh; c++) z.set(zc.subarray(c * t, (c + 1) * t), (h * dh + c) * n + b * t);
   }
 
   private attention(blk: BlockAt): void {
@@ -538,37 +527,33 @@ export class WasmTransformerEngine {
         this.gatherHead(blk.k, b, h, kr, kc);
         this.gatherHead(blk.v, b, h, vr, vc);
         // S [T, T] = Q K^T / sqrt(dh) = Qc^T Kc
-        this.tk.gemm(qr, t, dh, kc, t, p, alpha, 0, this.panel);
-        causalSoftmaxRows(this.f32(p, t * t), t);
-        this.tk.gemm(p, t, t, vr, dh, this.oR, 1, 0, this.panel);
+        this.tk.gemm(qr, t, dh, kc, t, p, alpha, 0, this.panel, GEMM_LOWER_OUTPUT);
+        this.tk.causal_softmax(p, t);
+        this.tk.gemm(p, t, t, vr, dh, this.oR, 1, 0, this.panel, GEMM_LOWER_LEFT);
         this.scatterHead(this.oR, b, h, blk.att);
       }
   }
 
   private attentionBackward(blk: BlockAt): void {
-    const k = this.kernel.k;
     const g = this.tk;
     const { dh, window: t, heads } = this;
     const block = t * dh * 4;
     const alpha = 1 / Math.sqrt(dh);
-    const dP = this.f32(this.dP, t * t);
     for (let b = 0; b < this.batch; b++)
       for (let h = 0; h < heads; h++) {
         const i = b * heads + h;
         const p = blk.p + i * t * t * 4;
-        this.gatherHeadRows(this.dAtt, b, h, this.dOr);
-        // dV = P^T dO, dP = dO V^T
-        k.transpose(p, t, t, this.sT);
-        g.gemm(this.sT, t, t, this.dOr, dh, this.dVr, 1, 0, this.panel);
-        g.gemm(this.dOr, t, dh, blk.vc + i * block, t, this.dP, 1, 0, this.panel);
-        softmaxRowsBackward(this.f32(p, t * t), dP, t);
-        // dQ = dS K / sqrt(dh), dK = dS^T Q / sqrt(dh)
-        g.gemm(this.dP, t, t, blk.kr + i * block, dh, this.dQr, alpha, 0, this.panel);
-        k.transpose(this.dP, t, t, this.sT);
-        g.gemm(this.sT, t, t, blk.qr + i * block, dh, this.dKr, alpha, 0, this.panel);
+        this.gatherHead(this.dAtt, b, h, this.dOr, this.dOc);
+        // dV^T = dO^T P [dh, T] (P lower-triangular on the right: nothing transposed), dP = dO V^T
+        g.gemm(this.dOc, dh, t, p, t, this.dVc, 1, 0, this.panel, GEMM_LOWER_RIGHT);
+        g.gemm(this.dOr, t, dh, blk.vc + i * block, t, this.dP, 1, 0, this.panel, GEMM_LOWER_OUTPUT);
+        g.causal_softmax_backward(p, this.dP, t);
+        // dQ = dS K / sqrt(dh), dK^T = Q^T dS / sqrt(dh)
+        g.gemm(this.dP, t, t, blk.kr + i * block, dh, this.dQr, alpha, 0, this.panel, GEMM_LOWER_LEFT);
+        g.gemm(blk.qc + i * block, dh, t, this.dP, t, this.dKc, alpha, 0, this.panel, GEMM_LOWER_RIGHT);
         this.scatterHead(this.dQr, b, h, this.dq);
-        this.scatterHead(this.dKr, b, h, this.dk);
-        this.scatterHead(this.dVr, b, h, this.dv);
+        this.scatterHeadColumns(this.dKc, b, h, this.dk);
+        this.scatterHeadColumns(this.dVc, b, h, this.dv);
       }
   }
 
@@ -595,7 +580,9 @@ export class WasmTransformerEngine {
       this.linear(`h${i}.o`, blk.att, blk.mid, true);
       this.layerNorm(`h${i}.ln2`, blk.mid, blk.a2, blk.mean2, blk.rstd2);
       this.linear(`h${i}.up`, blk.a2, blk.up, false);
-      activate(this.f32(blk.up, this.hidden * n), this.f32(blk.act, this.hidden * n), blk.tanh);
+      if (this.gelu) this.tk.gelu(blk.up, blk.act, blk.tanh, this.hidden * n);
+      else
+        activate(this.f32(blk.up, this.hidden * n), this.f32(blk.act, this.hidden * n), new Float32Array(0));
       this.f32(out, d * n).set(this.f32(blk.mid, d * n));
       this.linear(`h${i}.down`, blk.act, out, true);
     }
@@ -623,8 +610,9 @@ export class WasmTransformerEngine {
     const g = this.tk;
     if (this.full) {
       // dW = dy^T x [out, in] (x as rows [N, in]), db = row sums of dy^T, dx^T = W^T dy^T
-      k.transpose(xT, l.inputs, n, this.xRows);
-      g.gemm(dyT, l.outputs, n, this.xRows, l.inputs, l.gW, 1, 0, this.bigPanel);
+      if (this.xRowsOf !== xT) k.transpose(xT, l.inputs, n, this.xRows);
+      this.xRowsOf = xT;
+      g.gemm(dyT, l.outputs, n, this.xRows, l.inputs, l.gW, 1, 0, this.bigPanel, GEMM_FULL);
       const dy = this.f32(dyT, l.outputs * n);
       for (let o = 0; o < l.outputs; o++) {
         let sum = 0;
@@ -633,14 +621,14 @@ export class WasmTransformerEngine {
       }
       if (dxT === undefined) return;
       k.transpose(l.weight, l.outputs, l.inputs, this.wT);
-      g.gemm(this.wT, l.inputs, l.outputs, dyT, n, dxT, 1, accumulate ? 1 : 0, this.panel);
+      g.gemm(this.wT, l.inputs, l.outputs, dyT, n, dxT, 1, accumulate ? 1 : 0, this.panel, GEMM_FULL);
       return;
     }
     // dB = s dy^T u [out, r]; du^T = s B^T dy^T [r, N]
     k.transpose(l.uT, r, n, this.uRows);
     k.rows_times(dyT, l.outputs, n, this.uRows, r, l.gB, s, 0);
     k.transpose(l.B, l.outputs, r, this.adapterT);
-    g.gemm(this.adapterT, r, l.outputs, dyT, n, this.duT, s, 0, this.panel);
+    g.gemm(this.adapterT, r, l.outputs, dyT, n, this.duT, s, 0, this.panel, GEMM_FULL);
     if (this.trainA) {
       // dA^T = x^T du [in, r], then transposed
       k.transpose(this.duT, r, n, this.duRows);
@@ -651,9 +639,9 @@ export class WasmTransformerEngine {
     // dx^T = W^T dy^T + A^T du^T
     k.nf4_decode(l.codes, l.scales, 0, l.outputs * l.inputs, this.w);
     k.transpose(this.w, l.outputs, l.inputs, this.wT);
-    g.gemm(this.wT, l.inputs, l.outputs, dyT, n, dxT, 1, accumulate ? 1 : 0, this.panel);
+    g.gemm(this.wT, l.inputs, l.outputs, dyT, n, dxT, 1, accumulate ? 1 : 0, this.panel, GEMM_FULL);
     k.transpose(l.A, r, l.inputs, this.adapterT);
-    g.gemm(this.adapterT, l.inputs, r, this.duT, n, dxT, 1, 1, this.panel);
+    g.gemm(this.adapterT, l.inputs, r, this.duT, n, dxT, 1, 1, this.panel, GEMM_FULL);
   }
 
   /**
@@ -672,6 +660,7 @@ export class WasmTransformerEngine {
     );
     const dx = this.f32(this.dx, d * n);
     dx.fill(0);
+    this.xRowsOf = -1;
     this.linearBackward('head', this.dLogits, this.af, this.da, false);
     this.layerNormBackward('lnf', this.finalX, this.da, this.meanF, this.rstdF, this.dx);
     for (let i = this.layerCount - 1; i >= 0; i--) {
@@ -679,7 +668,8 @@ export class WasmTransformerEngine {
       const hn = this.hidden * n;
       // x_out = mid + down(act(up(ln2(mid))))
       this.linearBackward(`h${i}.down`, this.dx, blk.act, this.dAct, false);
-      activationBackward(this.f32(blk.up, hn), this.f32(this.dAct, hn), blk.tanh);
+      if (this.gelu) this.tk.gelu_backward(blk.up, this.dAct, blk.tanh, hn);
+      else activationBackward(this.f32(blk.up, hn), this.f32(this.dAct, hn), new Float32Array(0));
       this.linearBackward(`h${i}.up`, this.dAct, blk.a2, this.da, false);
       this.layerNormBackward(`h${i}.ln2`, blk.mid, this.da, blk.mean2, blk.rstd2, this.dx);
       // mid = x + o(attention(q, k, v of ln1(x)))
