@@ -130,6 +130,7 @@ export {
 export {
   type LmCohortOptions,
   type LmCohortSetup,
+  type LmEvaluationText,
   type LmLocalSettings,
   type LmParty,
   type LmPretraining,
