@@ -4,12 +4,18 @@
  * then QLoRA-fine-tuned by parties each holding one era of State of the Union addresses (text the
  * base never saw). Prints held-out bits per byte on each party's text for the base, the party's
  * adapter trained alone, and the cohort's adapter (FFA-LoRA: A frozen and shared, B averaged
- * weighted by training bytes), and both after every round.
+ * weighted by training bytes, or equally; optionally DiLoCo's outer Nesterov step), and both after
+ * every round.
  *
  *   npx tsx scripts/lm-results.ts [--base .dml/bases/lm-small-<hash>.dmlbase] [--pretrain-steps 300]
- *     [--parties 4] [--rounds 5] [--local-steps 40] [--batch 16] [--rank 8] [--lr 1e-2]
+ *     [--parties 4] [--rounds 5] [--local-steps 40] [--batch 16] [--rank 8] [--alpha 2 x rank] [--lr 1e-2]
  *     [--train-bytes 0 (all of the era but its held-out end)] [--train-at start|end]
- *     [--typography as-is|ascii] [--eval-bytes 4000] [--seed 1]
+ *     [--typography as-is|ascii] [--eval-bytes 4000] [--validation-bytes 0]
+ *     [--weighting bytes|equal] [--outer-lr 1] [--outer-momentum 0] [--seed 1]
+ *
+ * With `--validation-bytes N` every table is printed twice: on the validation text (the N bytes just
+ * before each party's held-out text, between it and the private text, never trained on), where the
+ * settings are chosen, and on the held-out text, which is what is reported.
  *
  * "Alone" runs exactly the cohort's schedule for one party: the same rounds of the same local
  * steps on the same windows (same seeds), AdamW reset every round, its own adapter carried from
@@ -17,17 +23,24 @@
  * party's text with the same number of steps.
  */
 import { parseArgs } from 'node:util';
-import { aggregateDeltas, encodeDelta, type Delta } from '../offchain/index.js';
+import { loadavg } from 'node:os';
+import { encodeDelta, type Delta } from '../offchain/index.js';
 import {
-  applyDelta,
   describeTransformerShape,
   lmHeldOut,
+  type LmEvaluationText,
   loadQuantizedTransformer,
   prepareLmCohort,
   selectTrainerBackend,
   trainLmParty,
   transformerParameterCount,
 } from '../trainer/index.js';
+import { lmCohortRound, lmCohortRuleFromOptions } from './lm-options.js';
+
+const usage = `npx tsx scripts/lm-results.ts [--base FILE] [--pretrain-steps 300] [--parties 4] [--rounds 5]
+  [--local-steps 40] [--batch 16] [--rank 8] [--alpha 2 x rank] [--lr 1e-2] [--train-bytes 0 (all)]
+  [--train-at start|end] [--typography as-is|ascii] [--eval-bytes 4000] [--validation-bytes 0]
+  [--weighting bytes|equal] [--outer-lr 1] [--outer-momentum 0] [--seed 1]`;
 
 const { values: opt } = parseArgs({
   options: {
@@ -38,14 +51,25 @@ const { values: opt } = parseArgs({
     'local-steps': { type: 'string', default: '40' },
     batch: { type: 'string', default: '16' },
     rank: { type: 'string', default: '8' },
+    alpha: { type: 'string' },
     lr: { type: 'string', default: '1e-2' },
     'train-bytes': { type: 'string', default: '0' },
     'train-at': { type: 'string', default: 'start' },
     typography: { type: 'string', default: 'as-is' },
     'eval-bytes': { type: 'string', default: '4000' },
+    'validation-bytes': { type: 'string', default: '0' },
+    weighting: { type: 'string', default: 'bytes' },
+    'outer-lr': { type: 'string', default: '1' },
+    'outer-momentum': { type: 'string', default: '0' },
     seed: { type: 'string', default: '1' },
+    help: { type: 'boolean', default: false },
   },
 });
+if (opt.help) {
+  console.log(usage);
+  process.exit(0);
+}
+const rule = lmCohortRuleFromOptions(opt);
 const num = (k: keyof typeof opt): number => Number(opt[k]);
 const seed = num('seed');
 const rounds = num('rounds');
@@ -62,12 +86,16 @@ const settings = (s: number, steps = H) => ({
 
 const backend = await selectTrainerBackend({ log });
 const started = performance.now();
+const cpuStart = process.cpuUsage();
+const loadStart = loadavg()[0]!;
 const setup = await prepareLmCohort({
   parties: num('parties'),
   seed,
   ...(opt.base ? { base: await loadQuantizedTransformer(opt.base) } : {}),
   pretrainSteps: num('pretrain-steps'),
   rank: num('rank'),
+  ...(opt.alpha ? { alpha: num('alpha') } : {}),
+  validationBytes: num('validation-bytes'),
   ...(num('train-bytes') > 0 ? { trainBytes: num('train-bytes') } : {}),
   trainAt: opt['train-at'] === 'end' ? 'end' : 'start',
   typography: opt.typography === 'ascii' ? 'ascii' : 'as-is',
@@ -76,52 +104,74 @@ const setup = await prepareLmCohort({
 });
 const shape = setup.base.shape;
 log(
-  `base ${describeTransformerShape(shape)} ${setup.base.hash.slice(0, 16)}; eras ${setup.parties
+  `base ${describeTransformerShape(shape)} ${setup.base.hash}; eras ${setup.parties
     .map((p) => `${p.era} (${p.train.length} B)`)
     .join(', ')}`,
 );
 const P = setup.parties.length;
-const bpb = (party: number, adapters: Delta): number => lmHeldOut(setup, party, adapters).loss;
-const baseBpb = setup.baseBitsPerByte;
+// with a validation text, both are evaluated: settings are chosen on validation, held-out is reported
+const texts: LmEvaluationText[] = num('validation-bytes') > 0 ? ['validation', 'held-out'] : ['held-out'];
+const bpb = (on: LmEvaluationText, party: number, adapters: Delta): number =>
+  lmHeldOut(setup, party, adapters, on).loss;
+const baseBpb = new Map(
+  texts.map((on) => [on, setup.parties.map((_, i) => bpb(on, i, setup.startAdapters))]),
+);
 // the same local seeds for a party alone and in the cohort: the same windows in the same order
 const localSeed = (r: number, i: number): number => seed * 1000 + r * 100 + i;
 let own: Delta[] = setup.parties.map(() => setup.startAdapters);
 let global: Delta = setup.startAdapters;
+let velocity: Delta | null = null;
 let deltaBytes = 0;
-const trajectory: string[] = [];
+const trajectory = new Map<LmEvaluationText, string[]>(texts.map((on) => [on, []]));
 for (let r = 0; r < rounds; r++) {
   own = own.map((adapters, i) => trainLmParty(setup, i, adapters, settings(localSeed(r, i))).adapters);
   const contributions = setup.parties.map((p, i) => {
     const { delta } = trainLmParty(setup, i, global, settings(localSeed(r, i)));
     deltaBytes = encodeDelta(delta).length;
-    return { partyId: `era-${p.era}`, sampleCount: p.train.length, delta };
+    return { partyId: `era-${p.era}`, trainBytes: p.train.length, delta };
   });
-  global = applyDelta(global, aggregateDeltas({ kind: 'ffa-lora' }, contributions).delta);
-  const a = setup.parties.map((_, i) => bpb(i, own[i]!).toFixed(3));
-  const c = setup.parties.map((_, i) => bpb(i, global).toFixed(3));
-  trajectory.push(`| ${r + 1} | ${(r + 1) * H} | ${a.join(' / ')} | ${c.join(' / ')} |`);
-  log(`round ${r + 1}: alone ${a.join(' ')}; cohort ${c.join(' ')}`);
+  ({ global, velocity } = lmCohortRound(rule, global, velocity, contributions));
+  for (const on of texts) {
+    const a = setup.parties.map((_, i) => bpb(on, i, own[i]!).toFixed(3));
+    const c = setup.parties.map((_, i) => bpb(on, i, global).toFixed(3));
+    trajectory.get(on)!.push(`| ${r + 1} | ${(r + 1) * H} | ${a.join(' / ')} | ${c.join(' / ')} |`);
+    log(`round ${r + 1} (${on}): alone ${a.join(' ')}; cohort ${c.join(' ')}`);
+  }
 }
-const alone = setup.parties.map((_, i) => bpb(i, own[i]!));
-const together = setup.parties.map((_, i) => bpb(i, global));
 const fullBytes = 4 * transformerParameterCount(shape);
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-console.log(
-  `\n### Byte-level transformer ${describeTransformerShape(shape)}: held-out bits per byte ` +
-    `(${P} parties, ${rounds} rounds x ${H} local steps of ${num('batch')} windows, rank ${setup.lora.rank}, FFA-LoRA)\n\n` +
+const cpu = process.cpuUsage(cpuStart);
+const outer =
+  rule.outerLearningRate === 1 && rule.outerMomentum === 0
+    ? ''
+    : `, DiLoCo outer lr ${rule.outerLearningRate} momentum ${rule.outerMomentum}`;
+const table = (on: LmEvaluationText): string => {
+  const base = baseBpb.get(on)!;
+  const alone = setup.parties.map((_, i) => bpb(on, i, own[i]!));
+  const together = setup.parties.map((_, i) => bpb(on, i, global));
+  return (
+    `\n### Byte-level transformer ${describeTransformerShape(shape)}: ${on} bits per byte ` +
+    `(${P} parties, ${rounds} rounds x ${H} local steps of ${num('batch')} windows, rank ${setup.lora.rank}, ` +
+    `alpha ${setup.lora.alpha}, lr ${num('lr')}, FFA-LoRA weighted by ${rule.weighting === 'bytes' ? 'private bytes' : 'party'}${outer})\n\n` +
     `| party (SOTU era) | base | alone | cohort | cohort vs base | cohort vs alone |\n| --- | --- | --- | --- | --- | --- |\n` +
     setup.parties
       .map(
         (p, i) =>
-          `| ${p.era} | ${baseBpb[i]!.toFixed(3)} | ${alone[i]!.toFixed(3)} | ${together[i]!.toFixed(3)} | ` +
-          `${(100 * (1 - together[i]! / baseBpb[i]!)).toFixed(1)}% lower | ${(100 * (1 - together[i]! / alone[i]!)).toFixed(1)}% lower |`,
+          `| ${p.era} | ${base[i]!.toFixed(3)} | ${alone[i]!.toFixed(3)} | ${together[i]!.toFixed(3)} | ` +
+          `${(100 * (1 - together[i]! / base[i]!)).toFixed(1)}% lower | ${(100 * (1 - together[i]! / alone[i]!)).toFixed(1)}% lower |`,
       )
       .join('\n') +
-    `\n| mean | ${mean(baseBpb).toFixed(3)} | ${mean(alone).toFixed(3)} | ${mean(together).toFixed(3)} | ` +
-    `${(100 * (1 - mean(together) / mean(baseBpb))).toFixed(1)}% lower | ${(100 * (1 - mean(together) / mean(alone))).toFixed(1)}% lower |` +
-    `\n\nAfter each round (held-out bits per byte, parties in the order above):\n\n` +
-    `| round | steps per party | alone | cohort |\n| --- | --- | --- | --- |\n${trajectory.join('\n')}` +
-    `\n\nsettings: ${JSON.stringify(opt)}; private text per party: ${setup.parties.map((p) => p.train.length).join(', ')} bytes, held out: ${setup.parties.map((p) => p.heldOut.length).join(', ')} bytes` +
+    `\n| mean | ${mean(base).toFixed(3)} | ${mean(alone).toFixed(3)} | ${mean(together).toFixed(3)} | ` +
+    `${(100 * (1 - mean(together) / mean(base))).toFixed(1)}% lower | ${(100 * (1 - mean(together) / mean(alone))).toFixed(1)}% lower |` +
+    `\n\nAfter each round (${on} bits per byte, parties in the order above):\n\n` +
+    `| round | steps per party | alone | cohort |\n| --- | --- | --- | --- |\n${trajectory.get(on)!.join('\n')}\n`
+  );
+};
+console.log(
+  texts.map(table).join('') +
+    `\n\nsettings: ${JSON.stringify(opt)}; private text per party: ${setup.parties.map((p) => p.train.length).join(', ')} bytes, validation: ${setup.parties.map((p) => p.validation.length).join(', ')} bytes, held out: ${setup.parties.map((p) => p.heldOut.length).join(', ')} bytes` +
+    `\n\nbase ${setup.base.hash}` +
     `\n\nbytes uploaded per party and round: ${deltaBytes} (full FP32 weights: ${fullBytes}, ` +
-    `${(fullBytes / deltaBytes).toFixed(1)}x fewer); backend ${backend}; ${((performance.now() - started) / 1000).toFixed(0)} s`,
+    `${(fullBytes / deltaBytes).toFixed(1)}x fewer); backend ${backend}; ${((performance.now() - started) / 1000).toFixed(0)} s wall, ` +
+    `${((cpu.user + cpu.system) / 1e6).toFixed(0)} s CPU, load average ${loadStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end`,
 );

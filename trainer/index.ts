@@ -131,6 +131,7 @@ export { transformerKernelVariant } from './transformer-kernel.js';
 export {
   type LmCohortOptions,
   type LmCohortSetup,
+  type LmEvaluationText,
   type LmLocalSettings,
   type LmParty,
   type LmPretraining,

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { selectTrainerBackend } from './backend.js';
 import { loadSotu } from './byte-text.js';
-import { prepareLmCohort, sotuEras } from './lm-learner.js';
+import { lmHeldOut, prepareLmCohort, pretrainLmBase, sotuEras } from './lm-learner.js';
 import { initTransformer, quantizeTransformer, type TransformerShape } from './transformer.js';
 
 const tiny: TransformerShape = {
@@ -41,5 +41,68 @@ describe('prepareLmCohort: where the private text of a party lies in its era', (
       expect(same(e.train, era.text.subarray(split - 5000, split))).toBe(true);
       expect(same(e.train, s.train)).toBe(false);
     }
+  });
+
+  it('validationBytes: the bytes just before the held-out text, between it and the private text, never trained on', async () => {
+    const eras = sotuEras(await loadSotu(), 3);
+    const common = {
+      parties: 3,
+      base,
+      rank: 2,
+      trainBytes: 5000,
+      heldOutBytes: 1000,
+      validationBytes: 700,
+    } as const;
+    const atEnd = await prepareLmCohort({ ...common, trainAt: 'end' });
+    const atStart = await prepareLmCohort(common);
+    for (const [i, era] of eras.entries()) {
+      const split = Math.max(era.text.length - 1000, Math.floor(era.text.length * 0.9));
+      const e = atEnd.parties[i]!;
+      expect(same(e.heldOut, era.text.subarray(split, split + 1000))).toBe(true);
+      expect(same(e.validation, era.text.subarray(split - 700, split))).toBe(true);
+      expect(same(e.train, era.text.subarray(split - 700 - 5000, split - 700))).toBe(true);
+      expect(same(atStart.parties[i]!.validation, e.validation)).toBe(true);
+      expect(same(atStart.parties[i]!.train, era.text.subarray(0, 5000))).toBe(true);
+    }
+    // without validationBytes there is no validation text, and evaluating on it is refused
+    const none = await prepareLmCohort({ ...common, validationBytes: 0, trainAt: 'end' });
+    expect(none.parties[0]!.validation.length).toBe(0);
+    expect(() => lmHeldOut(none, 0, none.startAdapters, 'validation')).toThrow(/no validation text/);
+    // the two texts give different losses (they are different bytes), the default is the held-out one
+    const v = lmHeldOut(atEnd, 0, atEnd.startAdapters, 'validation').loss;
+    const h = lmHeldOut(atEnd, 0, atEnd.startAdapters).loss;
+    expect(h).toBe(atEnd.baseBitsPerByte[0]);
+    expect(v).not.toBe(h);
+  });
+
+  it('alpha: the LoRA scale is alpha / rank, default 2 x rank', async () => {
+    expect((await prepareLmCohort({ parties: 2, base, rank: 4 })).lora).toEqual({
+      rank: 4,
+      alpha: 8,
+      freezeA: true,
+    });
+    expect((await prepareLmCohort({ parties: 2, base, rank: 4, alpha: 4 })).lora.alpha).toBe(4);
+  });
+
+  it('pretrainLmBase: stopAfter ends at a chunk of 100 steps, with exactly the base that many steps build', async () => {
+    const asked: number[] = [];
+    const stopped = await pretrainLmBase(tiny, {
+      steps: 300,
+      batchSize: 2,
+      seed: 5,
+      stopAfter: (done) => {
+        asked.push(done);
+        return done >= 100;
+      },
+    });
+    expect(asked).toEqual([100]);
+    expect(stopped.steps).toBe(100);
+    const hundred = await pretrainLmBase(tiny, { steps: 100, batchSize: 2, seed: 5 });
+    expect(hundred.steps).toBe(100);
+    expect(stopped.base.hash).toBe(hundred.base.hash);
+    // never asked after the last chunk: the full run has its steps
+    const full = await pretrainLmBase(tiny, { steps: 200, batchSize: 2, seed: 5, stopAfter: () => false });
+    expect(full.steps).toBe(200);
+    expect(full.base.hash).not.toBe(hundred.base.hash);
   });
 });

@@ -50,6 +50,12 @@ export interface LmPretraining {
   readonly batchSize?: number;
   readonly learningRate?: number;
   readonly seed: number;
+  /**
+   * Asked after every chunk of 100 steps (with the steps done): true stops the pretraining there
+   * (a time budget). The base is then exactly the one `steps: done` builds (the windows of a chunk
+   * depend only on the seed and the steps before it, the learning rate is constant).
+   */
+  readonly stopAfter?: (done: number) => boolean;
 }
 
 /**
@@ -65,11 +71,14 @@ export const pretrainLmBase = async (
   base: QuantizedTransformer;
   fp32BitsPerByte: number;
   nf4BitsPerByte: number;
+  /** The steps run (fewer than `o.steps` when `stopAfter` said so). */
+  steps: number;
 }> => {
   const { train, heldOut } = await mobyDickSplit();
   let model = initTransformer(shape, o.seed);
   const chunk = Math.max(1, Math.min(o.steps, 100));
-  for (let done = 0; done < o.steps; done += chunk) {
+  let done = 0;
+  while (done < o.steps) {
     const steps = Math.min(chunk, o.steps - done);
     const r = trainTransformer(model, train, {
       steps,
@@ -79,9 +88,14 @@ export const pretrainLmBase = async (
       seed: o.seed * 1009 + done,
     });
     model = r.model;
+    done += steps;
     log(
-      `pretraining: step ${done + steps}/${o.steps}, training loss ${bitsPerByte(r.report.loss).toFixed(3)} bits/byte`,
+      `pretraining: step ${done}/${o.steps}, training loss ${bitsPerByte(r.report.loss).toFixed(3)} bits/byte`,
     );
+    if (done < o.steps && o.stopAfter?.(done)) {
+      log(`pretraining: stopped after ${done} steps`);
+      break;
+    }
   }
   const base = quantizeTransformer(model);
   const evalBytes = { maxBytes: 20_000 };
@@ -90,7 +104,7 @@ export const pretrainLmBase = async (
   const nf4BitsPerByte = bitsPerByte(
     evaluateQloraTransformer(base, initAdapters(base, lora, 1), lora, heldOut, evalBytes).loss,
   );
-  return { fp32: model, base, fp32BitsPerByte, nf4BitsPerByte };
+  return { fp32: model, base, fp32BitsPerByte, nf4BitsPerByte, steps: done };
 };
 
 /** State of the Union eras: `count` consecutive year ranges with about equal bytes each. */
@@ -128,6 +142,8 @@ export interface LmCohortOptions {
   readonly shape?: TransformerShape;
   readonly pretrainSteps?: number;
   readonly rank?: number;
+  /** LoRA's alpha (the adapters' scale is alpha / rank; default 2 x rank). */
+  readonly alpha?: number;
   /** Private training bytes per party (its era's text; default: 90% of the era). */
   readonly trainBytes?: number;
   /**
@@ -140,14 +156,25 @@ export interface LmCohortOptions {
   readonly typography?: 'as-is' | 'ascii';
   /** Held-out bytes per party (default 4,000), from the end of its era. */
   readonly heldOutBytes?: number;
+  /**
+   * Validation bytes per party (default 0): the bytes just before its held-out text, never trained
+   * on, to choose settings (rank, alpha, learning rate) on text other than the reported held-out
+   * text. The private text then ends (`trainAt: 'end'`) or is cut (`start`) before them.
+   */
+  readonly validationBytes?: number;
   readonly log?: (line: string) => void;
 }
 
 export interface LmParty {
   readonly era: string;
   readonly train: Uint8Array;
+  /** The bytes between the private text and the held-out text (empty unless `validationBytes`). */
+  readonly validation: Uint8Array;
   readonly heldOut: Uint8Array;
 }
+
+/** Which of a party's texts an evaluation reads: the reported held-out text or the validation text. */
+export type LmEvaluationText = 'held-out' | 'validation';
 
 /** The language-model side of a cohort: the NF4 base, the starting adapters, each party's era. */
 export interface LmCohortSetup {
@@ -169,20 +196,29 @@ export const prepareLmCohort = async (o: LmCohortOptions): Promise<LmCohortSetup
     o.base ??
     (await pretrainLmBase(o.shape ?? SMALL_LM_SHAPE, { steps: o.pretrainSteps ?? 300, seed }, o.log)).base;
   const rank = o.rank ?? 8;
-  const lora: LoraSettings = { rank, alpha: 2 * rank, freezeA: true };
+  const lora: LoraSettings = { rank, alpha: o.alpha ?? 2 * rank, freezeA: true };
   const startAdapters = initAdapters(base, lora, seed + 1);
   const heldOutBytes = o.heldOutBytes ?? 4000;
+  const validationBytes = o.validationBytes ?? 0;
   const speeches = (await loadSotu()).map((s) =>
     o.typography === 'ascii' ? { ...s, text: asciiTypography(s.text) } : s,
   );
   const parties = sotuEras(speeches, o.parties).map((era) => {
     const split = Math.max(era.text.length - heldOutBytes, Math.floor(era.text.length * 0.9));
-    const size = o.trainBytes ? Math.min(split, o.trainBytes) : split;
+    const privateEnd = split - validationBytes;
+    if (privateEnd <= 0)
+      throw new DmlError('LM_ERAS', `era ${era.label} is shorter than its validation text`);
+    const size = o.trainBytes ? Math.min(privateEnd, o.trainBytes) : privateEnd;
     const train = era.text.subarray(
-      o.trainAt === 'end' ? split - size : 0,
-      o.trainAt === 'end' ? split : size,
+      o.trainAt === 'end' ? privateEnd - size : 0,
+      o.trainAt === 'end' ? privateEnd : size,
     );
-    return { era: era.label, train, heldOut: era.text.subarray(split, split + heldOutBytes) };
+    return {
+      era: era.label,
+      train,
+      validation: era.text.subarray(privateEnd, split),
+      heldOut: era.text.subarray(split, split + heldOutBytes),
+    };
   });
   return {
     base,
@@ -195,9 +231,20 @@ export const prepareLmCohort = async (o: LmCohortOptions): Promise<LmCohortSetup
   };
 };
 
-/** Held-out loss (bits per byte) and next-byte accuracy of adapters on a party's text. */
-export const lmHeldOut = (setup: LmCohortSetup, party: number, adapters: Delta): Evaluation => {
-  const e = evaluateQloraTransformer(setup.base, adapters, setup.lora, setup.parties[party]!.heldOut);
+/**
+ * Held-out loss (bits per byte) and next-byte accuracy of adapters on a party's held-out text (or,
+ * with `on: 'validation'`, on its validation text).
+ */
+export const lmHeldOut = (
+  setup: LmCohortSetup,
+  party: number,
+  adapters: Delta,
+  on: LmEvaluationText = 'held-out',
+): Evaluation => {
+  const p = setup.parties[party]!;
+  const text = on === 'validation' ? p.validation : p.heldOut;
+  if (text.length < 2) throw new DmlError('LM_EVAL', `party ${party} has no ${on} text`);
+  const e = evaluateQloraTransformer(setup.base, adapters, setup.lora, text);
   return { ...e, loss: bitsPerByte(e.loss) };
 };
 

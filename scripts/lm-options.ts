@@ -1,0 +1,103 @@
+/**
+ * Options shared by the language-model scripts (scripts/lm-base.ts, scripts/lm-results.ts), as
+ * pure functions so that they are tested (scripts/lm-options.test.ts).
+ */
+import { DmlError, aggregateDeltas, nesterovOuterStep, type Delta } from '../offchain/index.js';
+import { LM_SHAPE, SMALL_LM_SHAPE, applyDelta, type TransformerShape } from '../trainer/index.js';
+
+export interface LmShapeOptions {
+  readonly size?: string | undefined;
+  readonly d?: string | undefined;
+  readonly layers?: string | undefined;
+  readonly heads?: string | undefined;
+  readonly context?: string | undefined;
+}
+
+const positiveInteger = (flag: string, value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new DmlError('LM_OPTION', `--${flag} ${value} is not a positive integer`);
+  return n;
+};
+
+/**
+ * The transformer's shape: `--size small|big` names a documented shape (`SMALL_LM_SHAPE`,
+ * `LM_SHAPE`), and `--d`, `--layers`, `--heads`, `--context` override its fields; the base file is
+ * named `lm-<size>` for a named shape and `lm-d<d>-l<layers>-h<heads>-c<context>` otherwise.
+ */
+export const lmShapeFromOptions = (o: LmShapeOptions): { shape: TransformerShape; name: string } => {
+  const size = o.size ?? 'small';
+  if (size !== 'small' && size !== 'big')
+    throw new DmlError('LM_OPTION', `--size ${size} is not small or big`, {
+      hint: 'use --size small or --size big',
+    });
+  const named = size === 'big' ? LM_SHAPE : SMALL_LM_SHAPE;
+  const shape: TransformerShape = {
+    ...named,
+    ...(o.d !== undefined ? { dModel: positiveInteger('d', o.d) } : {}),
+    ...(o.layers !== undefined ? { layers: positiveInteger('layers', o.layers) } : {}),
+    ...(o.heads !== undefined ? { heads: positiveInteger('heads', o.heads) } : {}),
+    ...(o.context !== undefined ? { context: positiveInteger('context', o.context) } : {}),
+  };
+  if (shape.dModel % shape.heads !== 0)
+    throw new DmlError('LM_OPTION', `--d ${shape.dModel} is not a multiple of --heads ${shape.heads}`);
+  const custom =
+    o.d !== undefined || o.layers !== undefined || o.heads !== undefined || o.context !== undefined;
+  return {
+    shape,
+    name: custom ? `lm-d${shape.dModel}-l${shape.layers}-h${shape.heads}-c${shape.context}` : `lm-${size}`,
+  };
+};
+
+/** How a cohort round of scripts/lm-results.ts turns the parties' deltas into the next global adapter. */
+export interface LmCohortRule {
+  /** FedAvg weights: each party's private bytes (`bytes`) or 1 each (`equal`). */
+  readonly weighting: 'bytes' | 'equal';
+  /** DiLoCo's outer Nesterov step on the averaged delta; learning rate 1, momentum 0 is plain averaging. */
+  readonly outerLearningRate: number;
+  readonly outerMomentum: number;
+}
+
+export const lmCohortRuleFromOptions = (o: {
+  readonly weighting?: string | undefined;
+  readonly 'outer-lr'?: string | undefined;
+  readonly 'outer-momentum'?: string | undefined;
+}): LmCohortRule => {
+  const weighting = o.weighting ?? 'bytes';
+  if (weighting !== 'bytes' && weighting !== 'equal')
+    throw new DmlError('LM_OPTION', `--weighting ${weighting} is not bytes or equal`);
+  const outerLearningRate = Number(o['outer-lr'] ?? '1');
+  const outerMomentum = Number(o['outer-momentum'] ?? '0');
+  if (!(outerLearningRate > 0))
+    throw new DmlError('LM_OPTION', `--outer-lr ${o['outer-lr']} is not positive`);
+  if (!(outerMomentum >= 0 && outerMomentum < 1))
+    throw new DmlError('LM_OPTION', `--outer-momentum ${o['outer-momentum']} is not in [0, 1)`);
+  return { weighting, outerLearningRate, outerMomentum };
+};
+
+/**
+ * One cohort round: FFA-LoRA (B averaged, A frozen and shared) weighted as the rule says, then
+ * DiLoCo's outer step when it is not plain averaging; returns the next global adapter and velocity.
+ */
+export const lmCohortRound = (
+  rule: LmCohortRule,
+  global: Delta,
+  velocity: Delta | null,
+  contributions: ReadonlyArray<{ partyId: string; trainBytes: number; delta: Delta }>,
+): { global: Delta; velocity: Delta | null } => {
+  const averaged = aggregateDeltas(
+    { kind: 'ffa-lora' },
+    contributions.map((c) => ({
+      partyId: c.partyId,
+      sampleCount: rule.weighting === 'equal' ? 1 : c.trainBytes,
+      delta: c.delta,
+    })),
+  ).delta;
+  if (rule.outerLearningRate === 1 && rule.outerMomentum === 0)
+    return { global: applyDelta(global, averaged), velocity };
+  const outer = nesterovOuterStep(averaged, velocity, {
+    learningRate: rule.outerLearningRate,
+    momentum: rule.outerMomentum,
+  });
+  return { global: applyDelta(global, outer.update), velocity: outer.velocity };
+};
