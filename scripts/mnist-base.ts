@@ -5,7 +5,10 @@
  * accuracy of the FP32 and the NF4 base.
  *
  *   npx tsx scripts/mnist-base.ts [--model cnn|mlp] [--hidden 128] [--steps 1500] [--lr 2e-3]
- *     [--seed 1] [--test-size 10000] [--out .dml/bases]
+ *     [--seed 1] [--test-size 10000] [--out .dml/bases] [--shifts 0]
+ *
+ * --shifts s pretrains on every public image shifted by each (dy, dx) in [-s, s]^2
+ * (scripts/mnist-augment.ts: (2s+1)^2 copies of the 5,000 public images, still public data only).
  */
 import { parseArgs } from 'node:util';
 import {
@@ -20,6 +23,7 @@ import {
   selectImages,
   selectTrainerBackend,
 } from '../trainer/index.js';
+import { shiftedCopies } from './mnist-augment.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -30,6 +34,7 @@ const { values: opt } = parseArgs({
     seed: { type: 'string', default: '1' },
     'test-size': { type: 'string', default: '10000' },
     out: { type: 'string', default: '.dml/bases' },
+    shifts: { type: 'string', default: '0' },
   },
 });
 const log = (line: string): void =>
@@ -43,8 +48,12 @@ const testSet = selectImages(
 );
 const { publicIdx } = mnistPublicSplit(seed);
 const model = opt.model as MnistBaseModel;
-log(`pretraining the ${model} base on ${publicIdx.length} public images, ${opt.steps} steps`);
-const { fp32, base, report } = pretrainMnistBase(selectImages(train, publicIdx), {
+const shifts = Number(opt.shifts);
+const publicData = shiftedCopies(selectImages(train, publicIdx), shifts);
+log(
+  `pretraining the ${model} base on ${publicIdx.length} public images (${publicData.count} with shifts up to ${shifts}), ${opt.steps} steps`,
+);
+const { fp32, base, report } = pretrainMnistBase(publicData, {
   model,
   hidden: Number(opt.hidden),
   steps: Number(opt.steps),
@@ -63,6 +72,7 @@ console.log(
       model,
       layers: base.layers.map((l) => `${l.name} ${l.outputs}x${l.inputs}`),
       steps: Number(opt.steps),
+      shifts,
       trainingSamplesPerSecond: Math.round((report.samples / report.milliseconds) * 1000),
       backend,
       testAccuracy: { fp32: fpAccuracy, nf4: nf4Accuracy, images: testSet.count },

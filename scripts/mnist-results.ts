@@ -178,8 +178,9 @@ const runCohort = async (
   ruleName: string,
   poisoned: ReadonlySet<number> = new Set(),
   validation?: LabelledImages[],
-): Promise<{ accuracy: number; flagged: string[]; hashes: string[] }> => {
+): Promise<{ accuracy: number; flagged: string[]; hashes: string[]; perRound: number[] }> => {
   let global: Delta = startAdapters;
+  const perRound: number[] = [];
   let velocity: Delta | null = null;
   const hashes: string[] = [];
   const flaggedCount = new Map<string, number>();
@@ -227,12 +228,13 @@ const runCohort = async (
     }
     global = applyDelta(global, update);
     hashes.push(agg.hash);
+    perRound.push(evaluateQlora(base, global, lora, test).accuracy);
     log(
-      `round ${r + 1}/${rounds} of ${shards.length} parties: ${pct(evaluateQlora(base, global, lora, test).accuracy)}%`,
+      `round ${r + 1}/${rounds} of ${shards.length} parties: ${pct(perRound[r]!)}% (${((performance.now() - started) / 1000).toFixed(0)} s)`,
     );
   }
   const flagged = [...flaggedCount].filter(([, n]) => n > rounds / 2).map(([id]) => id);
-  return { accuracy: evaluateQlora(base, global, lora, test).accuracy, flagged, hashes };
+  return { accuracy: perRound[rounds - 1] ?? baseNf4, flagged, hashes, perRound };
 };
 
 const poison = (delta: Delta, kind: 'sign-flip' | 'noise', s: number): Delta => {
@@ -302,9 +304,11 @@ for (const split of String(opt.splits).split(',')) {
     return { party: p, alone, together: {} };
   });
   const cohortHashes: Record<number, string[]> = {};
+  const cohortRounds: Record<number, number[]> = {};
   for (const k of cohorts) {
     const r = await runCohort(shards.slice(0, k), String(opt.rule));
     cohortHashes[k] = r.hashes;
+    cohortRounds[k] = r.perRound;
     for (let p = 0; p < k; p++) perParty[p]!.together[k] = r.accuracy;
     log(`${split} cohort of ${k}: ${pct(r.accuracy)}%`);
   }
@@ -325,7 +329,15 @@ for (const split of String(opt.splits).split(',')) {
   console.log(
     `\n### MNIST ${split === 'iid' ? 'IID' : 'Dirichlet(0.5) non-IID'} (rule ${opt.rule}, ${rounds} rounds x ${H} local steps)\n\n${header}\n| --- | --- |${cohorts.map(() => ' --- |').join('')}\n${lines.join('\n')}`,
   );
-  results[split] = { perParty, cohortHashes };
+  if (cohorts.length > 0)
+    console.log(
+      `\nTest accuracy of the cohort's global adapters after each round (every party of a cohort holds them)\n\n| cohort | base (NF4) |${Array.from({ length: rounds }, (_, r) => ` round ${r + 1} |`).join('')}\n| --- | --- |${' --- |'.repeat(rounds)}\n${cohorts
+        .map(
+          (k) => `| ${k} parties | ${pct(baseNf4)} |${cohortRounds[k]!.map((a) => ` ${pct(a)} |`).join('')}`,
+        )
+        .join('\n')}`,
+    );
+  results[split] = { perParty, cohortHashes, cohortRounds };
 }
 console.log(
   `\nbase ${opt.base ?? `${model} (hidden ${opt.hidden})`} pretrained on 5,000 public images: FP32 ${baseFp === null ? '-' : pct(baseFp)}%, NF4 ${pct(baseNf4)}%, hash ${base.hash}; backend ${backend}; ${((performance.now() - started) / 1000).toFixed(0)} s`,
