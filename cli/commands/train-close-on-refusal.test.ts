@@ -34,8 +34,12 @@ const ok = <T = Record<string, unknown>>(party: string, argv: string[]) => devne
 
 type Child = DmlProcess;
 
+/**
+ * One process per party (DML_MALLOC_TUNED=1: no relaunch by bin/dml.js), so that SIGSTOP and
+ * SIGCONT, which a launcher cannot pass on, reach the process that trains.
+ */
 const startParty = (party: string, plan: string, extra: string[] = []): Child =>
-  devnet.startTrainRun(party, plan, extra);
+  devnet.startTrainRun(party, plan, extra, { DML_MALLOC_TUNED: '1' });
 
 beforeAll(async () => {
   devnet = await openTrainDevnet({
@@ -80,13 +84,21 @@ describe('dml train run --close-on-refusal', () => {
     await ok('a', ['train', 'plan', '--cohort', cohort, '--out', plan, ...SMALL_MNIST_PLAN_FLAGS]);
     await ok('a', ['devnet', 'fund', '--ada', '20']); // a's funds go into the head: fees of the close on layer 1
 
+    // b goes silent once round 1 is signed (its acknowledgement posted) and never posts in round 2.
+    // Without a race: a commits round 1 alone and is paused (SIGSTOP) while it waits for b; b then
+    // signs round 1 and waits for a's acknowledgement, which cannot come while a is paused, and is
+    // killed there; a resumes, acknowledges round 1, and waits for b in round 2.
     const a = startParty('a', plan, ['--poll', '0.5', '--patience', '150']);
+    await waitForOutput('a', a, /round 1: waiting for the commitments of/);
+    a.process.kill('SIGSTOP');
     const b = startParty('b', plan, ['--poll', '0.5', '--patience', '150']);
-    // b goes silent once round 1 is signed (its acknowledgement posted): it never posts in round 2
-    await waitForOutput('b', b, /round 1\/2: acknowledged/);
+    await waitForOutput('b', b, /round 1: waiting for the acknowledgements of/);
     b.process.kill('SIGKILL');
     expect((await exitOf('b', b)).signal).toBe('SIGKILL');
+    a.process.kill('SIGCONT');
     await waitForOutput('a', a, /round 2: waiting for the (commitments|acknowledgements) of/);
+    expect(b.stderr).toMatch(/round 1\/2: acknowledged/);
+    expect(b.stderr).not.toMatch(/round 2\/2/);
     // Ctrl-C: a stops between steps, and says how to resume
     a.process.kill('SIGINT');
     expect(await exitOf('a', a)).toEqual({ code: 0, signal: null });

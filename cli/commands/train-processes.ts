@@ -125,7 +125,12 @@ export interface TrainDevnet {
   /** `dml --json --keys <party> ARGV` with the party's Hydra settings; must exit 0; its JSON result. */
   ok<T = Record<string, unknown>>(party: string, argv: string[]): Promise<T>;
   /** `dml --keys <party> train run --plan PLAN EXTRA`, a process of its own (output in `<home>/<party>-N.log`). */
-  startTrainRun(party: string, plan: string, extra?: readonly string[]): DmlProcess;
+  startTrainRun(
+    party: string,
+    plan: string,
+    extra?: readonly string[],
+    extraEnv?: Record<string, string>,
+  ): DmlProcess;
   /** Every process started, in order. */
   readonly processes: readonly DmlProcess[];
   /** Kills what still runs, stops the server and the ledger, removes the folder (kept with DML_KEEP_TEST_HOME=1). */
@@ -175,10 +180,15 @@ export const openTrainDevnet = async (o: TrainDevnetOptions): Promise<TrainDevne
         if (result.code !== 0)
           throw new Error(`${party}: dml ${argv.join(' ')} -> ${result.code}: ${result.stderr}`);
       }
-    const startTrainRun = (party: string, plan: string, extra: readonly string[] = []) => {
+    const startTrainRun = (
+      party: string,
+      plan: string,
+      extra: readonly string[] = [],
+      extraEnv: Record<string, string> = {},
+    ) => {
       const child = startDml(
         ['--keys', keys(party), 'train', 'run', '--plan', plan, ...extra],
-        { ...env, ...o.hydraEnv(party) },
+        { ...env, ...o.hydraEnv(party), ...extraEnv },
         join(home, `${party}-${processes.length + 1}.log`),
       );
       processes.push(child);
