@@ -11,6 +11,7 @@ import {
   type Transformer,
   type TransformerShape,
   TRANSFORMER_VOCABULARY,
+  transformerWithParams,
 } from './transformer.js';
 
 /**
@@ -428,20 +429,8 @@ const fp32Variables = (m: Transformer): { params: Map<string, tf.Variable>; tens
   return { params, tensors };
 };
 
-const readTransformer = (m: Transformer, params: ReadonlyMap<string, tf.Variable>): Transformer => {
-  const read = (name: string) => params.get(name)!.dataSync() as Float32Array;
-  return {
-    shape: m.shape,
-    embedding: read('embedding'),
-    positions: read('positions'),
-    norms: m.norms.map((n) => ({
-      name: n.name,
-      gamma: read(`${n.name}.gamma`),
-      beta: read(`${n.name}.beta`),
-    })),
-    linears: m.linears.map((l) => ({ ...l, weight: read(`${l.name}.weight`), bias: read(`${l.name}.bias`) })),
-  };
-};
+const readTransformer = (m: Transformer, params: ReadonlyMap<string, tf.Variable>): Transformer =>
+  transformerWithParams(m, (name) => params.get(name)!.dataSync() as Float32Array);
 
 /** Full-precision training of every parameter (how the base is pretrained, and lmStep with rank 0). */
 export const trainTransformer = (

@@ -108,6 +108,23 @@ const needed = (tri: GemmTriangle, i: number, j: number): boolean => tri !== GEM
 
 const variants = (): Array<'fma' | 'plain'> => (relaxedSimdAvailable() ? ['plain', 'fma'] : ['plain']);
 
+/** A gemm case: m, k, n, alpha, accumulate, triangle, seed of the random operands. */
+const gemmCases = [
+  fc.integer({ min: 1, max: 9 }),
+  fc.integer({ min: 1, max: 40 }),
+  fc.integer({ min: 1, max: 100 }),
+  fc.float({ min: -4, max: 4, noNaN: true }),
+  fc.boolean(),
+  fc.constantFrom<GemmTriangle>(
+    GEMM_FULL,
+    GEMM_LOWER_OUTPUT,
+    GEMM_LOWER_LEFT,
+    GEMM_UPPER_LEFT,
+    GEMM_LOWER_RIGHT,
+  ),
+  fc.integer({ min: 0, max: 1000 }),
+] as const;
+
 describe('the transformer kernel (trainer/transformer-kernel.wat)', () => {
   it('relaxed SIMD is switched on in this process (Node 20 with the flag set in-process, or Node >= 21)', () => {
     expect(relaxedSimdAvailable()).toBe(true);
@@ -116,31 +133,16 @@ describe('the transformer kernel (trainer/transformer-kernel.wat)', () => {
 
   it('gemm (plain) gives the bits of the plain-JS product: full and partial panels, = and +=, every triangle', () => {
     fc.assert(
-      fc.property(
-        fc.integer({ min: 1, max: 9 }),
-        fc.integer({ min: 1, max: 40 }),
-        fc.integer({ min: 1, max: 100 }),
-        fc.float({ min: -4, max: 4, noNaN: true }),
-        fc.boolean(),
-        fc.constantFrom<GemmTriangle>(
-          GEMM_FULL,
-          GEMM_LOWER_OUTPUT,
-          GEMM_LOWER_LEFT,
-          GEMM_UPPER_LEFT,
-          GEMM_LOWER_RIGHT,
-        ),
-        fc.integer({ min: 0, max: 1000 }),
-        (m, k, n, alpha, acc, tri, seed) => {
-          const l = triangular(randomArray(m * k, seed), m, k, tri);
-          const r = triangularRight(randomArray(k * n, seed + 1), n, tri);
-          const c = randomArray(m * n, seed + 2);
-          const got = runGemm('plain', l, m, k, r, n, c, alpha, acc, tri);
-          const want = referenceGemm(l, m, k, r, n, c, alpha, acc);
-          for (let i = 0; i < want.length; i++)
-            if (needed(tri, Math.floor(i / n), i % n) && !Object.is(got[i], want[i]))
-              throw new Error(`element ${i}: kernel ${got[i]} reference ${want[i]}`);
-        },
-      ),
+      fc.property(...gemmCases, (m, k, n, alpha, acc, tri, seed) => {
+        const l = triangular(randomArray(m * k, seed), m, k, tri);
+        const r = triangularRight(randomArray(k * n, seed + 1), n, tri);
+        const c = randomArray(m * n, seed + 2);
+        const got = runGemm('plain', l, m, k, r, n, c, alpha, acc, tri);
+        const want = referenceGemm(l, m, k, r, n, c, alpha, acc);
+        for (let i = 0; i < want.length; i++)
+          if (needed(tri, Math.floor(i / n), i % n) && !Object.is(got[i], want[i]))
+            throw new Error(`element ${i}: kernel ${got[i]} reference ${want[i]}`);
+      }),
       { numRuns: 80 },
     );
   });
@@ -149,34 +151,19 @@ describe('the transformer kernel (trainer/transformer-kernel.wat)', () => {
     if (!relaxedSimdAvailable())
       throw new Error('relaxed SIMD is not available: the fused kernel cannot be tested');
     fc.assert(
-      fc.property(
-        fc.integer({ min: 1, max: 9 }),
-        fc.integer({ min: 1, max: 40 }),
-        fc.integer({ min: 1, max: 100 }),
-        fc.float({ min: -4, max: 4, noNaN: true }),
-        fc.boolean(),
-        fc.constantFrom<GemmTriangle>(
-          GEMM_FULL,
-          GEMM_LOWER_OUTPUT,
-          GEMM_LOWER_LEFT,
-          GEMM_UPPER_LEFT,
-          GEMM_LOWER_RIGHT,
-        ),
-        fc.integer({ min: 0, max: 1000 }),
-        (m, k, n, alpha, acc, tri, seed) => {
-          const l = triangular(randomArray(m * k, seed), m, k, tri);
-          const r = triangularRight(randomArray(k * n, seed + 1), n, tri);
-          const c = randomArray(m * n, seed + 2);
-          const got = runGemm('fma', l, m, k, r, n, c, alpha, acc, tri);
-          const want = referenceGemm(l, m, k, r, n, c, alpha, acc, true);
-          for (let i = 0; i < want.length; i++) {
-            if (!needed(tri, Math.floor(i / n), i % n)) continue;
-            // the sum's own magnitude bounds its rounding: k terms of |l r| <= ~16 each, alpha <= 4
-            if (Math.abs(got[i]! - want[i]!) > 1e-5 * (1 + Math.abs(want[i]!)) * k)
-              throw new Error(`element ${i}: kernel ${got[i]} reference ${want[i]}`);
-          }
-        },
-      ),
+      fc.property(...gemmCases, (m, k, n, alpha, acc, tri, seed) => {
+        const l = triangular(randomArray(m * k, seed), m, k, tri);
+        const r = triangularRight(randomArray(k * n, seed + 1), n, tri);
+        const c = randomArray(m * n, seed + 2);
+        const got = runGemm('fma', l, m, k, r, n, c, alpha, acc, tri);
+        const want = referenceGemm(l, m, k, r, n, c, alpha, acc, true);
+        for (let i = 0; i < want.length; i++) {
+          if (!needed(tri, Math.floor(i / n), i % n)) continue;
+          // the sum's own magnitude bounds its rounding: k terms of |l r| <= ~16 each, alpha <= 4
+          if (Math.abs(got[i]! - want[i]!) > 1e-5 * (1 + Math.abs(want[i]!)) * k)
+            throw new Error(`element ${i}: kernel ${got[i]} reference ${want[i]}`);
+        }
+      }),
       { numRuns: 80 },
     );
   });

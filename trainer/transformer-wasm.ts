@@ -14,7 +14,12 @@ import {
   transformerKernel,
 } from './transformer-kernel.js';
 import { seededRandom } from './random.js';
-import { type QuantizedTransformer, type Transformer, TRANSFORMER_VOCABULARY } from './transformer.js';
+import {
+  type QuantizedTransformer,
+  type Transformer,
+  TRANSFORMER_VOCABULARY,
+  transformerWithParams,
+} from './transformer.js';
 
 /**
  * The QLoRA step of the byte-level causal transformer (trainer/transformer.ts) on WebAssembly
@@ -389,22 +394,7 @@ export class WasmTransformerEngine {
   readModel(): Transformer {
     const m = this.model;
     if (!m) throw new Error('readModel of a QLoRA engine');
-    const read = (name: string) => this.params.get(name)!.slice();
-    return {
-      shape: m.shape,
-      embedding: read('embedding'),
-      positions: read('positions'),
-      norms: m.norms.map((x) => ({
-        name: x.name,
-        gamma: read(`${x.name}.gamma`),
-        beta: read(`${x.name}.beta`),
-      })),
-      linears: m.linears.map((l) => ({
-        ...l,
-        weight: read(`${l.name}.weight`),
-        bias: read(`${l.name}.bias`),
-      })),
-    };
+    return transformerWithParams(m, (name) => this.params.get(name)!.slice());
   }
 
   /** Loads the windows at `starts`: inputs text[s .. s + T), targets text[s + 1 .. s + T + 1). */

@@ -44,6 +44,26 @@ export interface Transformer {
   readonly linears: readonly DenseLayer[];
 }
 
+/** `model`'s shape and layer names with every parameter read by name (`embedding`, `<layer>.weight`, ...). */
+export const transformerWithParams = (
+  model: Transformer,
+  read: (name: string) => Float32Array,
+): Transformer => ({
+  shape: model.shape,
+  embedding: read('embedding'),
+  positions: read('positions'),
+  norms: model.norms.map((n) => ({
+    name: n.name,
+    gamma: read(`${n.name}.gamma`),
+    beta: read(`${n.name}.beta`),
+  })),
+  linears: model.linears.map((l) => ({
+    ...l,
+    weight: read(`${l.name}.weight`),
+    bias: read(`${l.name}.bias`),
+  })),
+});
+
 /**
  * The QLoRA base: every linear layer's weight in NF4 (double-quantised scales), and the token
  * embedding in NF4 too (it is frozen and carries no adapter); biases, positions and LayerNorm
