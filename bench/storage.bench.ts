@@ -343,7 +343,14 @@ interface OverheadRun {
 }
 
 /** The child: `pairs` interleaved pairs (after one warm-up pair), order alternating. */
-const overheadChild = async (backend: OverheadBackend, pairs: number): Promise<OverheadRun> => {
+/** How the encrypted puts hash: the store's default, or inline (what a one-core machine gets). */
+type OverheadHashing = 'default' | 'inline';
+
+const overheadChild = async (
+  backend: OverheadBackend,
+  pairs: number,
+  hashingMode: OverheadHashing,
+): Promise<OverheadRun> => {
   // DML_BENCH_STORAGE_CODE=/path/to/checkout measures another checkout's storage code (old vs new).
   const root = process.env.DML_BENCH_STORAGE_CODE;
   const code = root ?? 'this checkout';
@@ -393,7 +400,17 @@ const overheadChild = async (backend: OverheadBackend, pairs: number): Promise<O
       await s3.close();
     };
   }
-  const content = new lib.EncryptedContentStore(store, { prefix: 'bench', passphrase });
+  const secondThread =
+    hashingMode === 'inline'
+      ? false
+      : typeof lib.hashesOnSecondThreadByDefault === 'function'
+        ? lib.hashesOnSecondThreadByDefault()
+        : loadavg()[0]! <= availableParallelism() - 1; // an older checkout's rule (DML_BENCH_STORAGE_CODE)
+  const content = new lib.EncryptedContentStore(store, {
+    prefix: 'bench',
+    passphrase,
+    hashOnSecondThread: secondThread,
+  });
   await content.ready();
   const windows: Array<{ start: number; end: number; sample: PutSample }> = [];
   const timed = async (f: () => Promise<unknown>): Promise<PutSample> => {
@@ -405,8 +422,7 @@ const overheadChild = async (backend: OverheadBackend, pairs: number): Promise<O
   const plain: PutSample[] = [];
   const sealed: PutSample[] = [];
   const loadBefore = loadAverage();
-  const hashing =
-    loadavg()[0]! <= availableParallelism() - 1 ? 'SHA-256 on a second thread' : 'SHA-256 inline';
+  const hashing = `${secondThread ? 'SHA-256 on a second thread' : 'SHA-256 inline'}${hashingMode === 'default' ? " (the store's default here)" : ' (forced)'}`;
   try {
     for (let pair = -1; pair < pairs; pair++) {
       const putPlain = () => timed(() => store.put(`raw/${pair}`, body));
@@ -448,11 +464,15 @@ const quantile = (xs: number[], q: number): number => {
 const OVERHEAD_CHILD_BOUND_MS = 4 * 60_000;
 
 /** Runs `overheadChild` in a fresh process (same allocator settings as this one). */
-const runOverheadChild = (backend: OverheadBackend, pairs: number): Promise<OverheadRun> =>
+const runOverheadChild = (
+  backend: OverheadBackend,
+  pairs: number,
+  hashing: OverheadHashing,
+): Promise<OverheadRun> =>
   new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', fileURLToPath(import.meta.url), '--overhead', backend, String(pairs)],
+      ['--import', 'tsx', fileURLToPath(import.meta.url), '--overhead', backend, String(pairs), hashing],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let stdout = '';
@@ -484,7 +504,12 @@ const OVERHEAD_LABEL: Record<OverheadBackend, string> = {
  * quartiles) and CPU time (median over the pairs of encrypted - plain CPU of our process, over the
  * median CPU of a plain upload: ours + the Swift servers', with quartiles).
  */
-const summariseOverhead = (run: OverheadRun, backend: OverheadBackend, backendName: string): Result[] => {
+const summariseOverhead = (
+  run: OverheadRun,
+  backend: OverheadBackend,
+  backendName: string,
+  hashing: OverheadHashing = 'default',
+): Result[] => {
   const { plain, sealed } = run;
   const pct = (x: number): number => round(x * 100);
   const ratios = sealed.map((e, i) => e.ms / plain[i]!.ms - 1);
@@ -492,7 +517,7 @@ const summariseOverhead = (run: OverheadRun, backend: OverheadBackend, backendNa
   const plainCpu = median(plain.map(total));
   const added = sealed.map((e, i) => e.cpuMs - plain[i]!.cpuMs);
   const withServer = plain.some((x) => x.serverCpuMs > 0);
-  const label = OVERHEAD_LABEL[backend];
+  const label = OVERHEAD_LABEL[backend] + (hashing === 'inline' ? ', SHA-256 inline as on one core' : '');
   const where = `fresh process holding only the plaintext and the store (${run.code}); ${plain.length} pairs after a warm-up pair, order alternating; load average ${run.loadBefore} -> ${run.loadAfter} on ${availableParallelism()} cores; ${run.hashing}; GLIBC_TUNABLES ${process.env.GLIBC_TUNABLES ?? 'unset'}`;
   const med = (xs: PutSample[], f: (x: PutSample) => number) => round(median(xs.map(f)));
   return [
@@ -532,7 +557,9 @@ const overheadInFreshProcess = async (
   backend: OverheadBackend,
   pairs: number,
   backendName: string,
-): Promise<Result[]> => summariseOverhead(await runOverheadChild(backend, pairs), backend, backendName);
+  hashing: OverheadHashing = 'default',
+): Promise<Result[]> =>
+  summariseOverhead(await runOverheadChild(backend, pairs, hashing), backend, backendName, hashing);
 
 /** Upload and download throughput for one store, and the seal's time against the upload's. */
 const transfers = async (store: ObjectStore, backend: string): Promise<Result[]> => {
@@ -578,12 +605,21 @@ const measure = async (): Promise<Result[]> => {
   // The target's figures first, each in a fresh process, while this one holds nothing yet.
   const results: Result[] = [];
   // The local folder's pairs only without S3 (the target is S3's; the time goes to S3's pairs).
-  for (const backend of endpoint ? (['s3', 's3-multipart'] as const) : (['local'] as const))
+  // On S3 also the inline hashing's figure: what a machine without a second core gets.
+  const runs: Array<[OverheadBackend, OverheadHashing]> = endpoint
+    ? [
+        ['s3', 'default'],
+        ['s3', 'inline'],
+        ['s3-multipart', 'default'],
+      ]
+    : [['local', 'default']];
+  for (const [backend, hashing] of runs)
     results.push(
       ...(await overheadInFreshProcess(
         backend,
         OVERHEAD_PAIRS[backend],
         backend === 'local' ? 'local folder' : `s3 ${endpoint}`,
+        hashing,
       )),
     );
   results.push(...(await encryption()));
@@ -697,15 +733,19 @@ export default async (): Promise<Result[]> => {
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--child')
   process.stdout.write(`${RESULTS_LINE}${JSON.stringify(await measure())}\n`);
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--overhead') {
+  // --overhead BACKEND [PAIRS] [default|inline] [--summary]
   const backend = process.argv[3] as OverheadBackend;
   if (!(backend in OVERHEAD_PAIRS))
     throw new Error(`--overhead takes local, s3 or s3-multipart, not ${backend}`);
-  const run = await overheadChild(backend, Number(process.argv[4] ?? OVERHEAD_PAIRS[backend]));
+  const hashing = (process.argv[5] ?? 'default') as OverheadHashing;
+  if (hashing !== 'default' && hashing !== 'inline')
+    throw new Error(`the hashing mode is default or inline, not ${hashing}`);
+  const run = await overheadChild(backend, Number(process.argv[4] ?? OVERHEAD_PAIRS[backend]), hashing);
   process.stdout.write(`${OVERHEAD_LINE}${JSON.stringify(run)}\n`);
   // A one-line summary for a person running the child by hand (old/new comparisons).
   if (process.argv.includes('--summary'))
     process.stderr.write(
-      summariseOverhead(run, backend, backend)
+      summariseOverhead(run, backend, backend, hashing)
         .map((r) => `${r.name}: ${r.value}${r.unit} | ${r.note}`)
         .join('\n') + '\n',
     );

@@ -172,7 +172,7 @@ describe('EncryptedContentStore', () => {
       expect(readSealedHeader(stored).version).toBe(2);
       expect((await content.get(ref.key, ref.sha256)).equals(plaintext)).toBe(true);
     }
-    // One store switching modes (the load average moved): its reused buffer changes kind.
+    // One store switching modes: its one reused buffer serves both.
     const switching = new EncryptedContentStore(store, { prefix: 's', passphrase: 'p', scrypt: TEST_SCRYPT });
     const modes = switching as unknown as { options: { hashOnSecondThread?: boolean } };
     for (const [i, mode] of [false, true, true, false, false, true].entries()) {

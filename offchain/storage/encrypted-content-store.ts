@@ -84,16 +84,26 @@ export interface EncryptedContentStoreOptions {
   /** Key derivation cost for new objects (default `DEFAULT_SCRYPT`). */
   readonly scrypt?: ScryptParameters;
   /**
-   * Hash the ciphertext on a second thread while encrypting (`sealObjectPipelined`): less wall
-   * time when a core is idle, but more CPU in all (two threads share the sealed bytes: measured
-   * 220-300 ms against 140-150 ms of CPU for 64 MiB). Default: only when the load average leaves
-   * a core free; otherwise hash inline, the cheaper in CPU.
+   * Hash the ciphertext on a second thread while encrypting (`sealObjectPipelined`): with a core
+   * free, the put's critical path holds about max(encrypt, hash) instead of their sum; with none,
+   * the hashing thread waits for a core and the put takes longer than inline. Default:
+   * `hashesOnSecondThreadByDefault()`; `true`/`false` force a mode.
    */
   readonly hashOnSecondThread?: boolean;
 }
 
-/** Is a core idle (1-minute load average at least one below the cores)? */
-const aCoreIsIdle = (): boolean => loadavg()[0]! <= availableParallelism() - 1;
+/**
+ * The default hashing mode: a second thread when the machine has two cores or more and the
+ * 1-minute load average is below the number of cores (so a core is probably free: the average
+ * counts this process's own work, e.g. the training that just ran, and the put's own). Measured on
+ * 2 cores (design_docs/storage.md, "The hash on the second core"): at load 1.3-1.9 a 64 MiB
+ * encrypted put costs 1-2% more wall time than a plain one with it, ~10% inline; at load 4-24 the
+ * second thread is ~5 points worse than inline.
+ */
+export const hashesOnSecondThreadByDefault = (): boolean => {
+  const cores = availableParallelism();
+  return cores > 1 && loadavg()[0]! < cores;
+};
 
 export class EncryptedContentStore {
   readonly prefix: string;
@@ -149,7 +159,7 @@ export class EncryptedContentStore {
     if (backing === this.scratch) this.scratch = undefined;
     try {
       const { sealed, sha256 } =
-        (this.options.hashOnSecondThread ?? aCoreIsIdle())
+        (this.options.hashOnSecondThread ?? hashesOnSecondThreadByDefault())
           ? await sealObjectPipelined(plaintext, await objectKey, sharedBackgroundSha256, backing)
           : sealObjectWithKey(plaintext, await objectKey, backing);
       // A fresh salt and nonce make a new key: no need to look for an existing object first.

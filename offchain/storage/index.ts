@@ -37,6 +37,7 @@ export {
   type ContentReference,
   type EncryptedContentStoreOptions,
   EncryptedContentStore,
+  hashesOnSecondThreadByDefault,
   storageKeyForHash,
   hashOfStorageKey,
   verifyStoredContent,
