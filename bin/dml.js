@@ -68,6 +68,11 @@ const relaunch = (tunables) => {
   });
 };
 
+// The AWS SDK (pinned in package.json, supports Node 20) warns on every start under Node < 22
+// that *later* SDK releases will need Node 22: eight lines on stderr a `dml` user cannot act on.
+// Off unless the user set the SDK's own switch (design_docs/storage.md, "Limits").
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const wanted = withDmlMallocTunables(process.env.GLIBC_TUNABLES);
 const needsRelaunch =
   process.platform === 'linux' &&
