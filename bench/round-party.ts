@@ -86,10 +86,18 @@ const prepare = async (s: PartyRoundSetup) => {
   const timed = async <T>(kind: SpanKind, work: () => Promise<T>): Promise<T> => {
     const start = performance.now() - t0;
     const inRound = round;
+    const cpu = process.cpuUsage();
     try {
       return await work();
     } finally {
-      spans.push({ kind, round: inRound, start, end: performance.now() - t0 });
+      const used = process.cpuUsage(cpu);
+      spans.push({
+        kind,
+        round: inRound,
+        start,
+        end: performance.now() - t0,
+        cpu: (used.user + used.system) / 1000,
+      });
     }
   };
   class TimedContentStore extends EncryptedContentStore {

@@ -7,7 +7,7 @@ describe('a party round split into phases', () => {
     const spans: Span[] = (
       [
         { kind: 'step:train-and-commit', start: 10, end: 100 },
-        { kind: 'train', start: 12, end: 60 },
+        { kind: 'train', start: 12, end: 60, cpu: 40 },
         { kind: 'put', start: 60, end: 65 },
         { kind: 'share', start: 65, end: 66 },
         { kind: 'append', start: 95, end: 99 },
@@ -17,7 +17,7 @@ describe('a party round split into phases', () => {
         // two peers read concurrently: 151-170 counts once
         { kind: 'getShared', start: 151, end: 170 },
         { kind: 'getShared', start: 152, end: 165 },
-        { kind: 'score', start: 175, end: 190 },
+        { kind: 'score', start: 175, end: 190, cpu: 11 },
         { kind: 'append', start: 190, end: 192 },
         { kind: 'step:acknowledge', start: 220, end: 250 },
         { kind: 'append', start: 248, end: 250 },
@@ -32,6 +32,8 @@ describe('a party round split into phases', () => {
       log: 8,
       other: 260 - 48 - 26 - 60 - 13 - 15 - 8,
       total: 260,
+      trainingCpu: 40,
+      scoringCpu: 11,
     });
   });
 

@@ -29,6 +29,8 @@ export interface Span {
   /** Milliseconds from the party's start of the round. */
   readonly start: number;
   readonly end: number;
+  /** CPU time of the party's process during the span (ms; user + system, every thread). */
+  readonly cpu?: number;
 }
 
 export interface RoundPhases {
@@ -48,6 +50,9 @@ export interface RoundPhases {
   readonly other: number;
   /** The party's whole round, from its start to the end of its loop. */
   readonly total: number;
+  /** CPU time of the party's process in its training and its scoring (ms): what the load does not stretch. */
+  readonly trainingCpu: number;
+  readonly scoringCpu: number;
 }
 
 /** Total length of the union of intervals (overlapping spans, e.g. concurrent reads, count once). */
@@ -93,6 +98,8 @@ export const roundPhases = (spans: readonly Span[], total: number): RoundPhases 
     log,
     other: Math.max(0, total - training - storage - head - aggregation - scoring - log),
     total,
+    trainingCpu: of('train').reduce((sum, s) => sum + (s.cpu ?? 0), 0),
+    scoringCpu: of('score').reduce((sum, s) => sum + (s.cpu ?? 0), 0),
   };
 };
 

@@ -273,6 +273,10 @@ export default async (): Promise<BenchFigure[]> => {
     for (const n of COHORTS) {
       const [first, steady] = await runRound(n, parties, setup, home);
       const where = `${n} party processes on ${availableParallelism()} cores, load average ${loadBefore} before, ${load()} after`;
+      const cpuOf = (phases: readonly RoundPhases[], phase: keyof RoundPhases) =>
+        phase === 'training' || phase === 'scoring'
+          ? `; the party process's CPU time in it: median ${median(phases.map((p) => p[`${phase}Cpu`])).toFixed(0)} ms`
+          : '';
       const spread = (phases: readonly RoundPhases[], phase: keyof RoundPhases) =>
         `min ${Math.min(...phases.map((p) => p[phase])).toFixed(0)}, max ${Math.max(...phases.map((p) => p[phase])).toFixed(0)} ms`;
       rows.push({
@@ -288,7 +292,7 @@ export default async (): Promise<BenchFigure[]> => {
           value: median(steady!.phases.map((p) => p[phase])),
           unit: 'ms',
           backend,
-          note: `round 2; ${what}; ${spread(steady!.phases, phase)}`,
+          note: `round 2; ${what}; ${spread(steady!.phases, phase)}${cpuOf(steady!.phases, phase)}`,
         });
       rows.push(
         {
