@@ -10,6 +10,7 @@
  * (`done`, with its spans), and ends on `exit` or when the benchmark goes away.
  */
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   AdapterFiles,
   type Delta,
@@ -234,4 +235,4 @@ const serve = async (): Promise<void> => {
   send({ kind: 'up', backend });
 };
 
-if (process.argv[2] === '--party') await serve();
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--party') await serve();
