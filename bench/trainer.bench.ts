@@ -7,19 +7,25 @@ import { aggregateDeltas, encodeDelta, makeDelta, type AggregationRule } from '.
 import {
   type LoraSettings,
   type PartyJob,
+  type TransformerShape,
+  LM_SHAPE,
   MNIST_CNN,
   createPartyPool,
   initCnn,
   trainPartiesInOrder,
   initAdapters,
   initMlp,
+  initTransformer,
   loadMnist,
+  loadMobyDick,
   nf4ByteSize,
   quantizeMlp,
+  quantizeTransformer,
   selectImages,
   selectTrainerBackend,
   trainLocalDelta,
   trainMlp,
+  trainQloraTransformer,
 } from '../trainer/index.js';
 
 type Row = { name: string; value: number; unit: string; backend?: string; note?: string };
@@ -82,6 +88,33 @@ export default async (): Promise<Row[]> => {
       value: (c.report.samples / c.report.milliseconds) * 1000,
       unit: 'samples/s',
       backend,
+    });
+  }
+
+  // the byte-level LM: a QLoRA step (FFA-LoRA, rank 16) at the results' shape and at LM_SHAPE
+  const text = await loadMobyDick();
+  const resultsShape: TransformerShape = { ...LM_SHAPE, dModel: 64, context: 64 };
+  for (const [label, shape, steps] of [
+    ["d 64, 2 layers, 4 heads, context 64 (the results' base)", resultsShape, 12],
+    ['d 128, 2 layers, 4 heads, context 128 (LM_SHAPE)', LM_SHAPE, 6],
+  ] as const) {
+    const lmBase = quantizeTransformer(initTransformer(shape, 1));
+    const lmLora: LoraSettings = { rank: 16, alpha: 32, freezeA: true };
+    const lmSettings = { batchSize: 16, learningRate: 1e-2, weightDecay: 0, seed: 3 };
+    const warm = trainQloraTransformer(lmBase, initAdapters(lmBase, lmLora, 2), lmLora, text, {
+      ...lmSettings,
+      steps: 1,
+    });
+    const cpu = process.cpuUsage();
+    const lm = trainQloraTransformer(lmBase, warm.adapters, lmLora, text, { ...lmSettings, steps });
+    const used = process.cpuUsage(cpu);
+    const windows = steps * lmSettings.batchSize;
+    rows.push({
+      name: `LM QLoRA training (${label}; r=16, FFA-LoRA, batch 16 windows)`,
+      value: (windows / lm.report.milliseconds) * 1000,
+      unit: 'samples/s',
+      backend,
+      note: `a sample is one window of ${shape.context} bytes (${((windows * shape.context) / lm.report.milliseconds).toFixed(1)}k tokens/s); ${(windows / ((used.user + used.system) / 1e6)).toFixed(1)} samples per CPU-second; wasm engine (DML_LM_KERNEL=${process.env.DML_LM_KERNEL ?? 'default'}), ${steps} steps after 1 warm-up`,
     });
   }
 
