@@ -1,7 +1,7 @@
 /**
  * Trainer benchmarks: training throughput on the backend in use, the memory of an NF4 base vs
  * FP32, the bytes a party uploads per round vs sending full weights (the original's way), and
- * the time of the bit-exact aggregation for 4 and 10 parties.
+ * (f32 and q8 deltas, bench/delta-upload-bytes.ts), and the time of the bit-exact aggregation for 4 and 10 parties.
  */
 import { aggregateDeltas, encodeDelta, makeDelta, type AggregationRule } from '../offchain/index.js';
 import {
@@ -27,6 +27,7 @@ import {
   trainMlp,
   trainQloraTransformer,
 } from '../trainer/index.js';
+import { deltaUploadRows } from './delta-upload-bytes.js';
 
 type Row = { name: string; value: number; unit: string; backend?: string; note?: string };
 
@@ -183,6 +184,8 @@ export default async (): Promise<Row[]> => {
     unit: 'bytes',
     note: `full FP32 weights ${fullBytes} bytes: ${(fullBytes / deltaBytes).toFixed(1)}x fewer`,
   });
+  // the LM and the conv model at the results' shapes, f32 and q8 deltas, sealed as stored
+  rows.push(...(await deltaUploadRows()));
 
   for (const parties of [4, 10]) {
     const round = Array.from({ length: parties }, (_, p) => ({

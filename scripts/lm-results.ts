@@ -11,7 +11,10 @@
  *     [--parties 4] [--rounds 5] [--local-steps 40] [--batch 16] [--rank 8] [--alpha 2 x rank] [--lr 1e-2]
  *     [--train-bytes 0 (all of the era but its held-out end)] [--train-at start|end]
  *     [--typography as-is|ascii] [--eval-bytes 4000] [--validation-bytes 0]
- *     [--weighting bytes|equal] [--outer-lr 1] [--outer-momentum 0] [--seed 1]
+ *     [--weighting bytes|equal] [--outer-lr 1] [--outer-momentum 0] [--seed 1] [--delta-encoding f32|q8]
+ *
+ * `--delta-encoding q8` sends each party's delta as the cohort would with that encoding: 8-bit
+ * (q8) and decoded again before aggregation (alone is unchanged: nothing is sent).
  *
  * With `--validation-bytes N` every table is printed twice: on the validation text (the N bytes just
  * before each party's held-out text, between it and the private text, never trained on), where the
@@ -24,7 +27,7 @@
  */
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
-import { encodeDelta, type Delta } from '../offchain/index.js';
+import { type Delta, type DeltaValueEncoding, encodeDelta, withDeltaEncoding } from '../offchain/index.js';
 import {
   describeTransformerShape,
   lmHeldOut,
@@ -40,7 +43,7 @@ import { lmCohortRound, lmCohortRuleFromOptions } from './lm-options.js';
 const usage = `npx tsx scripts/lm-results.ts [--base FILE] [--pretrain-steps 300] [--parties 4] [--rounds 5]
   [--local-steps 40] [--batch 16] [--rank 8] [--alpha 2 x rank] [--lr 1e-2] [--train-bytes 0 (all)]
   [--train-at start|end] [--typography as-is|ascii] [--eval-bytes 4000] [--validation-bytes 0]
-  [--weighting bytes|equal] [--outer-lr 1] [--outer-momentum 0] [--seed 1]`;
+  [--weighting bytes|equal] [--outer-lr 1] [--outer-momentum 0] [--seed 1] [--delta-encoding f32|q8]`;
 
 const { values: opt } = parseArgs({
   options: {
@@ -62,6 +65,7 @@ const { values: opt } = parseArgs({
     'outer-lr': { type: 'string', default: '1' },
     'outer-momentum': { type: 'string', default: '0' },
     seed: { type: 'string', default: '1' },
+    'delta-encoding': { type: 'string', default: 'f32' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -70,6 +74,8 @@ if (opt.help) {
   process.exit(0);
 }
 const rule = lmCohortRuleFromOptions(opt);
+const encoding = opt['delta-encoding'] as DeltaValueEncoding;
+if (encoding !== 'f32' && encoding !== 'q8') throw new Error(`--delta-encoding f32 or q8, not ${encoding}`);
 const num = (k: keyof typeof opt): number => Number(opt[k]);
 const seed = num('seed');
 const rounds = num('rounds');
@@ -126,7 +132,10 @@ const trajectory = new Map<LmEvaluationText, string[]>(texts.map((on) => [on, []
 for (let r = 0; r < rounds; r++) {
   own = own.map((adapters, i) => trainLmParty(setup, i, adapters, settings(localSeed(r, i))).adapters);
   const contributions = setup.parties.map((p, i) => {
-    const { delta } = trainLmParty(setup, i, global, settings(localSeed(r, i)));
+    const delta = withDeltaEncoding(
+      trainLmParty(setup, i, global, settings(localSeed(r, i))).delta,
+      encoding,
+    );
     deltaBytes = encodeDelta(delta).length;
     return { partyId: `era-${p.era}`, trainBytes: p.train.length, delta };
   });
@@ -152,7 +161,7 @@ const table = (on: LmEvaluationText): string => {
   return (
     `\n### Byte-level transformer ${describeTransformerShape(shape)}: ${on} bits per byte ` +
     `(${P} parties, ${rounds} rounds x ${H} local steps of ${num('batch')} windows, rank ${setup.lora.rank}, ` +
-    `alpha ${setup.lora.alpha}, lr ${num('lr')}, FFA-LoRA weighted by ${rule.weighting === 'bytes' ? 'private bytes' : 'party'}${outer})\n\n` +
+    `alpha ${setup.lora.alpha}, lr ${num('lr')}, ${encoding} deltas, FFA-LoRA weighted by ${rule.weighting === 'bytes' ? 'private bytes' : 'party'}${outer})\n\n` +
     `| party (SOTU era) | base | alone | cohort | cohort vs base | cohort vs alone |\n| --- | --- | --- | --- | --- | --- |\n` +
     setup.parties
       .map(

@@ -33,6 +33,8 @@ export const TrainingPlanSchema = z.object({
     order: z.literal('members'),
   }),
   aggregation: z.enum(['ffa-lora', 'fedavg', 'median']),
+  /** How the parties send their deltas (the cohort's `deltaEncoding`); absent: f32. */
+  deltaEncoding: z.enum(['f32', 'q8']).optional(),
   training: z.object({
     localSteps: z.number().int().min(1).max(100_000),
     batchSize: z.number().int().min(1).max(4096),
@@ -55,6 +57,7 @@ export interface WriteTrainingPlanOptions {
   readonly batchSize?: number;
   readonly learningRate?: number;
   readonly aggregation?: TrainingPlan['aggregation'];
+  readonly deltaEncoding?: 'f32' | 'q8';
 }
 
 /** Pretrains the MNIST base on the public images, writes it next to the plan, writes the plan. */
@@ -89,6 +92,8 @@ export const writeTrainingPlan = async (
       order: 'members',
     },
     aggregation: options.aggregation ?? 'ffa-lora',
+    // written only for q8, so that an f32 plan is the file it always was
+    ...(options.deltaEncoding === 'q8' ? { deltaEncoding: 'q8' as const } : {}),
     training: {
       localSteps: options.localSteps ?? 60,
       batchSize: options.batchSize ?? 64,

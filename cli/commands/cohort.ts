@@ -116,6 +116,11 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
     .option('--model <name>', 'the model trained (recorded on chain as metadata of the creation)', 'mnist')
     .option('--aggregation <rule>', 'aggregation rule: ffa-lora, fedavg or median (metadata)', 'ffa-lora')
     .option('--rank <n>', 'LoRA rank (metadata)', '8')
+    .option(
+      '--delta-encoding <encoding>',
+      'how parties send their deltas: f32 (exact) or q8 (8-bit, ~3.8x fewer bytes) (metadata)',
+      'f32',
+    )
     .action(
       async (o: {
         minDeposit: string;
@@ -126,6 +131,7 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
         model: string;
         aggregation: string;
         rank: string;
+        deltaEncoding: string;
       }) => {
         const ctx = await context();
         const terms: CohortTerms = {
@@ -140,12 +146,15 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
             'BAD_FLAG',
             `--aggregation must be ffa-lora, fedavg or median, not ${o.aggregation}`,
           );
+        if (o.deltaEncoding !== 'f32' && o.deltaEncoding !== 'q8')
+          throw new DmlError('BAD_FLAG', `--delta-encoding must be f32 or q8, not ${o.deltaEncoding}`);
         if (!/^[A-Za-z0-9._-]{1,64}$/.test(o.model))
           throw new DmlError('BAD_FLAG', `--model must be 1-64 letters, digits, . _ or -, not ${o.model}`);
         const params = {
           model: o.model,
           aggregation: o.aggregation,
           loraRank: Number(positive('--rank', o.rank)),
+          ...(o.deltaEncoding === 'q8' ? { deltaEncoding: 'q8' as const } : {}),
         };
         const session = await openSession(ctx.settings);
         const [seed] = await session.lucid.wallet.getUtxos();

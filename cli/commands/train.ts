@@ -163,6 +163,7 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
     .option('--batch-size <n>', 'batch size of local training', '64')
     .option('--learning-rate <x>', 'learning rate of local training', '0.01')
     .option('--aggregation <rule>', 'ffa-lora, fedavg or median', 'ffa-lora')
+    .option('--delta-encoding <encoding>', "how parties send their deltas: f32 or q8 (the cohort's)", 'f32')
     .action(
       async (
         o: {
@@ -179,6 +180,7 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
           batchSize: string;
           learningRate: string;
           aggregation: string;
+          deltaEncoding: string;
         },
         command: Command,
       ) => {
@@ -189,7 +191,7 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
         const onChain = await creationParams(ctx, seed);
         if (onChain.params) {
           const { params, txId } = onChain.params;
-          const check = (flag: string, key: 'rank' | 'aggregation', value: string) => {
+          const check = (flag: string, key: 'rank' | 'aggregation' | 'deltaEncoding', value: string) => {
             if (command.getOptionValueSource(key) === 'default') o[key] = value;
             else if (o[key] !== value)
               throw new DmlError(
@@ -205,12 +207,15 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
             );
           check('--rank', 'rank', String(params.loraRank));
           check('--aggregation', 'aggregation', params.aggregation);
+          check('--delta-encoding', 'deltaEncoding', params.deltaEncoding ?? 'f32');
         } else ctx.output.info(`rank and aggregation not checked against the cohort: ${onChain.why}`);
         if (!['ffa-lora', 'fedavg', 'median'].includes(o.aggregation))
           throw new DmlError(
             'BAD_FLAG',
             `--aggregation must be ffa-lora, fedavg or median, not ${o.aggregation}`,
           );
+        if (o.deltaEncoding !== 'f32' && o.deltaEncoding !== 'q8')
+          throw new DmlError('BAD_FLAG', `--delta-encoding must be f32 or q8, not ${o.deltaEncoding}`);
         await selectTrainerBackend({ log: (line) => ctx.output.info(line) });
         const progress = ctx.output.progress();
         progress.update('pretraining the MNIST base on public images, quantising it to NF4');
@@ -228,6 +233,7 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
           batchSize: whole('--batch-size', o.batchSize),
           learningRate: positiveNumber('--learning-rate', o.learningRate),
           aggregation: o.aggregation as 'ffa-lora',
+          deltaEncoding: o.deltaEncoding,
         });
         progress.done();
         ctx.output.result(
@@ -351,6 +357,7 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
               headKey: headKeyFromSeed(session.wallet.keys.paymentSigningKey),
               signalUnit: partyTokenUnits(cohort.scripts, me).signal,
               rule: ruleOf(plan.aggregation),
+              deltaEncoding: plan.deltaEncoding ?? 'f32',
               learner: party.learner,
               content,
               log: log!,

@@ -53,5 +53,6 @@ export {
   COHORT_PARAMS_METADATA_LABEL,
   cohortParamsMetadata,
   readCohortParamsMetadata,
+  type CohortDeltaEncoding,
   type CohortTrainingParamsOnChain,
 } from './cohort-params-metadata.js';

@@ -16,7 +16,8 @@ export const fedAvgDeltas = (
   const first = ordered[0]!.delta;
   return makeDelta(
     first.tensors.map((t, ti) => {
-      if (!include(t.name)) return t;
+      // copied, but never with a sender's q8 tag: an aggregate is f32
+      if (!include(t.name)) return { name: t.name, shape: [...t.shape], values: t.values };
       const out = new Float32Array(t.values.length);
       for (let j = 0; j < out.length; j++) {
         let s = ordered[0]!.sampleCount * t.values[j]!; // not 0 + ...: keeps -0 when every value is -0

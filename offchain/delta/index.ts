@@ -2,8 +2,13 @@
 export {
   type Delta,
   type DeltaTensor,
+  type DeltaValueEncoding,
   DELTA_FORMAT_VERSION,
+  DELTA_FORMAT_VERSION_Q8,
   DELTA_MAGIC,
+  DELTA_Q8_BLOCK,
+  DELTA_VALUE_ENCODINGS,
+  deltaEncodingOf,
   compareDeltaNames,
   decodeDelta,
   encodeDelta,
@@ -12,6 +17,7 @@ export {
   hashDeltaBytes,
   makeDelta,
   shapeSize,
+  withDeltaEncoding,
 } from './delta-format.js';
 export { type DeltaContribution, orderContributions } from './contributions.js';
 export { fedAvgDeltas } from './fedavg.js';

@@ -108,6 +108,8 @@ const cohortCreated = z.object({
     contestationPeriodMs: z.number().int().positive(),
     aggregation: z.string().min(1),
     loraRank: z.number().int().positive(),
+    /** How the parties send their deltas (offchain/delta/q8.ts); absent: `f32`. */
+    deltaEncoding: z.enum(['f32', 'q8']).optional(),
   }),
 });
 const partyJoined = z.object({

@@ -151,6 +151,19 @@ describe('syncCohortLog: the l1 events of a cohort, from its followed chain, app
     expect((await l1Of(log))[0]!.data).toMatchObject({
       params: { model: 'lm', aggregation: 'median', loraRank: 4 },
     });
+    expect((await l1Of(log))[0]!.data).not.toHaveProperty('params.deltaEncoding');
+    log.close();
+  });
+
+  it("records a q8 cohort's delta encoding in l1.CohortCreated", async () => {
+    const log = new SqliteEventStore(':memory:');
+    const created = {
+      ...transitions[0]!,
+      params: { model: 'lm', aggregation: 'ffa-lora', loraRank: 16, deltaEncoding: 'q8' },
+    } as CohortTransition;
+    const result = await syncCohortLog({ log, cohortId, transitions: [created] });
+    expect(result.appended).toHaveLength(1);
+    expect((await l1Of(log))[0]!.data).toMatchObject({ params: { loraRank: 16, deltaEncoding: 'q8' } });
     log.close();
   });
 });

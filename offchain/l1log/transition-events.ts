@@ -83,6 +83,7 @@ export const eventsOfTransition = (
             model: params.model,
             aggregation: params.aggregation,
             loraRank: params.loraRank,
+            ...(params.deltaEncoding === 'q8' ? { deltaEncoding: 'q8' as const } : {}),
             rounds: Number(terms.finalRound),
             minDeposit: String(terms.minDeposit),
             contestationPeriodMs: Number(terms.contestationPeriod),

@@ -43,6 +43,8 @@ export interface CohortTrainingParams {
   readonly model: string;
   readonly aggregation: string;
   readonly loraRank: number;
+  /** How the parties send their deltas; absent: `f32`. */
+  readonly deltaEncoding?: 'f32' | 'q8';
 }
 
 /**

@@ -3,11 +3,21 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeDelta, makeDelta, type Delta } from '../delta/index.js';
+import {
+  aggregateDeltas,
+  decodeDelta,
+  deltaEncodingOf,
+  encodeDelta,
+  hashDelta,
+  makeDelta,
+  withDeltaEncoding,
+  type Delta,
+} from '../delta/index.js';
 import { SqliteEventStore, partyStream } from '../events/index.js';
 import { ed25519PublicKeyOfSeed } from '../ed25519.js';
 import type { HydraUTxO } from '../hydra/index.js';
 import { EncryptedContentStore, LocalFolderStore, type StorageRetryInfo } from '../storage/index.js';
+import type { HeadSeat } from './head-seat.js';
 import type { Learner } from './learner.js';
 import { Participant } from './participant.js';
 import { type DeltaCommitmentDatum, encodeRoundDatum } from './round-datum.js';
@@ -98,7 +108,7 @@ const round = async (
     await Promise.all(stores.map((s) => s.close()));
     await rm(dir, { recursive: true, force: true });
   };
-  return { dir, stores, log, utxo, me, done };
+  return { dir, stores, log, utxo, me, done, content };
 };
 
 describe('participant: peers read deltas only through the grants in the round', () => {
@@ -244,4 +254,71 @@ describe('participant: peers read deltas only through the grants in the round', 
       await r.done();
     }
   });
+});
+
+describe('participant: the cohort delta encoding', () => {
+  const trained = makeDelta([
+    { name: 'fc1.lora_B', shape: [2, 2], values: Float32Array.from([0.123, -0.777, 0.5, 0.001]) },
+  ]);
+  const trainingLearner: Learner = {
+    ...scoringLearner,
+    train: async () => ({ delta: trained, sampleCount: 10, metrics: { loss: 0.5, accuracy: 0.8 } }),
+  };
+
+  it.each(['f32', 'q8'] as const)(
+    'with %s, commits the delta so encoded and aggregates the values its peers decode',
+    async (encoding) => {
+      const r = await round();
+      try {
+        const me = r.me(new Date(T0.getTime() + 60_000), {
+          learner: trainingLearner,
+          deltaEncoding: encoding,
+        });
+        const posted: DeltaCommitmentDatum[] = [];
+        const seat = {
+          post: async (d: DeltaCommitmentDatum) => {
+            posted.push(d);
+            return { txId: 'ef'.repeat(32), snapshotNumber: 1 };
+          },
+        } as unknown as HeadSeat;
+        const commitment = await me.commit(seat, key, deltaOf(0));
+        expect(posted).toEqual([commitment]);
+        const sent = withDeltaEncoding(trained, encoding);
+        // what is stored (sealed) is the encoded delta: version 1 for f32, 2 for q8
+        const stored = await r.content(0).get(commitment.storageKey, commitment.deltaHash);
+        expect(stored[4]).toBe(encoding === 'q8' ? 2 : 1);
+        expect(hashDelta(decodeDelta(stored))).toBe(hashDelta(sent));
+        expect(deltaEncodingOf(decodeDelta(stored))).toBe(encoding);
+        r.utxo[`${'0'.repeat(63)}0#0`] = {
+          address: 'addr_test1vz',
+          value: { lovelace: 2_000_000 },
+          inlineDatumRaw: encodeRoundDatum(commitment),
+        };
+        const outcome = await me.aggregate(key, parties, r.utxo, deltaOf(0));
+        expect(outcome.unreadable).toEqual([]);
+        const expected = aggregateDeltas(
+          { kind: 'fedavg' },
+          [sent, deltaOf(1), deltaOf(2)].map((delta, i) => ({
+            partyId: parties[i]!,
+            sampleCount: 10,
+            delta,
+          })),
+        );
+        expect(outcome.aggregateHash).toBe(expected.hash);
+        const raw = aggregateDeltas(
+          { kind: 'fedavg' },
+          [trained, deltaOf(1), deltaOf(2)].map((delta, i) => ({
+            partyId: parties[i]!,
+            sampleCount: 10,
+            delta,
+          })),
+        );
+        // q8 is lossy on these values: the aggregate is of what was uploaded, not of the raw delta
+        if (encoding === 'q8') expect(outcome.aggregateHash).not.toBe(raw.hash);
+        else expect(outcome.aggregateHash).toBe(raw.hash);
+      } finally {
+        await r.done();
+      }
+    },
+  );
 });

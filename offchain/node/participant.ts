@@ -2,11 +2,13 @@ import { signTrainingSnapshot } from '../chain/index.js';
 import {
   type AggregationRule,
   type Delta,
+  type DeltaValueEncoding,
   aggregateDeltas,
   decodeDelta,
   encodeDelta,
   flagOutlierScores,
   hashDelta,
+  withDeltaEncoding,
 } from '../delta/index.js';
 import { DmlError } from '../errors.js';
 import { type EventStore, type NewDmlEvent, createEvent, partyStream } from '../events/index.js';
@@ -35,6 +37,12 @@ export interface ParticipantOptions {
   readonly identity: ParticipantIdentity;
   readonly cohortId: string;
   readonly rule: AggregationRule;
+  /**
+   * How the party sends its delta, the cohort's `deltaEncoding` (default `f32`): with `q8` it
+   * quantises the delta before sealing it. Its own delta counts in the round only as the bytes it
+   * uploaded (it reads them back like a peer's), so every party aggregates the same values.
+   */
+  readonly deltaEncoding?: DeltaValueEncoding;
   readonly learner: Learner;
   /** The party's own encrypted store (its prefix); reads of peers' keys go through it too. */
   readonly content: EncryptedContentStore;
@@ -119,7 +127,9 @@ export class Participant {
     const { delta: honest, sampleCount, metrics } = await this.options.learner.train(key, global);
     const delta =
       this.behaviour.kind === 'saboteur' && key.round >= this.behaviour.fromRound ? poison(honest) : honest;
-    const ref = await this.options.content.put(encodeDelta(delta));
+    const ref = await this.options.content.put(
+      encodeDelta(withDeltaEncoding(delta, this.options.deltaEncoding ?? 'f32')),
+    );
     this.uploadedBytes += ref.size;
     // Peers read the delta through this grant, never by the owner's credential or folder.
     const readGrant = await this.options.content.share(ref.key, {

@@ -2,6 +2,7 @@ import type { BusSubscription, RoundEventBus } from '../bus/index.js';
 import {
   type AggregationRule,
   type Delta,
+  type DeltaValueEncoding,
   aggregateDeltas,
   decodeDelta,
   encodeDelta,
@@ -47,6 +48,8 @@ export interface PartyRoundLoopOptions {
   readonly headKey: HeadKey;
   readonly signalUnit?: string;
   readonly rule: AggregationRule;
+  /** How this party sends its deltas: the cohort's `deltaEncoding` (default `f32`). */
+  readonly deltaEncoding?: DeltaValueEncoding;
   readonly learner: Learner;
   readonly content: EncryptedContentStore;
   readonly log: EventStore;
@@ -138,6 +141,7 @@ export class PartyRoundLoop {
       identity: options.identity,
       cohortId: options.cohortId,
       rule: options.rule,
+      ...(options.deltaEncoding ? { deltaEncoding: options.deltaEncoding } : {}),
       learner: options.learner,
       content: options.content,
       log: options.log,
