@@ -7,12 +7,18 @@
  *     [--hidden 256] [--rank 16] [--alpha 32] [--lr 3e-3] [--pretrain-steps 600]
  *     [--rule ffa-lora] [--outer-lr 1] [--outer-momentum 0] [--poison 0] [--seed 1] [--json out.json]
  *     [--model mlp|cnn] [--base .dml/bases/mnist-cnn-<hash>.dmlbase] [--workers 2] [--alone true]
+ *     [--robust-rules fedavg,median,trimmed-mean,krum] [--help]
  *
  * --model cnn uses the convolutional base (MNIST_CNN then --hidden then 10); --base loads a base
  * built by scripts/mnist-base.ts (pretrained on the same public split) instead of pretraining
  * one here; --workers trains the parties of a round in that many worker threads (bit-identical
  * deltas); --alone false skips the alone runs (cohort accuracy only); --cohorts none runs only the
- * alone runs of --parties parties (so that alone and cohort can run in two processes).
+ * alone runs of --parties parties (so that alone and cohort can run in two processes);
+ * --robust-rules (with --poison n) chooses the rules run with the n poisoned parties.
+ *
+ * Tables printed per split: each party alone and in each cohort with the lift, the lift per
+ * cohort size (members above alone, min/mean/max), the global adapters' accuracy after each
+ * round, and for the Dirichlet split the label mix of each party's shard (scripts/mnist-tables.ts).
  *
  * The split: a seeded permutation of the 60,000 training images; its last 5,000 are the public
  * data the base is pretrained on (FP32, then quantised to NF4); the first parties x shard-size
@@ -58,6 +64,13 @@ import {
   selectTrainerBackend,
   trainMlp,
 } from '../trainer/index.js';
+import {
+  type MnistPartyResult,
+  cohortLifts,
+  labelMixTable,
+  liftTable,
+  perPartyTable,
+} from './mnist-tables.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -84,8 +97,37 @@ const { values: opt } = parseArgs({
     base: { type: 'string' },
     workers: { type: 'string', default: '1' },
     alone: { type: 'string', default: 'true' },
+    'robust-rules': { type: 'string', default: 'fedavg,median,trimmed-mean,krum' },
+    help: { type: 'boolean', default: false },
   },
 });
+if (opt.help) {
+  process.stdout.write(`Usage: npx tsx scripts/mnist-results.ts [options]
+
+MNIST, parties alone vs in a cohort (IID and Dirichlet(0.5) splits), or with --poison the
+robustness run; prints markdown tables (see the header of this file for the design).
+
+  --cohorts 2,4,10|none   cohort sizes (none: the alone runs of --parties parties only)
+  --parties n             number of shards (default: the largest cohort)
+  --rounds 10             rounds; alone runs train rounds x local-steps steps (equal compute)
+  --local-steps 50        local AdamW steps per party per round
+  --batch 64 --lr 3e-3    batch size and AdamW learning rate
+  --shard-size 5500       images per party
+  --test-size 10000       test images scored
+  --splits iid,dirichlet  which splits to run
+  --model mlp|cnn         base network; --base FILE loads a base from scripts/mnist-base.ts
+  --hidden 256 --pretrain-steps 600   the base pretrained here when --base is not given
+  --rank 16 --alpha 32    LoRA rank and alpha
+  --rule ffa-lora         aggregation rule of the cohorts
+  --outer-lr 1 --outer-momentum 0     DiLoCo outer step (Nesterov) on the aggregate
+  --poison n              robustness run: the last n parties poisoned (sign-flip x5 / same-norm noise)
+  --robust-rules LIST     rules run with the poisoned parties (default fedavg,median,trimmed-mean,krum)
+  --workers 1             party worker threads
+  --alone true|false      false: skip the alone runs
+  --seed 1 --json FILE    seed; write the results as JSON
+`);
+  process.exit(0);
+}
 const num = (k: keyof typeof opt): number => Number(opt[k]);
 // --cohorts none: the alone runs only (of --parties parties), e.g. in a second process
 const cohorts = opt.cohorts === 'none' ? [] : String(opt.cohorts).split(',').map(Number);
@@ -162,11 +204,6 @@ const pool: PartyPool | null = workers > 1 ? await createPartyPool(base, { worke
 const trainParties = async (global: Delta, jobs: PartyJob[]) =>
   pool ? pool.train(global, lora, jobs) : trainPartiesInOrder(base, global, lora, jobs);
 
-interface PartyResult {
-  party: number;
-  alone: number;
-  together: Record<number, number>;
-}
 const results: Record<string, unknown> = {
   backend,
   settings: opt,
@@ -260,6 +297,10 @@ for (const split of String(opt.splits).split(',')) {
       ? iidShards(55000, maxParties, shardSize, seed + 7).map((s) => s.map((i) => privateIdx[i]!))
       : dirichletShards(mnistTrain.labels, privateIdx, maxParties, shardSize, 0.5, seed + 7);
   const shards = shardIdx.map((idx) => selectImages(mnistTrain, idx));
+  if (split !== 'iid')
+    console.log(
+      `\n### Images of each class (0-9) in each party's ${split} shard\n\n${labelMixTable(shards.map((s) => s.labels))}`,
+    );
   if (poisonCount > 0) {
     const n = maxParties;
     const val = shards.map((s) =>
@@ -272,7 +313,7 @@ for (const split of String(opt.splits).split(',')) {
     const rows: string[] = [];
     const honest = await runCohort(shards, String(opt.rule));
     rows.push(`| ${opt.rule}, all honest | ${pct(honest.accuracy)} | - |`);
-    for (const rule of ['fedavg', 'median', 'trimmed-mean', 'krum']) {
+    for (const rule of String(opt['robust-rules']).split(',')) {
       const r = await runCohort(shards, rule, bad, val);
       rows.push(
         `| ${rule}, ${poisonCount} poisoned | ${pct(r.accuracy)} | ${r.flagged.join(' ') || 'none'} |`,
@@ -296,7 +337,7 @@ for (const split of String(opt.splits).split(',')) {
             settings: { ...train(seed * 7 + p), steps: rounds * H },
           })),
         );
-  const perParty: PartyResult[] = shards.map((_, p) => {
+  const perParty: MnistPartyResult[] = shards.map((_, p) => {
     const alone = aloneDeltas
       ? evaluateQlora(base, applyDelta(startAdapters, aloneDeltas[p]!.delta), lora, test).accuracy
       : Number.NaN;
@@ -312,23 +353,12 @@ for (const split of String(opt.splits).split(',')) {
     for (let p = 0; p < k; p++) perParty[p]!.together[k] = r.accuracy;
     log(`${split} cohort of ${k}: ${pct(r.accuracy)}%`);
   }
-  const header = `| party | alone % |${cohorts.map((k) => ` cohort of ${k} % (lift) |`).join('')}`;
-  const lines = perParty.map(
-    (r) =>
-      `| ${r.party} | ${pct(r.alone)} |${cohorts
-        .map(
-          (k) =>
-            ` ${
-              r.together[k] === undefined
-                ? '-'
-                : `${pct(r.together[k]!)} (${(100 * (r.together[k]! - r.alone)).toFixed(2)})`
-            } |`,
-        )
-        .join('')}`,
-  );
-  console.log(
-    `\n### MNIST ${split === 'iid' ? 'IID' : 'Dirichlet(0.5) non-IID'} (rule ${opt.rule}, ${rounds} rounds x ${H} local steps)\n\n${header}\n| --- | --- |${cohorts.map(() => ' --- |').join('')}\n${lines.join('\n')}`,
-  );
+  const title = `MNIST ${split === 'iid' ? 'IID' : 'Dirichlet(0.5) non-IID'} (rule ${opt.rule}, ${rounds} rounds x ${H} local steps; alone: ${rounds * H} steps)`;
+  console.log(`\n### ${title}\n\n${perPartyTable(perParty, cohorts)}`);
+  if (cohorts.length > 0 && opt.alone !== 'false')
+    console.log(
+      `\nLift over alone at equal compute, per cohort size\n\n${liftTable(cohortLifts(perParty, cohorts))}`,
+    );
   if (cohorts.length > 0)
     console.log(
       `\nTest accuracy of the cohort's global adapters after each round (every party of a cohort holds them)\n\n| cohort | base (NF4) |${Array.from({ length: rounds }, (_, r) => ` round ${r + 1} |`).join('')}\n| --- | --- |${' --- |'.repeat(rounds)}\n${cohorts
