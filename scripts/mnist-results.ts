@@ -7,7 +7,7 @@
  *     [--hidden 256] [--rank 16] [--alpha 32] [--lr 3e-3] [--pretrain-steps 600]
  *     [--rule ffa-lora] [--outer-lr 1] [--outer-momentum 0] [--poison 0] [--seed 1] [--json out.json]
  *     [--model mlp|cnn] [--base .dml/bases/mnist-cnn-<hash>.dmlbase] [--workers 2] [--alone true]
- *     [--robust-rules fedavg,median,trimmed-mean,krum] [--help]
+ *     [--robust-rules fedavg,median,trimmed-mean,krum] [--eval-every 1] [--help]
  *
  * --model cnn uses the convolutional base (MNIST_CNN then --hidden then 10); --base loads a base
  * built by scripts/mnist-base.ts (pretrained on the same public split) instead of pretraining
@@ -98,6 +98,7 @@ const { values: opt } = parseArgs({
     workers: { type: 'string', default: '1' },
     alone: { type: 'string', default: 'true' },
     'robust-rules': { type: 'string', default: 'fedavg,median,trimmed-mean,krum' },
+    'eval-every': { type: 'string', default: '1' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -110,6 +111,7 @@ robustness run; prints markdown tables (see the header of this file for the desi
   --cohorts 2,4,10|none   cohort sizes (none: the alone runs of --parties parties only)
   --parties n             number of shards (default: the largest cohort)
   --rounds 10             rounds; alone runs train rounds x local-steps steps (equal compute)
+  --eval-every 1          score the cohort's global adapters after every n-th round and the last
   --local-steps 50        local AdamW steps per party per round
   --batch 64 --lr 3e-3    batch size and AdamW learning rate
   --shard-size 5500       images per party
@@ -265,7 +267,9 @@ const runCohort = async (
     }
     global = applyDelta(global, update);
     hashes.push(agg.hash);
-    perRound.push(evaluateQlora(base, global, lora, test).accuracy);
+    // --eval-every n: the global adapters scored after every n-th round and the last only
+    const scored = (r + 1) % num('eval-every') === 0 || r === rounds - 1;
+    perRound.push(scored ? evaluateQlora(base, global, lora, test).accuracy : Number.NaN);
     log(
       `round ${r + 1}/${rounds} of ${shards.length} parties: ${pct(perRound[r]!)}% (${((performance.now() - started) / 1000).toFixed(0)} s)`,
     );
@@ -363,7 +367,8 @@ for (const split of String(opt.splits).split(',')) {
     console.log(
       `\nTest accuracy of the cohort's global adapters after each round (every party of a cohort holds them)\n\n| cohort | base (NF4) |${Array.from({ length: rounds }, (_, r) => ` round ${r + 1} |`).join('')}\n| --- | --- |${' --- |'.repeat(rounds)}\n${cohorts
         .map(
-          (k) => `| ${k} parties | ${pct(baseNf4)} |${cohortRounds[k]!.map((a) => ` ${pct(a)} |`).join('')}`,
+          (k) =>
+            `| ${k} parties | ${pct(baseNf4)} |${cohortRounds[k]!.map((a) => ` ${Number.isNaN(a) ? '-' : pct(a)} |`).join('')}`,
         )
         .join('\n')}`,
     );
