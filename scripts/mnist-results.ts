@@ -7,7 +7,7 @@
  *     [--hidden 256] [--rank 16] [--alpha 32] [--lr 3e-3] [--pretrain-steps 600]
  *     [--rule ffa-lora] [--outer-lr 1] [--outer-momentum 0] [--poison 0] [--seed 1] [--json out.json]
  *     [--model mlp|cnn] [--base .dml/bases/mnist-cnn-<hash>.dmlbase] [--workers 2] [--alone true]
- *     [--robust-rules fedavg,median,trimmed-mean,krum] [--eval-every 1] [--help]
+ *     [--robust-rules fedavg,median,trimmed-mean,krum] [--eval-every 1] [--merge a.json,b.json] [--help]
  *
  * --model cnn uses the convolutional base (MNIST_CNN then --hidden then 10); --base loads a base
  * built by scripts/mnist-base.ts (pretrained on the same public split) instead of pretraining
@@ -27,7 +27,7 @@
  * compute as in the cohort); "cohort" runs the rounds with the cohort's aggregation rule from
  * offchain/ (the bit-exact protocol code).
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
   type AggregationRule,
@@ -67,9 +67,12 @@ import {
 import {
   type MnistPartyResult,
   cohortLifts,
+  type MnistRunJson,
   labelMixTable,
   liftTable,
+  mergeMnistRuns,
   perPartyTable,
+  perRoundTable,
 } from './mnist-tables.js';
 
 const { values: opt } = parseArgs({
@@ -99,6 +102,7 @@ const { values: opt } = parseArgs({
     alone: { type: 'string', default: 'true' },
     'robust-rules': { type: 'string', default: 'fedavg,median,trimmed-mean,krum' },
     'eval-every': { type: 'string', default: '1' },
+    merge: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -127,7 +131,33 @@ robustness run; prints markdown tables (see the header of this file for the desi
   --workers 1             party worker threads
   --alone true|false      false: skip the alone runs
   --seed 1 --json FILE    seed; write the results as JSON
+  --merge a.json,b.json   train nothing: print the tables of runs made in several processes
+                          (e.g. --cohorts none and --alone false), joined party by party
 `);
+  process.exit(0);
+}
+const splitTitle = (split: string, rule: unknown, rounds: number, H: number): string =>
+  `MNIST ${split === 'iid' ? 'IID' : 'Dirichlet(0.5) non-IID'} (rule ${String(rule)}, ${rounds} rounds x ${H} local steps; alone: ${rounds * H} steps)`;
+const ROUND_TABLE_TITLE =
+  "Test accuracy of the cohort's global adapters after each round (every party of a cohort holds them)";
+if (opt.merge) {
+  // --merge: the tables of runs made in several processes, joined; nothing is trained
+  const runs = String(opt.merge)
+    .split(',')
+    .map((f) => JSON.parse(readFileSync(f, 'utf8')) as MnistRunJson);
+  const s = runs[0]!.settings;
+  for (const split of String(opt.splits).split(',')) {
+    if (!runs.some((r) => r[split] !== undefined)) continue;
+    const m = mergeMnistRuns(runs, split);
+    console.log(
+      `\n### ${splitTitle(split, s.rule, Number(s.rounds), Number(s['local-steps']))}\n\n${perPartyTable(m.perParty, m.cohorts)}`,
+    );
+    console.log(
+      `\nLift over alone at equal compute, per cohort size\n\n${liftTable(cohortLifts(m.perParty, m.cohorts))}`,
+    );
+    console.log(`\n${ROUND_TABLE_TITLE}\n\n${perRoundTable(runs[0]!.base.nf4, m.cohortRounds)}`);
+  }
+  console.log(`\nbase hash ${runs[0]!.base.hash}; merged: ${String(opt.merge)}`);
   process.exit(0);
 }
 const num = (k: keyof typeof opt): number => Number(opt[k]);
@@ -357,21 +387,12 @@ for (const split of String(opt.splits).split(',')) {
     for (let p = 0; p < k; p++) perParty[p]!.together[k] = r.accuracy;
     log(`${split} cohort of ${k}: ${pct(r.accuracy)}%`);
   }
-  const title = `MNIST ${split === 'iid' ? 'IID' : 'Dirichlet(0.5) non-IID'} (rule ${opt.rule}, ${rounds} rounds x ${H} local steps; alone: ${rounds * H} steps)`;
-  console.log(`\n### ${title}\n\n${perPartyTable(perParty, cohorts)}`);
+  console.log(`\n### ${splitTitle(split, opt.rule, rounds, H)}\n\n${perPartyTable(perParty, cohorts)}`);
   if (cohorts.length > 0 && opt.alone !== 'false')
     console.log(
       `\nLift over alone at equal compute, per cohort size\n\n${liftTable(cohortLifts(perParty, cohorts))}`,
     );
-  if (cohorts.length > 0)
-    console.log(
-      `\nTest accuracy of the cohort's global adapters after each round (every party of a cohort holds them)\n\n| cohort | base (NF4) |${Array.from({ length: rounds }, (_, r) => ` round ${r + 1} |`).join('')}\n| --- | --- |${' --- |'.repeat(rounds)}\n${cohorts
-        .map(
-          (k) =>
-            `| ${k} parties | ${pct(baseNf4)} |${cohortRounds[k]!.map((a) => ` ${Number.isNaN(a) ? '-' : pct(a)} |`).join('')}`,
-        )
-        .join('\n')}`,
-    );
+  if (cohorts.length > 0) console.log(`\n${ROUND_TABLE_TITLE}\n\n${perRoundTable(baseNf4, cohortRounds)}`);
   results[split] = { perParty, cohortHashes, cohortRounds };
 }
 console.log(

@@ -4,9 +4,12 @@ import {
   type MnistPartyResult,
   cohortLifts,
   labelCounts,
+  type MnistRunJson,
   labelMixTable,
   liftTable,
+  mergeMnistRuns,
   perPartyTable,
+  perRoundTable,
   signedPoints,
 } from './mnist-tables.js';
 
@@ -21,6 +24,7 @@ describe('MNIST result tables', () => {
     expect(signedPoints(0.0033)).toBe('+0.33');
     expect(signedPoints(-0.0017)).toBe('-0.17');
     expect(signedPoints(0)).toBe('+0.00');
+    expect(signedPoints(-1e-9)).toBe('+0.00');
   });
 
   it('computes each cohort size’s lift over its members only', () => {
@@ -89,5 +93,63 @@ describe('MNIST result tables', () => {
       '| 0 | 0 | 2 | 0 |',
       '| 1 | 0 | 0 | 1 |',
     ]);
+  });
+
+  it('prints the per-round table with a dash for rounds not scored', () => {
+    expect(perRoundTable(0.9801, { 4: [null, 0.9885], 2: [Number.NaN, 0.988] }).split('\n')).toEqual([
+      '| cohort | base (NF4) | round 1 | round 2 |',
+      '| --- | --- | --- | --- |',
+      '| 2 parties | 98.01 | - | 98.80 |',
+      '| 4 parties | 98.01 | - | 98.85 |',
+    ]);
+  });
+
+  const settings = { rounds: '10', 'local-steps': '70', rank: '128', workers: '2', cohorts: 'none' };
+  const aloneRun: MnistRunJson = {
+    settings,
+    base: { nf4: 0.9801, hash: 'e908' },
+    iid: {
+      perParty: [
+        { party: 0, alone: 0.986, together: {} },
+        { party: 1, alone: 0.985, together: {} },
+      ],
+      cohortRounds: {},
+    },
+  };
+  const cohortRun: MnistRunJson = {
+    settings: { ...settings, workers: '1', cohorts: '2' },
+    base: { nf4: 0.9801, hash: 'e908' },
+    iid: {
+      perParty: [
+        { party: 0, alone: null, together: { 2: 0.988 } },
+        { party: 1, alone: null, together: { 2: 0.988 } },
+      ],
+      cohortRounds: { 2: [null, 0.988] },
+    },
+  };
+
+  it('joins the alone runs of one process with the cohorts of another', () => {
+    const merged = mergeMnistRuns([cohortRun, aloneRun], 'iid');
+    expect(merged.cohorts).toEqual([2]);
+    expect(merged.perParty).toEqual([
+      { party: 0, alone: 0.986, together: { 2: 0.988 } },
+      { party: 1, alone: 0.985, together: { 2: 0.988 } },
+    ]);
+    expect(merged.cohortRounds).toEqual({ 2: [null, 0.988] });
+  });
+
+  it('refuses runs that are not comparable or disagree', () => {
+    expect(() =>
+      mergeMnistRuns([aloneRun, { ...cohortRun, base: { nf4: 0.98, hash: 'other' } }], 'iid'),
+    ).toThrow('different bases');
+    expect(() =>
+      mergeMnistRuns([aloneRun, { ...cohortRun, settings: { ...cohortRun.settings, rounds: '5' } }], 'iid'),
+    ).toThrow('--rounds');
+    const otherAlone: MnistRunJson = {
+      ...aloneRun,
+      iid: { perParty: [{ party: 0, alone: 0.9, together: {} }], cohortRounds: {} },
+    };
+    expect(() => mergeMnistRuns([aloneRun, otherAlone], 'iid')).toThrow('two alone accuracies');
+    expect(() => mergeMnistRuns([aloneRun], 'dirichlet')).toThrow('no run has the dirichlet split');
   });
 });

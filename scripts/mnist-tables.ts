@@ -27,7 +27,10 @@ export interface MnistCohortLift {
 
 const pct = (x: number): string => (100 * x).toFixed(2);
 /** A lift in points with its sign: +0.31, -0.17. */
-export const signedPoints = (x: number): string => `${x >= 0 ? '+' : '-'}${Math.abs(100 * x).toFixed(2)}`;
+export const signedPoints = (x: number): string => {
+  const points = Number((100 * x).toFixed(2)); // a lift that rounds to 0.00 is +0.00, never -0.00
+  return `${points >= 0 ? '+' : '-'}${Math.abs(points).toFixed(2)}`;
+};
 
 /** The lift of every cohort size over its members' alone accuracies. */
 export const cohortLifts = (
@@ -96,3 +99,109 @@ export const labelMixTable = (shardLabels: readonly ArrayLike<number>[], classes
           .join('')}`,
     ),
   ].join('\n');
+
+/** The cohorts' global adapters after each round; NaN (or null from JSON): not scored that round. */
+export const perRoundTable = (
+  baseNf4: number,
+  cohortRounds: Readonly<Record<number, readonly (number | null)[]>>,
+): string => {
+  const cohorts = Object.keys(cohortRounds)
+    .map(Number)
+    .sort((a, b) => a - b);
+  const rounds = Math.max(0, ...cohorts.map((k) => cohortRounds[k]!.length));
+  return [
+    `| cohort | base (NF4) |${Array.from({ length: rounds }, (_, r) => ` round ${r + 1} |`).join('')}`,
+    `| --- | --- |${' --- |'.repeat(rounds)}`,
+    ...cohorts.map(
+      (k) =>
+        `| ${k} parties | ${pct(baseNf4)} |${Array.from({ length: rounds }, (_, r) => {
+          const a = cohortRounds[k]![r];
+          return ` ${a === null || a === undefined || Number.isNaN(a) ? '-' : pct(a)} |`;
+        }).join('')}`,
+    ),
+  ].join('\n');
+};
+
+/** One split of a `--json` file of scripts/mnist-results.ts (NaN became null there). */
+export interface MnistSplitJson {
+  perParty: { party: number; alone: number | null; together: Record<string, number> }[];
+  cohortRounds: Record<string, (number | null)[]>;
+}
+/** A `--json` file of scripts/mnist-results.ts. */
+export interface MnistRunJson {
+  settings: Record<string, unknown>;
+  base: { nf4: number; hash: string };
+  [split: string]: unknown;
+}
+
+/** The settings two runs must share for their alone and cohort accuracies to be compared. */
+export const MNIST_COMPARABLE_SETTINGS = [
+  'rounds',
+  'local-steps',
+  'batch',
+  'shard-size',
+  'test-size',
+  'rank',
+  'alpha',
+  'lr',
+  'rule',
+  'model',
+  'seed',
+  'outer-lr',
+  'outer-momentum',
+] as const;
+
+export interface MergedMnistSplit {
+  perParty: MnistPartyResult[];
+  cohorts: number[];
+  cohortRounds: Record<number, (number | null)[]>;
+}
+
+/**
+ * Joins the runs of one split made in several processes (e.g. `--cohorts none` for the alone
+ * runs and `--alone false` for the cohorts): each party's alone accuracy from the run that has
+ * it, the cohorts from every run. Throws when the runs differ in a setting that changes the
+ * numbers, or in the base, or when two runs give different figures for the same thing.
+ */
+export const mergeMnistRuns = (runs: readonly MnistRunJson[], split: string): MergedMnistSplit => {
+  if (runs.length === 0) throw new Error('no runs to merge');
+  const first = runs[0]!;
+  for (const run of runs) {
+    if (run.base.hash !== first.base.hash)
+      throw new Error(`runs on different bases: ${first.base.hash} and ${run.base.hash}`);
+    for (const key of MNIST_COMPARABLE_SETTINGS)
+      if (String(run.settings[key]) !== String(first.settings[key]))
+        throw new Error(
+          `runs differ in --${key}: ${String(first.settings[key])} and ${String(run.settings[key])}`,
+        );
+  }
+  const parts = runs.map((r) => r[split] as MnistSplitJson | undefined).filter((s) => s !== undefined);
+  if (parts.length === 0) throw new Error(`no run has the ${split} split`);
+  const byParty = new Map<number, MnistPartyResult>();
+  const cohortRounds: Record<number, (number | null)[]> = {};
+  for (const part of parts) {
+    for (const row of part.perParty) {
+      const have = byParty.get(row.party) ?? { party: row.party, alone: Number.NaN, together: {} };
+      if (row.alone !== null && !Number.isNaN(row.alone)) {
+        if (!Number.isNaN(have.alone) && have.alone !== row.alone)
+          throw new Error(`party ${row.party} has two alone accuracies: ${have.alone} and ${row.alone}`);
+        have.alone = row.alone;
+      }
+      for (const [k, acc] of Object.entries(row.together)) {
+        const prev = have.together[Number(k)];
+        if (prev !== undefined && prev !== acc)
+          throw new Error(`party ${row.party} has two accuracies in the cohort of ${k}: ${prev} and ${acc}`);
+        have.together[Number(k)] = acc;
+      }
+      byParty.set(row.party, have);
+    }
+    for (const [k, rounds] of Object.entries(part.cohortRounds)) cohortRounds[Number(k)] = rounds;
+  }
+  return {
+    perParty: [...byParty.values()].sort((a, b) => a.party - b.party),
+    cohorts: Object.keys(cohortRounds)
+      .map(Number)
+      .sort((a, b) => a - b),
+    cohortRounds,
+  };
+};
