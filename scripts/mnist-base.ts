@@ -5,7 +5,7 @@
  * accuracy of the FP32 and the NF4 base.
  *
  *   npx tsx scripts/mnist-base.ts [--model cnn|mlp] [--hidden 128] [--steps 1500] [--lr 2e-3]
- *     [--seed 1] [--test-size 10000] [--out .dml/bases] [--shifts 0]
+ *     [--seed 1] [--test-size 10000] [--out .dml/bases] [--shifts 0] [--help]
  *
  * --shifts s pretrains on every public image shifted by each (dy, dx) in [-s, s]^2
  * (scripts/mnist-augment.ts: (2s+1)^2 copies of the 5,000 public images, still public data only).
@@ -35,8 +35,25 @@ const { values: opt } = parseArgs({
     'test-size': { type: 'string', default: '10000' },
     out: { type: 'string', default: '.dml/bases' },
     shifts: { type: 'string', default: '0' },
+    help: { type: 'boolean', default: false },
   },
 });
+if (opt.help) {
+  process.stdout.write(`Usage: npx tsx scripts/mnist-base.ts [options]
+
+Pretrains an MNIST base in FP32 on the 5,000 public training images, quantises it to NF4 and
+stores it as <out>/mnist-<model>-<sha256>.dmlbase; prints its hash and test accuracies (JSON).
+
+  --model cnn|mlp      the network (cnn: MNIST_CNN then --hidden then 10)
+  --hidden 128         hidden width of the dense layer
+  --steps 1500         AdamW steps of 64 images; --lr 2e-3
+  --shifts 0           also pretrain on every public image shifted by (dy, dx) in [-s, s]^2
+  --seed 1             the split's and the initialisation's seed
+  --test-size 10000    test images scored
+  --out .dml/bases     where the base is written
+`);
+  process.exit(0);
+}
 const log = (line: string): void =>
   void process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 const backend = await selectTrainerBackend({ log });

@@ -7,12 +7,18 @@
  *     [--hidden 256] [--rank 16] [--alpha 32] [--lr 3e-3] [--pretrain-steps 600]
  *     [--rule ffa-lora] [--outer-lr 1] [--outer-momentum 0] [--poison 0] [--seed 1] [--json out.json]
  *     [--model mlp|cnn] [--base .dml/bases/mnist-cnn-<hash>.dmlbase] [--workers 2] [--alone true]
+ *     [--robust-rules fedavg,median,trimmed-mean,krum] [--eval-every 1] [--merge a.json,b.json] [--help]
  *
  * --model cnn uses the convolutional base (MNIST_CNN then --hidden then 10); --base loads a base
  * built by scripts/mnist-base.ts (pretrained on the same public split) instead of pretraining
  * one here; --workers trains the parties of a round in that many worker threads (bit-identical
  * deltas); --alone false skips the alone runs (cohort accuracy only); --cohorts none runs only the
- * alone runs of --parties parties (so that alone and cohort can run in two processes).
+ * alone runs of --parties parties (so that alone and cohort can run in two processes);
+ * --robust-rules (with --poison n) chooses the rules run with the n poisoned parties.
+ *
+ * Tables printed per split: each party alone and in each cohort with the lift, the lift per
+ * cohort size (members above alone, min/mean/max), the global adapters' accuracy after each
+ * round, and for the Dirichlet split the label mix of each party's shard (scripts/mnist-tables.ts).
  *
  * The split: a seeded permutation of the 60,000 training images; its last 5,000 are the public
  * data the base is pretrained on (FP32, then quantised to NF4); the first parties x shard-size
@@ -21,7 +27,7 @@
  * compute as in the cohort); "cohort" runs the rounds with the cohort's aggregation rule from
  * offchain/ (the bit-exact protocol code).
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
   type AggregationRule,
@@ -58,6 +64,16 @@ import {
   selectTrainerBackend,
   trainMlp,
 } from '../trainer/index.js';
+import {
+  type MnistPartyResult,
+  cohortLifts,
+  type MnistRunJson,
+  labelMixTable,
+  liftTable,
+  mergeMnistRuns,
+  perPartyTable,
+  perRoundTable,
+} from './mnist-tables.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -84,8 +100,66 @@ const { values: opt } = parseArgs({
     base: { type: 'string' },
     workers: { type: 'string', default: '1' },
     alone: { type: 'string', default: 'true' },
+    'robust-rules': { type: 'string', default: 'fedavg,median,trimmed-mean,krum' },
+    'eval-every': { type: 'string', default: '1' },
+    merge: { type: 'string' },
+    help: { type: 'boolean', default: false },
   },
 });
+if (opt.help) {
+  process.stdout.write(`Usage: npx tsx scripts/mnist-results.ts [options]
+
+MNIST, parties alone vs in a cohort (IID and Dirichlet(0.5) splits), or with --poison the
+robustness run; prints markdown tables (see the header of this file for the design).
+
+  --cohorts 2,4,10|none   cohort sizes (none: the alone runs of --parties parties only)
+  --parties n             number of shards (default: the largest cohort)
+  --rounds 10             rounds; alone runs train rounds x local-steps steps (equal compute)
+  --eval-every 1          score the cohort's global adapters after every n-th round and the last
+  --local-steps 50        local AdamW steps per party per round
+  --batch 64 --lr 3e-3    batch size and AdamW learning rate
+  --shard-size 5500       images per party
+  --test-size 10000       test images scored
+  --splits iid,dirichlet  which splits to run
+  --model mlp|cnn         base network; --base FILE loads a base from scripts/mnist-base.ts
+  --hidden 256 --pretrain-steps 600   the base pretrained here when --base is not given
+  --rank 16 --alpha 32    LoRA rank and alpha
+  --rule ffa-lora         aggregation rule of the cohorts
+  --outer-lr 1 --outer-momentum 0     DiLoCo outer step (Nesterov) on the aggregate
+  --poison n              robustness run: the last n parties poisoned (sign-flip x5 / same-norm noise)
+  --robust-rules LIST     rules run with the poisoned parties (default fedavg,median,trimmed-mean,krum)
+  --workers 1             party worker threads
+  --alone true|false      false: skip the alone runs
+  --seed 1 --json FILE    seed; write the results as JSON
+  --merge a.json,b.json   train nothing: print the tables of runs made in several processes
+                          (e.g. --cohorts none and --alone false), joined party by party
+`);
+  process.exit(0);
+}
+const splitTitle = (split: string, rule: unknown, rounds: number, H: number): string =>
+  `MNIST ${split === 'iid' ? 'IID' : 'Dirichlet(0.5) non-IID'} (rule ${String(rule)}, ${rounds} rounds x ${H} local steps; alone: ${rounds * H} steps)`;
+const ROUND_TABLE_TITLE =
+  "Test accuracy of the cohort's global adapters after each round (every party of a cohort holds them)";
+if (opt.merge) {
+  // --merge: the tables of runs made in several processes, joined; nothing is trained
+  const runs = String(opt.merge)
+    .split(',')
+    .map((f) => JSON.parse(readFileSync(f, 'utf8')) as MnistRunJson);
+  const s = runs[0]!.settings;
+  for (const split of String(opt.splits).split(',')) {
+    if (!runs.some((r) => r[split] !== undefined)) continue;
+    const m = mergeMnistRuns(runs, split);
+    console.log(
+      `\n### ${splitTitle(split, s.rule, Number(s.rounds), Number(s['local-steps']))}\n\n${perPartyTable(m.perParty, m.cohorts)}`,
+    );
+    console.log(
+      `\nLift over alone at equal compute, per cohort size\n\n${liftTable(cohortLifts(m.perParty, m.cohorts))}`,
+    );
+    console.log(`\n${ROUND_TABLE_TITLE}\n\n${perRoundTable(runs[0]!.base.nf4, m.cohortRounds)}`);
+  }
+  console.log(`\nbase hash ${runs[0]!.base.hash}; merged: ${String(opt.merge)}`);
+  process.exit(0);
+}
 const num = (k: keyof typeof opt): number => Number(opt[k]);
 // --cohorts none: the alone runs only (of --parties parties), e.g. in a second process
 const cohorts = opt.cohorts === 'none' ? [] : String(opt.cohorts).split(',').map(Number);
@@ -162,11 +236,6 @@ const pool: PartyPool | null = workers > 1 ? await createPartyPool(base, { worke
 const trainParties = async (global: Delta, jobs: PartyJob[]) =>
   pool ? pool.train(global, lora, jobs) : trainPartiesInOrder(base, global, lora, jobs);
 
-interface PartyResult {
-  party: number;
-  alone: number;
-  together: Record<number, number>;
-}
 const results: Record<string, unknown> = {
   backend,
   settings: opt,
@@ -228,7 +297,9 @@ const runCohort = async (
     }
     global = applyDelta(global, update);
     hashes.push(agg.hash);
-    perRound.push(evaluateQlora(base, global, lora, test).accuracy);
+    // --eval-every n: the global adapters scored after every n-th round and the last only
+    const scored = (r + 1) % num('eval-every') === 0 || r === rounds - 1;
+    perRound.push(scored ? evaluateQlora(base, global, lora, test).accuracy : Number.NaN);
     log(
       `round ${r + 1}/${rounds} of ${shards.length} parties: ${pct(perRound[r]!)}% (${((performance.now() - started) / 1000).toFixed(0)} s)`,
     );
@@ -260,6 +331,10 @@ for (const split of String(opt.splits).split(',')) {
       ? iidShards(55000, maxParties, shardSize, seed + 7).map((s) => s.map((i) => privateIdx[i]!))
       : dirichletShards(mnistTrain.labels, privateIdx, maxParties, shardSize, 0.5, seed + 7);
   const shards = shardIdx.map((idx) => selectImages(mnistTrain, idx));
+  if (split !== 'iid')
+    console.log(
+      `\n### Images of each class (0-9) in each party's ${split} shard\n\n${labelMixTable(shards.map((s) => s.labels))}`,
+    );
   if (poisonCount > 0) {
     const n = maxParties;
     const val = shards.map((s) =>
@@ -272,7 +347,7 @@ for (const split of String(opt.splits).split(',')) {
     const rows: string[] = [];
     const honest = await runCohort(shards, String(opt.rule));
     rows.push(`| ${opt.rule}, all honest | ${pct(honest.accuracy)} | - |`);
-    for (const rule of ['fedavg', 'median', 'trimmed-mean', 'krum']) {
+    for (const rule of String(opt['robust-rules']).split(',')) {
       const r = await runCohort(shards, rule, bad, val);
       rows.push(
         `| ${rule}, ${poisonCount} poisoned | ${pct(r.accuracy)} | ${r.flagged.join(' ') || 'none'} |`,
@@ -296,7 +371,7 @@ for (const split of String(opt.splits).split(',')) {
             settings: { ...train(seed * 7 + p), steps: rounds * H },
           })),
         );
-  const perParty: PartyResult[] = shards.map((_, p) => {
+  const perParty: MnistPartyResult[] = shards.map((_, p) => {
     const alone = aloneDeltas
       ? evaluateQlora(base, applyDelta(startAdapters, aloneDeltas[p]!.delta), lora, test).accuracy
       : Number.NaN;
@@ -312,31 +387,12 @@ for (const split of String(opt.splits).split(',')) {
     for (let p = 0; p < k; p++) perParty[p]!.together[k] = r.accuracy;
     log(`${split} cohort of ${k}: ${pct(r.accuracy)}%`);
   }
-  const header = `| party | alone % |${cohorts.map((k) => ` cohort of ${k} % (lift) |`).join('')}`;
-  const lines = perParty.map(
-    (r) =>
-      `| ${r.party} | ${pct(r.alone)} |${cohorts
-        .map(
-          (k) =>
-            ` ${
-              r.together[k] === undefined
-                ? '-'
-                : `${pct(r.together[k]!)} (${(100 * (r.together[k]! - r.alone)).toFixed(2)})`
-            } |`,
-        )
-        .join('')}`,
-  );
-  console.log(
-    `\n### MNIST ${split === 'iid' ? 'IID' : 'Dirichlet(0.5) non-IID'} (rule ${opt.rule}, ${rounds} rounds x ${H} local steps)\n\n${header}\n| --- | --- |${cohorts.map(() => ' --- |').join('')}\n${lines.join('\n')}`,
-  );
-  if (cohorts.length > 0)
+  console.log(`\n### ${splitTitle(split, opt.rule, rounds, H)}\n\n${perPartyTable(perParty, cohorts)}`);
+  if (cohorts.length > 0 && opt.alone !== 'false')
     console.log(
-      `\nTest accuracy of the cohort's global adapters after each round (every party of a cohort holds them)\n\n| cohort | base (NF4) |${Array.from({ length: rounds }, (_, r) => ` round ${r + 1} |`).join('')}\n| --- | --- |${' --- |'.repeat(rounds)}\n${cohorts
-        .map(
-          (k) => `| ${k} parties | ${pct(baseNf4)} |${cohortRounds[k]!.map((a) => ` ${pct(a)} |`).join('')}`,
-        )
-        .join('\n')}`,
+      `\nLift over alone at equal compute, per cohort size\n\n${liftTable(cohortLifts(perParty, cohorts))}`,
     );
+  if (cohorts.length > 0) console.log(`\n${ROUND_TABLE_TITLE}\n\n${perRoundTable(baseNf4, cohortRounds)}`);
   results[split] = { perParty, cohortHashes, cohortRounds };
 }
 console.log(
