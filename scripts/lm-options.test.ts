@@ -1,7 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import { makeDelta, type Delta } from '../offchain/index.js';
 import { LM_SHAPE, SMALL_LM_SHAPE } from '../trainer/index.js';
-import { lmCohortRound, lmCohortRuleFromOptions, lmShapeFromOptions } from './lm-options.js';
+import {
+  lmCohortRound,
+  lmCohortRuleFromOptions,
+  lmShapeFromOptions,
+  lmSplitFromOptions,
+} from './lm-options.js';
 
 // adapters of one layer: A [1, 2] frozen and shared, B [2, 1] trained
 const adapters = (b: [number, number]): Delta =>
@@ -68,5 +73,24 @@ describe('lmCohortRound: the cohort step of scripts/lm-results.ts', () => {
     expect(() => lmCohortRuleFromOptions({ weighting: 'tokens' })).toThrow(/--weighting tokens/);
     expect(() => lmCohortRuleFromOptions({ 'outer-lr': '0' })).toThrow(/--outer-lr 0/);
     expect(() => lmCohortRuleFromOptions({ 'outer-momentum': '1' })).toThrow(/--outer-momentum 1/);
+  });
+});
+
+describe('lmSplitFromOptions: how scripts/lm-results.ts cuts each era', () => {
+  it('era-end by default, with --train-at start or end; speeches with its seed', () => {
+    expect(lmSplitFromOptions({})).toEqual({ split: 'era-end', trainAt: 'start' });
+    expect(lmSplitFromOptions({ 'train-at': 'end' })).toEqual({ split: 'era-end', trainAt: 'end' });
+    expect(lmSplitFromOptions({ split: 'speeches' })).toEqual({ split: 'speeches', splitSeed: 1 });
+    expect(lmSplitFromOptions({ split: 'speeches', 'split-seed': '7' })).toEqual({
+      split: 'speeches',
+      splitSeed: 7,
+    });
+  });
+
+  it('refuses an option of the other split, an unknown split or place', () => {
+    expect(() => lmSplitFromOptions({ split: 'speeches', 'train-at': 'end' })).toThrow(/--train-at applies/);
+    expect(() => lmSplitFromOptions({ 'split-seed': '2' })).toThrow(/--split-seed applies/);
+    expect(() => lmSplitFromOptions({ split: 'random' })).toThrow(/--split random/);
+    expect(() => lmSplitFromOptions({ 'train-at': 'middle' })).toThrow(/--train-at middle/);
   });
 });

@@ -101,3 +101,32 @@ export const lmCohortRound = (
   });
   return { global: applyDelta(global, outer.update), velocity: outer.velocity };
 };
+
+/** How scripts/lm-results.ts cuts each era: `--split era-end|speeches`, `--train-at`, `--split-seed`. */
+export type LmSplitChoice =
+  | { readonly split: 'era-end'; readonly trainAt: 'start' | 'end' }
+  | { readonly split: 'speeches'; readonly splitSeed: number };
+
+export const lmSplitFromOptions = (o: {
+  readonly split?: string | undefined;
+  readonly 'train-at'?: string | undefined;
+  readonly 'split-seed'?: string | undefined;
+}): LmSplitChoice => {
+  const split = o.split ?? 'era-end';
+  if (split === 'era-end') {
+    if (o['split-seed'] !== undefined)
+      throw new DmlError('LM_OPTION', '--split-seed applies to --split speeches only');
+    const trainAt = o['train-at'] ?? 'start';
+    if (trainAt !== 'start' && trainAt !== 'end')
+      throw new DmlError('LM_OPTION', `--train-at ${trainAt} is not start or end`);
+    return { split, trainAt };
+  }
+  if (split === 'speeches') {
+    if (o['train-at'] !== undefined)
+      throw new DmlError('LM_OPTION', '--train-at applies to --split era-end only', {
+        hint: 'the speeches split draws the private text from the private speeches of the era',
+      });
+    return { split, splitSeed: positiveInteger('split-seed', o['split-seed'] ?? '1') };
+  }
+  throw new DmlError('LM_OPTION', `--split ${split} is not era-end or speeches`);
+};

@@ -9,12 +9,19 @@
  *
  *   npx tsx scripts/lm-results.ts [--base .dml/bases/lm-small-<hash>.dmlbase] [--pretrain-steps 300]
  *     [--parties 4] [--rounds 5] [--local-steps 40] [--batch 16] [--rank 8] [--alpha 2 x rank] [--lr 1e-2]
- *     [--train-bytes 0 (all of the era but its held-out end)] [--train-at start|end]
+ *     [--train-bytes 0 (all of the era but its held-out end)] [--split era-end|speeches]
+ *     [--train-at start|end (era-end split)] [--split-seed 1 (speeches split)]
  *     [--typography as-is|ascii] [--eval-bytes 4000] [--validation-bytes 0]
  *     [--weighting bytes|equal] [--outer-lr 1] [--outer-momentum 0] [--seed 1] [--delta-encoding f32|q8]
  *
  * `--delta-encoding q8` sends each party's delta as the cohort would with that encoding: 8-bit
  * (q8) and decoded again before aggregation (alone is unchanged: nothing is sent).
+ *
+ * `--split era-end` (default): each party's held-out text is its era's last --eval-bytes, its
+ * validation text the bytes before, its private text at the era's start or (--train-at end) just
+ * before its validation text. `--split speeches`: each speech of the era is held out, validation or
+ * private by a seeded rule (1/5, 1/5, 3/5 of the speeches) and each text is 512-byte pieces spread
+ * across its speeches (trainer/sotu-split.ts); the speeches of each role are printed.
  *
  * With `--validation-bytes N` every table is printed twice: on the validation text (the N bytes just
  * before each party's held-out text, between it and the private text, never trained on), where the
@@ -38,12 +45,13 @@ import {
   trainLmParty,
   transformerParameterCount,
 } from '../trainer/index.js';
-import { lmCohortRound, lmCohortRuleFromOptions } from './lm-options.js';
+import { lmCohortRound, lmCohortRuleFromOptions, lmSplitFromOptions } from './lm-options.js';
 
 const usage = `npx tsx scripts/lm-results.ts [--base FILE] [--pretrain-steps 300] [--parties 4] [--rounds 5]
   [--local-steps 40] [--batch 16] [--rank 8] [--alpha 2 x rank] [--lr 1e-2] [--train-bytes 0 (all)]
-  [--train-at start|end] [--typography as-is|ascii] [--eval-bytes 4000] [--validation-bytes 0]
-  [--weighting bytes|equal] [--outer-lr 1] [--outer-momentum 0] [--seed 1] [--delta-encoding f32|q8]`;
+  [--split era-end|speeches] [--train-at start|end (era-end)] [--split-seed 1 (speeches)]
+  [--typography as-is|ascii] [--eval-bytes 4000] [--validation-bytes 0] [--weighting bytes|equal] [--outer-lr 1] [--outer-momentum 0] [--seed 1]
+  [--delta-encoding f32|q8]`;
 
 const { values: opt } = parseArgs({
   options: {
@@ -57,7 +65,9 @@ const { values: opt } = parseArgs({
     alpha: { type: 'string' },
     lr: { type: 'string', default: '1e-2' },
     'train-bytes': { type: 'string', default: '0' },
-    'train-at': { type: 'string', default: 'start' },
+    'train-at': { type: 'string' },
+    split: { type: 'string' },
+    'split-seed': { type: 'string' },
     typography: { type: 'string', default: 'as-is' },
     'eval-bytes': { type: 'string', default: '4000' },
     'validation-bytes': { type: 'string', default: '0' },
@@ -76,6 +86,7 @@ if (opt.help) {
 const rule = lmCohortRuleFromOptions(opt);
 const encoding = opt['delta-encoding'] as DeltaValueEncoding;
 if (encoding !== 'f32' && encoding !== 'q8') throw new Error(`--delta-encoding f32 or q8, not ${encoding}`);
+const cut = lmSplitFromOptions(opt);
 const num = (k: keyof typeof opt): number => Number(opt[k]);
 const seed = num('seed');
 const rounds = num('rounds');
@@ -103,7 +114,7 @@ const setup = await prepareLmCohort({
   ...(opt.alpha ? { alpha: num('alpha') } : {}),
   validationBytes: num('validation-bytes'),
   ...(num('train-bytes') > 0 ? { trainBytes: num('train-bytes') } : {}),
-  trainAt: opt['train-at'] === 'end' ? 'end' : 'start',
+  ...(cut.split === 'era-end' ? { trainAt: cut.trainAt } : { split: cut.split, splitSeed: cut.splitSeed }),
   typography: opt.typography === 'ascii' ? 'ascii' : 'as-is',
   heldOutBytes: num('eval-bytes'),
   log,
@@ -114,6 +125,11 @@ log(
     .map((p) => `${p.era} (${p.train.length} B)`)
     .join(', ')}`,
 );
+for (const p of setup.parties)
+  if (p.speeches)
+    log(
+      `era ${p.era}: held out ${p.speeches['held-out'].join(', ')}; validation ${p.speeches.validation.join(', ')}; ${p.speeches.private.length} private speeches`,
+    );
 const P = setup.parties.length;
 // with a validation text, both are evaluated: settings are chosen on validation, held-out is reported
 const texts: LmEvaluationText[] = num('validation-bytes') > 0 ? ['validation', 'held-out'] : ['held-out'];

@@ -145,3 +145,11 @@ export {
   sotuEras,
   trainLmParty,
 } from './lm-learner.js';
+export {
+  type SotuSpeechRole,
+  type SotuSpeechSplit,
+  type SotuSpeechSplitOptions,
+  SOTU_SPLIT_PIECE_BYTES,
+  sotuSpeechRoles,
+  sotuSpeechSplit,
+} from './sotu-split.js';

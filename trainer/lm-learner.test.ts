@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import { selectTrainerBackend } from './backend.js';
 import { loadSotu } from './byte-text.js';
 import { lmHeldOut, prepareLmCohort, pretrainLmBase, sotuEras } from './lm-learner.js';
+import { sotuSpeechSplit } from './sotu-split.js';
 import { initTransformer, quantizeTransformer, type TransformerShape } from './transformer.js';
 
 const tiny: TransformerShape = {
@@ -104,5 +105,48 @@ describe('prepareLmCohort: where the private text of a party lies in its era', (
     const full = await pretrainLmBase(tiny, { steps: 200, batchSize: 2, seed: 5, stopAfter: () => false });
     expect(full.steps).toBe(200);
     expect(full.base.hash).not.toBe(hundred.base.hash);
+  });
+});
+
+describe('prepareLmCohort: the speeches split', () => {
+  beforeAll(async () => {
+    await selectTrainerBackend({ prefer: ['wasm', 'cpu'], log: () => undefined });
+  });
+
+  it('gives every party its era cut by sotuSpeechSplit, with one seed for every era', async () => {
+    const eras = sotuEras(await loadSotu(), 3);
+    const setup = await prepareLmCohort({
+      parties: 3,
+      base,
+      rank: 2,
+      split: 'speeches',
+      splitSeed: 2,
+      trainBytes: 5000,
+      validationBytes: 700,
+      heldOutBytes: 1000,
+    });
+    for (const [i, era] of eras.entries()) {
+      const s = sotuSpeechSplit(era.speeches, {
+        seed: 2,
+        privateBytes: 5000,
+        validationBytes: 700,
+        heldOutBytes: 1000,
+      });
+      const p = setup.parties[i]!;
+      expect(p.era).toBe(era.label);
+      expect(same(p.train, s.train) && same(p.validation, s.validation) && same(p.heldOut, s.heldOut)).toBe(
+        true,
+      );
+      expect(p.speeches).toEqual(s.speeches);
+      expect([p.train.length, p.validation.length, p.heldOut.length]).toEqual([5000, 700, 1000]);
+    }
+    expect(setup.baseBitsPerByte[0]).toBe(lmHeldOut(setup, 0, setup.startAdapters).loss);
+    // without trainBytes: every piece of the private speeches
+    const all = await prepareLmCohort({ parties: 3, base, rank: 2, split: 'speeches', heldOutBytes: 1000 });
+    expect(all.parties[0]!.train.length).toBeGreaterThan(eras[0]!.text.length / 2);
+    expect(all.parties[0]!.train.length % 512).toBe(0);
+    await expect(
+      prepareLmCohort({ parties: 3, base, rank: 2, split: 'speeches', trainAt: 'end' }),
+    ).rejects.toThrow(/era-end split only/);
   });
 });

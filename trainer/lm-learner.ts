@@ -1,6 +1,7 @@
 import type { Delta, Learner } from '../offchain/index.js';
 import { DmlError } from '../offchain/index.js';
 import { asciiTypography, bitsPerByte, loadMobyDick, loadSotu, type Speech } from './byte-text.js';
+import { sotuSpeechSplit, type SotuSpeechRole } from './sotu-split.js';
 import { applyDelta, diffAdapters, initAdapters, trainableAdapterNames, type LoraSettings } from './mlp.js';
 import type { Evaluation } from './mlp-engine.js';
 import {
@@ -111,7 +112,7 @@ export const pretrainLmBase = async (
 export const sotuEras = (
   speeches: readonly Speech[],
   count: number,
-): Array<{ label: string; from: number; to: number; text: Uint8Array }> => {
+): Array<{ label: string; from: number; to: number; text: Uint8Array; speeches: Speech[] }> => {
   const total = speeches.reduce((s, x) => s + x.text.length, 0);
   const groups: Speech[][] = Array.from({ length: count }, () => []);
   let seen = 0;
@@ -129,6 +130,7 @@ export const sotuEras = (
       from,
       to,
       text: new Uint8Array(Buffer.concat(group.map((x) => Buffer.from(x.text)))),
+      speeches: group,
     };
   });
   return eras;
@@ -152,6 +154,16 @@ export interface LmCohortOptions {
    * speeches' time (the held-out text is then the continuation of the private text).
    */
   readonly trainAt?: 'start' | 'end';
+  /**
+   * How each era is cut into private, validation and held-out text. `era-end` (default, the first
+   * experiments'): the held-out text is the era's last `heldOutBytes`, the validation text the bytes
+   * just before, the private text where `trainAt` says. `speeches`: every speech of the era gets one
+   * role by a seeded rule and each text is 512-byte pieces spread across its speeches
+   * (`sotuSpeechSplit`, trainer/sotu-split.ts); `trainAt` does not apply.
+   */
+  readonly split?: 'era-end' | 'speeches';
+  /** The seed of the `speeches` split (default 1), the same for every era. */
+  readonly splitSeed?: number;
   /** `ascii`: every speech through `asciiTypography` first (default `as-is`). */
   readonly typography?: 'as-is' | 'ascii';
   /** Held-out bytes per party (default 4,000), from the end of its era. */
@@ -171,6 +183,8 @@ export interface LmParty {
   /** The bytes between the private text and the held-out text (empty unless `validationBytes`). */
   readonly validation: Uint8Array;
   readonly heldOut: Uint8Array;
+  /** Under the `speeches` split: the speeches (`year name`) of each role. */
+  readonly speeches?: Readonly<Record<SotuSpeechRole, readonly string[]>>;
 }
 
 /** Which of a party's texts an evaluation reads: the reported held-out text or the validation text. */
@@ -203,7 +217,25 @@ export const prepareLmCohort = async (o: LmCohortOptions): Promise<LmCohortSetup
   const speeches = (await loadSotu()).map((s) =>
     o.typography === 'ascii' ? { ...s, text: asciiTypography(s.text) } : s,
   );
-  const parties = sotuEras(speeches, o.parties).map((era) => {
+  const eras = sotuEras(speeches, o.parties);
+  if (o.split === 'speeches' && o.trainAt !== undefined)
+    throw new DmlError('LM_SPLIT', 'trainAt applies to the era-end split only');
+  const parties: LmParty[] = eras.map((era) => {
+    if (o.split === 'speeches') {
+      const s = sotuSpeechSplit(era.speeches, {
+        seed: o.splitSeed ?? 1,
+        ...(o.trainBytes ? { privateBytes: o.trainBytes } : {}),
+        validationBytes,
+        heldOutBytes,
+      });
+      return {
+        era: era.label,
+        train: s.train,
+        validation: s.validation,
+        heldOut: s.heldOut,
+        speeches: s.speeches,
+      };
+    }
     const split = Math.max(era.text.length - heldOutBytes, Math.floor(era.text.length * 0.9));
     const privateEnd = split - validationBytes;
     if (privateEnd <= 0)
