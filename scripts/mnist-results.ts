@@ -7,12 +7,15 @@
  *     [--hidden 256] [--rank 16] [--alpha 32] [--lr 3e-3] [--pretrain-steps 600]
  *     [--rule ffa-lora] [--outer-lr 1] [--outer-momentum 0] [--poison 0] [--seed 1] [--json out.json]
  *     [--model mlp|cnn] [--base .dml/bases/mnist-cnn-<hash>.dmlbase] [--workers 2] [--alone true]
+ *     [--delta-encoding f32|q8]
  *
  * --model cnn uses the convolutional base (MNIST_CNN then --hidden then 10); --base loads a base
  * built by scripts/mnist-base.ts (pretrained on the same public split) instead of pretraining
  * one here; --workers trains the parties of a round in that many worker threads (bit-identical
  * deltas); --alone false skips the alone runs (cohort accuracy only); --cohorts none runs only the
- * alone runs of --parties parties (so that alone and cohort can run in two processes).
+ * alone runs of --parties parties (so that alone and cohort can run in two processes);
+ * --delta-encoding q8 sends every party's delta (poisoned ones too) through q8 and decodes it
+ * before scoring and aggregation, as a q8 cohort does.
  *
  * The split: a seeded permutation of the 60,000 training images; its last 5,000 are the public
  * data the base is pretrained on (FP32, then quantised to NF4); the first parties x shard-size
@@ -26,11 +29,13 @@ import { parseArgs } from 'node:util';
 import {
   type AggregationRule,
   type Delta,
+  type DeltaValueEncoding,
   aggregateDeltas,
   flagDissimilarDeltas,
   flagOutlierScores,
   makeDelta,
   nesterovOuterStep,
+  withDeltaEncoding,
 } from '../offchain/index.js';
 import {
   type LabelledImages,
@@ -84,8 +89,12 @@ const { values: opt } = parseArgs({
     base: { type: 'string' },
     workers: { type: 'string', default: '1' },
     alone: { type: 'string', default: 'true' },
+    'delta-encoding': { type: 'string', default: 'f32' },
   },
 });
+const deltaEncoding = opt['delta-encoding'] as DeltaValueEncoding;
+if (deltaEncoding !== 'f32' && deltaEncoding !== 'q8')
+  throw new Error(`--delta-encoding f32 or q8, not ${deltaEncoding}`);
 const num = (k: keyof typeof opt): number => Number(opt[k]);
 // --cohorts none: the alone runs only (of --parties parties), e.g. in a second process
 const cohorts = opt.cohorts === 'none' ? [] : String(opt.cohorts).split(',').map(Number);
@@ -196,7 +205,10 @@ const runCohort = async (
     const contributions = trained.map(({ partyId, delta }, p) => ({
       partyId,
       sampleCount: shards[p]!.count,
-      delta: poisoned.has(p) ? poison(delta, p % 2 === 0 ? 'sign-flip' : 'noise', seed + r * 31 + p) : delta,
+      delta: withDeltaEncoding(
+        poisoned.has(p) ? poison(delta, p % 2 === 0 ? 'sign-flip' : 'noise', seed + r * 31 + p) : delta,
+        deltaEncoding,
+      ),
     }));
     if (validation) {
       // every honest party scores every delta on its own validation split; a party is flagged
@@ -327,7 +339,7 @@ for (const split of String(opt.splits).split(',')) {
         .join('')}`,
   );
   console.log(
-    `\n### MNIST ${split === 'iid' ? 'IID' : 'Dirichlet(0.5) non-IID'} (rule ${opt.rule}, ${rounds} rounds x ${H} local steps)\n\n${header}\n| --- | --- |${cohorts.map(() => ' --- |').join('')}\n${lines.join('\n')}`,
+    `\n### MNIST ${split === 'iid' ? 'IID' : 'Dirichlet(0.5) non-IID'} (rule ${opt.rule}, ${rounds} rounds x ${H} local steps, ${deltaEncoding} deltas)\n\n${header}\n| --- | --- |${cohorts.map(() => ' --- |').join('')}\n${lines.join('\n')}`,
   );
   if (cohorts.length > 0)
     console.log(
