@@ -8,6 +8,7 @@
  *     [--rule ffa-lora] [--outer-lr 1] [--outer-momentum 0] [--poison 0] [--seed 1] [--json out.json]
  *     [--model mlp|cnn] [--base .dml/bases/mnist-cnn-<hash>.dmlbase] [--workers 2] [--alone true]
  *     [--robust-rules fedavg,median,trimmed-mean,krum] [--eval-every 1] [--merge a.json,b.json] [--help]
+ *     [--delta-encoding f32|q8]
  *
  * --model cnn uses the convolutional base (MNIST_CNN then --hidden then 10); --base loads a base
  * built by scripts/mnist-base.ts (pretrained on the same public split) instead of pretraining
@@ -19,6 +20,9 @@
  * Tables printed per split: each party alone and in each cohort with the lift, the lift per
  * cohort size (members above alone, min/mean/max), the global adapters' accuracy after each
  * round, and for the Dirichlet split the label mix of each party's shard (scripts/mnist-tables.ts).
+ *
+ * --delta-encoding q8 sends every party's delta (poisoned ones too) through q8 and decodes it
+ * before scoring and aggregation, as a q8 cohort does.
  *
  * The split: a seeded permutation of the 60,000 training images; its last 5,000 are the public
  * data the base is pretrained on (FP32, then quantised to NF4); the first parties x shard-size
@@ -32,11 +36,13 @@ import { parseArgs } from 'node:util';
 import {
   type AggregationRule,
   type Delta,
+  type DeltaValueEncoding,
   aggregateDeltas,
   flagDissimilarDeltas,
   flagOutlierScores,
   makeDelta,
   nesterovOuterStep,
+  withDeltaEncoding,
 } from '../offchain/index.js';
 import {
   type LabelledImages,
@@ -104,6 +110,7 @@ const { values: opt } = parseArgs({
     'eval-every': { type: 'string', default: '1' },
     merge: { type: 'string' },
     help: { type: 'boolean', default: false },
+    'delta-encoding': { type: 'string', default: 'f32' },
   },
 });
 if (opt.help) {
@@ -131,13 +138,14 @@ robustness run; prints markdown tables (see the header of this file for the desi
   --workers 1             party worker threads
   --alone true|false      false: skip the alone runs
   --seed 1 --json FILE    seed; write the results as JSON
+  --delta-encoding f32|q8 send every party's delta through q8 (decoded before scoring and aggregation)
   --merge a.json,b.json   train nothing: print the tables of runs made in several processes
                           (e.g. --cohorts none and --alone false), joined party by party
 `);
   process.exit(0);
 }
-const splitTitle = (split: string, rule: unknown, rounds: number, H: number): string =>
-  `MNIST ${split === 'iid' ? 'IID' : 'Dirichlet(0.5) non-IID'} (rule ${String(rule)}, ${rounds} rounds x ${H} local steps; alone: ${rounds * H} steps)`;
+const splitTitle = (split: string, rule: unknown, rounds: number, H: number, encoding = 'f32'): string =>
+  `MNIST ${split === 'iid' ? 'IID' : 'Dirichlet(0.5) non-IID'} (rule ${String(rule)}, ${rounds} rounds x ${H} local steps; alone: ${rounds * H} steps; ${encoding} deltas)`;
 const ROUND_TABLE_TITLE =
   "Test accuracy of the cohort's global adapters after each round (every party of a cohort holds them)";
 if (opt.merge) {
@@ -150,7 +158,7 @@ if (opt.merge) {
     if (!runs.some((r) => r[split] !== undefined)) continue;
     const m = mergeMnistRuns(runs, split);
     console.log(
-      `\n### ${splitTitle(split, s.rule, Number(s.rounds), Number(s['local-steps']))}\n\n${perPartyTable(m.perParty, m.cohorts)}`,
+      `\n### ${splitTitle(split, s.rule, Number(s.rounds), Number(s['local-steps']), String(s['delta-encoding'] ?? 'f32'))}\n\n${perPartyTable(m.perParty, m.cohorts)}`,
     );
     console.log(
       `\nLift over alone at equal compute, per cohort size\n\n${liftTable(cohortLifts(m.perParty, m.cohorts))}`,
@@ -160,6 +168,9 @@ if (opt.merge) {
   console.log(`\nbase hash ${runs[0]!.base.hash}; merged: ${String(opt.merge)}`);
   process.exit(0);
 }
+const deltaEncoding = opt['delta-encoding'] as DeltaValueEncoding;
+if (deltaEncoding !== 'f32' && deltaEncoding !== 'q8')
+  throw new Error(`--delta-encoding f32 or q8, not ${deltaEncoding}`);
 const num = (k: keyof typeof opt): number => Number(opt[k]);
 // --cohorts none: the alone runs only (of --parties parties), e.g. in a second process
 const cohorts = opt.cohorts === 'none' ? [] : String(opt.cohorts).split(',').map(Number);
@@ -265,7 +276,10 @@ const runCohort = async (
     const contributions = trained.map(({ partyId, delta }, p) => ({
       partyId,
       sampleCount: shards[p]!.count,
-      delta: poisoned.has(p) ? poison(delta, p % 2 === 0 ? 'sign-flip' : 'noise', seed + r * 31 + p) : delta,
+      delta: withDeltaEncoding(
+        poisoned.has(p) ? poison(delta, p % 2 === 0 ? 'sign-flip' : 'noise', seed + r * 31 + p) : delta,
+        deltaEncoding,
+      ),
     }));
     if (validation) {
       // every honest party scores every delta on its own validation split; a party is flagged
@@ -387,7 +401,9 @@ for (const split of String(opt.splits).split(',')) {
     for (let p = 0; p < k; p++) perParty[p]!.together[k] = r.accuracy;
     log(`${split} cohort of ${k}: ${pct(r.accuracy)}%`);
   }
-  console.log(`\n### ${splitTitle(split, opt.rule, rounds, H)}\n\n${perPartyTable(perParty, cohorts)}`);
+  console.log(
+    `\n### ${splitTitle(split, opt.rule, rounds, H, deltaEncoding)}\n\n${perPartyTable(perParty, cohorts)}`,
+  );
   if (cohorts.length > 0 && opt.alone !== 'false')
     console.log(
       `\nLift over alone at equal compute, per cohort size\n\n${liftTable(cohortLifts(perParty, cohorts))}`,

@@ -10,6 +10,7 @@ export type AuditFindingKind =
   | 'delta-malformed'
   | 'delta-duplicate'
   | 'delta-size'
+  | 'delta-encoding'
   | 'start-mismatch'
   | 'aggregate-rule'
   | 'aggregate-unverifiable'

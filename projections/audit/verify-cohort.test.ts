@@ -258,6 +258,32 @@ describe('verifyCohort', () => {
     ]);
     expect(renderAuditFinding(report.findings[0]!)).toContain(`round 1 party ${party} object ${key}`);
   });
+
+  it("passes a q8 cohort, and names a delta sent in an encoding that is not the cohort's", async () => {
+    const q8 = await verify(await fixture({ deltaEncoding: 'q8' }));
+    expect(q8.findings).toEqual([]);
+    expect(q8.checked).toMatchObject({ deltas: 6, aggregates: 2 });
+    for (const deltaEncoding of ['f32', 'q8'] as const) {
+      const f = await fixture({ deltaEncoding, offEncoding: { round: 2, party: 1 } });
+      const report = await verify(f);
+      const party = f.parties[1]!;
+      const other = deltaEncoding === 'f32' ? 'q8' : 'f32';
+      // the delta is still used: the aggregate the parties computed from it checks
+      expect(report.findings).toEqual([
+        {
+          kind: 'delta-encoding',
+          message: `a ${other} delta in a cohort whose deltas are ${deltaEncoding}`,
+          position: expect.any(Number),
+          epoch: 1,
+          round: 2,
+          party,
+          key: f.keys.get(`2/${party}`)!,
+          expected: deltaEncoding,
+          found: other,
+        },
+      ]);
+    }
+  });
 });
 
 describe('verifyCohort on events given directly', () => {

@@ -2,11 +2,13 @@ import {
   type AggregationRule,
   type CohortTransition,
   type Delta,
+  type DeltaValueEncoding,
   type DmlEventData,
   type ObjectGrant,
   type StoredDmlEvent,
   aggregateDeltas,
   decodeDelta,
+  deltaEncodingOf,
   openSealedObject,
   slashShares,
   storageSha256Hex,
@@ -200,12 +202,14 @@ export const verifyCohort = async (
     checked.chainTransitions = deps.chain.length;
   }
 
-  // the cohort's rule
+  // the cohort's rule and delta encoding
   let ruleName: string | undefined;
   let rule: AggregationRule | undefined;
+  let encoding: DeltaValueEncoding = 'f32';
   for (const e of events)
     if (e.type === 'l1.CohortCreated') {
       ruleName = e.data.params.aggregation;
+      encoding = e.data.params.deltaEncoding ?? 'f32';
       try {
         rule = parseAggregationRuleName(ruleName);
       } catch (error) {
@@ -239,6 +243,20 @@ export const verifyCohort = async (
     const { delta, findings: found } = await checkDelta({ event: e, data: e.data }, deps);
     checked.deltas++;
     findings.push(...found);
+    // a delta sent in another encoding than the cohort's: a finding, but still used (it is a valid
+    // delta, and the parties aggregated what they decoded)
+    if (delta && deltaEncodingOf(delta) !== encoding)
+      findings.push({
+        kind: 'delta-encoding',
+        message: `a ${deltaEncodingOf(delta)} delta in a cohort whose deltas are ${encoding}`,
+        position: e.position,
+        epoch,
+        round,
+        party,
+        key: e.data.storageKey,
+        expected: encoding,
+        found: deltaEncodingOf(delta),
+      });
     list.push({ party, sampleCount, ...(delta ? { delta } : {}) });
     rounds.set(roundKey(epoch, round), list);
   }

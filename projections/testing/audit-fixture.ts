@@ -13,6 +13,7 @@ import {
   ed25519PublicKeyOfSeed,
   encodeDelta,
   makeDelta,
+  withDeltaEncoding,
   partyStream,
   signTrainingSnapshot,
   slashShares,
@@ -37,6 +38,10 @@ export interface AuditFixtureOptions {
   readonly missingSignature?: { round: number; party: number };
   /** This party's (index) commitment of this round states a size one byte larger than stored. */
   readonly misstatedBytes?: { round: number; party: number };
+  /** The cohort's delta encoding (default f32). */
+  readonly deltaEncoding?: 'f32' | 'q8';
+  /** A party that sends its delta of a round in the other encoding. */
+  readonly offEncoding?: { round: number; party: number };
   /** Publish a read grant with each commitment, signed at `signedAt` for `expiresInSeconds`. */
   readonly readGrants?: { readonly signedAt: Date; readonly expiresInSeconds: number };
 }
@@ -96,6 +101,7 @@ export const writeAuditFixture = async (options: AuditFixtureOptions): Promise<A
         contestationPeriodMs: 60_000,
         aggregation: 'fedavg',
         loraRank: 2,
+        ...(options.deltaEncoding === 'q8' ? { deltaEncoding: 'q8' as const } : {}),
       },
     }),
   ]);
@@ -119,9 +125,12 @@ export const writeAuditFixture = async (options: AuditFixtureOptions): Promise<A
     ]);
     const contributions = [];
     for (const [i, party] of parties.entries()) {
-      const delta = makeDelta([
-        { name: 'layer.lora_A', shape: [2, 2], values: Float32Array.from([i, round, -i, 0.5]) },
-      ]);
+      const cohortEncoding = options.deltaEncoding ?? 'f32';
+      const other = cohortEncoding === 'f32' ? 'q8' : 'f32';
+      const delta = withDeltaEncoding(
+        makeDelta([{ name: 'layer.lora_A', shape: [2, 2], values: Float32Array.from([i, round, -i, 0.5]) }]),
+        is(options.offEncoding, round, i) ? other : cohortEncoding,
+      );
       const ref = await content.put(encodeDelta(delta));
       keys.set(`${round}/${party}`, ref.key);
       const readGrant = options.readGrants ? await content.share(ref.key, options.readGrants) : undefined;
