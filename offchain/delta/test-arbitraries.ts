@@ -1,6 +1,8 @@
 // Shared fast-check generators and helpers for the delta tests (test-only; not exported by index.ts).
+import { expect } from '@jest/globals';
 import fc from 'fast-check';
-import { makeDelta, type Delta } from './delta-format.js';
+import { DmlError } from '../errors.js';
+import { decodeDelta, encodeDelta, makeDelta, type Delta } from './delta-format.js';
 import type { DeltaContribution } from './contributions.js';
 
 export const finiteF32 = fc.float({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 });
@@ -71,3 +73,15 @@ export const seededRandom = (seed: number): (() => number) => {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 };
+
+/** The property: one byte of an encoded delta (from `deltas`) set to any value decodes or raises a DmlError, nothing else. */
+export const oneByteCorruptionRaisesOnlyDmlError = (deltas: fc.Arbitrary<Delta>) =>
+  fc.property(deltas, fc.nat(), fc.integer({ min: 0, max: 255 }), (delta, at, value) => {
+    const bytes = Uint8Array.from(encodeDelta(delta));
+    bytes[at % bytes.length] = value;
+    try {
+      decodeDelta(bytes);
+    } catch (e) {
+      expect(e).toBeInstanceOf(DmlError);
+    }
+  });
