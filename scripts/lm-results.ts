@@ -34,7 +34,7 @@
  */
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
-import { type Delta, type DeltaValueEncoding, encodeDelta, withDeltaEncoding } from '../offchain/index.js';
+import { type Delta, encodeDelta, parseDeltaValueEncoding, withDeltaEncoding } from '../offchain/index.js';
 import {
   describeTransformerShape,
   lmHeldOut,
@@ -84,8 +84,7 @@ if (opt.help) {
   process.exit(0);
 }
 const rule = lmCohortRuleFromOptions(opt);
-const encoding = opt['delta-encoding'] as DeltaValueEncoding;
-if (encoding !== 'f32' && encoding !== 'q8') throw new Error(`--delta-encoding f32 or q8, not ${encoding}`);
+const encoding = parseDeltaValueEncoding(String(opt['delta-encoding']));
 const cut = lmSplitFromOptions(opt);
 const num = (k: keyof typeof opt): number => Number(opt[k]);
 const seed = num('seed');

@@ -36,13 +36,13 @@ import { parseArgs } from 'node:util';
 import {
   type AggregationRule,
   type Delta,
-  type DeltaValueEncoding,
   aggregateDeltas,
   flagDissimilarDeltas,
   flagOutlierScores,
   makeDelta,
   nesterovOuterStep,
   withDeltaEncoding,
+  parseDeltaValueEncoding,
 } from '../offchain/index.js';
 import {
   type LabelledImages,
@@ -168,9 +168,7 @@ if (opt.merge) {
   console.log(`\nbase hash ${runs[0]!.base.hash}; merged: ${String(opt.merge)}`);
   process.exit(0);
 }
-const deltaEncoding = opt['delta-encoding'] as DeltaValueEncoding;
-if (deltaEncoding !== 'f32' && deltaEncoding !== 'q8')
-  throw new Error(`--delta-encoding f32 or q8, not ${deltaEncoding}`);
+const deltaEncoding = parseDeltaValueEncoding(String(opt['delta-encoding']));
 const num = (k: keyof typeof opt): number => Number(opt[k]);
 // --cohorts none: the alone runs only (of --parties parties), e.g. in a second process
 const cohorts = opt.cohorts === 'none' ? [] : String(opt.cohorts).split(',').map(Number);

@@ -19,6 +19,7 @@ import {
   startEpochTx,
   type CohortState,
   type CohortTerms,
+  parseDeltaValueEncoding,
 } from '../../offchain/index.js';
 import type { CommandContext } from '../context.js';
 import {
@@ -146,15 +147,14 @@ export const registerCohortCommands = (program: Command, context: () => Promise<
             'BAD_FLAG',
             `--aggregation must be ffa-lora, fedavg or median, not ${o.aggregation}`,
           );
-        if (o.deltaEncoding !== 'f32' && o.deltaEncoding !== 'q8')
-          throw new DmlError('BAD_FLAG', `--delta-encoding must be f32 or q8, not ${o.deltaEncoding}`);
+        const deltaEncoding = parseDeltaValueEncoding(o.deltaEncoding);
         if (!/^[A-Za-z0-9._-]{1,64}$/.test(o.model))
           throw new DmlError('BAD_FLAG', `--model must be 1-64 letters, digits, . _ or -, not ${o.model}`);
         const params = {
           model: o.model,
           aggregation: o.aggregation,
           loraRank: Number(positive('--rank', o.rank)),
-          ...(o.deltaEncoding === 'q8' ? { deltaEncoding: 'q8' as const } : {}),
+          ...(deltaEncoding === 'q8' ? { deltaEncoding } : {}),
         };
         const session = await openSession(ctx.settings);
         const [seed] = await session.lucid.wallet.getUtxos();

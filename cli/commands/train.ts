@@ -33,6 +33,7 @@ import {
   openRoundEventBus,
   partyTokenUnits,
   storageConfigFromSettings,
+  parseDeltaValueEncoding,
 } from '../../offchain/index.js';
 import {
   mnistPartyFromPlan,
@@ -214,8 +215,7 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
             'BAD_FLAG',
             `--aggregation must be ffa-lora, fedavg or median, not ${o.aggregation}`,
           );
-        if (o.deltaEncoding !== 'f32' && o.deltaEncoding !== 'q8')
-          throw new DmlError('BAD_FLAG', `--delta-encoding must be f32 or q8, not ${o.deltaEncoding}`);
+        const deltaEncoding = parseDeltaValueEncoding(o.deltaEncoding);
         await selectTrainerBackend({ log: (line) => ctx.output.info(line) });
         const progress = ctx.output.progress();
         progress.update('pretraining the MNIST base on public images, quantising it to NF4');
@@ -233,7 +233,7 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
           batchSize: whole('--batch-size', o.batchSize),
           learningRate: positiveNumber('--learning-rate', o.learningRate),
           aggregation: o.aggregation as 'ffa-lora',
-          deltaEncoding: o.deltaEncoding,
+          deltaEncoding,
         });
         progress.done();
         ctx.output.result(

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { DmlError } from '../errors.js';
-import { decodeDelta, encodeDelta, hashDelta, makeDelta } from './delta-format.js';
+import { decodeDelta, encodeDelta, hashDelta, makeDelta, parseDeltaValueEncoding } from './delta-format.js';
 import { deltaArb, oneByteCorruptionRaisesOnlyDmlError } from './test-arbitraries.js';
 
 const sample = makeDelta([
@@ -115,5 +115,16 @@ describe('delta format', () => {
       { numRuns: 500 },
     );
     fc.assert(oneByteCorruptionRaisesOnlyDmlError(deltaArb), { numRuns: 300 });
+  });
+
+  it('reads a delta encoding a user names, and refuses any other in one line', () => {
+    expect(parseDeltaValueEncoding('f32')).toBe('f32');
+    expect(parseDeltaValueEncoding('q8')).toBe('q8');
+    expect(() => parseDeltaValueEncoding('fp16')).toThrow(
+      new DmlError('BAD_FLAG', '--delta-encoding must be f32 or q8, not fp16'),
+    );
+    expect(() => parseDeltaValueEncoding('Q8', 'deltaEncoding')).toThrow(
+      /^deltaEncoding must be f32 or q8, not Q8$/,
+    );
   });
 });

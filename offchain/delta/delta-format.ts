@@ -39,6 +39,12 @@ export const DELTA_MAX_TENSORS = 65535;
  * float32 scale per block of 64 values, see q8.ts).
  */
 export type DeltaValueEncoding = 'f32' | 'q8';
+
+/** A delta encoding named by a user (`flag` names where it came from); a DmlError otherwise. */
+export const parseDeltaValueEncoding = (value: string, flag = '--delta-encoding'): DeltaValueEncoding => {
+  if (value === 'f32' || value === 'q8') return value;
+  throw new DmlError('BAD_FLAG', `${flag} must be f32 or q8, not ${value}`);
+};
 export const DELTA_VALUE_ENCODINGS: readonly DeltaValueEncoding[] = ['f32', 'q8'];
 
 export interface DeltaTensor {

@@ -9,6 +9,7 @@ export {
   DELTA_Q8_BLOCK,
   DELTA_VALUE_ENCODINGS,
   deltaEncodingOf,
+  parseDeltaValueEncoding,
   compareDeltaNames,
   decodeDelta,
   encodeDelta,
