@@ -71,4 +71,10 @@ const main = async (): Promise<number> => {
   return failures > 0 ? 1 : 0;
 };
 
+// A reader that stops early (`npm run bench -- --help | head`) closes the pipe: what it did not
+// read is dropped, the run goes on (bench/results.json is still written) and exits as it would.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+});
+
 process.exitCode = await main();
