@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import {
   AdapterFiles,
   type Delta,
+  cohortMasterSalt,
   EncryptedContentStore,
   type EventStore,
   LocalFolderStore,
@@ -119,6 +120,7 @@ const prepare = async (s: PartyRoundSetup) => {
   const content = new TimedContentStore(objects, {
     prefix: `deltas/${s.ids[s.index]}`,
     passphrase: s.passphrase,
+    masterSalt: cohortMasterSalt(s.cohortId),
   });
   await content.ready(); // the store's scrypt master key: once per store, before any round
   const sqlite = new SqliteEventStore(join(s.dir, 'events.sqlite'));

@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import {
   AdapterFiles,
   DmlError,
+  cohortMasterSalt,
   EncryptedContentStore,
   HydraClient,
   PartyRoundLoop,
@@ -299,6 +300,7 @@ export const registerTrainCommands = (program: Command, context: () => Promise<C
         const content = new EncryptedContentStore(objects, {
           prefix: `${storage.prefix}deltas/${me}`,
           passphrase: storage.passphrase,
+          masterSalt: cohortMasterSalt(cohort.id),
         });
         let backendChosen = false;
         const parties = new Map<string, Awaited<ReturnType<typeof mnistPartyFromPlan>>>();

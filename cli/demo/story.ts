@@ -9,6 +9,7 @@ import {
   type CohortState,
   type Delta,
   DmlError,
+  cohortMasterSalt,
   EncryptedContentStore,
   type EventStore,
   LocalFolderStore,
@@ -243,6 +244,7 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
             content: new EncryptedContentStore(stores.get(m.wallet.pkh)!, {
               prefix: `deltas/${m.wallet.pkh}`,
               passphrase,
+              masterSalt: cohortMasterSalt(chain.cohortId),
             }),
             log,
             behaviour: m.behaviour,

@@ -84,6 +84,13 @@ export interface EncryptedContentStoreOptions {
   /** Key derivation cost for new objects (default `DEFAULT_SCRYPT`). */
   readonly scrypt?: ScryptParameters;
   /**
+   * The salt of the store's scrypt master key (16 bytes; default: random per store). A cohort's
+   * parties pass `cohortMasterSalt(cohortId)`: they share the passphrase, so a per-store salt buys
+   * nothing against a guesser (one store's objects suffice to test a guess), while a shared one
+   * lets a party open its peers' deltas with the one scrypt it pays for its own store.
+   */
+  readonly masterSalt?: Uint8Array;
+  /**
    * Hash the ciphertext on a second thread while encrypting (`sealObjectPipelined`): with a core
    * free, the put's critical path holds about max(encrypt, hash) instead of their sum; with none,
    * the hashing thread waits for a core and the put takes longer than inline. Default:
@@ -133,7 +140,7 @@ export class EncryptedContentStore {
   }
 
   private deriveMaster(): Promise<MasterKey> {
-    const derived = deriveMasterKey(this.options.passphrase, this.options.scrypt);
+    const derived = deriveMasterKey(this.options.passphrase, this.options.scrypt, this.options.masterSalt);
     // reported by the put that awaits it; the next put derives again
     derived.catch(() => {
       if (this.master === derived) this.master = undefined;

@@ -30,6 +30,7 @@ export {
   sealedLength,
   openSealedObject,
   readSealedHeader,
+  scryptDerivationCount,
 } from './sealed-object.js';
 export { BackgroundSha256 } from './background-sha256.js';
 export { DML_MALLOC_TUNABLES, withDmlMallocTunables } from './malloc-tunables.js';
@@ -44,6 +45,7 @@ export {
   storageSha256Hex,
   fetchSharedContent,
 } from './encrypted-content-store.js';
+export { cohortMasterSalt } from './cohort-master-salt.js';
 export type { BackoffPolicy as StorageBackoffPolicy, RetryClock as StorageRetryClock } from './retry.js';
 export {
   type StorageRetryInfo,

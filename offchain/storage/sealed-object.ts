@@ -26,14 +26,17 @@ import type { BackgroundSha256 } from './background-sha256.js';
  * per store instead of one per object: the store derives a master key once, scrypt(passphrase,
  * master salt), and each object's key is HKDF-SHA256(master key, a fresh random object salt,
  * "dml sealed object v2"). Still a fresh random salt and nonce per object, hence a fresh key per
- * object; a passphrase guess still costs one scrypt per master salt.
+ * object; a passphrase guess still costs one scrypt per master salt. The master salt is random per
+ * store unless the store is given one: a cohort's parties, who share the passphrase, share the
+ * cohort's (`cohortMasterSalt`), so that a party opens every peer's objects with the one scrypt it
+ * paid for its own store instead of one more per peer.
  *
  *   offset  size  field
  *        0     4  magic "DMLE"
  *        4     1  format version (2)
  *        5     1  KDF id (2 = scrypt master key + HKDF-SHA256 per object)
  *        6     3  scrypt log2(N), r, p (of the master key)
- *        9    16  master salt (the store's scrypt salt)
+ *        9    16  master salt (the store's scrypt salt: random, or its cohort's)
  *       25    16  object salt (HKDF salt)
  *       41    12  GCM nonce
  *       53     n  ciphertext
@@ -71,8 +74,14 @@ export const SEALED_V2_OVERHEAD_BYTES = SEALED_V2_HEADER_BYTES + TAG_BYTES;
 /** Bounds a header must respect: a forged header cannot make us spend unbounded memory or time. */
 const SCRYPT_BOUNDS = { log2N: [10, 20], r: [1, 32], p: [1, 16] } as const;
 
+let scryptRuns = 0;
+
+/** How many scrypt derivations this process has started (each costs ~0.1 s at the default). */
+export const scryptDerivationCount = (): number => scryptRuns;
+
 const deriveKey = (passphrase: string, salt: Uint8Array, params: ScryptParameters): Promise<Buffer> => {
   const N = 2 ** params.log2N;
+  scryptRuns += 1;
   return new Promise((resolve, reject) =>
     scrypt(
       passphrase.normalize('NFC'),
@@ -110,7 +119,7 @@ export interface ObjectKey {
   readonly masterSalt?: Buffer;
 }
 
-/** A store's master key (format version 2): scrypt of the passphrase under a random master salt. */
+/** A store's master key (format version 2): scrypt of the passphrase under its master salt. */
 export interface MasterKey {
   readonly scrypt: ScryptParameters;
   readonly salt: Buffer;
@@ -144,17 +153,25 @@ const cachedMasterKey = (passphrase: string, salt: Buffer, params: ScryptParamet
 };
 
 /**
- * Derives a store's master key (format version 2) under a fresh random master salt: the one
- * scrypt a store pays, however many objects it seals. Kept in this process's cache of master
- * keys, so that reading back the store's own objects derives nothing.
+ * Derives a store's master key (format version 2) under `masterSalt` (16 bytes), or a fresh random
+ * one: the one scrypt a store pays, however many objects it seals. Kept in this process's cache of
+ * master keys, so that reading back the store's own objects derives nothing, nor reading the
+ * objects of another store under the same passphrase and master salt (a cohort's parties, see
+ * `cohortMasterSalt`).
  */
 export const deriveMasterKey = async (
   passphrase: string,
   params: ScryptParameters = DEFAULT_SCRYPT,
+  masterSalt?: Uint8Array,
 ): Promise<MasterKey> => {
   checkPassphrase(passphrase);
   checkScrypt(params);
-  const salt = randomBytes(SALT_BYTES);
+  if (masterSalt !== undefined && masterSalt.length !== SALT_BYTES)
+    throw new DmlError(
+      'STORAGE_MASTER_SALT',
+      `a master salt is ${SALT_BYTES} bytes, not ${masterSalt.length}`,
+    );
+  const salt = masterSalt === undefined ? randomBytes(SALT_BYTES) : Buffer.from(masterSalt);
   return { scrypt: params, salt, key: await cachedMasterKey(passphrase, salt, params) };
 };
 
