@@ -37,12 +37,14 @@ export const flagOutlierScores = (
  * similarity of the unflagged ones); the consensus is recomputed without the flagged deltas,
  * up to three passes (a bad minority pulls the first median towards itself). Catches what
  * validation loss cannot: random noise of an honest norm barely moves the loss but is nearly
- * orthogonal to the consensus. Float64 sums in party order: deterministic.
+ * orthogonal to the consensus. Float64 sums in party order: deterministic. Each result carries the
+ * delta's size in floats (`dimensions`), for `flagRandomDirectionParties` across rounds: late in
+ * training honest similarities can fall below any fixed threshold (see there).
  */
 export const flagDissimilarDeltas = (
   contributions: readonly DeltaContribution[],
   options: { readonly minSimilarity?: number; readonly relative?: number } = {},
-): Array<{ partyId: string; similarity: number; flagged: boolean }> => {
+): Array<{ partyId: string; similarity: number; dimensions: number; flagged: boolean }> => {
   const { minSimilarity = 0.1, relative = 0.5 } = options;
   const ordered = orderContributions(contributions);
   let flagged = new Set<string>();
@@ -64,9 +66,11 @@ export const flagDissimilarDeltas = (
     flagged = next;
     if (same) break;
   }
+  const dimensions = ordered[0]!.delta.tensors.reduce((n, t) => n + t.values.length, 0);
   return ordered.map((c, i) => ({
     partyId: c.partyId,
     similarity: similarities[i]!,
+    dimensions,
     flagged: flagged.has(c.partyId),
   }));
 };

@@ -29,6 +29,11 @@ export { trimmedMeanDeltas } from './trimmed-mean.js';
 export { type KrumSelection, krumSelect } from './krum.js';
 export { type NesterovOuterSettings, nesterovOuterStep } from './diloco.js';
 export { flagDissimilarDeltas, flagOutlierScores } from './contribution-flags.js';
+export {
+  type CombinedSimilarityScore,
+  type RoundSimilarity,
+  flagRandomDirectionParties,
+} from './random-direction-flags.js';
 export { LORA_A_SUFFIX, LORA_B_SUFFIX, isLoraA, isLoraB, loraLayerOf } from './lora-names.js';
 export {
   type AggregateResult,
