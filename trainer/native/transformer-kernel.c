@@ -1,0 +1,292 @@
+/*
+ * The transformer engine's optional native kernel (design_docs/trainer.md, "The native kernel"):
+ * the functions of trainer/transformer-kernel.wat with the same arguments and meaning, on the
+ * memory of the wasm kernel's instance (a WebAssembly.Memory's ArrayBuffer, whose data pointer
+ * N-API gives; addresses are byte offsets into it, matrices row-major float32), in AVX2 + FMA
+ * (8 lanes, a fused multiply-add per instruction: twice the width of wasm SIMD).
+ *
+ * Built by `npm run build:native` (scripts/build-native.ts: gcc -O3 -shared -fPIC, no node-gyp)
+ * into trainer/native/build/transformer_kernel.node; loaded by trainer/transformer-kernel.ts
+ * when the build exists and `supported()` says the CPU has AVX2 and FMA, else the wasm kernel
+ * is used. Only the functions below are compiled for AVX2 + FMA (`target` attribute), so the
+ * file loads on any x86-64 and says "unsupported" instead of faulting on an illegal instruction.
+ *
+ * Safety: every call takes the memory's current ArrayBuffer (a grown memory detaches the old
+ * one) and checks that every byte it will touch lies inside it (a JS RangeError otherwise, where
+ * wasm would trap): no address given by JS can make it read or write outside the memory.
+ */
+#include <node_api.h>
+#include <immintrin.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NATIVE_TARGET __attribute__((target("avx2,fma")))
+
+/* ---- gemm: a register-blocked product (6 rows x 16 columns of 8-lane accumulators) with
+ * packing, Goto/BLIS style: R's block [KC, NC] packed once per (jc, pc) into panels of 16
+ * columns ([kc][16], zero-padded), L's block [MC, KC] into slivers of 6 rows ([kc][6]); the
+ * micro-kernel streams one sliver of each (6 kc + 16 kc floats: L1/L2) into 12 accumulators. */
+
+enum { MR = 6, NR = 16, KC = 256, MC = 144, NC = 2048 };
+
+typedef struct {
+  float *a; /* MC x KC */
+  float *b; /* KC x NC */
+} Scratch;
+
+static Scratch *scratch_of(napi_env env) {
+  Scratch *s = NULL;
+  if (napi_get_instance_data(env, (void **)&s) != napi_ok) return NULL;
+  return s;
+}
+
+/* c (=|+=) alpha * acc6x16 for rows < mr, columns < nr. */
+NATIVE_TARGET static inline void store_tile(float *c, long ldc, __m256 *acc, int mr, int nr, float alpha, int add) {
+  const __m256 va = _mm256_set1_ps(alpha);
+  if (nr == NR) {
+    for (int i = 0; i < mr; i++) {
+      __m256 v0 = _mm256_mul_ps(va, acc[2 * i]);
+      __m256 v1 = _mm256_mul_ps(va, acc[2 * i + 1]);
+      float *row = c + i * ldc;
+      if (add) {
+        v0 = _mm256_add_ps(_mm256_loadu_ps(row), v0);
+        v1 = _mm256_add_ps(_mm256_loadu_ps(row + 8), v1);
+      }
+      _mm256_storeu_ps(row, v0);
+      _mm256_storeu_ps(row + 8, v1);
+    }
+    return;
+  }
+  float tmp[NR] __attribute__((aligned(32)));
+  for (int i = 0; i < mr; i++) {
+    _mm256_store_ps(tmp, _mm256_mul_ps(va, acc[2 * i]));
+    _mm256_store_ps(tmp + 8, _mm256_mul_ps(va, acc[2 * i + 1]));
+    float *row = c + i * ldc;
+    for (int j = 0; j < nr; j++) row[j] = add ? row[j] + tmp[j] : tmp[j];
+  }
+}
+
+/* acc = sum over kk steps of a[p][0..6) x b[p][0..16). */
+NATIVE_TARGET static void micro_6x16(long kk, const float *a, const float *b, __m256 *out) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+  for (long p = 0; p < kk; p++) {
+    const __m256 b0 = _mm256_load_ps(b);
+    const __m256 b1 = _mm256_load_ps(b + 8);
+    __m256 w;
+    w = _mm256_broadcast_ss(a + 0);
+    c00 = _mm256_fmadd_ps(w, b0, c00);
+    c01 = _mm256_fmadd_ps(w, b1, c01);
+    w = _mm256_broadcast_ss(a + 1);
+    c10 = _mm256_fmadd_ps(w, b0, c10);
+    c11 = _mm256_fmadd_ps(w, b1, c11);
+    w = _mm256_broadcast_ss(a + 2);
+    c20 = _mm256_fmadd_ps(w, b0, c20);
+    c21 = _mm256_fmadd_ps(w, b1, c21);
+    w = _mm256_broadcast_ss(a + 3);
+    c30 = _mm256_fmadd_ps(w, b0, c30);
+    c31 = _mm256_fmadd_ps(w, b1, c31);
+    w = _mm256_broadcast_ss(a + 4);
+    c40 = _mm256_fmadd_ps(w, b0, c40);
+    c41 = _mm256_fmadd_ps(w, b1, c41);
+    w = _mm256_broadcast_ss(a + 5);
+    c50 = _mm256_fmadd_ps(w, b0, c50);
+    c51 = _mm256_fmadd_ps(w, b1, c51);
+    a += MR;
+    b += NR;
+  }
+  out[0] = c00, out[1] = c01, out[2] = c10, out[3] = c11, out[4] = c20, out[5] = c21;
+  out[6] = c30, out[7] = c31, out[8] = c40, out[9] = c41, out[10] = c50, out[11] = c51;
+}
+
+/* panels of 16 columns: dst[(j / 16) * kc * 16 + p * 16 + j % 16] = r[(pc + p) * n + jc + j], 0 past nc. */
+NATIVE_TARGET static void pack_r(const float *r, long n, long pc, long kc, long jc, long nc, float *dst) {
+  for (long j0 = 0; j0 < nc; j0 += NR) {
+    const long w = nc - j0 < NR ? nc - j0 : NR;
+    const float *src = r + pc * n + jc + j0;
+    if (w == NR) {
+      for (long p = 0; p < kc; p++, src += n, dst += NR) {
+        _mm256_store_ps(dst, _mm256_loadu_ps(src));
+        _mm256_store_ps(dst + 8, _mm256_loadu_ps(src + 8));
+      }
+    } else {
+      for (long p = 0; p < kc; p++, src += n, dst += NR) {
+        long j = 0;
+        for (; j < w; j++) dst[j] = src[j];
+        for (; j < NR; j++) dst[j] = 0.f;
+      }
+    }
+  }
+}
+
+/* slivers of 6 rows: dst[(i / 6) * kc * 6 + p * 6 + i % 6] = l[(ic + i) * k + pc + p], 0 past mc. */
+static void pack_l(const float *l, long k, long ic, long mc, long pc, long kc, float *dst) {
+  for (long i0 = 0; i0 < mc; i0 += MR) {
+    const long h = mc - i0 < MR ? mc - i0 : MR;
+    const float *src = l + (ic + i0) * k + pc;
+    for (long p = 0; p < kc; p++, dst += MR) {
+      long i = 0;
+      for (; i < h; i++) dst[i] = src[i * k + p];
+      for (; i < MR; i++) dst[i] = 0.f;
+    }
+  }
+}
+
+/* The p range [from, to) a tile of rows i0 .. i0 + rows - 1 and columns from j0 needs (tri as in gemm). */
+static inline void k_range(int tri, long i0, long rows, long j0, long k, long *from, long *to) {
+  *from = 0;
+  *to = k;
+  if (tri == 2) *to = i0 + rows < k ? i0 + rows : k;
+  else if (tri == 3) *from = i0 < k ? i0 : k;
+  else if (tri == 4) *from = j0 < k ? j0 : k;
+}
+
+/* C[m, n] (=|+=) alpha L[m, k] R[k, n]; tri as in TransformerKernelExports.gemm. A tile's first
+ * K block stores (or adds, with acc), the following ones add; a tile with nothing to sum in its
+ * first block still stores alpha * 0 (as the wasm kernel does); tri 1 skips tiles wholly above
+ * the diagonal (never written). */
+NATIVE_TARGET static void gemm_f32(const float *l, long m, long k, const float *r, long n, float *c, float alpha,
+                                   int acc, int tri, Scratch *s) {
+  __m256 t[2 * MR];
+  for (long jc = 0; jc < n; jc += NC) {
+    const long nc = n - jc < NC ? n - jc : NC;
+    /* a K of 0 still writes C (= alpha * 0) */
+    for (long pc = 0; pc < k || (pc == 0 && k == 0); pc += KC) {
+      const long kc = k - pc < KC ? k - pc : KC;
+      if (kc > 0) pack_r(r, n, pc, kc, jc, nc, s->b);
+      for (long ic = 0; ic < m; ic += MC) {
+        const long mc = m - ic < MC ? m - ic : MC;
+        if (tri == 1 && ic + mc - 1 < jc) continue;
+        if (kc > 0) pack_l(l, k, ic, mc, pc, kc, s->a);
+        for (long j0 = 0; j0 < nc; j0 += NR) {
+          const long nr = nc - j0 < NR ? nc - j0 : NR;
+          const float *bp = s->b + j0 * kc;
+          for (long i0 = 0; i0 < mc; i0 += MR) {
+            const long mr = mc - i0 < MR ? mc - i0 : MR;
+            const long gi = ic + i0, gj = jc + j0;
+            if (tri == 1 && gi + mr - 1 < gj) continue;
+            long from, to;
+            k_range(tri, gi, mr, gj, k, &from, &to);
+            if (from < pc) from = pc;
+            if (to > pc + kc) to = pc + kc;
+            const int first = pc == 0;
+            if (to <= from) {
+              if (!first) continue;
+              for (int q = 0; q < 2 * MR; q++) t[q] = _mm256_setzero_ps();
+            } else {
+              micro_6x16(to - from, s->a + i0 * kc + (from - pc) * MR, bp + (from - pc) * NR, t);
+            }
+            store_tile(c + gi * n + gj, n, t, (int)mr, (int)nr, alpha, first ? acc : 1);
+          }
+        }
+      }
+    }
+  }
+}
+
+/* ---- N-API glue */
+
+static napi_value throw_range(napi_env env, const char *what) {
+  napi_throw_range_error(env, NULL, what);
+  return NULL;
+}
+
+/* The memory's bytes: args[0] is its current ArrayBuffer (memory.buffer, taken at every call). */
+static int memory_of(napi_env env, napi_value buffer, uint8_t **data, size_t *length) {
+  void *d = NULL;
+  if (napi_get_arraybuffer_info(env, buffer, &d, length) != napi_ok || d == NULL) {
+    napi_throw_type_error(env, NULL, "transformer kernel: the first argument must be the memory's ArrayBuffer");
+    return 0;
+  }
+  *data = (uint8_t *)d;
+  return 1;
+}
+
+static int arg_u32(napi_env env, napi_value v, uint32_t *out) {
+  double x;
+  if (napi_get_value_double(env, v, &x) != napi_ok || !(x >= 0) || x > 4294967295.0 || x != (double)(uint32_t)x) {
+    napi_throw_range_error(env, NULL, "transformer kernel: an address or size is not an unsigned 32-bit integer");
+    return 0;
+  }
+  *out = (uint32_t)x;
+  return 1;
+}
+
+/* Whether [at, at + bytes) lies in a memory of `length` bytes. */
+static int inside(uint64_t at, uint64_t bytes, size_t length) { return at <= length && bytes <= length - at; }
+
+/* gemm(buffer, l, m, k, r, n, c, alpha, acc, panel, tri): panel is the wasm kernel's scratch,
+ * unused here (the native kernel packs into its own). */
+static napi_value js_gemm(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 11)
+    return throw_range(env, "transformer kernel: gemm takes 11 arguments");
+  uint8_t *mem;
+  size_t length;
+  if (!memory_of(env, argv[0], &mem, &length)) return NULL;
+  uint32_t l, m, k, r, n, c, acc, panel, tri;
+  double alpha;
+  if (!arg_u32(env, argv[1], &l) || !arg_u32(env, argv[2], &m) || !arg_u32(env, argv[3], &k) ||
+      !arg_u32(env, argv[4], &r) || !arg_u32(env, argv[5], &n) || !arg_u32(env, argv[6], &c) ||
+      !arg_u32(env, argv[8], &acc) || !arg_u32(env, argv[9], &panel) || !arg_u32(env, argv[10], &tri))
+    return NULL;
+  if (napi_get_value_double(env, argv[7], &alpha) != napi_ok) return throw_range(env, "transformer kernel: alpha");
+  if (tri > 4) return throw_range(env, "transformer kernel: gemm's tri must be 0..4");
+  if ((l | r | c) & 3) return throw_range(env, "transformer kernel: gemm's matrices must be 4-byte aligned");
+  if (!inside(l, 4ull * m * k, length) || !inside(r, 4ull * k * n, length) || !inside(c, 4ull * m * n, length))
+    return throw_range(env, "transformer kernel: gemm's operands reach past the memory");
+  Scratch *s = scratch_of(env);
+  if (s == NULL) return throw_range(env, "transformer kernel: no scratch");
+  gemm_f32((const float *)(mem + l), m, k, (const float *)(mem + r), n, (float *)(mem + c), (float)alpha,
+           acc != 0, (int)tri, s);
+  return NULL;
+}
+
+static int cpu_supported(void) {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+static napi_value js_supported(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value v;
+  napi_get_boolean(env, cpu_supported(), &v);
+  return v;
+}
+
+static void free_scratch(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  Scratch *s = (Scratch *)data;
+  free(s->a);
+  free(s->b);
+  free(s);
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  Scratch *s = (Scratch *)calloc(1, sizeof(Scratch));
+  if (s == NULL) return NULL;
+  s->a = (float *)aligned_alloc(64, sizeof(float) * MC * KC);
+  s->b = (float *)aligned_alloc(64, sizeof(float) * KC * (NC + NR));
+  if (s->a == NULL || s->b == NULL) {
+    free(s->a);
+    free(s->b);
+    free(s);
+    return NULL;
+  }
+  napi_set_instance_data(env, s, free_scratch, NULL);
+  napi_property_descriptor props[] = {
+      {"supported", NULL, js_supported, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gemm", NULL, js_gemm, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
