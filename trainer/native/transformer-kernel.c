@@ -68,7 +68,7 @@ NATIVE_TARGET static inline void store_tile(float *c, long ldc, __m256 *acc, int
 }
 
 /* acc = sum over kk steps of a[p][0..6) x b[p][0..16). */
-NATIVE_TARGET static void micro_6x16(long kk, const float *a, const float *b, __m256 *out) {
+NATIVE_TARGET __attribute__((noinline)) static void micro_6x16(long kk, const float *a, const float *b, __m256 *out) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
