@@ -188,6 +188,41 @@ describe('the native transformer kernel (trainer/native/transformer-kernel.c)', 
       }
     });
 
+    it('gelu, causal_softmax and their backwards match the wasm kernel within float tolerance, any size', () => {
+      for (const size of [1, 7, 8, 9, 31, 128, 131]) {
+        const run = (choice: TransformerKernelChoice) => {
+          const kernel = new DenseKernel();
+          const count = size * size;
+          const at = [0, 1, 2, 3, 4].map(() => kernel.alloc(count));
+          kernel.commit();
+          const z = randomArray(count, size).map((x) => 3 * x);
+          kernel.f32(at[0]!, count).set(z);
+          kernel.f32(at[1]!, count).set(randomArray(count, size + 1));
+          kernel.f32(at[3]!, count).set(z);
+          kernel.f32(at[4]!, count).set(randomArray(count, size + 2));
+          const g = transformerKernel(kernel.k.memory, choice);
+          g.gelu(at[0]!, at[2]!, at[1]!, count); // out at 2, tanh at 1
+          const out = kernel.f32(at[2]!, count).slice();
+          const tanh = kernel.f32(at[1]!, count).slice();
+          g.gelu_backward(at[0]!, at[4]!, at[1]!, count); // d at 4 (in place)
+          const dGelu = kernel.f32(at[4]!, count).slice();
+          kernel.f32(at[4]!, count).set(randomArray(count, size + 3));
+          g.causal_softmax(at[3]!, size);
+          const p = kernel.f32(at[3]!, count).slice();
+          g.causal_softmax_backward(at[3]!, at[4]!, size);
+          return { out, tanh, dGelu, p, dS: kernel.f32(at[4]!, count).slice() };
+        };
+        const nat = run('native');
+        const wasm = run(transformerKernelVariant());
+        for (const key of ['out', 'tanh', 'dGelu', 'p', 'dS'] as const)
+          for (let i = 0; i < nat[key].length; i++)
+            if (!(Math.abs(nat[key][i]! - wasm[key][i]!) <= 2e-6 * Math.max(1, Math.abs(wasm[key][i]!))))
+              throw new Error(`${key}[${i}] of size ${size}: native ${nat[key][i]} wasm ${wasm[key][i]}`);
+        // above the diagonal: exact zeros in both
+        expect(nat.p[size - 1]).toBe(size === 1 ? 1 : 0);
+      }
+    });
+
     it('follows the memory when it grows (the old ArrayBuffer detached) and refuses operands past its end', () => {
       const kernel = new DenseKernel();
       const [m, k, n] = [13, 21, 35];
@@ -224,6 +259,10 @@ describe('the native transformer kernel (trainer/native/transformer-kernel.c)', 
       expect(() => g.gemm(lAt, m, k, rAt, n, cAt + 2, 1, 0, panel, GEMM_FULL)).toThrow(/aligned/);
       expect(() => g.gemm(lAt, m, k, rAt, n, cAt, 1, 0, panel, 5 as GemmTriangle)).toThrow(/tri/);
       expect(() => g.gemm(-4, m, k, rAt, n, cAt, 1, 0, panel, GEMM_FULL)).toThrow(/unsigned/);
+      expect(() => g.gelu(lAt, cAt, bytes - 8, 3)).toThrow(/past the memory/);
+      expect(() => g.gelu_backward(lAt, bytes - 4, cAt, 2)).toThrow(/past the memory/);
+      expect(() => g.causal_softmax(cAt, 1 << 15)).toThrow(/past the memory/);
+      expect(() => g.causal_softmax_backward(cAt, bytes - 4, 2)).toThrow(/past the memory/);
     });
 
     it("a whole step (loss and every gradient) and a training run on the native kernel are close to the wasm kernel's", () => {

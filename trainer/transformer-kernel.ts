@@ -147,6 +147,10 @@ interface NativeTransformerAddon {
     panel: number,
     tri: number,
   ): void;
+  gelu(buffer: ArrayBuffer, z: number, out: number, tanh: number, count: number): void;
+  gelu_backward(buffer: ArrayBuffer, z: number, d: number, tanh: number, count: number): void;
+  causal_softmax(buffer: ArrayBuffer, p: number, t: number): void;
+  causal_softmax_backward(buffer: ArrayBuffer, p: number, dp: number, t: number): void;
 }
 
 /** Where `npm run build:native` writes the native kernel (relative to this file). */
@@ -209,7 +213,8 @@ export const transformerKernelDescription = (): string => {
   } catch (error) {
     return (error as Error).message;
   }
-  if (choice === 'native') return 'native (AVX2 + FMA, trainer/native) products, wasm SIMD for the rest';
+  if (choice === 'native')
+    return 'native (AVX2 + FMA, trainer/native): products, GELU, causal softmax; wasm SIMD: LayerNorm';
   const why = process.env.DML_LM_NATIVE === '0' ? 'DML_LM_NATIVE=0' : nativeTransformerKernel().reason;
   return `wasm SIMD, ${choice} build (native kernel: ${why})`;
 };
@@ -217,8 +222,8 @@ export const transformerKernelDescription = (): string => {
 /**
  * An instance of the kernel on `memory` (the dense kernel's exported memory), of this process's
  * choice unless named. 'native': the native `gemm` (it takes `memory.buffer` at every call, so
- * a grown memory is followed) and the wasm kernel's fused build (plain without relaxed SIMD) for
- * the other functions.
+ * a grown memory is followed), GELU and the causal softmax with their backwards; the wasm
+ * kernel's fused build (plain without relaxed SIMD) for LayerNorm.
  */
 export const transformerKernel = (
   memory: WebAssembly.Memory,
@@ -235,9 +240,9 @@ export const transformerKernel = (
       addon.gemm(memory.buffer, l, m, k, r, n, c, alpha, acc, panel, tri),
     layer_norm: wasm.layer_norm,
     layer_norm_backward: wasm.layer_norm_backward,
-    gelu: wasm.gelu,
-    gelu_backward: wasm.gelu_backward,
-    causal_softmax: wasm.causal_softmax,
-    causal_softmax_backward: wasm.causal_softmax_backward,
+    gelu: (z, out, tanh, count) => addon.gelu(memory.buffer, z, out, tanh, count),
+    gelu_backward: (z, d, tanh, count) => addon.gelu_backward(memory.buffer, z, d, tanh, count),
+    causal_softmax: (p, t) => addon.causal_softmax(memory.buffer, p, t),
+    causal_softmax_backward: (p, dp, t) => addon.causal_softmax_backward(memory.buffer, p, dp, t),
   };
 };

@@ -189,6 +189,147 @@ NATIVE_TARGET static void gemm_f32(const float *l, long m, long k, const float *
   }
 }
 
+
+/* ---- GELU and the causal softmax, 8 lanes (the wasm kernel's arithmetic: e^x as Cephes' expf,
+ * GELU's tanh as 1 - 2 / (e^2u + 1)); a partial last group goes through an 8-float buffer. */
+
+/* e^x per lane: x = n ln 2 + f, |f| <= ln 2 / 2, a degree-7 polynomial for e^f, 2^n from the
+ * exponent bits (~1-2 ulp); x clamped to [-87, 88]. */
+NATIVE_TARGET static inline __m256 exp8(__m256 x) {
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.f)), _mm256_set1_ps(88.f));
+  const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 f = _mm256_sub_ps(x, _mm256_mul_ps(k, _mm256_set1_ps(0.693359375f)));
+  f = _mm256_sub_ps(f, _mm256_mul_ps(k, _mm256_set1_ps(-2.12194440e-4f)));
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, f), f, f), _mm256_set1_ps(1.f));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+NATIVE_TARGET static inline __m256 gelu8(__m256 x, __m256 *th) {
+  const __m256 one = _mm256_set1_ps(1.f);
+  const __m256 u = _mm256_mul_ps(_mm256_set1_ps(1.5957691216057308f),
+                                 _mm256_add_ps(x, _mm256_mul_ps(_mm256_set1_ps(0.044715f),
+                                                                _mm256_mul_ps(_mm256_mul_ps(x, x), x))));
+  *th = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.f), _mm256_add_ps(one, exp8(u))));
+  return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(one, *th));
+}
+
+NATIVE_TARGET static inline __m256 gelu_grad8(__m256 x, __m256 th, __m256 d) {
+  const __m256 one = _mm256_set1_ps(1.f), half = _mm256_set1_ps(0.5f);
+  const __m256 a = _mm256_mul_ps(half, _mm256_add_ps(one, th));
+  const __m256 b = _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(half, x), _mm256_sub_ps(one, _mm256_mul_ps(th, th))),
+                                 _mm256_set1_ps(0.7978845608028654f));
+  const __m256 c = _mm256_add_ps(one, _mm256_mul_ps(_mm256_set1_ps(0.134145f), _mm256_mul_ps(x, x)));
+  return _mm256_mul_ps(d, _mm256_add_ps(a, _mm256_mul_ps(b, c)));
+}
+
+NATIVE_TARGET static void gelu_f32(const float *z, float *out, float *tanh_, long count) {
+  long i = 0;
+  __m256 th;
+  for (; i + 8 <= count; i += 8) {
+    _mm256_storeu_ps(out + i, gelu8(_mm256_loadu_ps(z + i), &th));
+    _mm256_storeu_ps(tanh_ + i, th);
+  }
+  if (i < count) {
+    float buf[8] __attribute__((aligned(32))) = {0}, tb[8] __attribute__((aligned(32)));
+    memcpy(buf, z + i, sizeof(float) * (count - i));
+    _mm256_store_ps(buf, gelu8(_mm256_load_ps(buf), &th));
+    _mm256_store_ps(tb, th);
+    memcpy(out + i, buf, sizeof(float) * (count - i));
+    memcpy(tanh_ + i, tb, sizeof(float) * (count - i));
+  }
+}
+
+NATIVE_TARGET static void gelu_backward_f32(const float *z, float *d, const float *tanh_, long count) {
+  long i = 0;
+  for (; i + 8 <= count; i += 8)
+    _mm256_storeu_ps(d + i, gelu_grad8(_mm256_loadu_ps(z + i), _mm256_loadu_ps(tanh_ + i), _mm256_loadu_ps(d + i)));
+  if (i < count) {
+    float bz[8] __attribute__((aligned(32))) = {0}, bt[8] __attribute__((aligned(32))) = {0},
+          bd[8] __attribute__((aligned(32))) = {0};
+    memcpy(bz, z + i, sizeof(float) * (count - i));
+    memcpy(bt, tanh_ + i, sizeof(float) * (count - i));
+    memcpy(bd, d + i, sizeof(float) * (count - i));
+    _mm256_store_ps(bd, gelu_grad8(_mm256_load_ps(bz), _mm256_load_ps(bt), _mm256_load_ps(bd)));
+    memcpy(d + i, bd, sizeof(float) * (count - i));
+  }
+}
+
+/* All ones in the lanes j + lane < limit. */
+NATIVE_TARGET static inline __m256 lanes_below(long j, long limit) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_castsi256_ps(
+      _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(limit - j)), lane));
+}
+
+NATIVE_TARGET static inline float lanes_sum(__m256 v) {
+  float x[8] __attribute__((aligned(32)));
+  _mm256_store_ps(x, v);
+  return ((x[0] + x[1]) + (x[2] + x[3])) + ((x[4] + x[5]) + (x[6] + x[7]));
+}
+
+NATIVE_TARGET static inline float lanes_max(__m256 v) {
+  float x[8] __attribute__((aligned(32)));
+  _mm256_store_ps(x, v);
+  float m = x[0];
+  for (int q = 1; q < 8; q++) m = x[q] > m ? x[q] : m;
+  return m;
+}
+
+/* Each row i of P [t, t] (=) the softmax of its entries j <= i, 0 above the diagonal. */
+NATIVE_TARGET static void causal_softmax_f32(float *p, long t) {
+  const __m256 ninf = _mm256_set1_ps(-__builtin_inff());
+  for (long i = 0; i < t; i++) {
+    float *row = p + i * t;
+    const long n = i + 1; /* entries j < n */
+    __m256 mx = ninf;
+    long j = 0;
+    for (; j + 8 <= n; j += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(row + j));
+    float m = lanes_max(mx);
+    for (long q = j; q < n; q++) m = row[q] > m ? row[q] : m;
+    const __m256 mv = _mm256_set1_ps(m);
+    __m256 sum = _mm256_setzero_ps();
+    for (j = 0; j < n; j += 8) {
+      const __m256 in = lanes_below(j, n);
+      __m256 x = j + 8 <= n ? _mm256_loadu_ps(row + j) : _mm256_maskload_ps(row + j, _mm256_castps_si256(in));
+      const __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(x, mv)), in);
+      sum = _mm256_add_ps(sum, e);
+      if (j + 8 <= n) _mm256_storeu_ps(row + j, e);
+      else _mm256_maskstore_ps(row + j, _mm256_castps_si256(in), e);
+    }
+    const __m256 inv = _mm256_set1_ps(1.f / lanes_sum(sum));
+    for (j = 0; j + 8 <= n; j += 8) _mm256_storeu_ps(row + j, _mm256_mul_ps(_mm256_loadu_ps(row + j), inv));
+    for (; j < n; j++) row[j] *= inv[0];
+    for (j = n; j < t; j++) row[j] = 0.f;
+  }
+}
+
+/* dS = P (dP - rowsum(P dP)) in place of dP [t, t], per row over j <= i, 0 above the diagonal. */
+NATIVE_TARGET static void causal_softmax_backward_f32(const float *p, float *dp, long t) {
+  for (long i = 0; i < t; i++) {
+    const float *pr = p + i * t;
+    float *dr = dp + i * t;
+    const long n = i + 1;
+    __m256 dot = _mm256_setzero_ps();
+    long j = 0;
+    for (; j + 8 <= n; j += 8) dot = _mm256_fmadd_ps(_mm256_loadu_ps(pr + j), _mm256_loadu_ps(dr + j), dot);
+    float d = lanes_sum(dot);
+    for (long q = j; q < n; q++) d += pr[q] * dr[q];
+    const __m256 dv = _mm256_set1_ps(d);
+    for (j = 0; j + 8 <= n; j += 8)
+      _mm256_storeu_ps(dr + j, _mm256_mul_ps(_mm256_loadu_ps(pr + j), _mm256_sub_ps(_mm256_loadu_ps(dr + j), dv)));
+    for (; j < n; j++) dr[j] = pr[j] * (dr[j] - d);
+    for (j = n; j < t; j++) dr[j] = 0.f;
+  }
+}
+
 /* ---- N-API glue */
 
 static napi_value throw_range(napi_env env, const char *what) {
@@ -248,6 +389,73 @@ static napi_value js_gemm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Reads argc == want arguments: the buffer, then unsigned 32-bit integers. */
+static int u32_args(napi_env env, napi_callback_info info, size_t want, uint8_t **mem, size_t *length, uint32_t *out) {
+  size_t argc = 12;
+  napi_value argv[12];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != want) {
+    napi_throw_range_error(env, NULL, "transformer kernel: wrong number of arguments");
+    return 0;
+  }
+  if (!memory_of(env, argv[0], mem, length)) return 0;
+  for (size_t q = 1; q < want; q++)
+    if (!arg_u32(env, argv[q], &out[q - 1])) return 0;
+  return 1;
+}
+
+#define CHECK_INSIDE(at, bytes)                                                                  \
+  if (((at) & 3) || !inside((at), (bytes), length))                                            \
+    return throw_range(env, "transformer kernel: an operand reaches past the memory or is not aligned");
+
+/* gelu(buffer, z, out, tanh, count) */
+static napi_value js_gelu(napi_env env, napi_callback_info info) {
+  uint8_t *mem;
+  size_t length;
+  uint32_t a[4];
+  if (!u32_args(env, info, 5, &mem, &length, a)) return NULL;
+  CHECK_INSIDE(a[0], 4ull * a[3]);
+  CHECK_INSIDE(a[1], 4ull * a[3]);
+  CHECK_INSIDE(a[2], 4ull * a[3]);
+  gelu_f32((const float *)(mem + a[0]), (float *)(mem + a[1]), (float *)(mem + a[2]), a[3]);
+  return NULL;
+}
+
+/* gelu_backward(buffer, z, d, tanh, count) */
+static napi_value js_gelu_backward(napi_env env, napi_callback_info info) {
+  uint8_t *mem;
+  size_t length;
+  uint32_t a[4];
+  if (!u32_args(env, info, 5, &mem, &length, a)) return NULL;
+  CHECK_INSIDE(a[0], 4ull * a[3]);
+  CHECK_INSIDE(a[1], 4ull * a[3]);
+  CHECK_INSIDE(a[2], 4ull * a[3]);
+  gelu_backward_f32((const float *)(mem + a[0]), (float *)(mem + a[1]), (const float *)(mem + a[2]), a[3]);
+  return NULL;
+}
+
+/* causal_softmax(buffer, p, t) */
+static napi_value js_causal_softmax(napi_env env, napi_callback_info info) {
+  uint8_t *mem;
+  size_t length;
+  uint32_t a[2];
+  if (!u32_args(env, info, 3, &mem, &length, a)) return NULL;
+  CHECK_INSIDE(a[0], 4ull * a[1] * a[1]);
+  causal_softmax_f32((float *)(mem + a[0]), a[1]);
+  return NULL;
+}
+
+/* causal_softmax_backward(buffer, p, dp, t) */
+static napi_value js_causal_softmax_backward(napi_env env, napi_callback_info info) {
+  uint8_t *mem;
+  size_t length;
+  uint32_t a[3];
+  if (!u32_args(env, info, 4, &mem, &length, a)) return NULL;
+  CHECK_INSIDE(a[0], 4ull * a[2] * a[2]);
+  CHECK_INSIDE(a[1], 4ull * a[2] * a[2]);
+  causal_softmax_backward_f32((const float *)(mem + a[0]), (float *)(mem + a[1]), a[2]);
+  return NULL;
+}
+
 static int cpu_supported(void) {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -284,6 +492,10 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"supported", NULL, js_supported, NULL, NULL, NULL, napi_enumerable, NULL},
       {"gemm", NULL, js_gemm, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gelu", NULL, js_gelu, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gelu_backward", NULL, js_gelu_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"causal_softmax", NULL, js_causal_softmax, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"causal_softmax_backward", NULL, js_causal_softmax_backward, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;
