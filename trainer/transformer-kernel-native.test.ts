@@ -188,6 +188,70 @@ describe('the native transformer kernel (trainer/native/transformer-kernel.c)', 
       }
     });
 
+    it('layer_norm and its backward match the wasm kernel within float tolerance, any n (partial groups)', () => {
+      for (const [d, n] of [
+        [16, 1],
+        [32, 7],
+        [128, 37],
+        [64, 2048],
+      ] as const) {
+        const run = (choice: TransformerKernelChoice) => {
+          const kernel = new DenseKernel();
+          const [x, a, mean, rstd, gamma, beta, da, dx, dgamma, dbeta, scratch] = [
+            d * n,
+            d * n,
+            n,
+            n,
+            d,
+            d,
+            d * n,
+            d * n,
+            d,
+            d,
+            8 * d,
+          ].map((size) => kernel.alloc(size)) as [
+            number,
+            number,
+            number,
+            number,
+            number,
+            number,
+            number,
+            number,
+            number,
+            number,
+            number,
+          ];
+          kernel.alloc(4);
+          kernel.commit();
+          kernel.f32(x, d * n).set(randomArray(d * n, d + n).map((v, i) => v + (i % 3)));
+          kernel.f32(gamma, d).set(randomArray(d, 5).map((v) => 1 + 0.3 * v));
+          kernel.f32(beta, d).set(randomArray(d, 6));
+          kernel.f32(da, d * n).set(randomArray(d * n, 7));
+          kernel.f32(dx, d * n).set(randomArray(d * n, 8));
+          const g = transformerKernel(kernel.k.memory, choice);
+          g.layer_norm(x, a, mean, rstd, gamma, beta, d, n);
+          g.layer_norm_backward(x, da, mean, rstd, gamma, dx, dgamma, dbeta, scratch, d, n);
+          return {
+            a: kernel.f32(a, d * n).slice(),
+            mean: kernel.f32(mean, n).slice(),
+            rstd: kernel.f32(rstd, n).slice(),
+            dx: kernel.f32(dx, d * n).slice(),
+            dgamma: kernel.f32(dgamma, d).slice(),
+            dbeta: kernel.f32(dbeta, d).slice(),
+          };
+        };
+        const nat = run('native');
+        const wasm = run(transformerKernelVariant());
+        for (const key of ['a', 'mean', 'rstd', 'dx', 'dgamma', 'dbeta'] as const) {
+          const scale = wasm[key].reduce((most, v) => Math.max(most, Math.abs(v)), 0);
+          for (let i = 0; i < nat[key].length; i++)
+            if (!(Math.abs(nat[key][i]! - wasm[key][i]!) <= 1e-5 * scale))
+              throw new Error(`${key}[${i}] of d ${d} n ${n}: native ${nat[key][i]} wasm ${wasm[key][i]}`);
+        }
+      }
+    });
+
     it('gelu, causal_softmax and their backwards match the wasm kernel within float tolerance, any size', () => {
       for (const size of [1, 7, 8, 9, 31, 128, 131]) {
         const run = (choice: TransformerKernelChoice) => {
@@ -260,6 +324,10 @@ describe('the native transformer kernel (trainer/native/transformer-kernel.c)', 
       expect(() => g.gemm(lAt, m, k, rAt, n, cAt, 1, 0, panel, 5 as GemmTriangle)).toThrow(/tri/);
       expect(() => g.gemm(-4, m, k, rAt, n, cAt, 1, 0, panel, GEMM_FULL)).toThrow(/unsigned/);
       expect(() => g.gelu(lAt, cAt, bytes - 8, 3)).toThrow(/past the memory/);
+      expect(() => g.layer_norm(lAt, cAt, lAt, lAt, lAt, bytes - 4, 2, 1)).toThrow(/past the memory/);
+      expect(() => g.layer_norm_backward(lAt, rAt, lAt, lAt, lAt, bytes - 4, lAt, lAt, panel, 2, 1)).toThrow(
+        /past the memory/,
+      );
       expect(() => g.gelu_backward(lAt, bytes - 4, cAt, 2)).toThrow(/past the memory/);
       expect(() => g.causal_softmax(cAt, 1 << 15)).toThrow(/past the memory/);
       expect(() => g.causal_softmax_backward(cAt, bytes - 4, 2)).toThrow(/past the memory/);

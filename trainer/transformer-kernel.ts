@@ -147,6 +147,31 @@ interface NativeTransformerAddon {
     panel: number,
     tri: number,
   ): void;
+  layer_norm(
+    buffer: ArrayBuffer,
+    x: number,
+    a: number,
+    mean: number,
+    rstd: number,
+    gamma: number,
+    beta: number,
+    d: number,
+    n: number,
+  ): void;
+  layer_norm_backward(
+    buffer: ArrayBuffer,
+    x: number,
+    da: number,
+    mean: number,
+    rstd: number,
+    gamma: number,
+    dx: number,
+    dgamma: number,
+    dbeta: number,
+    scratch: number,
+    d: number,
+    n: number,
+  ): void;
   gelu(buffer: ArrayBuffer, z: number, out: number, tanh: number, count: number): void;
   gelu_backward(buffer: ArrayBuffer, z: number, d: number, tanh: number, count: number): void;
   causal_softmax(buffer: ArrayBuffer, p: number, t: number): void;
@@ -214,7 +239,7 @@ export const transformerKernelDescription = (): string => {
     return (error as Error).message;
   }
   if (choice === 'native')
-    return 'native (AVX2 + FMA, trainer/native): products, GELU, causal softmax; wasm SIMD: LayerNorm';
+    return 'native (AVX2 + FMA, trainer/native): products, LayerNorm, GELU, causal softmax';
   const why = process.env.DML_LM_NATIVE === '0' ? 'DML_LM_NATIVE=0' : nativeTransformerKernel().reason;
   return `wasm SIMD, ${choice} build (native kernel: ${why})`;
 };
@@ -222,8 +247,7 @@ export const transformerKernelDescription = (): string => {
 /**
  * An instance of the kernel on `memory` (the dense kernel's exported memory), of this process's
  * choice unless named. 'native': the native `gemm` (it takes `memory.buffer` at every call, so
- * a grown memory is followed), GELU and the causal softmax with their backwards; the wasm
- * kernel's fused build (plain without relaxed SIMD) for LayerNorm.
+ * a grown memory is followed): every function natively (the dense kernel's functions stay wasm).
  */
 export const transformerKernel = (
   memory: WebAssembly.Memory,
@@ -234,12 +258,13 @@ export const transformerKernel = (
       .exports as unknown as TransformerKernelExports;
   const { addon, reason } = nativeTransformerKernel();
   if (!addon) throw new DmlError('LM_NATIVE', `the native LM kernel is unavailable: ${reason}`);
-  const wasm = transformerKernel(memory, transformerKernelVariant());
   return {
     gemm: (l, m, k, r, n, c, alpha, acc, panel, tri) =>
       addon.gemm(memory.buffer, l, m, k, r, n, c, alpha, acc, panel, tri),
-    layer_norm: wasm.layer_norm,
-    layer_norm_backward: wasm.layer_norm_backward,
+    layer_norm: (x, a, mean, rstd, gamma, beta, d, n) =>
+      addon.layer_norm(memory.buffer, x, a, mean, rstd, gamma, beta, d, n),
+    layer_norm_backward: (x, da, mean, rstd, gamma, dx, dgamma, dbeta, scratch, d, n) =>
+      addon.layer_norm_backward(memory.buffer, x, da, mean, rstd, gamma, dx, dgamma, dbeta, scratch, d, n),
     gelu: (z, out, tanh, count) => addon.gelu(memory.buffer, z, out, tanh, count),
     gelu_backward: (z, d, tanh, count) => addon.gelu_backward(memory.buffer, z, d, tanh, count),
     causal_softmax: (p, t) => addon.causal_softmax(memory.buffer, p, t),

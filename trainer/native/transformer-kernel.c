@@ -330,6 +330,81 @@ NATIVE_TARGET static void causal_softmax_backward_f32(const float *p, float *dp,
   }
 }
 
+
+/* ---- LayerNorm over the columns of [d, n], 8 columns per step (a partial last group through
+ * masked loads and stores: nothing outside the n columns is read or written). */
+
+NATIVE_TARGET static inline __m256 load_cols(const float *at, long c, long n) {
+  return c + 8 <= n ? _mm256_loadu_ps(at) : _mm256_maskload_ps(at, _mm256_castps_si256(lanes_below(c, n)));
+}
+
+NATIVE_TARGET static inline void store_cols(float *at, __m256 v, long c, long n) {
+  if (c + 8 <= n) _mm256_storeu_ps(at, v);
+  else _mm256_maskstore_ps(at, _mm256_castps_si256(lanes_below(c, n)), v);
+}
+
+/* a = (x - mean) rstd gamma[r] + beta[r] per column; mean and rstd = 1 / sqrt(var + 1e-5) kept. */
+NATIVE_TARGET static void layer_norm_f32(const float *x, float *a, float *mean, float *rstd, const float *gamma,
+                                         const float *beta, long d, long n) {
+  const __m256 inv = _mm256_set1_ps(1.f / (float)d);
+  for (long c = 0; c < n; c += 8) {
+    __m256 s = _mm256_setzero_ps();
+    for (long r = 0; r < d; r++) s = _mm256_add_ps(s, load_cols(x + r * n + c, c, n));
+    const __m256 mu = _mm256_mul_ps(s, inv);
+    s = _mm256_setzero_ps();
+    for (long r = 0; r < d; r++) {
+      const __m256 e = _mm256_sub_ps(load_cols(x + r * n + c, c, n), mu);
+      s = _mm256_fmadd_ps(e, e, s);
+    }
+    const __m256 rs = _mm256_div_ps(_mm256_set1_ps(1.f),
+                                    _mm256_sqrt_ps(_mm256_add_ps(_mm256_mul_ps(s, inv), _mm256_set1_ps(1e-5f))));
+    store_cols(mean + c, mu, c, n);
+    store_cols(rstd + c, rs, c, n);
+    for (long r = 0; r < d; r++) {
+      const __m256 xh = _mm256_mul_ps(_mm256_sub_ps(load_cols(x + r * n + c, c, n), mu), rs);
+      store_cols(a + r * n + c, _mm256_fmadd_ps(xh, _mm256_set1_ps(gamma[r]), _mm256_set1_ps(beta[r])), c, n);
+    }
+  }
+}
+
+/* dx (+=) rstd (da gamma - s1 - xhat s2), s1 and s2 the means over the rows of da gamma and
+ * da gamma xhat; dgamma[r] (=) sum over the columns of da xhat, dbeta[r] (=) of da. */
+NATIVE_TARGET static int layer_norm_backward_f32(const float *x, const float *da, const float *mean,
+                                                 const float *rstd, const float *gamma, float *dx, float *dgamma,
+                                                 float *dbeta, long d, long n) {
+  float *sc = (float *)aligned_alloc(32, sizeof(float) * 16 * (d > 0 ? d : 1));
+  if (sc == NULL) return 0;
+  memset(sc, 0, sizeof(float) * 16 * d);
+  const __m256 inv = _mm256_set1_ps(1.f / (float)d);
+  for (long c = 0; c < n; c += 8) {
+    const __m256 mu = load_cols(mean + c, c, n), rs = load_cols(rstd + c, c, n);
+    __m256 s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps();
+    for (long r = 0; r < d; r++) {
+      const __m256 xh = _mm256_mul_ps(_mm256_sub_ps(load_cols(x + r * n + c, c, n), mu), rs);
+      const __m256 dv = load_cols(da + r * n + c, c, n); /* 0 in the lanes past n */
+      const __m256 gd = _mm256_mul_ps(dv, _mm256_set1_ps(gamma[r]));
+      s1 = _mm256_add_ps(s1, gd);
+      s2 = _mm256_fmadd_ps(gd, xh, s2);
+      _mm256_store_ps(sc + 16 * r, _mm256_fmadd_ps(dv, xh, _mm256_load_ps(sc + 16 * r)));
+      _mm256_store_ps(sc + 16 * r + 8, _mm256_add_ps(_mm256_load_ps(sc + 16 * r + 8), dv));
+    }
+    s1 = _mm256_mul_ps(s1, inv);
+    s2 = _mm256_mul_ps(s2, inv);
+    for (long r = 0; r < d; r++) {
+      const __m256 xh = _mm256_mul_ps(_mm256_sub_ps(load_cols(x + r * n + c, c, n), mu), rs);
+      const __m256 gd = _mm256_mul_ps(load_cols(da + r * n + c, c, n), _mm256_set1_ps(gamma[r]));
+      const __m256 g = _mm256_mul_ps(rs, _mm256_sub_ps(_mm256_sub_ps(gd, s1), _mm256_mul_ps(xh, s2)));
+      store_cols(dx + r * n + c, _mm256_add_ps(load_cols(dx + r * n + c, c, n), g), c, n);
+    }
+  }
+  for (long r = 0; r < d; r++) {
+    dgamma[r] = lanes_sum(_mm256_load_ps(sc + 16 * r));
+    dbeta[r] = lanes_sum(_mm256_load_ps(sc + 16 * r + 8));
+  }
+  free(sc);
+  return 1;
+}
+
 /* ---- N-API glue */
 
 static napi_value throw_range(napi_env env, const char *what) {
@@ -456,6 +531,47 @@ static napi_value js_causal_softmax_backward(napi_env env, napi_callback_info in
   return NULL;
 }
 
+/* layer_norm(buffer, x, a, mean, rstd, gamma, beta, d, n) */
+static napi_value js_layer_norm(napi_env env, napi_callback_info info) {
+  uint8_t *mem;
+  size_t length;
+  uint32_t a[8];
+  if (!u32_args(env, info, 9, &mem, &length, a)) return NULL;
+  const uint64_t d = a[6], n = a[7];
+  CHECK_INSIDE(a[0], 4 * d * n);
+  CHECK_INSIDE(a[1], 4 * d * n);
+  CHECK_INSIDE(a[2], 4 * n);
+  CHECK_INSIDE(a[3], 4 * n);
+  CHECK_INSIDE(a[4], 4 * d);
+  CHECK_INSIDE(a[5], 4 * d);
+  layer_norm_f32((const float *)(mem + a[0]), (float *)(mem + a[1]), (float *)(mem + a[2]), (float *)(mem + a[3]),
+                 (const float *)(mem + a[4]), (const float *)(mem + a[5]), (long)d, (long)n);
+  return NULL;
+}
+
+/* layer_norm_backward(buffer, x, da, mean, rstd, gamma, dx, dgamma, dbeta, scratch, d, n): scratch
+ * is the wasm kernel's, unused here. */
+static napi_value js_layer_norm_backward(napi_env env, napi_callback_info info) {
+  uint8_t *mem;
+  size_t length;
+  uint32_t a[11];
+  if (!u32_args(env, info, 12, &mem, &length, a)) return NULL;
+  const uint64_t d = a[9], n = a[10];
+  CHECK_INSIDE(a[0], 4 * d * n);
+  CHECK_INSIDE(a[1], 4 * d * n);
+  CHECK_INSIDE(a[2], 4 * n);
+  CHECK_INSIDE(a[3], 4 * n);
+  CHECK_INSIDE(a[4], 4 * d);
+  CHECK_INSIDE(a[5], 4 * d * n);
+  CHECK_INSIDE(a[6], 4 * d);
+  CHECK_INSIDE(a[7], 4 * d);
+  if (!layer_norm_backward_f32((const float *)(mem + a[0]), (const float *)(mem + a[1]), (const float *)(mem + a[2]),
+                               (const float *)(mem + a[3]), (const float *)(mem + a[4]), (float *)(mem + a[5]),
+                               (float *)(mem + a[6]), (float *)(mem + a[7]), (long)d, (long)n))
+    return throw_range(env, "transformer kernel: out of memory");
+  return NULL;
+}
+
 static int cpu_supported(void) {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -492,6 +608,8 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"supported", NULL, js_supported, NULL, NULL, NULL, napi_enumerable, NULL},
       {"gemm", NULL, js_gemm, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"layer_norm", NULL, js_layer_norm, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"layer_norm_backward", NULL, js_layer_norm_backward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"gelu", NULL, js_gelu, NULL, NULL, NULL, napi_enumerable, NULL},
       {"gelu_backward", NULL, js_gelu_backward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"causal_softmax", NULL, js_causal_softmax, NULL, NULL, NULL, napi_enumerable, NULL},
