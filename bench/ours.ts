@@ -37,7 +37,7 @@ import {
   quantizeTransformer,
   trainQloraTransformer,
   trainTransformer,
-  transformerKernelVariant,
+  transformerKernelDescription,
   type TransformerTrainingSettings,
 } from '../trainer/index.js';
 import { epochSteps, parseDataOrder, partyIndices, publicIndices } from './ours-order.js';
@@ -311,7 +311,7 @@ export const lmStep = async (o: LmStepOptions): Promise<LmStepFigures> => {
     samplesPerCpuSecond: (o.steps * o.batchSize) / ((cpu.user + cpu.system) / 1e6),
     backend:
       engine === 'wasm'
-        ? `wasm kernel (trainer/transformer-kernel.wat, ${transformerKernelVariant()} build, + dense-kernel.wat)`
+        ? `LM engine kernel: ${transformerKernelDescription()} (trainer/transformer-kernel.wat, + dense-kernel.wat)`
         : `tfjs ${backend}`,
     note:
       (o.loraRank > 0

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { transformerKernelDescription } from './transformer-kernel.js';
 
 /** The TensorFlow.js backends the trainer can run on, best first. */
 export type TrainerBackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -8,8 +9,10 @@ export const TRAINER_BACKENDS: readonly TrainerBackendName[] = ['tensorflow', 'w
 /**
  * Picks the first backend that loads: tfjs-node ('tensorflow', a native library, optional and
  * loaded only if installed), else WebAssembly (SIMD, shipped in @tensorflow/tfjs-backend-wasm),
- * else plain JavaScript ('cpu'). Returns the one in use and logs it: to `log` on every call,
- * else to stderr once per process and backend (a node or script calling this again says nothing).
+ * else plain JavaScript ('cpu'). Returns the one in use and logs it, with the kernel of the
+ * language model's engine (trainer/transformer-kernel.ts: native AVX2 + FMA or wasm SIMD), to
+ * `log` on every call, else to stderr once per process and backend (a node or script calling
+ * this again says nothing).
  */
 const announced = new Set<TrainerBackendName>();
 
@@ -33,7 +36,8 @@ export const selectTrainerBackend = async (
       if (tf.getBackend() === name || (await tf.setBackend(name))) {
         await tf.ready();
         log(
-          `trainer: TensorFlow.js backend ${name}${reasons.length ? ` (${reasons.join('; ')})` : ''}`,
+          `trainer: TensorFlow.js backend ${name}${reasons.length ? ` (${reasons.join('; ')})` : ''}; ` +
+            `LM kernel: ${transformerKernelDescription()}`,
           name,
         );
         return name;

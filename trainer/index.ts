@@ -127,7 +127,16 @@ export {
   loadQuantizedTransformer,
   saveQuantizedTransformer,
 } from './transformer-base-file.js';
-export { transformerKernelVariant } from './transformer-kernel.js';
+export {
+  GEMM_FULL,
+  type TransformerKernelChoice,
+  gemmPanelFloats,
+  nativeTransformerKernel,
+  transformerKernel,
+  transformerKernelChoice,
+  transformerKernelDescription,
+  transformerKernelVariant,
+} from './transformer-kernel.js';
 export {
   type LmCohortOptions,
   type LmCohortSetup,

@@ -1,4 +1,6 @@
+import { createRequire } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
+import { DmlError } from '../offchain/index.js';
 import {
   TRANSFORMER_KERNEL_FMA_WASM_BASE64,
   TRANSFORMER_KERNEL_WASM_BASE64,
@@ -127,10 +129,145 @@ const transformerKernelModule = (variant: 'fma' | 'plain'): WebAssembly.Module =
   return module;
 };
 
-/** An instance of the kernel on `memory` (the dense kernel's exported memory), of this process's build unless named. */
+/** The optional native kernel's exports (trainer/native/transformer-kernel.c). */
+interface NativeTransformerAddon {
+  /** Whether this CPU has AVX2 and FMA (the kernel's instructions). */
+  supported(): boolean;
+  /** gemm of TransformerKernelExports on the memory's current buffer (the first argument). */
+  gemm(
+    buffer: ArrayBuffer,
+    l: number,
+    m: number,
+    k: number,
+    r: number,
+    n: number,
+    c: number,
+    alpha: number,
+    acc: number,
+    panel: number,
+    tri: number,
+  ): void;
+  layer_norm(
+    buffer: ArrayBuffer,
+    x: number,
+    a: number,
+    mean: number,
+    rstd: number,
+    gamma: number,
+    beta: number,
+    d: number,
+    n: number,
+  ): void;
+  layer_norm_backward(
+    buffer: ArrayBuffer,
+    x: number,
+    da: number,
+    mean: number,
+    rstd: number,
+    gamma: number,
+    dx: number,
+    dgamma: number,
+    dbeta: number,
+    scratch: number,
+    d: number,
+    n: number,
+  ): void;
+  gelu(buffer: ArrayBuffer, z: number, out: number, tanh: number, count: number): void;
+  gelu_backward(buffer: ArrayBuffer, z: number, d: number, tanh: number, count: number): void;
+  causal_softmax(buffer: ArrayBuffer, p: number, t: number): void;
+  causal_softmax_backward(buffer: ArrayBuffer, p: number, dp: number, t: number): void;
+}
+
+/** Where `npm run build:native` writes the native kernel (relative to this file). */
+const NATIVE_KERNEL_PATH = './native/build/transformer_kernel.node';
+
+let native: { readonly addon?: NativeTransformerAddon; readonly reason: string } | undefined;
+
+/**
+ * The native kernel when it is built and loads and the CPU has AVX2 + FMA (loaded once per
+ * thread), else why not. Any failure to load (not built, another platform, a Node without N-API 8,
+ * a CPU without AVX2) is a reason, never an error.
+ */
+export const nativeTransformerKernel = (): {
+  readonly addon?: NativeTransformerAddon;
+  readonly reason: string;
+} => {
+  if (native) return native;
+  try {
+    const addon = createRequire(import.meta.url)(NATIVE_KERNEL_PATH) as NativeTransformerAddon;
+    native = addon.supported() ? { addon, reason: 'AVX2 + FMA' } : { reason: 'the CPU lacks AVX2 or FMA' };
+  } catch (error) {
+    const message = (error as Error).message.split('\n')[0] ?? '';
+    native = {
+      reason: /Cannot find module/.test(message)
+        ? 'not built: `npm run build:native`'
+        : `does not load: ${message}`,
+    };
+  }
+  return native;
+};
+
+/**
+ * The kernel the transformer engine uses in this process: 'native' (trainer/native, AVX2 + FMA)
+ * when it loads, unless DML_LM_NATIVE=0; else the wasm kernel's build ('fma' or 'plain', see
+ * transformerKernelVariant). DML_LM_NATIVE=1 requires the native one (a DmlError if it does not load).
+ */
+export type TransformerKernelChoice = 'native' | 'fma' | 'plain';
+
+export const transformerKernelChoice = (): TransformerKernelChoice => {
+  const env = process.env.DML_LM_NATIVE;
+  if (env === '0') return transformerKernelVariant();
+  const loaded = nativeTransformerKernel();
+  if (loaded.addon) return 'native';
+  if (env === '1')
+    throw new DmlError(
+      'LM_NATIVE',
+      `DML_LM_NATIVE=1 but the native LM kernel is unavailable: ${loaded.reason}`,
+      {
+        hint: "run `npm run build:native` (needs gcc and Node's headers), or unset DML_LM_NATIVE",
+      },
+    );
+  return transformerKernelVariant();
+};
+
+/** One line saying which kernel the transformer engine uses and, for wasm, why not the native one. */
+export const transformerKernelDescription = (): string => {
+  let choice: TransformerKernelChoice;
+  try {
+    choice = transformerKernelChoice();
+  } catch (error) {
+    return (error as Error).message;
+  }
+  if (choice === 'native')
+    return 'native (AVX2 + FMA, trainer/native): products, LayerNorm, GELU, causal softmax';
+  const why = process.env.DML_LM_NATIVE === '0' ? 'DML_LM_NATIVE=0' : nativeTransformerKernel().reason;
+  return `wasm SIMD, ${choice} build (native kernel: ${why})`;
+};
+
+/**
+ * An instance of the kernel on `memory` (the dense kernel's exported memory), of this process's
+ * choice unless named. 'native': the native `gemm` (it takes `memory.buffer` at every call, so
+ * a grown memory is followed): every function natively (the dense kernel's functions stay wasm).
+ */
 export const transformerKernel = (
   memory: WebAssembly.Memory,
-  variant: 'fma' | 'plain' = transformerKernelVariant(),
-): TransformerKernelExports =>
-  new WebAssembly.Instance(transformerKernelModule(variant), { env: { memory } })
-    .exports as unknown as TransformerKernelExports;
+  variant: TransformerKernelChoice = transformerKernelChoice(),
+): TransformerKernelExports => {
+  if (variant !== 'native')
+    return new WebAssembly.Instance(transformerKernelModule(variant), { env: { memory } })
+      .exports as unknown as TransformerKernelExports;
+  const { addon, reason } = nativeTransformerKernel();
+  if (!addon) throw new DmlError('LM_NATIVE', `the native LM kernel is unavailable: ${reason}`);
+  return {
+    gemm: (l, m, k, r, n, c, alpha, acc, panel, tri) =>
+      addon.gemm(memory.buffer, l, m, k, r, n, c, alpha, acc, panel, tri),
+    layer_norm: (x, a, mean, rstd, gamma, beta, d, n) =>
+      addon.layer_norm(memory.buffer, x, a, mean, rstd, gamma, beta, d, n),
+    layer_norm_backward: (x, da, mean, rstd, gamma, dx, dgamma, dbeta, scratch, d, n) =>
+      addon.layer_norm_backward(memory.buffer, x, da, mean, rstd, gamma, dx, dgamma, dbeta, scratch, d, n),
+    gelu: (z, out, tanh, count) => addon.gelu(memory.buffer, z, out, tanh, count),
+    gelu_backward: (z, d, tanh, count) => addon.gelu_backward(memory.buffer, z, d, tanh, count),
+    causal_softmax: (p, t) => addon.causal_softmax(memory.buffer, p, t),
+    causal_softmax_backward: (p, dp, t) => addon.causal_softmax_backward(memory.buffer, p, dp, t),
+  };
+};
