@@ -8,7 +8,7 @@
  *     [--rule ffa-lora] [--outer-lr 1] [--outer-momentum 0] [--poison 0] [--seed 1] [--json out.json]
  *     [--model mlp|cnn] [--base .dml/bases/mnist-cnn-<hash>.dmlbase] [--workers 2] [--alone true]
  *     [--robust-rules fedavg,median,trimmed-mean,krum] [--eval-every 1] [--merge a.json,b.json] [--help]
- *     [--delta-encoding f32|q8]
+ *     [--delta-encoding f32|q8] [--alone-parties n] [--honest true|false]
  *
  * --model cnn uses the convolutional base (MNIST_CNN then --hidden then 10); --base loads a base
  * built by scripts/mnist-base.ts (pretrained on the same public split) instead of pretraining
@@ -32,7 +32,6 @@
  * offchain/ (the bit-exact protocol code).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import {
   type AggregationRule,
   type Delta,
@@ -43,7 +42,10 @@ import {
   nesterovOuterStep,
   withDeltaEncoding,
   parseDeltaValueEncoding,
+  DmlError,
+  isDmlError,
 } from '../offchain/index.js';
+import { parseMnistOptions } from './mnist-options.js';
 import {
   type LabelledImages,
   type LoraSettings,
@@ -76,43 +78,26 @@ import {
   type MnistRunJson,
   labelMixTable,
   liftTable,
+  type RoundFlags,
+  similarityMargin,
   mergeMnistRuns,
   perPartyTable,
   perRoundTable,
 } from './mnist-tables.js';
 
-const { values: opt } = parseArgs({
-  options: {
-    cohorts: { type: 'string', default: '2,4,10' },
-    parties: { type: 'string' },
-    rounds: { type: 'string', default: '10' },
-    'local-steps': { type: 'string', default: '50' },
-    batch: { type: 'string', default: '64' },
-    'shard-size': { type: 'string', default: '5500' },
-    'test-size': { type: 'string', default: '10000' },
-    splits: { type: 'string', default: 'iid,dirichlet' },
-    hidden: { type: 'string', default: '256' },
-    rank: { type: 'string', default: '16' },
-    alpha: { type: 'string', default: '32' },
-    lr: { type: 'string', default: '3e-3' },
-    'pretrain-steps': { type: 'string', default: '600' },
-    rule: { type: 'string', default: 'ffa-lora' },
-    'outer-lr': { type: 'string', default: '1' },
-    'outer-momentum': { type: 'string', default: '0' },
-    poison: { type: 'string', default: '0' },
-    seed: { type: 'string', default: '1' },
-    json: { type: 'string' },
-    model: { type: 'string', default: 'mlp' },
-    base: { type: 'string' },
-    workers: { type: 'string', default: '1' },
-    alone: { type: 'string', default: 'true' },
-    'robust-rules': { type: 'string', default: 'fedavg,median,trimmed-mean,krum' },
-    'eval-every': { type: 'string', default: '1' },
-    merge: { type: 'string' },
-    help: { type: 'boolean', default: false },
-    'delta-encoding': { type: 'string', default: 'f32' },
-  },
-});
+// option mistakes are one line on stderr and exit code 2, before anything is loaded
+const optionError = (error: unknown): never => {
+  if (!isDmlError(error)) throw error;
+  process.stderr.write(`mnist-results: ${error.message}${error.hint ? ` (${error.hint})` : ''}\n`);
+  process.exit(2);
+};
+const opt = (() => {
+  try {
+    return parseMnistOptions(process.argv.slice(2));
+  } catch (error) {
+    return optionError(error);
+  }
+})();
 if (opt.help) {
   process.stdout.write(`Usage: npx tsx scripts/mnist-results.ts [options]
 
@@ -135,8 +120,10 @@ robustness run; prints markdown tables (see the header of this file for the desi
   --outer-lr 1 --outer-momentum 0     DiLoCo outer step (Nesterov) on the aggregate
   --poison n              robustness run: the last n parties poisoned (sign-flip x5 / same-norm noise)
   --robust-rules LIST     rules run with the poisoned parties (default fedavg,median,trimmed-mean,krum)
+  --honest true|false     with --poison: false skips the all-honest run (the same run as --cohorts n)
   --workers 1             party worker threads
   --alone true|false      false: skip the alone runs
+  --alone-parties n       the alone runs of the first n parties only (default: every party)
   --seed 1 --json FILE    seed; write the results as JSON
   --delta-encoding f32|q8 send every party's delta through q8 (decoded before scoring and aggregation)
   --merge a.json,b.json   train nothing: print the tables of runs made in several processes
@@ -150,13 +137,28 @@ const ROUND_TABLE_TITLE =
   "Test accuracy of the cohort's global adapters after each round (every party of a cohort holds them)";
 if (opt.merge) {
   // --merge: the tables of runs made in several processes, joined; nothing is trained
-  const runs = String(opt.merge)
-    .split(',')
-    .map((f) => JSON.parse(readFileSync(f, 'utf8')) as MnistRunJson);
+  const readRun = (file: string): MnistRunJson => {
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as MnistRunJson;
+    } catch (error) {
+      return optionError(
+        new DmlError(
+          'MNIST_OPTION',
+          `--merge ${file}: ${error instanceof Error ? error.message : String(error)}`,
+        ),
+      );
+    }
+  };
+  const runs = String(opt.merge).split(',').map(readRun);
   const s = runs[0]!.settings;
   for (const split of String(opt.splits).split(',')) {
     if (!runs.some((r) => r[split] !== undefined)) continue;
-    const m = mergeMnistRuns(runs, split);
+    let m: ReturnType<typeof mergeMnistRuns>;
+    try {
+      m = mergeMnistRuns(runs, split);
+    } catch (error) {
+      m = optionError(error);
+    }
     console.log(
       `\n### ${splitTitle(split, s.rule, Number(s.rounds), Number(s['local-steps']), String(s['delta-encoding'] ?? 'f32'))}\n\n${perPartyTable(m.perParty, m.cohorts)}`,
     );
@@ -173,8 +175,6 @@ const num = (k: keyof typeof opt): number => Number(opt[k]);
 // --cohorts none: the alone runs only (of --parties parties), e.g. in a second process
 const cohorts = opt.cohorts === 'none' ? [] : String(opt.cohorts).split(',').map(Number);
 const maxParties = opt.parties ? Number(opt.parties) : Math.max(...cohorts);
-if (!(maxParties >= 1) || cohorts.some((k) => k > maxParties))
-  throw new Error('--parties must be at least the largest cohort (and given with --cohorts none)');
 const rounds = num('rounds');
 const H = num('local-steps');
 const shardSize = num('shard-size');
@@ -256,8 +256,15 @@ const runCohort = async (
   ruleName: string,
   poisoned: ReadonlySet<number> = new Set(),
   validation?: LabelledImages[],
-): Promise<{ accuracy: number; flagged: string[]; hashes: string[]; perRound: number[] }> => {
+): Promise<{
+  accuracy: number;
+  flagged: string[];
+  hashes: string[];
+  perRound: number[];
+  roundLog: RoundFlags[];
+}> => {
   let global: Delta = startAdapters;
+  const roundLog: RoundFlags[] = [];
   const perRound: number[] = [];
   let velocity: Delta | null = null;
   const hashes: string[] = [];
@@ -295,7 +302,21 @@ const runCohort = async (
         for (const id of new Set([...byLoss, ...dissimilar])) votes.set(id, (votes.get(id) ?? 0) + 1);
       });
       const honest = validation.length - poisoned.size;
-      for (const [id, n] of votes) if (n > honest / 2) flaggedCount.set(id, (flaggedCount.get(id) ?? 0) + 1);
+      const roundFlags = [...votes].filter(([, n]) => n > honest / 2).map(([id]) => id);
+      for (const id of roundFlags) flaggedCount.set(id, (flaggedCount.get(id) ?? 0) + 1);
+      const margin = similarityMargin(
+        similarities,
+        new Set(contributions.filter((_, p) => poisoned.has(p)).map((c) => c.partyId)),
+      );
+      roundLog.push({
+        round: r + 1,
+        similarities: similarities.map((d) => d.similarity),
+        ...margin,
+        flagged: roundFlags,
+      });
+      log(
+        `round ${r + 1} flagged by the honest majority: ${roundFlags.join(' ') || 'none'}; lowest honest similarity ${margin.lowestHonest.toFixed(3)}, highest poisoned ${margin.highestPoisoned.toFixed(3)}, threshold ${margin.threshold.toFixed(3)}`,
+      );
     }
     const agg = aggregateDeltas(ruleOf(ruleName, shards.length), contributions);
     let update = agg.delta;
@@ -317,7 +338,7 @@ const runCohort = async (
     );
   }
   const flagged = [...flaggedCount].filter(([, n]) => n > rounds / 2).map(([id]) => id);
-  return { accuracy: perRound[rounds - 1] ?? baseNf4, flagged, hashes, perRound };
+  return { accuracy: perRound[rounds - 1] ?? baseNf4, flagged, hashes, perRound, roundLog };
 };
 
 const poison = (delta: Delta, kind: 'sign-flip' | 'noise', s: number): Delta => {
@@ -357,19 +378,26 @@ for (const split of String(opt.splits).split(',')) {
     );
     const bad = new Set(Array.from({ length: poisonCount }, (_, i) => n - 1 - i));
     const rows: string[] = [];
-    const honest = await runCohort(shards, String(opt.rule));
-    rows.push(`| ${opt.rule}, all honest | ${pct(honest.accuracy)} | - |`);
+    const runs: Record<string, unknown> = {};
+    // --honest false: the all-honest run is the cohort run of the same n parties (same seeds), e.g.
+    // made before in another process with --cohorts n
+    if (opt.honest !== 'false') {
+      const honest = await runCohort(shards, String(opt.rule));
+      rows.push(`| ${opt.rule}, all honest | ${pct(honest.accuracy)} | - |`);
+      runs.honest = { rule: opt.rule, perRound: honest.perRound, hashes: honest.hashes };
+    }
     for (const rule of String(opt['robust-rules']).split(',')) {
       const r = await runCohort(shards, rule, bad, val);
       rows.push(
         `| ${rule}, ${poisonCount} poisoned | ${pct(r.accuracy)} | ${r.flagged.join(' ') || 'none'} |`,
       );
+      runs[rule] = { perRound: r.perRound, hashes: r.hashes, flagged: r.flagged, rounds: r.roundLog };
       log(`robust ${split} ${rule}: ${pct(r.accuracy)}% flagged ${r.flagged.join(',')}`);
     }
     console.log(
       `\n### Robustness (${split}, ${n} parties, poisoned: ${[...bad].map((p) => `party-${String(p).padStart(2, '0')}`).join(' ')})\n\n| run | test accuracy % | flagged by the honest majority |\n| --- | --- | --- |\n${rows.join('\n')}`,
     );
-    results[`robust-${split}`] = rows;
+    results[`robust-${split}`] = { rows, runs };
     continue;
   }
   const aloneDeltas =
@@ -377,14 +405,17 @@ for (const split of String(opt.splits).split(',')) {
       ? null
       : await trainParties(
           startAdapters,
-          shards.map((shard, p) => ({
-            partyId: `party-${p}`,
-            shard,
-            settings: { ...train(seed * 7 + p), steps: rounds * H },
-          })),
+          // --alone-parties n: the first n parties only (each party's alone run does not depend on the others)
+          shards
+            .slice(0, opt['alone-parties'] ? Number(opt['alone-parties']) : shards.length)
+            .map((shard, p) => ({
+              partyId: `party-${p}`,
+              shard,
+              settings: { ...train(seed * 7 + p), steps: rounds * H },
+            })),
         );
   const perParty: MnistPartyResult[] = shards.map((_, p) => {
-    const alone = aloneDeltas
+    const alone = aloneDeltas?.[p]
       ? evaluateQlora(base, applyDelta(startAdapters, aloneDeltas[p]!.delta), lora, test).accuracy
       : Number.NaN;
     log(`${split} party ${p} alone: ${pct(alone)}%`);

@@ -11,7 +11,9 @@ import {
   perPartyTable,
   perRoundTable,
   signedPoints,
+  similarityMargin,
 } from './mnist-tables.js';
+import { flagDissimilarDeltas, makeDelta } from '../offchain/index.js';
 
 const parties: MnistPartyResult[] = [
   { party: 0, alone: 0.9857, together: { 2: 0.989, 4: 0.9895 } },
@@ -151,5 +153,40 @@ describe('MNIST result tables', () => {
     };
     expect(() => mergeMnistRuns([aloneRun, otherAlone], 'iid')).toThrow('two alone accuracies');
     expect(() => mergeMnistRuns([aloneRun], 'dirichlet')).toThrow('no run has the dirichlet split');
+  });
+
+  it('reads the similarity margins and the threshold flagDissimilarDeltas applied', () => {
+    const sims = [
+      { partyId: 'p0', similarity: 0.4, flagged: false },
+      { partyId: 'p1', similarity: 0.3, flagged: false },
+      { partyId: 'p2', similarity: 0.5, flagged: false },
+      { partyId: 'p3', similarity: -0.3, flagged: true },
+      { partyId: 'p4', similarity: 0.02, flagged: true },
+    ];
+    expect(similarityMargin(sims, new Set(['p3', 'p4']))).toEqual({
+      lowestHonest: 0.3,
+      highestPoisoned: 0.02,
+      threshold: 0.2,
+    });
+    expect(similarityMargin(sims.slice(0, 3), new Set()).highestPoisoned).toBeNaN();
+    // on the real rule, a cohort of 7 honest deltas near one direction and 3 bad ones (the margin
+    // is read from the rule's final answer; it is the rule's own threshold when its passes agree)
+    const direction = [1, 0.5, -0.25, 0.75, 0, 0.2];
+    // noise orthogonal to the direction (parties 07 and 09) and the direction flipped x5 (08)
+    const noise: Record<number, number[]> = { 7: [0.5, -1, 0, 0, 1, 0], 9: [0, 0, 1, 1 / 3, 0, -0.5] };
+    const contributions = Array.from({ length: 10 }, (_, i) => {
+      const values = noise[i] ?? direction.map((v, j) => (i === 8 ? -5 * v : v + 0.3 * Math.sin(i * 3 + j)));
+      return {
+        partyId: `party-0${i}`,
+        sampleCount: 1,
+        delta: makeDelta([{ name: 'w', shape: [6], values: Float32Array.from(values) }]),
+      };
+    });
+    const out = flagDissimilarDeltas(contributions);
+    const margin = similarityMargin(out, new Set(['party-07', 'party-08', 'party-09']));
+    expect(out.filter((d) => d.flagged).map((d) => d.partyId)).toEqual(['party-07', 'party-08', 'party-09']);
+    expect(margin.highestPoisoned).toBeLessThan(margin.threshold);
+    expect(margin.lowestHonest).toBeGreaterThanOrEqual(margin.threshold);
+    for (const d of out) expect(d.similarity < margin.threshold).toBe(d.flagged);
   });
 });

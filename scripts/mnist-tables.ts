@@ -4,6 +4,7 @@
  * beat its alone run?), and the label mix of each party's shard (for the non-IID split).
  * Pure functions of the measured accuracies; accuracies are fractions in [0, 1], printed in %.
  */
+import { DmlError } from '../offchain/index.js';
 
 /** One party's test accuracy alone and in each cohort size it took part in. */
 export interface MnistPartyResult {
@@ -164,19 +165,20 @@ export interface MergedMnistSplit {
  * numbers, or in the base, or when two runs give different figures for the same thing.
  */
 export const mergeMnistRuns = (runs: readonly MnistRunJson[], split: string): MergedMnistSplit => {
-  if (runs.length === 0) throw new Error('no runs to merge');
+  if (runs.length === 0) throw new DmlError('MNIST_MERGE', 'no runs to merge');
   const first = runs[0]!;
   for (const run of runs) {
     if (run.base.hash !== first.base.hash)
-      throw new Error(`runs on different bases: ${first.base.hash} and ${run.base.hash}`);
+      throw new DmlError('MNIST_MERGE', `runs on different bases: ${first.base.hash} and ${run.base.hash}`);
     for (const key of MNIST_COMPARABLE_SETTINGS)
       if (String(run.settings[key]) !== String(first.settings[key]))
-        throw new Error(
+        throw new DmlError(
+          'MNIST_MERGE',
           `runs differ in --${key}: ${String(first.settings[key])} and ${String(run.settings[key])}`,
         );
   }
   const parts = runs.map((r) => r[split] as MnistSplitJson | undefined).filter((s) => s !== undefined);
-  if (parts.length === 0) throw new Error(`no run has the ${split} split`);
+  if (parts.length === 0) throw new DmlError('MNIST_MERGE', `no run has the ${split} split`);
   const byParty = new Map<number, MnistPartyResult>();
   const cohortRounds: Record<number, (number | null)[]> = {};
   for (const part of parts) {
@@ -184,13 +186,19 @@ export const mergeMnistRuns = (runs: readonly MnistRunJson[], split: string): Me
       const have = byParty.get(row.party) ?? { party: row.party, alone: Number.NaN, together: {} };
       if (row.alone !== null && !Number.isNaN(row.alone)) {
         if (!Number.isNaN(have.alone) && have.alone !== row.alone)
-          throw new Error(`party ${row.party} has two alone accuracies: ${have.alone} and ${row.alone}`);
+          throw new DmlError(
+            'MNIST_MERGE',
+            `party ${row.party} has two alone accuracies: ${have.alone} and ${row.alone}`,
+          );
         have.alone = row.alone;
       }
       for (const [k, acc] of Object.entries(row.together)) {
         const prev = have.together[Number(k)];
         if (prev !== undefined && prev !== acc)
-          throw new Error(`party ${row.party} has two accuracies in the cohort of ${k}: ${prev} and ${acc}`);
+          throw new DmlError(
+            'MNIST_MERGE',
+            `party ${row.party} has two accuracies in the cohort of ${k}: ${prev} and ${acc}`,
+          );
         have.together[Number(k)] = acc;
       }
       byParty.set(row.party, have);
@@ -203,5 +211,41 @@ export const mergeMnistRuns = (runs: readonly MnistRunJson[], split: string): Me
       .map(Number)
       .sort((a, b) => a - b),
     cohortRounds,
+  };
+};
+
+/** One round of a robustness run: every delta's similarity to the median of the others, the margins, the flags. */
+export interface RoundFlags {
+  round: number;
+  similarities: number[];
+  lowestHonest: number;
+  highestPoisoned: number;
+  threshold: number;
+  flagged: string[];
+}
+
+/**
+ * How far apart the honest and the poisoned deltas are, from `flagDissimilarDeltas`' answer:
+ * the lowest similarity of an honest delta, the highest of a poisoned one, and the threshold the
+ * rule applied (max(minSimilarity, relative x the median similarity of the unflagged deltas)).
+ * NaN where a side is empty.
+ */
+export const similarityMargin = (
+  similarities: ReadonlyArray<{ partyId: string; similarity: number; flagged: boolean }>,
+  poisoned: ReadonlySet<string>,
+  options: { minSimilarity?: number; relative?: number } = {},
+): { lowestHonest: number; highestPoisoned: number; threshold: number } => {
+  const { minSimilarity = 0.1, relative = 0.5 } = options;
+  const of = (keep: (d: { partyId: string; flagged: boolean }) => boolean): number[] =>
+    similarities.filter(keep).map((d) => d.similarity);
+  const honest = of((d) => !poisoned.has(d.partyId));
+  const bad = of((d) => poisoned.has(d.partyId));
+  const kept = of((d) => !d.flagged).sort((a, b) => a - b);
+  const m = kept.length >> 1;
+  const median = kept.length === 0 ? 0 : kept.length % 2 ? kept[m]! : (kept[m - 1]! + kept[m]!) / 2;
+  return {
+    lowestHonest: honest.length ? Math.min(...honest) : Number.NaN,
+    highestPoisoned: bad.length ? Math.max(...bad) : Number.NaN,
+    threshold: Math.max(minSimilarity, relative * median),
   };
 };
