@@ -13,6 +13,11 @@
  *     [--train-at start|end (era-end split)] [--split-seed 1 (speeches split)]
  *     [--typography as-is|ascii] [--eval-bytes 4000] [--validation-bytes 0]
  *     [--weighting bytes|equal] [--outer-lr 1] [--outer-momentum 0] [--seed 1] [--delta-encoding f32|q8]
+ *     [--eval-kernel wasm|tfjs]
+ *
+ * Evaluations (bits per byte) run on the training engine (wasm by default); `--eval-kernel tfjs`
+ * evaluates on TensorFlow.js (the figures printed before 2026-11-27, bit for bit; the wasm figures
+ * are the same within ~1e-6 bits/byte). An option mistake is one line on stderr and exit code 2.
  *
  * `--delta-encoding q8` sends each party's delta as the cohort would with that encoding: 8-bit
  * (q8) and decoded again before aggregation (alone is unchanged: nothing is sent).
