@@ -75,12 +75,11 @@ await runLmScript('lm-eval-compare', async () => {
     for (let k = 0; k < Number(opt.repeat); k++)
       for (const [, adapters] of models)
         for (const on of texts)
-          setup.parties.forEach((p, i) => {
+          for (const p of setup.parties) {
             const text = on === 'validation' ? p.validation : p.heldOut;
             const e = evaluateQloraTransformer(setup.base, adapters, setup.lora, text, { lmKernel: kernel });
             if (k === 0) values.push(bitsPerByte(e.loss), e.accuracy);
-            void i;
-          });
+          }
     const cpu = process.cpuUsage(before);
     return { values, cpu: (cpu.user + cpu.system) / 1e6 };
   };
