@@ -1,12 +1,17 @@
 import { describe, expect, it } from '@jest/globals';
 import { makeDelta, type Delta } from '../offchain/index.js';
 import { LM_SHAPE, SMALL_LM_SHAPE } from '../trainer/index.js';
+import { DmlError } from '../offchain/index.js';
 import {
   lmCohortRound,
   lmCohortRuleFromOptions,
+  lmEvaluationKernelFromOptions,
+  lmScriptErrorLine,
   lmShapeFromOptions,
   lmSplitFromOptions,
+  numberOption,
 } from './lm-options.js';
+import { parseArgs } from 'node:util';
 
 // adapters of one layer: A [1, 2] frozen and shared, B [2, 1] trained
 const adapters = (b: [number, number]): Delta =>
@@ -92,5 +97,38 @@ describe('lmSplitFromOptions: how scripts/lm-results.ts cuts each era', () => {
     expect(() => lmSplitFromOptions({ 'split-seed': '2' })).toThrow(/--split-seed applies/);
     expect(() => lmSplitFromOptions({ split: 'random' })).toThrow(/--split random/);
     expect(() => lmSplitFromOptions({ 'train-at': 'middle' })).toThrow(/--train-at middle/);
+  });
+});
+
+describe("the scripts' option errors (lmScriptErrorLine, numberOption, lmEvaluationKernelFromOptions)", () => {
+  it("a DmlError is one line with its hint; parseArgs's own errors are one line; anything else is not a user error", () => {
+    expect(
+      lmScriptErrorLine('lm-results', new DmlError('LM_OPTION', '--x 1 is bad', { hint: 'use 2' })),
+    ).toBe('lm-results: --x 1 is bad (use 2)');
+    let parseError: unknown;
+    try {
+      parseArgs({ args: ['--nope'], options: {} });
+    } catch (e) {
+      parseError = e;
+    }
+    expect(lmScriptErrorLine('lm-base', parseError)).toMatch(
+      /^lm-base: Unknown option '--nope'.*\(--help lists the options\)$/,
+    );
+    expect(lmScriptErrorLine('lm-base', new TypeError('x is undefined'))).toBeUndefined();
+    expect(lmScriptErrorLine('lm-base', 'a string')).toBeUndefined();
+  });
+
+  it('numberOption takes finite numbers and refuses the rest', () => {
+    expect(numberOption('lr', '1e-2')).toBe(0.01);
+    expect(numberOption('rounds', '40')).toBe(40);
+    for (const bad of ['sixteen', '', ' ', 'NaN', 'Infinity', undefined])
+      expect(() => numberOption('rank', bad)).toThrow(/--rank .*is not a number/);
+  });
+
+  it('--eval-kernel is wasm, tfjs or not given', () => {
+    expect(lmEvaluationKernelFromOptions({})).toBeUndefined();
+    expect(lmEvaluationKernelFromOptions({ 'eval-kernel': 'tfjs' })).toBe('tfjs');
+    expect(lmEvaluationKernelFromOptions({ 'eval-kernel': 'wasm' })).toBe('wasm');
+    expect(() => lmEvaluationKernelFromOptions({ 'eval-kernel': 'gpu' })).toThrow(DmlError);
   });
 });

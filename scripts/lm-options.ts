@@ -2,8 +2,14 @@
  * Options shared by the language-model scripts (scripts/lm-base.ts, scripts/lm-results.ts), as
  * pure functions so that they are tested (scripts/lm-options.test.ts).
  */
-import { DmlError, aggregateDeltas, nesterovOuterStep, type Delta } from '../offchain/index.js';
-import { LM_SHAPE, SMALL_LM_SHAPE, applyDelta, type TransformerShape } from '../trainer/index.js';
+import { DmlError, aggregateDeltas, isDmlError, nesterovOuterStep, type Delta } from '../offchain/index.js';
+import {
+  LM_SHAPE,
+  SMALL_LM_SHAPE,
+  applyDelta,
+  type LmKernelChoice,
+  type TransformerShape,
+} from '../trainer/index.js';
 
 export interface LmShapeOptions {
   readonly size?: string | undefined;
@@ -129,4 +135,50 @@ export const lmSplitFromOptions = (o: {
     return { split, splitSeed: positiveInteger('split-seed', o['split-seed'] ?? '1') };
   }
   throw new DmlError('LM_OPTION', `--split ${split} is not era-end or speeches`);
+};
+
+/**
+ * The one line a script prints for a user's mistake, or undefined for anything else (a bug, whose
+ * stack trace is worth seeing): a DmlError (with its hint), or node:util parseArgs's own errors
+ * (an unknown option, a missing value, a stray argument).
+ */
+export const lmScriptErrorLine = (script: string, error: unknown): string | undefined => {
+  if (isDmlError(error)) return `${script}: ${error.message}${error.hint ? ` (${error.hint})` : ''}`;
+  // by its code, not instanceof Error: Node's own errors may come from another realm (jest's VM)
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_') && typeof message === 'string')
+    return `${script}: ${message.split('\n')[0]} (--help lists the options)`;
+  return undefined;
+};
+
+/**
+ * Runs a script's body; a user's mistake (`lmScriptErrorLine`) is printed as one line on stderr
+ * and the process exits with 2, anything else is thrown on (with its stack).
+ */
+export const runLmScript = async (script: string, main: () => Promise<void>): Promise<void> => {
+  try {
+    await main();
+  } catch (error) {
+    const line = lmScriptErrorLine(script, error);
+    if (line === undefined) throw error;
+    process.stderr.write(`${line}\n`);
+    process.exit(2);
+  }
+};
+
+/** A number option (`--lr 1e-2`): a DmlError unless it is a finite number. */
+export const numberOption = (flag: string, value: string | undefined): number => {
+  const n = Number(value);
+  if (value === undefined || value.trim() === '' || !Number.isFinite(n))
+    throw new DmlError('LM_OPTION', `--${flag} ${value ?? ''} is not a number`);
+  return n;
+};
+
+/** `--eval-kernel wasm|tfjs`: the engine of the held-out and validation evaluations (undefined: the training engine's). */
+export const lmEvaluationKernelFromOptions = (o: {
+  readonly 'eval-kernel'?: string | undefined;
+}): LmKernelChoice | undefined => {
+  const k = o['eval-kernel'];
+  if (k === undefined || k === 'wasm' || k === 'tfjs') return k;
+  throw new DmlError('LM_OPTION', `--eval-kernel ${k} is not wasm or tfjs`);
 };

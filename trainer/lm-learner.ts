@@ -15,6 +15,7 @@ import {
   evaluateQloraTransformer,
   evaluateTransformer,
   trainQloraTransformer,
+  type LmKernelChoice,
   trainTransformer,
   type TransformerTrainingSettings,
 } from './transformer-engine.js';
@@ -174,6 +175,11 @@ export interface LmCohortOptions {
    * text. The private text then ends (`trainAt: 'end'`) or is cut (`start`) before them.
    */
   readonly validationBytes?: number;
+  /**
+   * The engine of the held-out and validation evaluations (default: as for training, `lmKernelOf`):
+   * `tfjs` reproduces the figures printed before the wasm evaluation existed bit for bit.
+   */
+  readonly evaluationKernel?: LmKernelChoice;
   readonly log?: (line: string) => void;
 }
 
@@ -198,6 +204,8 @@ export interface LmCohortSetup {
   readonly parties: readonly LmParty[];
   /** Held-out bits per byte of the base (starting adapters) on each party's text. */
   readonly baseBitsPerByte: readonly number[];
+  /** The engine of `lmHeldOut` (undefined: as for training). */
+  readonly evaluationKernel?: LmKernelChoice;
 }
 
 /**
@@ -252,14 +260,16 @@ export const prepareLmCohort = async (o: LmCohortOptions): Promise<LmCohortSetup
       heldOut: era.text.subarray(split, split + heldOutBytes),
     };
   });
+  const kernel = o.evaluationKernel ? { lmKernel: o.evaluationKernel } : {};
   return {
     base,
     lora,
     startAdapters,
     parties,
     baseBitsPerByte: parties.map((p) =>
-      bitsPerByte(evaluateQloraTransformer(base, startAdapters, lora, p.heldOut).loss),
+      bitsPerByte(evaluateQloraTransformer(base, startAdapters, lora, p.heldOut, kernel).loss),
     ),
+    ...(o.evaluationKernel ? { evaluationKernel: o.evaluationKernel } : {}),
   };
 };
 
@@ -276,7 +286,13 @@ export const lmHeldOut = (
   const p = setup.parties[party]!;
   const text = on === 'validation' ? p.validation : p.heldOut;
   if (text.length < 2) throw new DmlError('LM_EVAL', `party ${party} has no ${on} text`);
-  const e = evaluateQloraTransformer(setup.base, adapters, setup.lora, text);
+  const e = evaluateQloraTransformer(
+    setup.base,
+    adapters,
+    setup.lora,
+    text,
+    setup.evaluationKernel ? { lmKernel: setup.evaluationKernel } : {},
+  );
   return { ...e, loss: bitsPerByte(e.loss) };
 };
 

@@ -6,6 +6,7 @@ import type { AdamWSettings, Evaluation, TrainingReport } from './mlp-engine.js'
 import { dequantizeNf4, dequantizeNf4Into } from './nf4.js';
 import { seededRandom } from './random.js';
 import { trainQloraTransformerWasm, trainTransformerWasm } from './transformer-wasm.js';
+import { evaluateTransformerWasm, evaluationWindowStarts } from './transformer-wasm-evaluation.js';
 import {
   type QuantizedTransformer,
   type Transformer,
@@ -527,6 +528,12 @@ export interface TextEvaluationOptions {
   readonly batchSize?: number;
   /** Window length (default the context). */
   readonly window?: number;
+  /**
+   * The engine of the forward passes: 'wasm' (trainer/transformer-wasm-evaluation.ts) or 'tfjs'
+   * (this file); the same windows and counts, the same figures within float tolerance. Default:
+   * as for training (`lmKernelOf`: DML_LM_KERNEL, else DEFAULT_LM_KERNEL).
+   */
+  readonly lmKernel?: LmKernelChoice;
 }
 
 /**
@@ -536,10 +543,7 @@ export interface TextEvaluationOptions {
 const evaluateWith = (weights: ForwardWeights, text: Uint8Array, o: TextEvaluationOptions): Evaluation => {
   const t = o.window ?? weights.shape.context;
   checkText(text, t);
-  const maxBytes = o.maxBytes ?? 20_000;
-  const starts: number[] = [];
-  for (let s = 0; s + t + 1 <= text.length && (starts.length + 1) * t <= Math.max(t, maxBytes); s += t)
-    starts.push(s);
+  const starts = evaluationWindowStarts(text.length, t, o.maxBytes ?? 20_000);
   const batch = o.batchSize ?? 16;
   let lossSum = 0;
   let correct = 0;
@@ -564,6 +568,8 @@ export const evaluateTransformer = (
   text: Uint8Array,
   options: TextEvaluationOptions = {},
 ): Evaluation => {
+  if (lmKernelOf(options) === 'wasm')
+    return evaluateTransformerWasm({ kind: 'fp32', model }, undefined, text, options);
   const tensors = fp32Tensors(model);
   try {
     return evaluateWith(fp32Weights(model.shape, tensors, false), text, options);
@@ -579,6 +585,8 @@ export const evaluateQloraTransformer = (
   text: Uint8Array,
   options: TextEvaluationOptions = {},
 ): Evaluation => {
+  if (lmKernelOf(options) === 'wasm')
+    return evaluateTransformerWasm({ kind: 'qlora', base, lora }, adapters, text, options);
   const vars = adapterVariables(base, adapters, { ...lora, freezeA: true });
   const frozen = qloraTensors(base, adapters, { ...lora, freezeA: true });
   try {

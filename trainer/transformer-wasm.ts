@@ -691,6 +691,14 @@ export class WasmTransformerEngine {
     return loss;
   }
 
+  /**
+   * Logits^T [256, N] of the loaded windows: a view into the kernel's memory, column n = b T + t
+   * (token n's logit of byte c at c N + n), overwritten by the next forward pass.
+   */
+  logitsTransposed(): Float32Array {
+    return this.forward();
+  }
+
   /** Logits [N, 256] of the loaded windows (a new array, row-major: token n's 256 logits). */
   logitsOfWindows(): Float32Array {
     const zT = this.forward();

@@ -1,0 +1,70 @@
+import { describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The language-model scripts, started as a user starts them (tsx), with a mistake in their
+ * options: one line on stderr naming it, exit code 2, no stack trace. Every wait is bounded.
+ */
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+const BOUND_MS = 90_000;
+
+const run = (
+  script: string,
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+  new Promise((resolve, reject) => {
+    const env = { ...process.env };
+    delete env.NODE_OPTIONS; // jest's --experimental-vm-modules is not the user's
+    const child = spawn(TSX, [join(ROOT, 'scripts', script), ...args], { cwd: ROOT, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(
+        new Error(
+          `scripts/${script} ${args.join(' ')} did not exit within ${BOUND_MS / 1000} s; stdout: ${stdout}; stderr: ${stderr}`,
+        ),
+      );
+    }, BOUND_MS);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+
+describe('a mistake in the options of scripts/lm-*.ts: one line, exit 2, no stack trace', () => {
+  const cases: Array<[string, string[], RegExp]> = [
+    ['lm-results.ts', ['--no-such-option'], /^lm-results: Unknown option '--no-such-option'.*--help/],
+    ['lm-results.ts', ['--split', 'nowhere'], /^lm-results: --split nowhere is not era-end or speeches$/],
+    ['lm-results.ts', ['--rank', 'sixteen'], /^lm-results: --rank sixteen is not a number$/],
+    ['lm-results.ts', ['--eval-kernel', 'gpu'], /^lm-results: --eval-kernel gpu is not wasm or tfjs$/],
+    [
+      'lm-base.ts',
+      ['--size', 'huge'],
+      /^lm-base: --size huge is not small or big \(use --size small or --size big\)$/,
+    ],
+    ['lm-eval-compare.ts', ['--base', 'x', '--split', 'nowhere'], /^lm-eval-compare: --split nowhere/],
+  ];
+  it('for each script and kind of mistake', async () => {
+    const results = await Promise.all(cases.map(([script, args]) => run(script, args)));
+    results.forEach((r, i) => {
+      const [script, args, line] = cases[i]!;
+      const what = `scripts/${script} ${args.join(' ')}: exit ${r.code}, stderr:\n${r.stderr}`;
+      expect({ what, code: r.code }).toEqual({ what, code: 2 });
+      const lines = r.stderr.split('\n').filter((l) => l.length > 0);
+      expect({ what, lines: lines.length }).toEqual({ what, lines: 1 });
+      expect(lines[0]).toMatch(line);
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+      expect(r.stdout).toBe('');
+    });
+  });
+});
