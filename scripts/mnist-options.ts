@@ -39,6 +39,8 @@ export const MNIST_OPTIONS = {
   help: { type: 'boolean', default: false },
   'delta-encoding': { type: 'string', default: 'f32' },
   honest: { type: 'string', default: 'true' },
+  rescore: { type: 'string' },
+  dimensions: { type: 'string' },
 } as const;
 
 const bad = (message: string, hint?: string): DmlError =>
@@ -121,6 +123,7 @@ export const parseMnistOptions = (argv: readonly string[]) => {
   )
     throw bad(`--alone-parties ${values['alone-parties']} is more than the ${maxParties} parties`);
   oneOf('honest', values.honest, ['true', 'false']);
+  if (values.dimensions !== undefined) integerAtLeast('dimensions', values.dimensions, 1);
   parseDeltaValueEncoding(values['delta-encoding']); // a DmlError BAD_FLAG of its own
   return values;
 };

@@ -79,6 +79,9 @@ import {
   labelMixTable,
   liftTable,
   type RoundFlags,
+  ROBUST_TABLE_HEADER,
+  randomDirectionVerdicts,
+  robustRow,
   similarityMargin,
   mergeMnistRuns,
   perPartyTable,
@@ -126,6 +129,9 @@ robustness run; prints markdown tables (see the header of this file for the desi
   --alone-parties n       the alone runs of the first n parties only (default: every party)
   --seed 1 --json FILE    seed; write the results as JSON
   --delta-encoding f32|q8 send every party's delta through q8 (decoded before scoring and aggregation)
+  --rescore a.json,...    train nothing: the robustness tables of recorded --poison runs, each
+                          party judged over all the rounds (flagRandomDirectionParties);
+                          --dimensions N gives the delta's float count for runs that did not record it
   --merge a.json,b.json   train nothing: print the tables of runs made in several processes
                           (e.g. --cohorts none and --alone false), joined party by party
 `);
@@ -135,6 +141,48 @@ const splitTitle = (split: string, rule: unknown, rounds: number, H: number, enc
   `MNIST ${split === 'iid' ? 'IID' : 'Dirichlet(0.5) non-IID'} (rule ${String(rule)}, ${rounds} rounds x ${H} local steps; alone: ${rounds * H} steps; ${encoding} deltas)`;
 const ROUND_TABLE_TITLE =
   "Test accuracy of the cohort's global adapters after each round (every party of a cohort holds them)";
+const pct = (x: number): string => (100 * x).toFixed(2);
+if (opt.rescore) {
+  // --rescore: the robustness tables of recorded runs, judged again over their rounds; nothing is trained
+  const dimensions = opt.dimensions === undefined ? undefined : Number(opt.dimensions);
+  for (const file of String(opt.rescore).split(',')) {
+    let run: MnistRunJson;
+    try {
+      run = JSON.parse(readFileSync(file, 'utf8')) as MnistRunJson;
+    } catch (error) {
+      run = optionError(
+        new DmlError(
+          'MNIST_OPTION',
+          `--rescore ${file}: ${error instanceof Error ? error.message : String(error)}`,
+        ),
+      );
+    }
+    const poisoned = Number(run.settings.poison);
+    for (const [key, value] of Object.entries(run)) {
+      if (!key.startsWith('robust-')) continue;
+      const { runs } = value as unknown as {
+        runs: Record<string, { perRound: number[]; flagged?: string[]; rounds?: RoundFlags[] }>;
+      };
+      const rows: string[] = [];
+      for (const [rule, r] of Object.entries(runs)) {
+        if (!r.rounds) continue; // the all-honest run: nothing flagged
+        let verdicts: ReturnType<typeof randomDirectionVerdicts>;
+        try {
+          verdicts = randomDirectionVerdicts(r.rounds, dimensions === undefined ? {} : { dimensions });
+        } catch (error) {
+          verdicts = optionError(error);
+        }
+        rows.push(
+          robustRow(rule, poisoned, pct(r.perRound[r.perRound.length - 1]!), r.flagged ?? [], verdicts),
+        );
+      }
+      console.log(
+        `\n### Robustness (${key.slice('robust-'.length)}, ${file})\n\n${ROBUST_TABLE_HEADER}\n${rows.join('\n')}`,
+      );
+    }
+  }
+  process.exit(0);
+}
 if (opt.merge) {
   // --merge: the tables of runs made in several processes, joined; nothing is trained
   const readRun = (file: string): MnistRunJson => {
@@ -203,7 +251,6 @@ const train = (settingsSeed: number) => ({
 });
 const log = (line: string): void =>
   void process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
-const pct = (x: number): string => (100 * x).toFixed(2);
 
 const backend = await selectTrainerBackend({ log });
 const started = performance.now();
@@ -311,6 +358,8 @@ const runCohort = async (
       roundLog.push({
         round: r + 1,
         similarities: similarities.map((d) => d.similarity),
+        parties: similarities.map((d) => d.partyId),
+        dimensions: similarities[0]!.dimensions,
         ...margin,
         flagged: roundFlags,
       });
@@ -383,19 +432,19 @@ for (const split of String(opt.splits).split(',')) {
     // made before in another process with --cohorts n
     if (opt.honest !== 'false') {
       const honest = await runCohort(shards, String(opt.rule));
-      rows.push(`| ${opt.rule}, all honest | ${pct(honest.accuracy)} | - |`);
+      rows.push(`| ${opt.rule}, all honest | ${pct(honest.accuracy)} | - | - | - | - |`);
       runs.honest = { rule: opt.rule, perRound: honest.perRound, hashes: honest.hashes };
     }
     for (const rule of String(opt['robust-rules']).split(',')) {
       const r = await runCohort(shards, rule, bad, val);
       rows.push(
-        `| ${rule}, ${poisonCount} poisoned | ${pct(r.accuracy)} | ${r.flagged.join(' ') || 'none'} |`,
+        robustRow(rule, poisonCount, pct(r.accuracy), r.flagged, randomDirectionVerdicts(r.roundLog)),
       );
       runs[rule] = { perRound: r.perRound, hashes: r.hashes, flagged: r.flagged, rounds: r.roundLog };
       log(`robust ${split} ${rule}: ${pct(r.accuracy)}% flagged ${r.flagged.join(',')}`);
     }
     console.log(
-      `\n### Robustness (${split}, ${n} parties, poisoned: ${[...bad].map((p) => `party-${String(p).padStart(2, '0')}`).join(' ')})\n\n| run | test accuracy % | flagged by the honest majority |\n| --- | --- | --- |\n${rows.join('\n')}`,
+      `\n### Robustness (${split}, ${n} parties, poisoned: ${[...bad].map((p) => `party-${String(p).padStart(2, '0')}`).join(' ')})\n\n${ROBUST_TABLE_HEADER}\n${rows.join('\n')}`,
     );
     results[`robust-${split}`] = { rows, runs };
     continue;

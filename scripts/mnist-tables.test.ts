@@ -10,6 +10,9 @@ import {
   mergeMnistRuns,
   perPartyTable,
   perRoundTable,
+  randomDirectionVerdicts,
+  type RoundFlags,
+  robustRow,
   signedPoints,
   similarityMargin,
 } from './mnist-tables.js';
@@ -188,5 +191,42 @@ describe('MNIST result tables', () => {
     expect(margin.highestPoisoned).toBeLessThan(margin.threshold);
     expect(margin.lowestHonest).toBeGreaterThanOrEqual(margin.threshold);
     for (const d of out) expect(d.similarity < margin.threshold).toBe(d.flagged);
+  });
+
+  it('judges a recorded run over its rounds: noise-like and negative parties flagged, the table reports the union', () => {
+    // a run recorded before the parties and the delta size were: similarities in party order
+    const round = (r: number, sims: number[]): RoundFlags => ({
+      round: r,
+      similarities: sims,
+      lowestHonest: 0,
+      highestPoisoned: 0,
+      threshold: 0.1,
+      flagged: [],
+    });
+    const rounds = [round(1, [0.3, 0.25, 0.004, -0.3]), round(2, [0.02, 0.03, -0.005, -0.2])];
+    expect(() => randomDirectionVerdicts(rounds)).toThrow(/does not record the deltas' size/);
+    const verdicts = randomDirectionVerdicts(rounds, { dimensions: 10_000 });
+    expect(verdicts.map((v) => [v.partyId, v.flagged])).toEqual([
+      ['party-00', false],
+      ['party-01', false],
+      ['party-02', true],
+      ['party-03', true],
+    ]);
+    // a recorded size and parties win over the defaults
+    const recorded = rounds.map((r) => ({ ...r, dimensions: 100, parties: ['a', 'b', 'c', 'd'] }));
+    expect(randomDirectionVerdicts(recorded, { dimensions: 10_000 }).map((v) => v.partyId)).toEqual([
+      'a',
+      'b',
+      'c',
+      'd',
+    ]);
+    expect(randomDirectionVerdicts(recorded).find((v) => v.partyId === 'b')!.z).toBeCloseTo(
+      ((0.25 + 0.03) * 10) / Math.sqrt(2),
+      9,
+    );
+    const row = robustRow('median', 2, '98.89', ['party-03'], verdicts);
+    expect(row).toMatch(
+      /^\| median, 2 poisoned \| 98.89 \| party-03 \| party-02 party-03 \| party-02 party-03 \| 00: /,
+    );
   });
 });

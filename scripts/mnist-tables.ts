@@ -4,7 +4,7 @@
  * beat its alone run?), and the label mix of each party's shard (for the non-IID split).
  * Pure functions of the measured accuracies; accuracies are fractions in [0, 1], printed in %.
  */
-import { DmlError } from '../offchain/index.js';
+import { type CombinedSimilarityScore, DmlError, flagRandomDirectionParties } from '../offchain/index.js';
 
 /** One party's test accuracy alone and in each cohort size it took part in. */
 export interface MnistPartyResult {
@@ -218,6 +218,10 @@ export const mergeMnistRuns = (runs: readonly MnistRunJson[], split: string): Me
 export interface RoundFlags {
   round: number;
   similarities: number[];
+  /** The parties of `similarities`, in its order (runs recorded before 2026-11-27: party-00, party-01, ...). */
+  parties?: string[];
+  /** Floats in each delta (runs recorded before 2026-11-27: not recorded). */
+  dimensions?: number;
   lowestHonest: number;
   highestPoisoned: number;
   threshold: number;
@@ -249,3 +253,46 @@ export const similarityMargin = (
     threshold: Math.max(minSimilarity, relative * median),
   };
 };
+
+/**
+ * A robustness run's parties judged over all its rounds (`flagRandomDirectionParties`): each
+ * party's combined score of its similarities to the consensus, and whether it is no better than a
+ * random direction. Rounds recorded without their parties or delta size take `defaults` (the
+ * party ids party-00, party-01, ... of that run's order, and the delta's float count).
+ */
+export const randomDirectionVerdicts = (
+  rounds: readonly RoundFlags[],
+  defaults: { dimensions?: number } = {},
+): CombinedSimilarityScore[] =>
+  flagRandomDirectionParties(
+    rounds.map((r) => {
+      const dimensions = r.dimensions ?? defaults.dimensions;
+      if (dimensions === undefined)
+        throw new DmlError('MNIST_OPTION', `round ${r.round} does not record the deltas' size`, {
+          hint: 'give --dimensions, the float count of one delta (design_docs/trainer.md)',
+        });
+      return r.similarities.map((similarity, i) => ({
+        partyId: r.parties?.[i] ?? `party-${String(i).padStart(2, '0')}`,
+        similarity,
+        dimensions,
+      }));
+    }),
+  );
+
+/** The robustness table's row of one rule's run: the per-round majority, the verdict over the rounds, and their union. */
+export const robustRow = (
+  rule: string,
+  poisoned: number,
+  accuracyPct: string,
+  flaggedInMostRounds: readonly string[],
+  verdicts: readonly CombinedSimilarityScore[],
+): string => {
+  const randomLike = verdicts.filter((v) => v.flagged).map((v) => v.partyId);
+  const reported = [...new Set([...flaggedInMostRounds, ...randomLike])].sort();
+  const zs = verdicts.map((v) => `${v.partyId.replace('party-', '')}: ${v.z.toFixed(1)}`).join(', ');
+  return `| ${rule}, ${poisoned} poisoned | ${accuracyPct} | ${flaggedInMostRounds.join(' ') || 'none'} | ${randomLike.join(' ') || 'none'} | ${reported.join(' ') || 'none'} | ${zs} |`;
+};
+
+/** The header of the robustness table (rows from `robustRow`). */
+export const ROBUST_TABLE_HEADER =
+  '| run | test accuracy % | flagged by the honest majority in most rounds | no better than a random direction over the rounds (z < 3) | reported | combined z per party |\n| --- | --- | --- | --- | --- | --- |';
