@@ -129,54 +129,19 @@ const transformerKernelModule = (variant: 'fma' | 'plain'): WebAssembly.Module =
   return module;
 };
 
-/** The optional native kernel's exports (trainer/native/transformer-kernel.c). */
-interface NativeTransformerAddon {
+/**
+ * The optional native kernel's exports (trainer/native/transformer-kernel.c): every function of
+ * TransformerKernelExports, taking the memory's current buffer as its first argument.
+ */
+type NativeTransformerAddon = {
+  [F in keyof TransformerKernelExports]: (
+    buffer: ArrayBuffer,
+    ...args: Parameters<TransformerKernelExports[F]>
+  ) => void;
+} & {
   /** Whether this CPU has AVX2 and FMA (the kernel's instructions). */
   supported(): boolean;
-  /** gemm of TransformerKernelExports on the memory's current buffer (the first argument). */
-  gemm(
-    buffer: ArrayBuffer,
-    l: number,
-    m: number,
-    k: number,
-    r: number,
-    n: number,
-    c: number,
-    alpha: number,
-    acc: number,
-    panel: number,
-    tri: number,
-  ): void;
-  layer_norm(
-    buffer: ArrayBuffer,
-    x: number,
-    a: number,
-    mean: number,
-    rstd: number,
-    gamma: number,
-    beta: number,
-    d: number,
-    n: number,
-  ): void;
-  layer_norm_backward(
-    buffer: ArrayBuffer,
-    x: number,
-    da: number,
-    mean: number,
-    rstd: number,
-    gamma: number,
-    dx: number,
-    dgamma: number,
-    dbeta: number,
-    scratch: number,
-    d: number,
-    n: number,
-  ): void;
-  gelu(buffer: ArrayBuffer, z: number, out: number, tanh: number, count: number): void;
-  gelu_backward(buffer: ArrayBuffer, z: number, d: number, tanh: number, count: number): void;
-  causal_softmax(buffer: ArrayBuffer, p: number, t: number): void;
-  causal_softmax_backward(buffer: ArrayBuffer, p: number, dp: number, t: number): void;
-}
+};
 
 /** Where `npm run build:native` writes the native kernel (relative to this file). */
 const NATIVE_KERNEL_PATH = './native/build/transformer_kernel.node';
