@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runBounded } from '../offchain/testing/index.js';
 
 /**
  * The language-model scripts, started as a user starts them (tsx), with a mistake in their
@@ -11,35 +11,11 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 const BOUND_MS = 90_000;
 
-const run = (
-  script: string,
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> =>
-  new Promise((resolve, reject) => {
-    const env = { ...process.env };
-    delete env.NODE_OPTIONS; // jest's --experimental-vm-modules is not the user's
-    const child = spawn(TSX, [join(ROOT, 'scripts', script), ...args], { cwd: ROOT, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(
-        new Error(
-          `scripts/${script} ${args.join(' ')} did not exit within ${BOUND_MS / 1000} s; stdout: ${stdout}; stderr: ${stderr}`,
-        ),
-      );
-    }, BOUND_MS);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+const run = (script: string, args: string[]) => {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS; // jest's --experimental-vm-modules is not the user's
+  return runBounded(TSX, [join(ROOT, 'scripts', script), ...args], { cwd: ROOT, env, boundMs: BOUND_MS });
+};
 
 describe('a mistake in the options of scripts/lm-*.ts: one line, exit 2, no stack trace', () => {
   const cases: Array<[string, string[], RegExp]> = [

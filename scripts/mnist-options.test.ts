@@ -1,8 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
-import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDmlError } from '../offchain/index.js';
+import { runBounded } from '../offchain/testing/index.js';
 import { parseMnistOptions } from './mnist-options.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -50,32 +50,11 @@ describe('parseMnistOptions', () => {
 
 describe('scripts/mnist-results.ts with a bad option', () => {
   it('prints one line on stderr, no stack trace, and exits with code 2', async () => {
-    const child = spawn(
+    const { code, stdout, stderr } = await runBounded(
       process.execPath,
       ['--import', 'tsx', join(ROOT, 'scripts', 'mnist-results.ts'), '--splits', 'foo'],
-      {
-        cwd: ROOT,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
+      { cwd: ROOT, boundMs: BOUND_MS },
     );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    let timer: NodeJS.Timeout | undefined;
-    const code = await Promise.race([
-      new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c))),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          child.kill('SIGKILL');
-          reject(
-            new Error(
-              `scripts/mnist-results.ts --splits foo did not exit in ${BOUND_MS} ms; stdout ${stdout}, stderr ${stderr}`,
-            ),
-          );
-        }, BOUND_MS);
-      }),
-    ]).finally(() => clearTimeout(timer));
     expect({ code, stdout, stderr }).toEqual({
       code: 2,
       stdout: '',

@@ -1,10 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runBounded } from '../../offchain/testing/index.js';
 
 /**
  * `dml storage check` through the real launcher (bin/dml.js) against the local Swift's S3 API:
@@ -29,32 +29,15 @@ const s3 = (): Record<string, string> => {
   };
 };
 
-const dml = (args: string[], env: Record<string, string>) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const base = { ...process.env };
-    delete base.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED;
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'dml.js'), ...args], {
-      cwd: ROOT,
-      env: { ...base, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(
-        new Error(
-          `dml ${args.join(' ')} did not end in ${BOUND_MS / 1000} s; stdout: ${stdout}; stderr: ${stderr}`,
-        ),
-      );
-    }, BOUND_MS);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+const dml = (args: string[], env: Record<string, string>) => {
+  const base = { ...process.env };
+  delete base.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED;
+  return runBounded(process.execPath, [join(ROOT, 'bin', 'dml.js'), ...args], {
+    cwd: ROOT,
+    env: { ...base, ...env },
+    boundMs: BOUND_MS,
   });
+};
 
 describe('dml storage check against S3 (Swift)', () => {
   it(
