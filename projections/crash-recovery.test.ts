@@ -5,11 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SqliteCheckpointStore, SqliteEventStore } from '../offchain/index.js';
+import { withinBound } from '../offchain/testing/index.js';
 import { replayProjections, startLiveProjections } from './replay.js';
 
 const WRITER = fileURLToPath(new URL('./fixtures/sigkill-writer.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'dml-crash-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+/** Every wait of this test is bounded (the CI machine is slow; a hang must name what it waited for). */
+const BOUND_MS = 120_000;
 
 /** Starts the writer; resolves `reached(n)` once it has printed n committed batches. */
 const startWriter = (file: string, max: number) => {
@@ -27,20 +30,28 @@ const startWriter = (file: string, max: number) => {
     }
   });
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+  const exitedUnbounded = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
+  const bounded = <T>(promise: Promise<T>, what: string) =>
+    withinBound(promise, BOUND_MS, what, {
+      detail: () => `${lines} batches printed; stderr: ${stderr}`,
+      onTimeout: () => child.kill('SIGKILL'),
+    });
   return {
     child,
-    exited,
+    exited: () => bounded(exitedUnbounded, `the writer's exit (${max} batches)`),
     stderr: () => stderr,
     reached: (n: number) =>
-      Promise.race([
-        new Promise<void>((resolve) => (lines >= n ? resolve() : waiting.push({ n, resolve }))),
-        exited.then(({ code }) => {
-          throw new Error(`writer exited (${code}) before ${n} batches: ${stderr}`);
-        }),
-      ]),
+      bounded(
+        Promise.race([
+          new Promise<void>((resolve) => (lines >= n ? resolve() : waiting.push({ n, resolve }))),
+          exitedUnbounded.then(({ code }) => {
+            throw new Error(`writer exited (${code}) before ${n} batches: ${stderr}`);
+          }),
+        ]),
+        `the writer's batch ${n}`,
+      ),
   };
 };
 
@@ -59,7 +70,7 @@ describe('SQLite event log under SIGKILL', () => {
       const writer = startWriter(file, Infinity);
       await writer.reached(killAfter);
       writer.child.kill('SIGKILL');
-      const { signal } = await writer.exited;
+      const { signal } = await writer.exited();
       expect(signal).toBe('SIGKILL');
       // the reader restarts too, from its checkpoint
       await live.stop();
@@ -71,11 +82,15 @@ describe('SQLite event log under SIGKILL', () => {
     );
     const TOTAL = Math.max(400, written + 50);
     const last = startWriter(file, TOTAL);
-    const { code } = await last.exited;
+    const { code } = await last.exited();
     expect(`${code} ${last.stderr()}`).toBe('0 ');
 
     const head = await reader.headPosition();
-    await live.subscription.reached(head);
+    await withinBound(
+      live.subscription.reached(head),
+      BOUND_MS,
+      `the live projections reaching position ${head}`,
+    );
     const liveStates = live.current();
     await live.stop();
 

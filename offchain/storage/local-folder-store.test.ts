@@ -8,6 +8,7 @@ import { LocalFolderStore } from './local-folder-store.js';
 import { describeObjectStoreBehaviour, expectDmlError } from './object-store.behaviour.js';
 import { readObjectGrant } from './read-object-grant.js';
 import { type StorageRetryInfo, backoffPatienceMs, describeStorageRetry } from './retry.js';
+import { withinBound } from '../testing/index.js';
 
 const roots: string[] = [];
 const freshRoot = async (): Promise<string> => {
@@ -37,16 +38,22 @@ const crashMidPut = async (root: string, key: string, size: number): Promise<voi
   const exited = new Promise<NodeJS.Signals | number | null>((resolve) =>
     child.on('exit', (code, signal) => resolve(signal ?? code)),
   );
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      if (d.toString().includes('paused')) resolve();
-    });
-    void exited.then((how) =>
-      reject(new Error(`crash writer exited (${String(how)}) before pausing: ${stderr}`)),
-    );
-  });
+  const bound = { detail: () => `stderr: ${stderr}`, onTimeout: () => child.kill('SIGKILL') };
+  await withinBound(
+    new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        if (d.toString().includes('paused')) resolve();
+      });
+      void exited.then((how) =>
+        reject(new Error(`crash writer exited (${String(how)}) before pausing: ${stderr}`)),
+      );
+    }),
+    60_000,
+    'the crash writer pausing mid-put',
+    bound,
+  );
   child.kill('SIGKILL');
-  expect(await exited).toBe('SIGKILL');
+  expect(await withinBound(exited, 60_000, 'the killed crash writer exiting', bound)).toBe('SIGKILL');
 };
 
 describe('LocalFolderStore', () => {
