@@ -30,7 +30,9 @@
  *
  * With `--validation-bytes N` every table is printed twice: on the validation text (the N bytes just
  * before each party's held-out text, between it and the private text, never trained on), where the
- * settings are chosen, and on the held-out text, which is what is reported.
+ * settings are chosen, and on the held-out text, which is what is reported; then the held-out table
+ * of the round chosen on validation (`roundChosenOnValidation`: the lowest mean cohort validation
+ * figure as printed, ties to the later round), the result of a run.
  *
  * "Alone" runs exactly the cohort's schedule for one party: the same rounds of the same local
  * steps on the same windows (same seeds), AdamW reset every round, its own adapter carried from
@@ -58,6 +60,7 @@ import {
   numberOption,
   runLmScript,
 } from './lm-options.js';
+import { roundChosenOnValidation } from './lm-round-choice.js';
 
 const usage = `npx tsx scripts/lm-results.ts [--base FILE] [--pretrain-steps 300] [--parties 4] [--rounds 5]
   [--local-steps 40] [--batch 16] [--rank 8] [--alpha 2 x rank] [--lr 1e-2] [--train-bytes 0 (all)]
@@ -174,6 +177,10 @@ await runLmScript('lm-results', async () => {
   let velocity: Delta | null = null;
   let deltaBytes = 0;
   const trajectory = new Map<LmEvaluationText, string[]>(texts.map((on) => [on, []]));
+  // every round's figures, to report the round chosen on validation
+  const figures = new Map<LmEvaluationText, Array<{ alone: number[]; cohort: number[] }>>(
+    texts.map((on) => [on, []]),
+  );
   for (let r = 0; r < rounds; r++) {
     own = own.map((adapters, i) => trainLmParty(setup, i, adapters, settings(localSeed(r, i))).adapters);
     const contributions = setup.parties.map((p, i) => {
@@ -186,8 +193,11 @@ await runLmScript('lm-results', async () => {
     });
     ({ global, velocity } = lmCohortRound(rule, global, velocity, contributions));
     for (const on of texts) {
-      const a = setup.parties.map((_, i) => bpb(on, i, own[i]!).toFixed(3));
-      const c = setup.parties.map((_, i) => bpb(on, i, global).toFixed(3));
+      const alone = setup.parties.map((_, i) => bpb(on, i, own[i]!));
+      const cohort = setup.parties.map((_, i) => bpb(on, i, global));
+      figures.get(on)!.push({ alone, cohort });
+      const a = alone.map((x) => x.toFixed(3));
+      const c = cohort.map((x) => x.toFixed(3));
       trajectory.get(on)!.push(`| ${r + 1} | ${(r + 1) * H} | ${a.join(' / ')} | ${c.join(' / ')} |`);
       log(`round ${r + 1} (${on}): alone ${a.join(' ')}; cohort ${c.join(' ')}`);
     }
@@ -221,8 +231,33 @@ await runLmScript('lm-results', async () => {
       `| round | steps per party | alone | cohort |\n| --- | --- | --- | --- |\n${trajectory.get(on)!.join('\n')}\n`
     );
   };
+  // The result: the held-out figures of the round chosen on validation (when there is a validation text)
+  const chosen = (): string => {
+    if (!texts.includes('validation')) return '';
+    const { round, meanBitsPerByte } = roundChosenOnValidation(
+      figures.get('validation')!.map((f) => f.cohort.map((x) => Number(x.toFixed(3)))),
+    );
+    const base = baseBpb.get('held-out')!;
+    const { alone, cohort } = figures.get('held-out')![round - 1]!;
+    const pct = (x: number, of: number) => `${(100 * (1 - x / of)).toFixed(1)}%`;
+    return (
+      `\n### Held-out bits per byte at round ${round}, the round chosen on validation ` +
+      `(the lowest mean cohort validation figure as printed, ${meanBitsPerByte.toFixed(4)}; ties: the later round)\n\n` +
+      `| party (SOTU era) | base | alone (round ${round}) | cohort (round ${round}) | cohort vs base | cohort vs alone |\n| --- | --- | --- | --- | --- | --- |\n` +
+      setup.parties
+        .map(
+          (p, i) =>
+            `| ${p.era} | ${base[i]!.toFixed(3)} | ${alone[i]!.toFixed(3)} | ${cohort[i]!.toFixed(3)} | ` +
+            `${pct(cohort[i]!, base[i]!)} lower | ${pct(cohort[i]!, alone[i]!)} lower |`,
+        )
+        .join('\n') +
+      `\n| mean | ${mean(base).toFixed(3)} | ${mean(alone).toFixed(3)} | ${mean(cohort).toFixed(3)} | ` +
+      `${pct(mean(cohort), mean(base))} lower | ${pct(mean(cohort), mean(alone))} lower |\n`
+    );
+  };
   console.log(
     texts.map(table).join('') +
+      chosen() +
       `\n\nsettings: ${JSON.stringify(opt)}; private text per party: ${setup.parties.map((p) => p.train.length).join(', ')} bytes, validation: ${setup.parties.map((p) => p.validation.length).join(', ')} bytes, held out: ${setup.parties.map((p) => p.heldOut.length).join(', ')} bytes` +
       `\n\nbase ${setup.base.hash}` +
       `\n\nbytes uploaded per party and round: ${deltaBytes} (full FP32 weights: ${fullBytes}, ` +
