@@ -69,14 +69,12 @@ describe('roundChosenOnValidation', () => {
     const figure = fc.integer({ min: 2000, max: 3500 }).map((t) => t / 1000);
     fc.assert(
       fc.property(
-        fc
-          .integer({ min: 1, max: 5 })
-          .chain((parties) =>
-            fc.array(fc.array(figure, { minLength: parties, maxLength: parties }), {
-              minLength: 1,
-              maxLength: 40,
-            }),
-          ),
+        fc.integer({ min: 1, max: 5 }).chain((parties) =>
+          fc.array(fc.array(figure, { minLength: parties, maxLength: parties }), {
+            minLength: 1,
+            maxLength: 40,
+          }),
+        ),
         (rounds) => {
           const means = rounds.map((f) => f.reduce((a, b) => a + Math.round(b * 1000), 0));
           const smallest = Math.min(...means);
