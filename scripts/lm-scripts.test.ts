@@ -17,7 +17,7 @@ const run = (script: string, args: string[]) => {
   return runBounded(TSX, [join(ROOT, 'scripts', script), ...args], { cwd: ROOT, env, boundMs: BOUND_MS });
 };
 
-describe('a mistake in the options of scripts/lm-*.ts: one line, exit 2, no stack trace', () => {
+describe('a mistake in the options of scripts/lm-*.ts and reproduce-results.ts: one line, exit 2, no stack trace', () => {
   const cases: Array<[string, string[], RegExp]> = [
     ['lm-results.ts', ['--no-such-option'], /^lm-results: Unknown option '--no-such-option'.*--help/],
     ['lm-results.ts', ['--split', 'nowhere'], /^lm-results: --split nowhere is not era-end or speeches$/],
@@ -29,6 +29,12 @@ describe('a mistake in the options of scripts/lm-*.ts: one line, exit 2, no stac
       /^lm-base: --size huge is not small or big \(use --size small or --size big\)$/,
     ],
     ['lm-eval-compare.ts', ['--base', 'x', '--split', 'nowhere'], /^lm-eval-compare: --split nowhere/],
+    [
+      'reproduce-results.ts',
+      ['--only', 'nope'],
+      /^reproduce-results: --only nope: no step nope \(the steps: mnist-base, /,
+    ],
+    ['reproduce-results.ts', ['--fast'], /^reproduce-results: Unknown option '--fast'.*--help/],
   ];
   it('for each script and kind of mistake', async () => {
     const results = await Promise.all(cases.map(([script, args]) => run(script, args)));
