@@ -76,6 +76,18 @@ const { fp32, base, report } = pretrainMnistBase(publicData, {
   steps: Number(opt.steps),
   seed,
   learningRate: Number(opt.lr),
+  // a line every ~5% of the steps: the mean loss since the last line
+  onStep: (() => {
+    const every = Math.max(1, Math.round(Number(opt.steps) / 20));
+    let sum = 0;
+    return (step: number, loss: number) => {
+      sum += loss;
+      if (step % every === 0 || step === Number(opt.steps)) {
+        log(`step ${step}/${opt.steps}: loss ${(sum / (step % every || every)).toFixed(4)}`);
+        sum = 0;
+      }
+    };
+  })(),
 });
 const lora = { rank: 1, alpha: 1, freezeA: true };
 const fpAccuracy = evaluateMlp(fp32, testSet).accuracy;

@@ -119,6 +119,20 @@ describe('QLoRA MLP', () => {
     }
   });
 
+  it('reports every step to onStep (its number and loss) and computes the same adapters as without it', () => {
+    const data = syntheticImages(12, 7);
+    const ffa: LoraSettings = { ...lora, freezeA: true };
+    const start = initAdapters(base, ffa, 3);
+    const settings = { steps: 5, batchSize: 4, learningRate: 0.05, weightDecay: 0, seed: 2 };
+    const seen: Array<[number, number]> = [];
+    const watched = trainQlora(base, start, ffa, data, { ...settings, onStep: (s, l) => seen.push([s, l]) });
+    const plain = trainQlora(base, start, ffa, data, settings);
+    expect(seen.map(([s]) => s)).toEqual([1, 2, 3, 4, 5]);
+    expect(seen.reduce((sum, [, l]) => sum + l, 0) / 5).toBeCloseTo(watched.report.loss, 10);
+    for (const t of plain.adapters.tensors)
+      expect(Array.from(getDeltaTensor(watched.adapters, t.name).values)).toEqual(Array.from(t.values));
+  });
+
   it('replays a given data order with SGD and momentum, step for step (buf = m buf + g; p -= lr buf)', () => {
     const data = syntheticImages(6, 5);
     const ffa: LoraSettings = { ...lora, freezeA: true };

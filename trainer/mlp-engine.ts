@@ -85,6 +85,8 @@ export interface LocalTrainingSettings extends AdamWSettings {
    * a time, in the forward and again in the backward pass.
    */
   readonly engine?: 'dense' | 'tensor';
+  /** Called after every step with its 1-based number and loss (progress of long runs; changes nothing computed). */
+  readonly onStep?: (step: number, loss: number) => void;
   /**
    * When the dense engine decodes the NF4 base: 'per-step' (default, QLoRA's bound: one layer's
    * FP32 copy at a time, decoded in the forward and again in the backward pass of every step) or
@@ -317,7 +319,9 @@ const runBatches = (
     const indices = order.subarray(cursor, end);
     samples += end - cursor;
     cursor = end;
-    total += step(indices);
+    const loss = step(indices);
+    total += loss;
+    settings.onStep?.(s + 1, loss);
   }
   return {
     loss: total / Math.max(1, settings.steps),

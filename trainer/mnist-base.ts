@@ -37,7 +37,15 @@ export const initMnistNetwork = (model: MnistBaseModel, hidden: number, seed: nu
  */
 export const pretrainMnistBase = (
   publicData: LabelledImages | Examples,
-  options: { model: MnistBaseModel; hidden: number; steps: number; seed: number; learningRate?: number },
+  options: {
+    model: MnistBaseModel;
+    hidden: number;
+    steps: number;
+    seed: number;
+    learningRate?: number;
+    /** Progress: called after every step (see LocalTrainingSettings.onStep). */
+    onStep?: (step: number, loss: number) => void;
+  },
 ): { fp32: Mlp; base: QuantizedMlp; report: TrainingReport } => {
   const { mlp, report } = trainMlp(
     initMnistNetwork(options.model, options.hidden, options.seed),
@@ -48,6 +56,7 @@ export const pretrainMnistBase = (
       learningRate: options.learningRate ?? 2e-3,
       weightDecay: 1e-4,
       seed: options.seed,
+      ...(options.onStep ? { onStep: options.onStep } : {}),
     },
   );
   return { fp32: mlp, base: quantizeMlp(mlp), report };
