@@ -7,7 +7,11 @@ import { gaussian, seededRandom } from './random.js';
 import { nativeTransformerKernel, transformerStepKernel } from './transformer-kernel.js';
 import { initTransformer, quantizeTransformer, type TransformerShape } from './transformer.js';
 import { trainQloraTransformer } from './transformer-engine.js';
-import { crossEntropyColumns, wasmQloraTransformerLossAndGradients } from './transformer-wasm.js';
+import {
+  crossEntropyColumns,
+  nextByteLossAndHits,
+  wasmQloraTransformerLossAndGradients,
+} from './transformer-wasm.js';
 
 /**
  * The native kernel's step functions (TransformerStepExports, trainer/native/transformer-kernel.c)
@@ -113,6 +117,27 @@ describeNative('the native kernel step functions (trainer/native/transformer-ker
     const { at, nk, f32 } = memoryWith([4 * 3, 3, 4 * 3]);
     new Int32Array(f32(1).buffer, at[1]!, 3).set([0, 4, 1]);
     expect(() => nk.cross_entropy(at[0]!, at[1]!, at[2]!, 3, 4)).toThrow(/target/);
+  });
+
+  it("next_byte_loss's loss sum and hits equal the evaluation's JS loop, ties and partial groups included", () => {
+    for (const [n, columns, classes] of [
+      [1, 1, 256],
+      [37, 29, 256],
+      [300, 300, 7],
+    ] as const) {
+      const { at, nk, f32 } = memoryWith([classes * n, n]);
+      // rounded logits: ties for the largest in many columns (the first class wins)
+      const z = randomArray(classes * n, n + columns, 2).map((x) => Math.round(x * 2) / 2);
+      const targets = Int32Array.from({ length: n }, (_, j) => (j % 3 === 0 ? 0 : (j * 13 + 5) % classes));
+      f32(0).set(z);
+      new Int32Array(f32(1).buffer, at[1]!, n).set(targets);
+      const [loss, hits] = nk.next_byte_loss(at[0]!, at[1]!, n, columns, classes, 0);
+      const want = nextByteLossAndHits(z, targets, n, columns, classes);
+      expect(hits).toBe(want.hits);
+      expect(Math.abs(loss - want.lossSum)).toBeLessThan(1e-6 * want.lossSum);
+      // a running sum goes on from where it was
+      expect(nk.next_byte_loss(at[0]!, at[1]!, n, columns, classes, 1.5)[0]).toBeCloseTo(1.5 + loss, 9);
+    }
   });
 
   it('row_sums, embed and embed_backward equal the JS loops, odd sizes', () => {

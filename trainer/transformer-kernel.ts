@@ -100,6 +100,19 @@ export interface TransformerStepExports {
    * its gradient (softmax - onehot) / n into dT [classes, n], in one pass over 8 columns at a time.
    */
   cross_entropy(z: number, targets: number, dT: number, n: number, classes: number): number;
+  /**
+   * Over the first `columns` columns of logits^T [classes, n]: lossSum plus their cross-entropies
+   * against targets [n] (float64, added column after column) and the number whose largest logit (the
+   * first on a tie) is the target (the evaluation's figures, trainer/transformer-wasm-evaluation.ts).
+   */
+  next_byte_loss(
+    z: number,
+    targets: number,
+    n: number,
+    columns: number,
+    classes: number,
+    lossSum: number,
+  ): [number, number];
   /** out[r] (=) the sum of row r of a [rows, n]. */
   row_sums(a: number, rows: number, n: number, out: number): void;
   /** x0^T [d, n] (=) E[tokens[c]] + P[c mod t] per column c; E [vocab, d], P [posRows, d]. */
@@ -371,6 +384,8 @@ export const transformerStepKernel = (
       addon.gemm_transposed(memory.buffer, l, m, k, r, n, c, alpha, acc, transpose),
     cross_entropy: (z, targets, dT, n, classes) =>
       addon.cross_entropy(memory.buffer, z, targets, dT, n, classes),
+    next_byte_loss: (z, targets, n, columns, classes, lossSum) =>
+      addon.next_byte_loss(memory.buffer, z, targets, n, columns, classes, lossSum),
     row_sums: (a, rows, n, out) => addon.row_sums(memory.buffer, a, rows, n, out),
     embed: (tokens, e, pos, x0, d, n, t, vocab, posRows) =>
       addon.embed(memory.buffer, tokens, e, pos, x0, d, n, t, vocab, posRows),

@@ -872,6 +872,30 @@ export class WasmTransformerEngine {
     return this.forward();
   }
 
+  /**
+   * A forward pass of the loaded windows, then, over their first `columns` columns, adds to `into`
+   * the sum of the next-byte cross-entropies and the number of right guesses (`nextByteLossAndHits`
+   * of trainer/transformer-wasm-evaluation.ts, natively when the native kernel is in use).
+   */
+  addNextByteLoss(columns: number, into: { lossSum: number; hits: number }): void {
+    const zT = this.forward();
+    if (!this.nk) {
+      nextByteLossAndHits(zT, this.targets, this.n, columns, TRANSFORMER_VOCABULARY, into);
+      return;
+    }
+    // the running sum goes in, so that its bits do not depend on the batching
+    const [lossSum, hits] = this.nk.next_byte_loss(
+      this.logits,
+      this.targetsAt,
+      this.n,
+      columns,
+      TRANSFORMER_VOCABULARY,
+      into.lossSum,
+    );
+    into.lossSum = lossSum;
+    into.hits += hits;
+  }
+
   /** Logits [N, 256] of the loaded windows (a new array, row-major: token n's 256 logits). */
   logitsOfWindows(): Float32Array {
     const zT = this.forward();
@@ -972,6 +996,41 @@ export const crossEntropyColumns = (
     for (let j = 0, o = c * n; j < n; j++)
       dT[o + j] = (dT[o + j]! / sum[j]! - (targets[j] === c ? 1 : 0)) / n;
   return loss / n;
+};
+
+/**
+ * Over the first `columns` columns of logits^T [classes, n]: adds to `into` each column's
+ * cross-entropy (nats, float64: log-sum-exp with the column's max subtracted) against its target,
+ * one column after the other (so the sum's order is the columns' whatever the batches), and
+ * counts the columns whose largest logit (the first, on a tie) is the target.
+ */
+export const nextByteLossAndHits = (
+  zT: Float32Array,
+  targets: Int32Array,
+  n: number,
+  columns: number,
+  classes = TRANSFORMER_VOCABULARY,
+  into: { lossSum: number; hits: number } = { lossSum: 0, hits: 0 },
+): { lossSum: number; hits: number } => {
+  let { lossSum, hits } = into;
+  for (let j = 0; j < columns; j++) {
+    let max = -Infinity;
+    let best = 0;
+    for (let c = 0; c < classes; c++) {
+      const z = zT[c * n + j]!;
+      if (z > max) {
+        max = z;
+        best = c;
+      }
+    }
+    let sum = 0;
+    for (let c = 0; c < classes; c++) sum += Math.exp(zT[c * n + j]! - max);
+    lossSum -= zT[targets[j]! * n + j]! - max - Math.log(sum);
+    if (best === targets[j]) hits++;
+  }
+  into.lossSum = lossSum;
+  into.hits = hits;
+  return into;
 };
 
 /** What the training loop needs from the TransformerTrainingSettings (trainer/transformer-engine.ts). */

@@ -481,6 +481,48 @@ NATIVE_TARGET static double cross_entropy_f32(const float *z, const int32_t *tar
   return loss / (double)n;
 }
 
+/* Over the first `columns` columns of logits^T [classes, n]: *loss_sum (+=) their cross-entropies
+ * against targets (float64 sums of float32 exps; added column after column to the running sum,
+ * so that its bits do not depend on how the columns are batched) and how many have their
+ * largest logit (the first on a tie) at the target; -1 when a target is not below classes. */
+NATIVE_TARGET static int next_byte_loss_f32(const float *z, const int32_t *targets, long n, long columns, long classes,
+                                            double *loss_sum, long *hits) {
+  double loss = *loss_sum;
+  long right = 0;
+  for (long c = 0; c < columns; c += 8) {
+    const long w = columns - c < 8 ? columns - c : 8;
+    __m256 mx = _mm256_set1_ps(-__builtin_inff());
+    __m256 best = _mm256_setzero_ps();
+    for (long k = 0; k < classes; k++) {
+      const __m256 x = load_cols(z + k * n + c, c, columns);
+      const __m256 more = _mm256_cmp_ps(x, mx, _CMP_GT_OQ);
+      mx = _mm256_blendv_ps(mx, x, more);
+      best = _mm256_blendv_ps(best, _mm256_set1_ps((float)k), more);
+    }
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    for (long k = 0; k < classes; k++) {
+      const __m256 e = exp8(_mm256_sub_ps(load_cols(z + k * n + c, c, columns), mx));
+      s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+      s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    double sums[8] __attribute__((aligned(32)));
+    float maxes[8] __attribute__((aligned(32))), bests[8] __attribute__((aligned(32)));
+    _mm256_store_pd(sums, s0);
+    _mm256_store_pd(sums + 4, s1);
+    _mm256_store_ps(maxes, mx);
+    _mm256_store_ps(bests, best);
+    for (long j = 0; j < w; j++) {
+      const int32_t target = targets[c + j];
+      if (target < 0 || target >= classes) return -1;
+      loss -= (double)z[target * n + c + j] - (double)maxes[j] - log(sums[j]);
+      if ((long)bests[j] == target) right++;
+    }
+  }
+  *loss_sum = loss;
+  *hits = right;
+  return 0;
+}
+
 /* out[r] (=) the sum of row r of a [rows, n] (a bias's gradient from dy^T). */
 NATIVE_TARGET static void row_sums_f32(const float *a, long rows, long n, float *out) {
   for (long r = 0; r < rows; r++) {
@@ -845,6 +887,38 @@ static napi_value js_cross_entropy(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* next_byte_loss(buffer, z, targets, n, columns, classes, lossSum) -> [lossSum + the columns' losses, hits] */
+static napi_value js_next_byte_loss(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 7)
+    return throw_range(env, "transformer kernel: next_byte_loss takes 7 arguments");
+  uint8_t *mem;
+  size_t length;
+  if (!memory_of(env, argv[0], &mem, &length)) return NULL;
+  uint32_t a[5];
+  for (int q = 0; q < 5; q++)
+    if (!arg_u32(env, argv[q + 1], &a[q])) return NULL;
+  double loss;
+  if (napi_get_value_double(env, argv[6], &loss) != napi_ok)
+    return throw_range(env, "transformer kernel: next_byte_loss's loss sum must be a number");
+  const uint64_t n = a[2], columns = a[3], classes = a[4];
+  if (columns > n) return throw_range(env, "transformer kernel: next_byte_loss's columns exceed n");
+  CHECK_INSIDE(a[0], 4 * classes * n);
+  CHECK_INSIDE(a[1], 4 * n);
+  long hits;
+  if (next_byte_loss_f32((const float *)(mem + a[0]), (const int32_t *)(mem + a[1]), (long)n, (long)columns,
+                         (long)classes, &loss, &hits) < 0)
+    return throw_range(env, "transformer kernel: a target is not below the number of classes");
+  napi_value out, x;
+  napi_create_array_with_length(env, 2, &out);
+  napi_create_double(env, loss, &x);
+  napi_set_element(env, out, 0, x);
+  napi_create_double(env, (double)hits, &x);
+  napi_set_element(env, out, 1, x);
+  return out;
+}
+
 /* row_sums(buffer, a, rows, n, out) */
 static napi_value js_row_sums(napi_env env, napi_callback_info info) {
   uint8_t *mem;
@@ -988,6 +1062,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"gemm", NULL, js_gemm, NULL, NULL, NULL, napi_enumerable, NULL},
       {"gemm_transposed", NULL, js_gemm_transposed, NULL, NULL, NULL, napi_enumerable, NULL},
       {"cross_entropy", NULL, js_cross_entropy, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"next_byte_loss", NULL, js_next_byte_loss, NULL, NULL, NULL, napi_enumerable, NULL},
       {"row_sums", NULL, js_row_sums, NULL, NULL, NULL, napi_enumerable, NULL},
       {"embed", NULL, js_embed, NULL, NULL, NULL, napi_enumerable, NULL},
       {"embed_backward", NULL, js_embed_backward, NULL, NULL, NULL, napi_enumerable, NULL},
