@@ -8,9 +8,11 @@ import { nativeTransformerKernel, transformerStepKernel } from './transformer-ke
 import { initTransformer, quantizeTransformer, type TransformerShape } from './transformer.js';
 import { trainQloraTransformer } from './transformer-engine.js';
 import {
+  WasmTransformerEngine,
   crossEntropyColumns,
   nextByteLossAndHits,
   wasmQloraTransformerLossAndGradients,
+  wasmTransformerLossAndGradients,
 } from './transformer-wasm.js';
 
 /**
@@ -364,5 +366,35 @@ describeNative('the native kernel step functions (trainer/native/transformer-ker
     expect(Math.abs(nativeRun.report.loss - wasmRun.report.loss)).toBeLessThan(1e-4 * wasmRun.report.loss);
     for (const [i, x] of wasmRun.adapters.tensors.entries())
       closeTo(x.name, nativeRun.adapters.tensors[i]!.values, x.values, 1e-3);
+  });
+});
+
+describe("the engine's kernel memory, reused by the next engine of the thread after release()", () => {
+  it('gives the same bits as a fresh memory, after an engine of another shape, and refuses a released engine', () => {
+    const shape: TransformerShape = {
+      dModel: 16,
+      layers: 1,
+      heads: 2,
+      context: 12,
+      mlpRatio: 2,
+      activation: 'gelu',
+    };
+    const model = initTransformer(shape, 8);
+    const text = Uint8Array.from({ length: 500 }, (_, i) => 97 + ((i * 5) % 11));
+    const first = wasmTransformerLossAndGradients(model, text, [0, 40, 300]);
+    // a bigger engine in between (its memory, released, is the next one's: larger and zeroed)
+    wasmTransformerLossAndGradients(
+      initTransformer({ ...shape, dModel: 32, context: 24 }, 9),
+      text,
+      [1, 2, 3, 4, 5],
+    );
+    const again = wasmTransformerLossAndGradients(model, text, [0, 40, 300]);
+    expect(again.loss).toBe(first.loss);
+    for (const [name, g] of first.grads) expect(again.grads.get(name)).toEqual(g);
+    const engine = new WasmTransformerEngine({ kind: 'fp32', model }, 3, 12);
+    engine.loadWindows(text, [0, 40, 300]);
+    expect(engine.lossAndGradients()).toBe(first.loss);
+    engine.release();
+    expect(() => engine.lossAndGradients()).toThrow(/after release/);
   });
 });

@@ -54,14 +54,18 @@ export const evaluateTransformerWasm = (
   const starts = evaluationWindowStarts(text.length, t, o.maxBytes ?? 20_000);
   const batch = Math.min(o.batchSize ?? 16, starts.length);
   const engine = new WasmTransformerEngine(what, batch, t);
-  if (adapters) engine.setAdapters(adapters);
   const sums = { lossSum: 0, hits: 0 };
-  for (let i = 0; i < starts.length; i += batch) {
-    const chunk = starts.slice(i, i + batch);
-    const filled = [...chunk, ...Array.from({ length: batch - chunk.length }, () => chunk[0]!)];
-    // the engine loads the targets (text[s + j + 1]) with the windows
-    engine.loadWindows(text, filled);
-    engine.addNextByteLoss(chunk.length * t, sums);
+  try {
+    if (adapters) engine.setAdapters(adapters);
+    for (let i = 0; i < starts.length; i += batch) {
+      const chunk = starts.slice(i, i + batch);
+      const filled = [...chunk, ...Array.from({ length: batch - chunk.length }, () => chunk[0]!)];
+      // the engine loads the targets (text[s + j + 1]) with the windows
+      engine.loadWindows(text, filled);
+      engine.addNextByteLoss(chunk.length * t, sums);
+    }
+  } finally {
+    engine.release();
   }
   const count = starts.length * t;
   return { loss: sums.lossSum / count, accuracy: sums.hits / count, count };

@@ -117,8 +117,26 @@ interface NormAt {
 
 const GELU_C = Math.sqrt(2 / Math.PI);
 
+/**
+ * The kernel (and its ~100 MB memory at lmStep's shape) of the last engine released in this
+ * thread, reset and reused by the next one: a wasm memory is freed only by the garbage collector,
+ * and when a step makes little garbage (the native kernel's) a second engine made right after a
+ * first (a warm-up run, then the run) would otherwise hold both memories at once (+84 MB of peak
+ * RSS measured at lmStep's shape).
+ */
+let spareKernel: DenseKernel | undefined;
+
+const takeKernel = (): DenseKernel => {
+  const kernel = spareKernel;
+  spareKernel = undefined;
+  if (!kernel) return new DenseKernel();
+  kernel.reset();
+  return kernel;
+};
+
 export class WasmTransformerEngine {
-  private readonly kernel = new DenseKernel();
+  private readonly kernel = takeKernel();
+  private released = false;
   private readonly tk: TransformerKernelExports;
   /** The native kernel's step functions (loss, embedding, attention, transposed products, AdamW), else undefined: JS loops. */
   private readonly nk: TransformerStepExports | undefined;
@@ -446,6 +464,16 @@ export class WasmTransformerEngine {
     };
   }
 
+  /**
+   * Hands the kernel's memory to the next engine of this thread: this engine and every view it
+   * gave (`params`, `grads`, logits) must not be used afterwards (its step functions throw).
+   */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    spareKernel = this.kernel;
+  }
+
   /** Writes the adapters (every `<layer>.lora_A` and `.lora_B`) into the kernel's memory. */
   setAdapters(adapters: Delta): void {
     const byName = new Map(adapters.tensors.map((x) => [x.name, x]));
@@ -673,6 +701,7 @@ export class WasmTransformerEngine {
 
   /** Logits^T [256, N] of the loaded windows. */
   private forward(): Float32Array {
+    if (this.released) throw new Error('WasmTransformerEngine used after release()');
     const { n, d, window: t } = this;
     const x0At = this.blocks[0]?.x ?? this.finalX;
     if (this.nk)
@@ -1099,9 +1128,13 @@ export const trainQloraTransformerWasm = (
   checkWindow(text, t);
   const started = performance.now();
   const engine = new WasmTransformerEngine({ kind: 'qlora', base, lora }, settings.batchSize, t);
-  engine.setAdapters(adapters);
-  const report = runWasmSteps(engine, text, settings, started);
-  return { adapters: engine.readAdapters(adapters), report };
+  try {
+    engine.setAdapters(adapters);
+    const report = runWasmSteps(engine, text, settings, started);
+    return { adapters: engine.readAdapters(adapters), report };
+  } finally {
+    engine.release();
+  }
 };
 
 /** Full-precision training of every parameter on the wasm kernel (trainTransformer's TensorFlow.js path's steps). */
@@ -1114,8 +1147,12 @@ export const trainTransformerWasm = (
   checkWindow(text, t);
   const started = performance.now();
   const engine = new WasmTransformerEngine({ kind: 'fp32', model }, settings.batchSize, t);
-  const report = runWasmSteps(engine, text, settings, started);
-  return { model: engine.readModel(), report };
+  try {
+    const report = runWasmSteps(engine, text, settings, started);
+    return { model: engine.readModel(), report };
+  } finally {
+    engine.release();
+  }
 };
 
 /** The QLoRA loss on the windows at `starts` and the trainable adapters' gradients (copies), by name. */
@@ -1128,10 +1165,14 @@ export const wasmQloraTransformerLossAndGradients = (
   window = base.shape.context,
 ): { loss: number; grads: Map<string, Float32Array> } => {
   const engine = new WasmTransformerEngine({ kind: 'qlora', base, lora }, starts.length, window);
-  engine.setAdapters(adapters);
-  engine.loadWindows(text, starts);
-  const loss = engine.lossAndGradients();
-  return { loss, grads: new Map([...engine.grads].map(([name, g]) => [name, g.slice()])) };
+  try {
+    engine.setAdapters(adapters);
+    engine.loadWindows(text, starts);
+    const loss = engine.lossAndGradients();
+    return { loss, grads: new Map([...engine.grads].map(([name, g]) => [name, g.slice()])) };
+  } finally {
+    engine.release();
+  }
 };
 
 /** The full-precision loss on the windows at `starts` and every parameter's gradient (copies), by name. */
@@ -1142,7 +1183,11 @@ export const wasmTransformerLossAndGradients = (
   window = model.shape.context,
 ): { loss: number; grads: Map<string, Float32Array> } => {
   const engine = new WasmTransformerEngine({ kind: 'fp32', model }, starts.length, window);
-  engine.loadWindows(text, starts);
-  const loss = engine.lossAndGradients();
-  return { loss, grads: new Map([...engine.grads].map(([name, g]) => [name, g.slice()])) };
+  try {
+    engine.loadWindows(text, starts);
+    const loss = engine.lossAndGradients();
+    return { loss, grads: new Map([...engine.grads].map(([name, g]) => [name, g.slice()])) };
+  } finally {
+    engine.release();
+  }
 };
