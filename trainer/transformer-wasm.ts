@@ -29,8 +29,10 @@ import {
  * SIMD: the dense engine's kernel (trainer/dense-kernel.wat: NF4 decode, transposes) and the
  * transformer kernel (trainer/transformer-kernel.wat: the products, FMA where relaxed SIMD is
  * on; LayerNorm, GELU and the causal softmax, forward and backward); the loss and the gathers
- * between layouts are plain loops. Every buffer lives in the kernel's memory, allocated once
- * per engine (batch and window fixed).
+ * between layouts are plain loops. With the native kernel (trainer/native, `TransformerStepExports`)
+ * those loops, the dense kernel's transposes and AdamW run natively instead (the same maths;
+ * the loops here stay the wasm path and the references). Every buffer lives in the kernel's
+ * memory, allocated once per engine (batch and window fixed).
  *
  * Layout: activations are kept transposed, [features, N] with N = batch x window (column
  * n = b T + t), as in trainer/dense-wasm.ts, so that a linear layer is `y^T = W x^T` with the
