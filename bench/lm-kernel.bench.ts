@@ -120,7 +120,7 @@ export default async (): Promise<Record[]> => {
       name: 'LM step CPU time (all weights, d 128, 2 layers, T 128, batch 16)',
       value: median(steps.get(native)!),
       unit: 'CPU-s/step',
-      backend: native ? 'native AVX2 + FMA products' : `wasm SIMD ${wasm}`,
+      backend: native ? 'native AVX2 + FMA (whole step)' : `wasm SIMD ${wasm}`,
       note: `${note}; 1 warm-up + 4 timed steps per round: ${steps
         .get(native)!
         .map((v) => v.toFixed(3))

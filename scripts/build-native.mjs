@@ -59,6 +59,7 @@ const args = [
   '-o',
   output,
   source,
+  '-lm',
 ];
 const run = spawnSync(cc, args, { encoding: 'utf8', timeout: 120_000 });
 if (run.error) give(`${cc} did not run: ${run.error.message}`);

@@ -112,6 +112,18 @@ export class DenseKernel {
     return at;
   }
 
+  /**
+   * Makes the instance new again for another user: every byte of its memory zeroed (as a fresh
+   * memory's), the allocator back at the start, `alloc` allowed until the next `commit` (which
+   * grows the memory only if the new allocations need more). Views taken before are left
+   * pointing at the zeroed memory: the previous user must be done with them.
+   */
+  reset(): void {
+    new Uint8Array(this.k.memory.buffer).fill(0);
+    this.next = FIRST_FREE_BYTE;
+    this.committed = false;
+  }
+
   /** Grows the memory to hold every allocation and writes the NF4 levels (both forms). */
   commit(): void {
     const pages = Math.ceil(this.next / 65536);

@@ -76,6 +76,131 @@ export interface TransformerKernelExports {
   causal_softmax_backward(p: number, dp: number, t: number): void;
 }
 
+/**
+ * The native kernel's functions for the rest of the step (trainer/native/transformer-kernel.c),
+ * which the wasm kernel does not have: there the engine keeps its JS loops and the dense kernel's
+ * transposes (trainer/transformer-wasm.ts), the same maths within float tolerance. Addresses are
+ * byte offsets into the kernel's memory, as in TransformerKernelExports; tokens and targets int32.
+ */
+export interface TransformerStepExports {
+  /** C[m, n] (=|+=) alpha L R with L given as L^T [k, m] when transpose & 1, R as R^T [n, k] when transpose & 2. */
+  gemm_transposed(
+    l: number,
+    m: number,
+    k: number,
+    r: number,
+    n: number,
+    c: number,
+    alpha: number,
+    acc: number,
+    transpose: 0 | 1 | 2 | 3,
+  ): void;
+  /**
+   * The mean softmax cross-entropy of logits^T [classes, n] against targets [n] (returned), and
+   * its gradient (softmax - onehot) / n into dT [classes, n], in one pass over 8 columns at a time.
+   */
+  cross_entropy(z: number, targets: number, dT: number, n: number, classes: number): number;
+  /**
+   * Over the first `columns` columns of logits^T [classes, n]: lossSum plus their cross-entropies
+   * against targets [n] (float64, added column after column) and the number whose largest logit (the
+   * first on a tie) is the target (the evaluation's figures, trainer/transformer-wasm-evaluation.ts).
+   */
+  next_byte_loss(
+    z: number,
+    targets: number,
+    n: number,
+    columns: number,
+    classes: number,
+    lossSum: number,
+  ): [number, number];
+  /** out[r] (=) the sum of row r of a [rows, n]. */
+  row_sums(a: number, rows: number, n: number, out: number): void;
+  /** x0^T [d, n] (=) E[tokens[c]] + P[c mod t] per column c; E [vocab, d], P [posRows, d]. */
+  embed(
+    tokens: number,
+    e: number,
+    pos: number,
+    x0: number,
+    d: number,
+    n: number,
+    t: number,
+    vocab: number,
+    posRows: number,
+  ): void;
+  /** gE [vocab, d], gP [posRows, d] (=) the sums of dx0^T's columns by token and by position. */
+  embed_backward(
+    tokens: number,
+    dx0: number,
+    gE: number,
+    gP: number,
+    d: number,
+    n: number,
+    t: number,
+    vocab: number,
+    posRows: number,
+  ): void;
+  /**
+   * One AdamW step over `count` floats of p with gradient g and moments m, v, PyTorch's float32
+   * operations in DenseOptimizer's order (the constants rounded as it rounds them).
+   */
+  adamw(
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    count: number,
+    beta1: number,
+    oneMinusBeta1: number,
+    beta2: number,
+    oneMinusBeta2: number,
+    correction1: number,
+    correction2: number,
+    epsilon: number,
+    decay: number,
+    learningRate: number,
+  ): void;
+  /**
+   * Causal attention of every window and head of q^T, k^T, v^T [d, n] (d = heads dh, n = batch t):
+   * Q, K, V gathered into rows [t, dh] and columns [dh, t] blocks (block i = b heads + h of each
+   * of qr .. vc, kept for the backward), P = causal softmax(Q K^T / sqrt(dh)) kept in p [t, t] per
+   * block, O = P V (scratch o [t, dh]) scattered into att^T [d, n].
+   */
+  attention(
+    q: number,
+    k: number,
+    v: number,
+    qr: number,
+    qc: number,
+    kr: number,
+    kc: number,
+    vr: number,
+    vc: number,
+    p: number,
+    att: number,
+    o: number,
+    batch: number,
+    heads: number,
+    t: number,
+    dh: number,
+  ): void;
+  /** Its backward given datt^T [d, n]: dq^T, dk^T, dv^T [d, n] (=); scratch: 5 t dh + t t floats. */
+  attention_backward(
+    datt: number,
+    qc: number,
+    kr: number,
+    vc: number,
+    p: number,
+    dq: number,
+    dk: number,
+    dv: number,
+    scratch: number,
+    batch: number,
+    heads: number,
+    t: number,
+    dh: number,
+  ): void;
+}
+
 /** gemm's `tri`: the part of the product needed or nonzero (see TransformerKernelExports.gemm). */
 export const GEMM_FULL = 0;
 export const GEMM_LOWER_OUTPUT = 1;
@@ -138,6 +263,11 @@ type NativeTransformerAddon = {
     buffer: ArrayBuffer,
     ...args: Parameters<TransformerKernelExports[F]>
   ) => void;
+} & {
+  [F in keyof TransformerStepExports]: (
+    buffer: ArrayBuffer,
+    ...args: Parameters<TransformerStepExports[F]>
+  ) => ReturnType<TransformerStepExports[F]>;
 } & {
   /** Whether this CPU has AVX2 and FMA (the kernel's instructions). */
   supported(): boolean;
@@ -204,7 +334,7 @@ export const transformerKernelDescription = (): string => {
     return (error as Error).message;
   }
   if (choice === 'native')
-    return 'native (AVX2 + FMA, trainer/native): products, LayerNorm, GELU, causal softmax';
+    return 'native (AVX2 + FMA, trainer/native): products, LayerNorm, GELU, attention, loss, embedding, AdamW';
   const why = process.env.DML_LM_NATIVE === '0' ? 'DML_LM_NATIVE=0' : nativeTransformerKernel().reason;
   return `wasm SIMD, ${choice} build (native kernel: ${why})`;
 };
@@ -234,5 +364,38 @@ export const transformerKernel = (
     gelu_backward: (z, d, tanh, count) => addon.gelu_backward(memory.buffer, z, d, tanh, count),
     causal_softmax: (p, t) => addon.causal_softmax(memory.buffer, p, t),
     causal_softmax_backward: (p, dp, t) => addon.causal_softmax_backward(memory.buffer, p, dp, t),
+  };
+};
+
+/**
+ * The native kernel's step functions on `memory` when this process's (or the named) kernel is
+ * the native one, else undefined (the engine then runs its JS loops and the dense kernel's
+ * transposes instead). Like `transformerKernel`, each call takes `memory.buffer` afresh.
+ */
+export const transformerStepKernel = (
+  memory: WebAssembly.Memory,
+  variant: TransformerKernelChoice = transformerKernelChoice(),
+): TransformerStepExports | undefined => {
+  if (variant !== 'native') return undefined;
+  const { addon, reason } = nativeTransformerKernel();
+  if (!addon) throw new DmlError('LM_NATIVE', `the native LM kernel is unavailable: ${reason}`);
+  return {
+    gemm_transposed: (l, m, k, r, n, c, alpha, acc, transpose) =>
+      addon.gemm_transposed(memory.buffer, l, m, k, r, n, c, alpha, acc, transpose),
+    cross_entropy: (z, targets, dT, n, classes) =>
+      addon.cross_entropy(memory.buffer, z, targets, dT, n, classes),
+    next_byte_loss: (z, targets, n, columns, classes, lossSum) =>
+      addon.next_byte_loss(memory.buffer, z, targets, n, columns, classes, lossSum),
+    row_sums: (a, rows, n, out) => addon.row_sums(memory.buffer, a, rows, n, out),
+    embed: (tokens, e, pos, x0, d, n, t, vocab, posRows) =>
+      addon.embed(memory.buffer, tokens, e, pos, x0, d, n, t, vocab, posRows),
+    embed_backward: (tokens, dx0, gE, gP, d, n, t, vocab, posRows) =>
+      addon.embed_backward(memory.buffer, tokens, dx0, gE, gP, d, n, t, vocab, posRows),
+    adamw: (p, g, m, v, count, b1, a1, b2, a2, c1, c2, eps, decay, lr) =>
+      addon.adamw(memory.buffer, p, g, m, v, count, b1, a1, b2, a2, c1, c2, eps, decay, lr),
+    attention: (q, k, v, qr, qc, kr, kc, vr, vc, p, att, o, batch, heads, t, dh) =>
+      addon.attention(memory.buffer, q, k, v, qr, qc, kr, kc, vr, vc, p, att, o, batch, heads, t, dh),
+    attention_backward: (datt, qc, kr, vc, p, dq, dk, dv, scratch, batch, heads, t, dh) =>
+      addon.attention_backward(memory.buffer, datt, qc, kr, vc, p, dq, dk, dv, scratch, batch, heads, t, dh),
   };
 };

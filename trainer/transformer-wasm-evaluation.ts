@@ -1,7 +1,6 @@
 import { DmlError } from '../offchain/index.js';
 import type { Evaluation } from './mlp-engine.js';
-import { TRANSFORMER_VOCABULARY } from './transformer.js';
-import { WasmTransformerEngine, type WasmTransformerModel } from './transformer-wasm.js';
+import { nextByteLossAndHits, WasmTransformerEngine, type WasmTransformerModel } from './transformer-wasm.js';
 import type { Delta } from '../offchain/index.js';
 
 /**
@@ -26,40 +25,8 @@ export const evaluationWindowStarts = (textLength: number, window: number, maxBy
   return starts;
 };
 
-/**
- * Over the first `columns` columns of logits^T [classes, n]: adds to `into` each column's
- * cross-entropy (nats, float64: log-sum-exp with the column's max subtracted) against its target,
- * one column after the other (so the sum's order is the columns' whatever the batches), and
- * counts the columns whose largest logit (the first, on a tie) is the target.
- */
-export const nextByteLossAndHits = (
-  zT: Float32Array,
-  targets: Int32Array,
-  n: number,
-  columns: number,
-  classes = TRANSFORMER_VOCABULARY,
-  into: { lossSum: number; hits: number } = { lossSum: 0, hits: 0 },
-): { lossSum: number; hits: number } => {
-  let { lossSum, hits } = into;
-  for (let j = 0; j < columns; j++) {
-    let max = -Infinity;
-    let best = 0;
-    for (let c = 0; c < classes; c++) {
-      const z = zT[c * n + j]!;
-      if (z > max) {
-        max = z;
-        best = c;
-      }
-    }
-    let sum = 0;
-    for (let c = 0; c < classes; c++) sum += Math.exp(zT[c * n + j]! - max);
-    lossSum -= zT[targets[j]! * n + j]! - max - Math.log(sum);
-    if (best === targets[j]) hits++;
-  }
-  into.lossSum = lossSum;
-  into.hits = hits;
-  return into;
-};
+/** The evaluation's sums over columns (moved beside the engine, which calls it on the wasm path). */
+export { nextByteLossAndHits };
 
 export interface WasmEvaluationOptions {
   readonly maxBytes?: number;
@@ -87,25 +54,18 @@ export const evaluateTransformerWasm = (
   const starts = evaluationWindowStarts(text.length, t, o.maxBytes ?? 20_000);
   const batch = Math.min(o.batchSize ?? 16, starts.length);
   const engine = new WasmTransformerEngine(what, batch, t);
-  if (adapters) engine.setAdapters(adapters);
-  const n = batch * t;
-  const targets = new Int32Array(n);
   const sums = { lossSum: 0, hits: 0 };
-  for (let i = 0; i < starts.length; i += batch) {
-    const chunk = starts.slice(i, i + batch);
-    const filled = [...chunk, ...Array.from({ length: batch - chunk.length }, () => chunk[0]!)];
-    engine.loadWindows(text, filled);
-    filled.forEach((s, b) => {
-      for (let j = 0; j < t; j++) targets[b * t + j] = text[s + j + 1]!;
-    });
-    nextByteLossAndHits(
-      engine.logitsTransposed(),
-      targets,
-      n,
-      chunk.length * t,
-      TRANSFORMER_VOCABULARY,
-      sums,
-    );
+  try {
+    if (adapters) engine.setAdapters(adapters);
+    for (let i = 0; i < starts.length; i += batch) {
+      const chunk = starts.slice(i, i + batch);
+      const filled = [...chunk, ...Array.from({ length: batch - chunk.length }, () => chunk[0]!)];
+      // the engine loads the targets (text[s + j + 1]) with the windows
+      engine.loadWindows(text, filled);
+      engine.addNextByteLoss(chunk.length * t, sums);
+    }
+  } finally {
+    engine.release();
   }
   const count = starts.length * t;
   return { loss: sums.lossSum / count, accuracy: sums.hits / count, count };

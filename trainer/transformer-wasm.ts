@@ -10,8 +10,11 @@ import {
   GEMM_LOWER_OUTPUT,
   GEMM_LOWER_RIGHT,
   type TransformerKernelExports,
+  type TransformerStepExports,
   gemmPanelFloats,
   transformerKernel,
+  transformerKernelChoice,
+  transformerStepKernel,
 } from './transformer-kernel.js';
 import { seededRandom } from './random.js';
 import {
@@ -26,8 +29,10 @@ import {
  * SIMD: the dense engine's kernel (trainer/dense-kernel.wat: NF4 decode, transposes) and the
  * transformer kernel (trainer/transformer-kernel.wat: the products, FMA where relaxed SIMD is
  * on; LayerNorm, GELU and the causal softmax, forward and backward); the loss and the gathers
- * between layouts are plain loops. Every buffer lives in the kernel's memory, allocated once
- * per engine (batch and window fixed).
+ * between layouts are plain loops. With the native kernel (trainer/native, `TransformerStepExports`)
+ * those loops, the dense kernel's transposes and AdamW run natively instead (the same maths;
+ * the loops here stay the wasm path and the references). Every buffer lives in the kernel's
+ * memory, allocated once per engine (batch and window fixed).
  *
  * Layout: activations are kept transposed, [features, N] with N = batch x window (column
  * n = b T + t), as in trainer/dense-wasm.ts, so that a linear layer is `y^T = W x^T` with the
@@ -57,7 +62,8 @@ interface LinearAt {
   /** FP32 mode: the weight [out, in] and its gradient. */
   readonly weight: number;
   readonly gW: number;
-  readonly gBias: Float32Array;
+  /** FP32 mode: the bias's gradient [out]. */
+  readonly gBias: number;
   readonly inputs: number;
   readonly outputs: number;
   readonly codes: number;
@@ -113,9 +119,29 @@ interface NormAt {
 
 const GELU_C = Math.sqrt(2 / Math.PI);
 
+/**
+ * The kernel (and its ~100 MB memory at lmStep's shape) of the last engine released in this
+ * thread, reset and reused by the next one: a wasm memory is freed only by the garbage collector,
+ * and when a step makes little garbage (the native kernel's) a second engine made right after a
+ * first (a warm-up run, then the run) would otherwise hold both memories at once (+84 MB of peak
+ * RSS measured at lmStep's shape).
+ */
+let spareKernel: DenseKernel | undefined;
+
+const takeKernel = (): DenseKernel => {
+  const kernel = spareKernel;
+  spareKernel = undefined;
+  if (!kernel) return new DenseKernel();
+  kernel.reset();
+  return kernel;
+};
+
 export class WasmTransformerEngine {
-  private readonly kernel = new DenseKernel();
+  private readonly kernel = takeKernel();
+  private released = false;
   private readonly tk: TransformerKernelExports;
+  /** The native kernel's step functions (loss, embedding, attention, transposed products, AdamW), else undefined: JS loops. */
+  private readonly nk: TransformerStepExports | undefined;
   readonly batch: number;
   readonly window: number;
   private readonly n: number;
@@ -181,8 +207,21 @@ export class WasmTransformerEngine {
   readonly params = new Map<string, Float32Array>();
   /** Their gradients after `lossAndGradients` (views, overwritten by the next call). */
   readonly grads = new Map<string, Float32Array>();
+  /** The loaded windows' tokens and targets [N] (int32 views into the kernel's memory). */
   private readonly tokens: Int32Array;
   private readonly targets: Int32Array;
+  private readonly tokensAt: number;
+  private readonly targetsAt: number;
+  private readonly embeddingAt: number;
+  private readonly positionsAt: number;
+  private readonly gEmbeddingAt: number;
+  private readonly gPositionsAt: number;
+  /** Native: scratch of attention_backward, AdamW's moments (m then v, one float each per trained float). */
+  private readonly attentionScratch: number;
+  private readonly moments: number;
+  private readonly paramFloats: number;
+  /** The trained tensors' addresses (parameter, gradient, size), for the native AdamW. */
+  private readonly slots: Array<{ p: number; g: number; count: number }> = [];
 
   constructor(what: WasmTransformerModel, batch: number, window: number) {
     const full = (this.full = what.kind === 'fp32');
@@ -194,6 +233,8 @@ export class WasmTransformerEngine {
     if (window > s.context)
       throw new DmlError('TEXT_CONTEXT', `window of ${window} bytes, context ${s.context}`);
     const k = this.kernel;
+    const choice = transformerKernelChoice();
+    const native = choice === 'native';
     this.batch = batch;
     this.window = window;
     this.layerCount = s.layers;
@@ -214,7 +255,7 @@ export class WasmTransformerEngine {
           name: l.name,
           weight: full ? k.alloc(l.inputs * l.outputs) : 0,
           gW: full ? k.alloc(l.inputs * l.outputs) : 0,
-          gBias: new Float32Array(full ? l.outputs : 0),
+          gBias: k.alloc(full ? l.outputs : 0),
           inputs: l.inputs,
           outputs: l.outputs,
           codes: l.weight ? k.alloc(l.weight.codes.length / 4) : 0,
@@ -297,6 +338,22 @@ export class WasmTransformerEngine {
       this.gNorms.set(x.name, gNormScratch ?? { gamma: k.alloc(d), beta: k.alloc(d) });
     }
     this.lnScratch = k.alloc(8 * d);
+    this.tokensAt = k.alloc(n);
+    this.targetsAt = k.alloc(n);
+    const vd = TRANSFORMER_VOCABULARY * d;
+    const pd = s.context * d;
+    this.embeddingAt = k.alloc(vd);
+    this.positionsAt = k.alloc(pd);
+    this.gEmbeddingAt = k.alloc(full ? vd : 0);
+    this.gPositionsAt = k.alloc(full ? pd : 0);
+    this.attentionScratch = k.alloc(native ? 5 * t * dh + t * t : 0);
+    this.paramFloats = full
+      ? vd +
+        pd +
+        normList.length * 2 * d +
+        layers.reduce((sum, l) => sum + l.inputs * l.outputs + l.outputs, 0)
+      : layers.reduce((sum, l) => sum + l.outputs * r + (this.trainA ? r * l.inputs : 0), 0);
+    this.moments = k.alloc(native ? 2 * this.paramFloats : 0);
     // the kernel's LayerNorm reads up to 16 bytes past a buffer: none is the memory's last
     k.alloc(4);
     k.commit();
@@ -305,7 +362,8 @@ export class WasmTransformerEngine {
       k.f32(at.gamma, d).set(x.gamma);
       k.f32(at.beta, d).set(x.beta);
     }
-    this.tk = transformerKernel(k.k.memory);
+    this.tk = transformerKernel(k.k.memory, choice);
+    this.nk = transformerStepKernel(k.k.memory, choice);
     for (const l of what.kind === 'qlora' ? what.base.layers : []) {
       const at = this.linears.get(l.name)!;
       const w = l.weight;
@@ -314,51 +372,108 @@ export class WasmTransformerEngine {
       k.f32(scratchScaleScales, w.scaleScales.length).set(w.scaleScales);
       k.k.nf4_scales(scratchScaleCodes, scratchScaleScales, w.scaleOffset, w.scaleCodes.length, at.scales);
       k.f32(at.bias, l.outputs).set(l.bias);
-      const B = k.f32(at.B, l.outputs * r);
-      this.params.set(`${l.name}.lora_B`, B);
-      this.grads.set(`${l.name}.lora_B`, k.f32(at.gB, l.outputs * r));
-      if (this.trainA) {
-        this.params.set(`${l.name}.lora_A`, k.f32(at.A, r * l.inputs));
-        this.grads.set(`${l.name}.lora_A`, k.f32(at.gA, r * l.inputs));
-      }
+      this.trained(`${l.name}.lora_B`, at.B, at.gB, l.outputs * r);
+      if (this.trainA) this.trained(`${l.name}.lora_A`, at.A, at.gA, r * l.inputs);
     }
+    this.embedding = k.f32(this.embeddingAt, vd);
+    this.positions = k.f32(this.positionsAt, pd);
+    this.gEmbedding = k.f32(this.gEmbeddingAt, full ? vd : 0);
+    this.gPositions = k.f32(this.gPositionsAt, full ? pd : 0);
     if (what.kind === 'qlora') {
-      this.embedding = dequantizeNf4(what.base.embedding);
-      this.positions = what.base.positions;
-      this.gEmbedding = new Float32Array(0);
-      this.gPositions = new Float32Array(0);
+      this.embedding.set(dequantizeNf4(what.base.embedding));
+      this.positions.set(what.base.positions);
     } else {
       // every parameter a copy, trained in place; the gradients beside them
       const m = what.model;
-      this.embedding = Float32Array.from(m.embedding);
-      this.positions = Float32Array.from(m.positions);
-      this.gEmbedding = new Float32Array(m.embedding.length);
-      this.gPositions = new Float32Array(m.positions.length);
-      this.params.set('embedding', this.embedding);
-      this.grads.set('embedding', this.gEmbedding);
-      this.params.set('positions', this.positions);
-      this.grads.set('positions', this.gPositions);
+      this.embedding.set(m.embedding);
+      this.positions.set(m.positions);
+      this.trained('embedding', this.embeddingAt, this.gEmbeddingAt, vd);
+      this.trained('positions', this.positionsAt, this.gPositionsAt, pd);
       for (const x of m.norms) {
         const p = this.norms.get(x.name)!;
         const g = this.gNorms.get(x.name)!;
-        this.params.set(`${x.name}.gamma`, k.f32(p.gamma, d));
-        this.grads.set(`${x.name}.gamma`, k.f32(g.gamma, d));
-        this.params.set(`${x.name}.beta`, k.f32(p.beta, d));
-        this.grads.set(`${x.name}.beta`, k.f32(g.beta, d));
+        this.trained(`${x.name}.gamma`, p.gamma, g.gamma, d);
+        this.trained(`${x.name}.beta`, p.beta, g.beta, d);
       }
       for (const l of m.linears) {
         const at = this.linears.get(l.name)!;
         const size = l.inputs * l.outputs;
         k.f32(at.weight, size).set(l.weight);
         k.f32(at.bias, l.outputs).set(l.bias);
-        this.params.set(`${l.name}.weight`, k.f32(at.weight, size));
-        this.grads.set(`${l.name}.weight`, k.f32(at.gW, size));
-        this.params.set(`${l.name}.bias`, k.f32(at.bias, l.outputs));
-        this.grads.set(`${l.name}.bias`, at.gBias);
+        this.trained(`${l.name}.weight`, at.weight, at.gW, size);
+        this.trained(`${l.name}.bias`, at.bias, at.gBias, l.outputs);
       }
     }
-    this.tokens = new Int32Array(n);
-    this.targets = new Int32Array(n);
+    this.tokens = new Int32Array(k.k.memory.buffer, this.tokensAt, n);
+    this.targets = new Int32Array(k.k.memory.buffer, this.targetsAt, n);
+  }
+
+  /** Registers a trained tensor: its views in `params` and `grads`, its addresses for the native AdamW. */
+  private trained(name: string, p: number, g: number, count: number): void {
+    this.params.set(name, this.kernel.f32(p, count));
+    this.grads.set(name, this.kernel.f32(g, count));
+    this.slots.push({ p, g, count });
+  }
+
+  /**
+   * An AdamW step of every trained tensor (`optimizerStep()`, step t = 1, 2, ...): the native
+   * kernel's fused pass over parameters, gradients and moments when it is in use, else
+   * DenseOptimizer's loop; the same float32 operations in the same order either way.
+   */
+  optimizer(o: {
+    learningRate: number;
+    weightDecay: number;
+    beta1: number;
+    beta2: number;
+    epsilon: number;
+  }): () => void {
+    const nk = this.nk;
+    if (!nk) {
+      const dense = new DenseOptimizer({ kind: 'adamw', ...o });
+      return () => dense.step(this.params, this.grads);
+    }
+    const f = Math.fround;
+    const total = this.paramFloats;
+    this.kernel.f32(this.moments, 2 * total).fill(0);
+    let t = 0;
+    return () => {
+      t++;
+      const c1 = f(1 - Math.pow(o.beta1, t));
+      const c2 = f(1 - Math.pow(o.beta2, t));
+      const decay = f(1 - o.learningRate * o.weightDecay);
+      let offset = 0;
+      for (const x of this.slots) {
+        const m = this.moments + 4 * offset;
+        const v = this.moments + 4 * (total + offset);
+        nk.adamw(
+          x.p,
+          x.g,
+          m,
+          v,
+          x.count,
+          f(o.beta1),
+          f(1 - o.beta1),
+          f(o.beta2),
+          f(1 - o.beta2),
+          c1,
+          c2,
+          f(o.epsilon),
+          decay,
+          f(o.learningRate),
+        );
+        offset += x.count;
+      }
+    };
+  }
+
+  /**
+   * Hands the kernel's memory to the next engine of this thread: this engine and every view it
+   * gave (`params`, `grads`, logits) must not be used afterwards (its step functions throw).
+   */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    spareKernel = this.kernel;
   }
 
   /** Writes the adapters (every `<layer>.lora_A` and `.lora_B`) into the kernel's memory. */
@@ -501,6 +616,27 @@ export class WasmTransformerEngine {
 
   private attention(blk: BlockAt): void {
     const { dh, window: t, heads } = this;
+    if (this.nk) {
+      this.nk.attention(
+        blk.q,
+        blk.k,
+        blk.v,
+        blk.qr,
+        blk.qc,
+        blk.kr,
+        blk.kc,
+        blk.vr,
+        blk.vc,
+        blk.p,
+        blk.att,
+        this.oR,
+        this.batch,
+        heads,
+        t,
+        dh,
+      );
+      return;
+    }
     const block = t * dh * 4;
     const alpha = 1 / Math.sqrt(dh);
     for (let b = 0; b < this.batch; b++)
@@ -527,6 +663,24 @@ export class WasmTransformerEngine {
   private attentionBackward(blk: BlockAt): void {
     const g = this.tk;
     const { dh, window: t, heads } = this;
+    if (this.nk) {
+      this.nk.attention_backward(
+        this.dAtt,
+        blk.qc,
+        blk.kr,
+        blk.vc,
+        blk.p,
+        this.dq,
+        this.dk,
+        this.dv,
+        this.attentionScratch,
+        this.batch,
+        heads,
+        t,
+        dh,
+      );
+      return;
+    }
     const block = t * dh * 4;
     const alpha = 1 / Math.sqrt(dh);
     for (let b = 0; b < this.batch; b++)
@@ -549,14 +703,30 @@ export class WasmTransformerEngine {
 
   /** Logits^T [256, N] of the loaded windows. */
   private forward(): Float32Array {
+    if (this.released) throw new Error('WasmTransformerEngine used after release()');
     const { n, d, window: t } = this;
-    const x0 = this.f32(this.blocks[0]?.x ?? this.finalX, d * n);
-    const e = this.embedding;
-    const pos = this.positions;
-    for (let c = 0; c < n; c++) {
-      const row = this.tokens[c]! * d;
-      const prow = (c % t) * d;
-      for (let r = 0; r < d; r++) x0[r * n + c] = e[row + r]! + pos[prow + r]!;
+    const x0At = this.blocks[0]?.x ?? this.finalX;
+    if (this.nk)
+      this.nk.embed(
+        this.tokensAt,
+        this.embeddingAt,
+        this.positionsAt,
+        x0At,
+        d,
+        n,
+        t,
+        TRANSFORMER_VOCABULARY,
+        this.positions.length / d,
+      );
+    else {
+      const x0 = this.f32(x0At, d * n);
+      const e = this.embedding;
+      const pos = this.positions;
+      for (let c = 0; c < n; c++) {
+        const row = this.tokens[c]! * d;
+        const prow = (c % t) * d;
+        for (let r = 0; r < d; r++) x0[r * n + c] = e[row + r]! + pos[prow + r]!;
+      }
     }
     for (let i = 0; i < this.layerCount; i++) {
       const blk = this.blocks[i]!;
@@ -598,16 +768,36 @@ export class WasmTransformerEngine {
     const k = this.kernel.k;
     const { n, rank: r, scale: s } = this;
     const g = this.tk;
+    const nk = this.nk;
+    if (nk) {
+      // the same products with their transposes inside the native gemm's packing
+      if (this.full) {
+        nk.gemm_transposed(dyT, l.outputs, n, xT, l.inputs, l.gW, 1, 0, 2);
+        nk.row_sums(dyT, l.outputs, n, l.gBias);
+        if (dxT !== undefined)
+          nk.gemm_transposed(l.weight, l.inputs, l.outputs, dyT, n, dxT, 1, accumulate ? 1 : 0, 1);
+        return;
+      }
+      nk.gemm_transposed(dyT, l.outputs, n, l.uT, r, l.gB, s, 0, 2);
+      nk.gemm_transposed(l.B, r, l.outputs, dyT, n, this.duT, s, 0, 1);
+      if (this.trainA) nk.gemm_transposed(this.duT, r, n, xT, l.inputs, l.gA, 1, 0, 2);
+      if (dxT === undefined) return;
+      k.nf4_decode(l.codes, l.scales, 0, l.outputs * l.inputs, this.w);
+      nk.gemm_transposed(this.w, l.inputs, l.outputs, dyT, n, dxT, 1, accumulate ? 1 : 0, 1);
+      nk.gemm_transposed(l.A, l.inputs, r, this.duT, n, dxT, 1, 1, 1);
+      return;
+    }
     if (this.full) {
       // dW = dy^T x [out, in] (x as rows [N, in]), db = row sums of dy^T, dx^T = W^T dy^T
       if (this.xRowsOf !== xT) k.transpose(xT, l.inputs, n, this.xRows);
       this.xRowsOf = xT;
       g.gemm(dyT, l.outputs, n, this.xRows, l.inputs, l.gW, 1, 0, this.bigPanel, GEMM_FULL);
       const dy = this.f32(dyT, l.outputs * n);
+      const gBias = this.f32(l.gBias, l.outputs);
       for (let o = 0; o < l.outputs; o++) {
         let sum = 0;
         for (let c = 0, at = o * n; c < n; c++) sum += dy[at + c]!;
-        l.gBias[o] = sum;
+        gBias[o] = sum;
       }
       if (dxT === undefined) return;
       k.transpose(l.weight, l.outputs, l.inputs, this.wT);
@@ -641,13 +831,15 @@ export class WasmTransformerEngine {
   lossAndGradients(): number {
     const { n, d } = this;
     const logits = this.forward();
-    const loss = crossEntropyColumns(
-      logits,
-      this.targets,
-      n,
-      TRANSFORMER_VOCABULARY,
-      this.f32(this.dLogits, TRANSFORMER_VOCABULARY * n),
-    );
+    const loss = this.nk
+      ? this.nk.cross_entropy(this.logits, this.targetsAt, this.dLogits, n, TRANSFORMER_VOCABULARY)
+      : crossEntropyColumns(
+          logits,
+          this.targets,
+          n,
+          TRANSFORMER_VOCABULARY,
+          this.f32(this.dLogits, TRANSFORMER_VOCABULARY * n),
+        );
     const dx = this.f32(this.dx, d * n);
     dx.fill(0);
     this.xRowsOf = -1;
@@ -671,7 +863,19 @@ export class WasmTransformerEngine {
       this.linearBackward(`h${i}.v`, this.dv, blk.a1, needInput ? this.da : undefined, true);
       if (needInput) this.layerNormBackward(`h${i}.ln1`, blk.x, this.da, blk.mean1, blk.rstd1, this.dx);
     }
-    if (this.full) {
+    if (this.full && this.nk)
+      this.nk.embed_backward(
+        this.tokensAt,
+        this.dx,
+        this.gEmbeddingAt,
+        this.gPositionsAt,
+        d,
+        n,
+        this.window,
+        TRANSFORMER_VOCABULARY,
+        this.positions.length / d,
+      );
+    else if (this.full) {
       // x0 = E[token] + P[t]: the rows' gradients summed by token and by position
       const t = this.window;
       const ge = this.gEmbedding;
@@ -697,6 +901,30 @@ export class WasmTransformerEngine {
    */
   logitsTransposed(): Float32Array {
     return this.forward();
+  }
+
+  /**
+   * A forward pass of the loaded windows, then, over their first `columns` columns, adds to `into`
+   * the sum of the next-byte cross-entropies and the number of right guesses (`nextByteLossAndHits`
+   * of trainer/transformer-wasm-evaluation.ts, natively when the native kernel is in use).
+   */
+  addNextByteLoss(columns: number, into: { lossSum: number; hits: number }): void {
+    const zT = this.forward();
+    if (!this.nk) {
+      nextByteLossAndHits(zT, this.targets, this.n, columns, TRANSFORMER_VOCABULARY, into);
+      return;
+    }
+    // the running sum goes in, so that its bits do not depend on the batching
+    const [lossSum, hits] = this.nk.next_byte_loss(
+      this.logits,
+      this.targetsAt,
+      this.n,
+      columns,
+      TRANSFORMER_VOCABULARY,
+      into.lossSum,
+    );
+    into.lossSum = lossSum;
+    into.hits += hits;
   }
 
   /** Logits [N, 256] of the loaded windows (a new array, row-major: token n's 256 logits). */
@@ -801,6 +1029,41 @@ export const crossEntropyColumns = (
   return loss / n;
 };
 
+/**
+ * Over the first `columns` columns of logits^T [classes, n]: adds to `into` each column's
+ * cross-entropy (nats, float64: log-sum-exp with the column's max subtracted) against its target,
+ * one column after the other (so the sum's order is the columns' whatever the batches), and
+ * counts the columns whose largest logit (the first, on a tie) is the target.
+ */
+export const nextByteLossAndHits = (
+  zT: Float32Array,
+  targets: Int32Array,
+  n: number,
+  columns: number,
+  classes = TRANSFORMER_VOCABULARY,
+  into: { lossSum: number; hits: number } = { lossSum: 0, hits: 0 },
+): { lossSum: number; hits: number } => {
+  let { lossSum, hits } = into;
+  for (let j = 0; j < columns; j++) {
+    let max = -Infinity;
+    let best = 0;
+    for (let c = 0; c < classes; c++) {
+      const z = zT[c * n + j]!;
+      if (z > max) {
+        max = z;
+        best = c;
+      }
+    }
+    let sum = 0;
+    for (let c = 0; c < classes; c++) sum += Math.exp(zT[c * n + j]! - max);
+    lossSum -= zT[targets[j]! * n + j]! - max - Math.log(sum);
+    if (best === targets[j]) hits++;
+  }
+  into.lossSum = lossSum;
+  into.hits = hits;
+  return into;
+};
+
 /** What the training loop needs from the TransformerTrainingSettings (trainer/transformer-engine.ts). */
 export interface WasmTrainingSettings {
   readonly steps: number;
@@ -826,8 +1089,7 @@ const runWasmSteps = (
   const random = seededRandom(settings.seed);
   const span = text.length - t - 1;
   const startOf = settings.windowStart ?? (() => Math.floor(random() * span));
-  const optimizer = new DenseOptimizer({
-    kind: 'adamw',
+  const step = engine.optimizer({
     learningRate: settings.learningRate,
     weightDecay: settings.weightDecay,
     beta1: settings.beta1 ?? 0.9,
@@ -839,7 +1101,7 @@ const runWasmSteps = (
     const starts = Array.from({ length: settings.batchSize }, (_, b) => startOf(s, b) % (span + 1));
     engine.loadWindows(text, starts);
     total += engine.lossAndGradients();
-    optimizer.step(engine.params, engine.grads);
+    step();
   }
   return {
     loss: total / Math.max(1, settings.steps),
@@ -868,9 +1130,13 @@ export const trainQloraTransformerWasm = (
   checkWindow(text, t);
   const started = performance.now();
   const engine = new WasmTransformerEngine({ kind: 'qlora', base, lora }, settings.batchSize, t);
-  engine.setAdapters(adapters);
-  const report = runWasmSteps(engine, text, settings, started);
-  return { adapters: engine.readAdapters(adapters), report };
+  try {
+    engine.setAdapters(adapters);
+    const report = runWasmSteps(engine, text, settings, started);
+    return { adapters: engine.readAdapters(adapters), report };
+  } finally {
+    engine.release();
+  }
 };
 
 /** Full-precision training of every parameter on the wasm kernel (trainTransformer's TensorFlow.js path's steps). */
@@ -883,8 +1149,12 @@ export const trainTransformerWasm = (
   checkWindow(text, t);
   const started = performance.now();
   const engine = new WasmTransformerEngine({ kind: 'fp32', model }, settings.batchSize, t);
-  const report = runWasmSteps(engine, text, settings, started);
-  return { model: engine.readModel(), report };
+  try {
+    const report = runWasmSteps(engine, text, settings, started);
+    return { model: engine.readModel(), report };
+  } finally {
+    engine.release();
+  }
 };
 
 /** The QLoRA loss on the windows at `starts` and the trainable adapters' gradients (copies), by name. */
@@ -897,10 +1167,14 @@ export const wasmQloraTransformerLossAndGradients = (
   window = base.shape.context,
 ): { loss: number; grads: Map<string, Float32Array> } => {
   const engine = new WasmTransformerEngine({ kind: 'qlora', base, lora }, starts.length, window);
-  engine.setAdapters(adapters);
-  engine.loadWindows(text, starts);
-  const loss = engine.lossAndGradients();
-  return { loss, grads: new Map([...engine.grads].map(([name, g]) => [name, g.slice()])) };
+  try {
+    engine.setAdapters(adapters);
+    engine.loadWindows(text, starts);
+    const loss = engine.lossAndGradients();
+    return { loss, grads: new Map([...engine.grads].map(([name, g]) => [name, g.slice()])) };
+  } finally {
+    engine.release();
+  }
 };
 
 /** The full-precision loss on the windows at `starts` and every parameter's gradient (copies), by name. */
@@ -911,7 +1185,11 @@ export const wasmTransformerLossAndGradients = (
   window = model.shape.context,
 ): { loss: number; grads: Map<string, Float32Array> } => {
   const engine = new WasmTransformerEngine({ kind: 'fp32', model }, starts.length, window);
-  engine.loadWindows(text, starts);
-  const loss = engine.lossAndGradients();
-  return { loss, grads: new Map([...engine.grads].map(([name, g]) => [name, g.slice()])) };
+  try {
+    engine.loadWindows(text, starts);
+    const loss = engine.lossAndGradients();
+    return { loss, grads: new Map([...engine.grads].map(([name, g]) => [name, g.slice()])) };
+  } finally {
+    engine.release();
+  }
 };

@@ -17,6 +17,7 @@
  */
 #include <node_api.h>
 #include <immintrin.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,32 @@ static void pack_l(const float *l, long k, long ic, long mc, long pc, long kc, f
   }
 }
 
+/* pack_r from R given transposed (rt [n, k], R = rt^T): the same panels, each column read contiguously. */
+NATIVE_TARGET static void pack_r_t(const float *rt, long k, long pc, long kc, long jc, long nc, float *dst) {
+  for (long j0 = 0; j0 < nc; j0 += NR, dst += NR * kc) {
+    const long w = nc - j0 < NR ? nc - j0 : NR;
+    for (long j = 0; j < w; j++) {
+      const float *src = rt + (jc + j0 + j) * k + pc;
+      for (long p = 0; p < kc; p++) dst[p * NR + j] = src[p];
+    }
+    for (long j = w; j < NR; j++)
+      for (long p = 0; p < kc; p++) dst[p * NR + j] = 0.f;
+  }
+}
+
+/* pack_l from L given transposed (lt [k, m], L = lt^T): six contiguous floats per p. */
+static void pack_l_t(const float *lt, long m, long ic, long mc, long pc, long kc, float *dst) {
+  for (long i0 = 0; i0 < mc; i0 += MR) {
+    const long h = mc - i0 < MR ? mc - i0 : MR;
+    const float *src = lt + pc * m + ic + i0;
+    for (long p = 0; p < kc; p++, dst += MR, src += m) {
+      long i = 0;
+      for (; i < h; i++) dst[i] = src[i];
+      for (; i < MR; i++) dst[i] = 0.f;
+    }
+  }
+}
+
 /* The p range [from, to) a tile of rows i0 .. i0 + rows - 1 and columns from j0 needs (tri as in gemm). */
 static inline void k_range(int tri, long i0, long rows, long j0, long k, long *from, long *to) {
   *from = 0;
@@ -146,23 +173,30 @@ static inline void k_range(int tri, long i0, long rows, long j0, long k, long *f
   else if (tri == 4) *from = j0 < k ? j0 : k;
 }
 
-/* C[m, n] (=|+=) alpha L[m, k] R[k, n]; tri as in TransformerKernelExports.gemm. A tile's first
+/* C[m, n] (=|+=) alpha L[m, k] R[k, n]; tri as in TransformerKernelExports.gemm; tl: l holds
+ * L^T [k, m], tr: r holds R^T [n, k] (the transposes happen in the packing, never in memory). A tile's first
  * K block stores (or adds, with acc), the following ones add; a tile with nothing to sum in its
  * first block still stores alpha * 0 (as the wasm kernel does); tri 1 skips tiles wholly above
  * the diagonal (never written). */
 NATIVE_TARGET static void gemm_f32(const float *l, long m, long k, const float *r, long n, float *c, float alpha,
-                                   int acc, int tri, Scratch *s) {
+                                   int acc, int tri, int tl, int tr, Scratch *s) {
   __m256 t[2 * MR];
   for (long jc = 0; jc < n; jc += NC) {
     const long nc = n - jc < NC ? n - jc : NC;
     /* a K of 0 still writes C (= alpha * 0) */
     for (long pc = 0; pc < k || (pc == 0 && k == 0); pc += KC) {
       const long kc = k - pc < KC ? k - pc : KC;
-      if (kc > 0) pack_r(r, n, pc, kc, jc, nc, s->b);
+      if (kc > 0) {
+        if (tr) pack_r_t(r, k, pc, kc, jc, nc, s->b);
+        else pack_r(r, n, pc, kc, jc, nc, s->b);
+      }
       for (long ic = 0; ic < m; ic += MC) {
         const long mc = m - ic < MC ? m - ic : MC;
         if (tri == 1 && ic + mc - 1 < jc) continue;
-        if (kc > 0) pack_l(l, k, ic, mc, pc, kc, s->a);
+        if (kc > 0) {
+          if (tl) pack_l_t(l, m, ic, mc, pc, kc, s->a);
+          else pack_l(l, k, ic, mc, pc, kc, s->a);
+        }
         for (long j0 = 0; j0 < nc; j0 += NR) {
           const long nr = nc - j0 < NR ? nc - j0 : NR;
           const float *bp = s->b + j0 * kc;
@@ -405,6 +439,248 @@ NATIVE_TARGET static int layer_norm_backward_f32(const float *x, const float *da
   return 1;
 }
 
+/* ---- The step's other loops (design_docs/trainer.md, "The native kernel"): the loss, the
+ * embedding and its gradient, the bias sums, attention per (window, head) with its gathers and
+ * scatters between the [features, N] layout and the heads' blocks, AdamW. */
+
+/* Mean softmax cross-entropy of logits^T [classes, n] against targets [n] (int32), its gradient
+ * (softmax - onehot) / n into dT [classes, n]; 8 columns at a time (the exps kept in dT between
+ * the passes), float32 exps, each column's sum of exps and the loss in float64. Returns -1 when
+ * a target is not below classes. */
+NATIVE_TARGET static double cross_entropy_f32(const float *z, const int32_t *targets, float *dT, long n, long classes) {
+  double loss = 0;
+  for (long c = 0; c < n; c += 8) {
+    const long w = n - c < 8 ? n - c : 8;
+    __m256 mx = _mm256_set1_ps(-__builtin_inff());
+    for (long k = 0; k < classes; k++) mx = _mm256_max_ps(mx, load_cols(z + k * n + c, c, n));
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    for (long k = 0; k < classes; k++) {
+      const __m256 e = exp8(_mm256_sub_ps(load_cols(z + k * n + c, c, n), mx));
+      s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+      s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+      store_cols(dT + k * n + c, e, c, n);
+    }
+    double sums[8] __attribute__((aligned(32)));
+    float maxes[8] __attribute__((aligned(32)));
+    _mm256_store_pd(sums, s0);
+    _mm256_store_pd(sums + 4, s1);
+    _mm256_store_ps(maxes, mx);
+    float scale[8] __attribute__((aligned(32))) = {0};
+    for (long j = 0; j < w; j++) {
+      const int32_t target = targets[c + j];
+      if (target < 0 || target >= classes) return -1;
+      loss -= (double)z[target * n + c + j] - (double)maxes[j] - log(sums[j]);
+      scale[j] = (float)(1.0 / (sums[j] * (double)n));
+    }
+    const __m256 sv = _mm256_load_ps(scale);
+    for (long k = 0; k < classes; k++)
+      store_cols(dT + k * n + c, _mm256_mul_ps(load_cols(dT + k * n + c, c, n), sv), c, n);
+    const float inv = (float)(1.0 / (double)n);
+    for (long j = 0; j < w; j++) dT[targets[c + j] * n + c + j] -= inv;
+  }
+  return loss / (double)n;
+}
+
+/* Over the first `columns` columns of logits^T [classes, n]: *loss_sum (+=) their cross-entropies
+ * against targets (float64 sums of float32 exps; added column after column to the running sum,
+ * so that its bits do not depend on how the columns are batched) and how many have their
+ * largest logit (the first on a tie) at the target; -1 when a target is not below classes. */
+NATIVE_TARGET static int next_byte_loss_f32(const float *z, const int32_t *targets, long n, long columns, long classes,
+                                            double *loss_sum, long *hits) {
+  double loss = *loss_sum;
+  long right = 0;
+  for (long c = 0; c < columns; c += 8) {
+    const long w = columns - c < 8 ? columns - c : 8;
+    __m256 mx = _mm256_set1_ps(-__builtin_inff());
+    __m256 best = _mm256_setzero_ps();
+    for (long k = 0; k < classes; k++) {
+      const __m256 x = load_cols(z + k * n + c, c, columns);
+      const __m256 more = _mm256_cmp_ps(x, mx, _CMP_GT_OQ);
+      mx = _mm256_blendv_ps(mx, x, more);
+      best = _mm256_blendv_ps(best, _mm256_set1_ps((float)k), more);
+    }
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    for (long k = 0; k < classes; k++) {
+      const __m256 e = exp8(_mm256_sub_ps(load_cols(z + k * n + c, c, columns), mx));
+      s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+      s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    double sums[8] __attribute__((aligned(32)));
+    float maxes[8] __attribute__((aligned(32))), bests[8] __attribute__((aligned(32)));
+    _mm256_store_pd(sums, s0);
+    _mm256_store_pd(sums + 4, s1);
+    _mm256_store_ps(maxes, mx);
+    _mm256_store_ps(bests, best);
+    for (long j = 0; j < w; j++) {
+      const int32_t target = targets[c + j];
+      if (target < 0 || target >= classes) return -1;
+      loss -= (double)z[target * n + c + j] - (double)maxes[j] - log(sums[j]);
+      if ((long)bests[j] == target) right++;
+    }
+  }
+  *loss_sum = loss;
+  *hits = right;
+  return 0;
+}
+
+/* out[r] (=) the sum of row r of a [rows, n] (a bias's gradient from dy^T). */
+NATIVE_TARGET static void row_sums_f32(const float *a, long rows, long n, float *out) {
+  for (long r = 0; r < rows; r++) {
+    const float *row = a + r * n;
+    __m256 s = _mm256_setzero_ps();
+    long c = 0;
+    for (; c + 8 <= n; c += 8) s = _mm256_add_ps(s, _mm256_loadu_ps(row + c));
+    float t = lanes_sum(s);
+    for (; c < n; c++) t += row[c];
+    out[r] = t;
+  }
+}
+
+/* x0^T [d, n] (=) E[token c] + P[c mod t] per column c (E [vocab, d], P [>= t, d]), 8 columns at
+ * a time so that every store is 8 contiguous floats. */
+NATIVE_TARGET static void embed_f32(const int32_t *tokens, const float *e, const float *pos, float *x0, long d, long n,
+                                    long t) {
+  for (long c = 0; c < n; c += 8) {
+    const long w = n - c < 8 ? n - c : 8;
+    const float *er[8], *pr[8];
+    for (long j = 0; j < 8; j++) {
+      const long cc = c + (j < w ? j : 0);
+      er[j] = e + (long)tokens[cc] * d;
+      pr[j] = pos + (cc % t) * d;
+    }
+    for (long r = 0; r < d; r++) {
+      float v[8] __attribute__((aligned(32)));
+      for (long j = 0; j < 8; j++) v[j] = er[j][r] + pr[j][r];
+      store_cols(x0 + r * n + c, _mm256_load_ps(v), c, n);
+    }
+  }
+}
+
+/* gE (=) the sums of dx0's columns by token, gP (=) by position (c mod t); gE [vocab, d] and
+ * gP [posRows, d] zeroed first; the columns added in order (the JS loop's sums, bit for bit). */
+static void embed_backward_f32(const int32_t *tokens, const float *dx, float *ge, float *gp, long d, long n, long t,
+                               long vocab, long posRows) {
+  memset(ge, 0, sizeof(float) * vocab * d);
+  memset(gp, 0, sizeof(float) * posRows * d);
+  for (long c = 0; c < n; c++) {
+    float *er = ge + (long)tokens[c] * d, *pr = gp + (c % t) * d;
+    for (long r = 0; r < d; r++) {
+      const float g = dx[r * n + c];
+      er[r] += g;
+      pr[r] += g;
+    }
+  }
+}
+
+/* AdamW over `count` floats, PyTorch's order of operations in float32 (DenseOptimizer.step in
+ * trainer/dense-qlora.ts, operation for operation: no contraction into FMAs, so the same bits). */
+typedef struct {
+  float b1, a1, b2, a2, c1, c2, eps, decay, lr;
+} AdamW;
+
+NATIVE_TARGET __attribute__((optimize("fp-contract=off"))) static void adamw_f32(float *p, const float *g, float *m,
+                                                                                  float *v, long count,
+                                                                                  const AdamW *o) {
+  const __m256 b1 = _mm256_set1_ps(o->b1), a1 = _mm256_set1_ps(o->a1), b2 = _mm256_set1_ps(o->b2),
+               a2 = _mm256_set1_ps(o->a2), c1 = _mm256_set1_ps(o->c1), c2 = _mm256_set1_ps(o->c2),
+               eps = _mm256_set1_ps(o->eps), decay = _mm256_set1_ps(o->decay), lr = _mm256_set1_ps(o->lr);
+  long i = 0;
+  for (; i + 8 <= count; i += 8) {
+    const __m256 gv = _mm256_loadu_ps(g + i);
+    const __m256 mv = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(m + i), b1), _mm256_mul_ps(gv, a1));
+    const __m256 vv =
+        _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(v + i), b2), _mm256_mul_ps(_mm256_mul_ps(gv, gv), a2));
+    _mm256_storeu_ps(m + i, mv);
+    _mm256_storeu_ps(v + i, vv);
+    const __m256 up =
+        _mm256_div_ps(_mm256_div_ps(mv, c1), _mm256_add_ps(_mm256_sqrt_ps(_mm256_div_ps(vv, c2)), eps));
+    _mm256_storeu_ps(p + i, _mm256_sub_ps(_mm256_mul_ps(_mm256_loadu_ps(p + i), decay), _mm256_mul_ps(up, lr)));
+  }
+  for (; i < count; i++) {
+    const float gv = g[i];
+    const float gg = gv * gv;
+    m[i] = m[i] * o->b1 + gv * o->a1;
+    v[i] = v[i] * o->b2 + gg * o->a2;
+    const float up = (m[i] / o->c1) / (__builtin_sqrtf(v[i] / o->c2) + o->eps);
+    p[i] = p[i] * o->decay - up * o->lr;
+  }
+}
+
+/* Head h of window b of z^T [d, n] (column b t + j, rows h dh ..) into rows [t, dh] and/or
+ * columns [dh, t] blocks (either may be NULL). */
+static void gather_head(const float *z, long n, long t, long dh, long b, long h, float *rows, float *cols) {
+  for (long c = 0; c < dh; c++) {
+    const float *from = z + (h * dh + c) * n + b * t;
+    if (cols) memcpy(cols + c * t, from, sizeof(float) * t);
+    if (rows)
+      for (long j = 0; j < t; j++) rows[j * dh + c] = from[j];
+  }
+}
+
+/* z^T's head h of window b (=) a rows block [t, dh]. */
+static void scatter_head_rows(const float *rows, long n, long t, long dh, long b, long h, float *z) {
+  for (long c = 0; c < dh; c++) {
+    float *to = z + (h * dh + c) * n + b * t;
+    for (long j = 0; j < t; j++) to[j] = rows[j * dh + c];
+  }
+}
+
+/* z^T's head h of window b (=) a columns block [dh, t]. */
+static void scatter_head_cols(const float *cols, long n, long t, long dh, long b, long h, float *z) {
+  for (long c = 0; c < dh; c++) memcpy(z + (h * dh + c) * n + b * t, cols + c * t, sizeof(float) * t);
+}
+
+/* Causal attention of every (window b, head h), as the engine's JS loop does it: Q, K, V gathered
+ * from q^T, k^T, v^T [d, n] into their rows and columns blocks (kept for the backward at block
+ * i = b heads + h of qr .. vc, t dh floats each), S = Q K^T / sqrt(dh) (lower triangle), P = its
+ * causal softmax (kept in p, t t floats per block), O = P V (scratch o [t, dh]) scattered into
+ * att^T [d, n]. */
+NATIVE_TARGET static void attention_f32(const float *q, const float *k, const float *v, float *qr, float *qc, float *kr,
+                                        float *kc, float *vr, float *vc, float *p, float *att, float *o, long batch,
+                                        long heads, long t, long dh, Scratch *s) {
+  const long n = batch * t, block = t * dh;
+  const float alpha = (float)(1.0 / sqrt((double)dh));
+  for (long b = 0; b < batch; b++)
+    for (long h = 0; h < heads; h++) {
+      const long i = b * heads + h;
+      float *pi = p + i * t * t;
+      gather_head(q, n, t, dh, b, h, qr + i * block, qc + i * block);
+      gather_head(k, n, t, dh, b, h, kr + i * block, kc + i * block);
+      gather_head(v, n, t, dh, b, h, vr + i * block, vc + i * block);
+      gemm_f32(qr + i * block, t, dh, kc + i * block, t, pi, alpha, 0, 1, 0, 0, s);
+      causal_softmax_f32(pi, t);
+      gemm_f32(pi, t, t, vr + i * block, dh, o, 1.f, 0, 2, 0, 0, s);
+      scatter_head_rows(o, n, t, dh, b, h, att);
+    }
+}
+
+/* Its backward given dO^T = datt [d, n]: per block dV^T = dO^T P, dP = dO V^T, dS = the softmax's
+ * backward, dQ = dS K / sqrt(dh), dK^T = Q^T dS / sqrt(dh), scattered into dq^T, dk^T, dv^T [d, n]
+ * (=); scratch: 5 t dh + t t floats. */
+NATIVE_TARGET static void attention_backward_f32(const float *datt, const float *qc, const float *kr, const float *vc,
+                                                 const float *p, float *dq, float *dk, float *dv, float *scratch,
+                                                 long batch, long heads, long t, long dh, Scratch *s) {
+  const long n = batch * t, block = t * dh;
+  const float alpha = (float)(1.0 / sqrt((double)dh));
+  float *dOr = scratch, *dOc = dOr + block, *dQr = dOc + block, *dKc = dQr + block, *dVc = dKc + block,
+        *dP = dVc + block;
+  for (long b = 0; b < batch; b++)
+    for (long h = 0; h < heads; h++) {
+      const long i = b * heads + h;
+      const float *pi = p + i * t * t;
+      gather_head(datt, n, t, dh, b, h, dOr, dOc);
+      gemm_f32(dOc, dh, t, pi, t, dVc, 1.f, 0, 4, 0, 0, s);
+      gemm_f32(dOr, t, dh, vc + i * block, t, dP, 1.f, 0, 1, 0, 0, s);
+      causal_softmax_backward_f32(pi, dP, t);
+      gemm_f32(dP, t, t, kr + i * block, dh, dQr, alpha, 0, 2, 0, 0, s);
+      gemm_f32(qc + i * block, dh, t, dP, t, dKc, alpha, 0, 4, 0, 0, s);
+      scatter_head_rows(dQr, n, t, dh, b, h, dq);
+      scatter_head_cols(dKc, n, t, dh, b, h, dk);
+      scatter_head_cols(dVc, n, t, dh, b, h, dv);
+    }
+}
+
+
 /* ---- N-API glue */
 
 static napi_value throw_range(napi_env env, const char *what) {
@@ -437,38 +713,51 @@ static int arg_u32(napi_env env, napi_value v, uint32_t *out) {
 static int inside(uint64_t at, uint64_t bytes, size_t length) { return at <= length && bytes <= length - at; }
 
 /* gemm(buffer, l, m, k, r, n, c, alpha, acc, panel, tri): panel is the wasm kernel's scratch,
- * unused here (the native kernel packs into its own). */
-static napi_value js_gemm(napi_env env, napi_callback_info info) {
+ * unused here (the native kernel packs into its own scratch, allocated once per thread).
+ * gemm_transposed(buffer, l, m, k, r, n, c, alpha, acc, transpose): the whole product with L
+ * given as L^T [k, m] when transpose & 1 and R as R^T [n, k] when transpose & 2. */
+static napi_value gemm_call(napi_env env, napi_callback_info info, int transposed) {
+  const size_t want = transposed ? 10 : 11;
   size_t argc = 11;
   napi_value argv[11];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 11)
-    return throw_range(env, "transformer kernel: gemm takes 11 arguments");
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != want)
+    return throw_range(env, transposed ? "transformer kernel: gemm_transposed takes 10 arguments"
+                                       : "transformer kernel: gemm takes 11 arguments");
   uint8_t *mem;
   size_t length;
   if (!memory_of(env, argv[0], &mem, &length)) return NULL;
-  uint32_t l, m, k, r, n, c, acc, panel, tri;
+  uint32_t l, m, k, r, n, c, acc, panel = 0, tri = 0, flags = 0;
   double alpha;
   if (!arg_u32(env, argv[1], &l) || !arg_u32(env, argv[2], &m) || !arg_u32(env, argv[3], &k) ||
       !arg_u32(env, argv[4], &r) || !arg_u32(env, argv[5], &n) || !arg_u32(env, argv[6], &c) ||
-      !arg_u32(env, argv[8], &acc) || !arg_u32(env, argv[9], &panel) || !arg_u32(env, argv[10], &tri))
+      !arg_u32(env, argv[8], &acc))
     return NULL;
+  if (transposed ? !arg_u32(env, argv[9], &flags)
+                 : (!arg_u32(env, argv[9], &panel) || !arg_u32(env, argv[10], &tri)))
+    return NULL;
+  (void)panel;
   if (napi_get_value_double(env, argv[7], &alpha) != napi_ok) return throw_range(env, "transformer kernel: alpha");
   if (tri > 4) return throw_range(env, "transformer kernel: gemm's tri must be 0..4");
+  if (flags > 3) return throw_range(env, "transformer kernel: gemm_transposed's transpose must be 0..3");
   if ((l | r | c) & 3) return throw_range(env, "transformer kernel: gemm's matrices must be 4-byte aligned");
   if (!inside(l, 4ull * m * k, length) || !inside(r, 4ull * k * n, length) || !inside(c, 4ull * m * n, length))
     return throw_range(env, "transformer kernel: gemm's operands reach past the memory");
   Scratch *s = scratch_of(env);
   if (s == NULL) return throw_range(env, "transformer kernel: no scratch");
   gemm_f32((const float *)(mem + l), m, k, (const float *)(mem + r), n, (float *)(mem + c), (float)alpha,
-           acc != 0, (int)tri, s);
+           acc != 0, (int)tri, (flags & 1) != 0, (flags & 2) != 0, s);
   return NULL;
 }
 
+static napi_value js_gemm(napi_env env, napi_callback_info info) { return gemm_call(env, info, 0); }
+
+static napi_value js_gemm_transposed(napi_env env, napi_callback_info info) { return gemm_call(env, info, 1); }
+
 /* Reads argc == want arguments: the buffer, then unsigned 32-bit integers. */
 static int u32_args(napi_env env, napi_callback_info info, size_t want, uint8_t **mem, size_t *length, uint32_t *out) {
-  size_t argc = 12;
-  napi_value argv[12];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != want) {
+  size_t argc = 24;
+  napi_value argv[24];
+  if (want > 24 || napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != want) {
     napi_throw_range_error(env, NULL, "transformer kernel: wrong number of arguments");
     return 0;
   }
@@ -572,6 +861,169 @@ static napi_value js_layer_norm_backward(napi_env env, napi_callback_info info) 
   return NULL;
 }
 
+/* Whether every one of the n int32 at tokens is in [0, limit). */
+static int all_below(const int32_t *tokens, long n, long limit) {
+  for (long c = 0; c < n; c++)
+    if (tokens[c] < 0 || tokens[c] >= limit) return 0;
+  return 1;
+}
+
+/* cross_entropy(buffer, z, targets, dT, n, classes) -> the mean loss */
+static napi_value js_cross_entropy(napi_env env, napi_callback_info info) {
+  uint8_t *mem;
+  size_t length;
+  uint32_t a[5];
+  if (!u32_args(env, info, 6, &mem, &length, a)) return NULL;
+  const uint64_t n = a[3], classes = a[4];
+  CHECK_INSIDE(a[0], 4 * classes * n);
+  CHECK_INSIDE(a[1], 4 * n);
+  CHECK_INSIDE(a[2], 4 * classes * n);
+  if (n == 0) return throw_range(env, "transformer kernel: cross_entropy of no column");
+  const double loss = cross_entropy_f32((const float *)(mem + a[0]), (const int32_t *)(mem + a[1]),
+                                        (float *)(mem + a[2]), (long)n, (long)classes);
+  if (loss < 0) return throw_range(env, "transformer kernel: a target is not below the number of classes");
+  napi_value out;
+  napi_create_double(env, loss, &out);
+  return out;
+}
+
+/* next_byte_loss(buffer, z, targets, n, columns, classes, lossSum) -> [lossSum + the columns' losses, hits] */
+static napi_value js_next_byte_loss(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 7)
+    return throw_range(env, "transformer kernel: next_byte_loss takes 7 arguments");
+  uint8_t *mem;
+  size_t length;
+  if (!memory_of(env, argv[0], &mem, &length)) return NULL;
+  uint32_t a[5];
+  for (int q = 0; q < 5; q++)
+    if (!arg_u32(env, argv[q + 1], &a[q])) return NULL;
+  double loss;
+  if (napi_get_value_double(env, argv[6], &loss) != napi_ok)
+    return throw_range(env, "transformer kernel: next_byte_loss's loss sum must be a number");
+  const uint64_t n = a[2], columns = a[3], classes = a[4];
+  if (columns > n) return throw_range(env, "transformer kernel: next_byte_loss's columns exceed n");
+  CHECK_INSIDE(a[0], 4 * classes * n);
+  CHECK_INSIDE(a[1], 4 * n);
+  long hits;
+  if (next_byte_loss_f32((const float *)(mem + a[0]), (const int32_t *)(mem + a[1]), (long)n, (long)columns,
+                         (long)classes, &loss, &hits) < 0)
+    return throw_range(env, "transformer kernel: a target is not below the number of classes");
+  napi_value out, x;
+  napi_create_array_with_length(env, 2, &out);
+  napi_create_double(env, loss, &x);
+  napi_set_element(env, out, 0, x);
+  napi_create_double(env, (double)hits, &x);
+  napi_set_element(env, out, 1, x);
+  return out;
+}
+
+/* row_sums(buffer, a, rows, n, out) */
+static napi_value js_row_sums(napi_env env, napi_callback_info info) {
+  uint8_t *mem;
+  size_t length;
+  uint32_t a[4];
+  if (!u32_args(env, info, 5, &mem, &length, a)) return NULL;
+  CHECK_INSIDE(a[0], 4ull * a[1] * a[2]);
+  CHECK_INSIDE(a[3], 4ull * a[1]);
+  row_sums_f32((const float *)(mem + a[0]), a[1], a[2], (float *)(mem + a[3]));
+  return NULL;
+}
+
+/* embed(buffer, tokens, e, pos, x0, d, n, t, vocab, posRows) and
+ * embed_backward(buffer, tokens, dx0, gE, gP, d, n, t, vocab, posRows) */
+static napi_value embed_call(napi_env env, napi_callback_info info, int backward) {
+  uint8_t *mem;
+  size_t length;
+  uint32_t a[9];
+  if (!u32_args(env, info, 10, &mem, &length, a)) return NULL;
+  const uint64_t d = a[4], n = a[5], t = a[6], vocab = a[7], posRows = a[8];
+  if (t == 0 || t > posRows) return throw_range(env, "transformer kernel: embed's window must be 1..posRows");
+  CHECK_INSIDE(a[0], 4 * n);
+  CHECK_INSIDE(a[1], backward ? 4 * d * n : 4 * vocab * d);
+  CHECK_INSIDE(a[2], backward ? 4 * vocab * d : 4 * posRows * d);
+  CHECK_INSIDE(a[3], backward ? 4 * posRows * d : 4 * d * n);
+  const int32_t *tokens = (const int32_t *)(mem + a[0]);
+  if (!all_below(tokens, (long)n, (long)vocab)) return throw_range(env, "transformer kernel: a token is not below vocab");
+  if (backward)
+    embed_backward_f32(tokens, (const float *)(mem + a[1]), (float *)(mem + a[2]), (float *)(mem + a[3]), (long)d,
+                       (long)n, (long)t, (long)vocab, (long)posRows);
+  else
+    embed_f32(tokens, (const float *)(mem + a[1]), (const float *)(mem + a[2]), (float *)(mem + a[3]), (long)d,
+              (long)n, (long)t);
+  return NULL;
+}
+
+static napi_value js_embed(napi_env env, napi_callback_info info) { return embed_call(env, info, 0); }
+
+static napi_value js_embed_backward(napi_env env, napi_callback_info info) { return embed_call(env, info, 1); }
+
+/* adamw(buffer, p, g, m, v, count, b1, a1, b2, a2, c1, c2, eps, decay, lr): the constants as
+ * DenseOptimizer rounds them to float32. */
+static napi_value js_adamw(napi_env env, napi_callback_info info) {
+  size_t argc = 15;
+  napi_value argv[15];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 15)
+    return throw_range(env, "transformer kernel: adamw takes 15 arguments");
+  uint8_t *mem;
+  size_t length;
+  if (!memory_of(env, argv[0], &mem, &length)) return NULL;
+  uint32_t a[5];
+  for (int q = 0; q < 5; q++)
+    if (!arg_u32(env, argv[q + 1], &a[q])) return NULL;
+  double f[9];
+  for (int q = 0; q < 9; q++)
+    if (napi_get_value_double(env, argv[q + 6], &f[q]) != napi_ok)
+      return throw_range(env, "transformer kernel: adamw's constants must be numbers");
+  const uint64_t count = a[4];
+  for (int q = 0; q < 4; q++) CHECK_INSIDE(a[q], 4 * count);
+  const AdamW o = {(float)f[0], (float)f[1], (float)f[2], (float)f[3], (float)f[4],
+                   (float)f[5], (float)f[6], (float)f[7], (float)f[8]};
+  adamw_f32((float *)(mem + a[0]), (const float *)(mem + a[1]), (float *)(mem + a[2]), (float *)(mem + a[3]),
+            (long)count, &o);
+  return NULL;
+}
+
+/* attention(buffer, q, k, v, qr, qc, kr, kc, vr, vc, p, att, o, batch, heads, t, dh) */
+static napi_value js_attention(napi_env env, napi_callback_info info) {
+  uint8_t *mem;
+  size_t length;
+  uint32_t a[16];
+  if (!u32_args(env, info, 17, &mem, &length, a)) return NULL;
+  const uint64_t batch = a[12], heads = a[13], t = a[14], dh = a[15], dn = batch * heads * t * dh;
+  for (int q = 0; q < 9; q++) CHECK_INSIDE(a[q], 4 * dn);
+  CHECK_INSIDE(a[9], 4 * batch * heads * t * t);
+  CHECK_INSIDE(a[10], 4 * dn);
+  CHECK_INSIDE(a[11], 4 * t * dh);
+  Scratch *s = scratch_of(env);
+  if (s == NULL) return throw_range(env, "transformer kernel: no scratch");
+  float *f = (float *)mem;
+  attention_f32(f + a[0] / 4, f + a[1] / 4, f + a[2] / 4, f + a[3] / 4, f + a[4] / 4, f + a[5] / 4, f + a[6] / 4,
+                f + a[7] / 4, f + a[8] / 4, f + a[9] / 4, f + a[10] / 4, f + a[11] / 4, (long)batch, (long)heads,
+                (long)t, (long)dh, s);
+  return NULL;
+}
+
+/* attention_backward(buffer, datt, qc, kr, vc, p, dq, dk, dv, scratch, batch, heads, t, dh) */
+static napi_value js_attention_backward(napi_env env, napi_callback_info info) {
+  uint8_t *mem;
+  size_t length;
+  uint32_t a[13];
+  if (!u32_args(env, info, 14, &mem, &length, a)) return NULL;
+  const uint64_t batch = a[9], heads = a[10], t = a[11], dh = a[12], dn = batch * heads * t * dh;
+  for (int q = 0; q < 4; q++) CHECK_INSIDE(a[q], 4 * dn);
+  CHECK_INSIDE(a[4], 4 * batch * heads * t * t);
+  for (int q = 5; q < 8; q++) CHECK_INSIDE(a[q], 4 * dn);
+  CHECK_INSIDE(a[8], 4 * (5 * t * dh + t * t));
+  Scratch *s = scratch_of(env);
+  if (s == NULL) return throw_range(env, "transformer kernel: no scratch");
+  float *f = (float *)mem;
+  attention_backward_f32(f + a[0] / 4, f + a[1] / 4, f + a[2] / 4, f + a[3] / 4, f + a[4] / 4, f + a[5] / 4,
+                         f + a[6] / 4, f + a[7] / 4, f + a[8] / 4, (long)batch, (long)heads, (long)t, (long)dh, s);
+  return NULL;
+}
+
 static int cpu_supported(void) {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -608,6 +1060,15 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"supported", NULL, js_supported, NULL, NULL, NULL, napi_enumerable, NULL},
       {"gemm", NULL, js_gemm, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gemm_transposed", NULL, js_gemm_transposed, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"cross_entropy", NULL, js_cross_entropy, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"next_byte_loss", NULL, js_next_byte_loss, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"row_sums", NULL, js_row_sums, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"embed", NULL, js_embed, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"embed_backward", NULL, js_embed_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"adamw", NULL, js_adamw, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"attention", NULL, js_attention, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"attention_backward", NULL, js_attention_backward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"layer_norm", NULL, js_layer_norm, NULL, NULL, NULL, napi_enumerable, NULL},
       {"layer_norm_backward", NULL, js_layer_norm_backward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"gelu", NULL, js_gelu, NULL, NULL, NULL, napi_enumerable, NULL},
