@@ -15,6 +15,7 @@ import {
   storageConfigFromSettings,
 } from '../../offchain/index.js';
 import {
+  renderAuditDirections,
   renderAuditFinding,
   renderAuditSummary,
   renderCohortSummary,
@@ -249,10 +250,13 @@ export const registerAuditCommands = (program: Command, context: () => Promise<C
             });
             progress.done();
             if (report.ok) {
-              ctx.output.result(renderAuditSummary(report), report);
+              ctx.output.result(`${renderAuditSummary(report)}\n${renderAuditDirections(report)}`, report);
               return;
             }
-            ctx.output.result(report.findings.map(renderAuditFinding).join('\n'), report);
+            ctx.output.result(
+              [...report.findings.map(renderAuditFinding), renderAuditDirections(report)].join('\n'),
+              report,
+            );
             throw new DmlError(
               'AUDIT_FAILED',
               `cohort ${cohortId} does not verify: ${report.findings.length} finding(s); first: ${firstFinding(report.findings)}`,

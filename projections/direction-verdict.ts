@@ -1,0 +1,145 @@
+/** One party's delta in one round, as a standard score: similarity x sqrt(dimensions). */
+export interface RoundDirectionScore {
+  readonly partyId: string;
+  readonly z: number;
+}
+
+/**
+ * What the rounds say about a party's direction:
+ * - `aligned`: its combined z reaches the threshold (it carries the cohort's consensus);
+ * - `opposed`: its combined z is below minus the threshold (it points away from the consensus
+ *   beyond chance, whatever the evidence: a sign-flipped delta);
+ * - `random`: below the threshold although an honest party of the same rounds would reach twice
+ *   it (no better than a random direction: noise);
+ * - `insufficient`: below the threshold, and the rounds' evidence is too thin for an honest party
+ *   to reach it either (few rounds, small deltas, honest deltas nearly orthogonal): not flagged.
+ */
+export type DirectionVerdictKind = 'aligned' | 'opposed' | 'random' | 'insufficient';
+
+export interface PartyDirectionVerdict {
+  readonly partyId: string;
+  /** The rounds counted (rounds with at least `minParties` scored parties). */
+  readonly rounds: number;
+  /** Stouffer's combination of the party's round scores: sum / sqrt(rounds). */
+  readonly z: number;
+  /**
+   * What a typical party of the same rounds scores: Stouffer's combination of each round's median
+   * score over its parties (an honest one while the poisoned are a minority).
+   */
+  readonly referenceZ: number;
+  readonly verdict: DirectionVerdictKind;
+  readonly flagged: boolean;
+}
+
+export interface DirectionVerdict {
+  readonly zCritical: number;
+  readonly minParties: number;
+  /** Rounds with at least `minParties` parties: the rounds the verdict counts. */
+  readonly rounds: number;
+  readonly parties: readonly PartyDirectionVerdict[];
+  /** The flagged parties (`opposed` or `random`), in id order. */
+  readonly flagged: readonly string[];
+}
+
+export interface DirectionVerdictOptions {
+  /** The threshold on the combined z (default 3: noise passes with probability 0.13%). */
+  readonly zCritical?: number;
+  /**
+   * Rounds with fewer scored parties are left out (default 3): with two, each delta is compared
+   * with the other alone, and a disagreement cannot say which of the two is wrong.
+   */
+  readonly minParties?: number;
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+const byId = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * The verdict over a cohort's rounds on each party's direction (see `flagRandomDirectionParties`
+ * in offchain/delta for the statistics: under "this delta carries nothing of the consensus" a
+ * round's z is standard normal, and so is the Stouffer combination over rounds).
+ *
+ * Small evidence: a party is flagged `random` (z below `zCritical`) only when the evidence of its
+ * own rounds lets an honest party clear the threshold by a margin, i.e. when the reference z
+ * (the round medians combined over the party's rounds) is at least twice `zCritical`: an honest
+ * party then falls below the threshold by chance with about the probability with which noise
+ * rises above it (3 standard deviations either side). Below that the party is `insufficient`,
+ * not flagged. A combined z below minus `zCritical` is `opposed` and flagged whatever the
+ * reference: pointing away from the consensus that far is not chance, and not honest training.
+ * Pure and deterministic; the order of rounds and of the parties within a round does not matter.
+ */
+export const judgeDirections = (
+  rounds: ReadonlyArray<ReadonlyArray<RoundDirectionScore>>,
+  options: DirectionVerdictOptions = {},
+): DirectionVerdict => {
+  const { zCritical = 3, minParties = 3 } = options;
+  const counted = rounds.filter((r) => new Set(r.map((s) => s.partyId)).size >= minParties);
+  const perParty = new Map<string, { zs: number[]; refs: number[] }>();
+  for (const round of counted) {
+    const m = median(round.map((s) => s.z));
+    for (const { partyId, z } of round) {
+      const entry = perParty.get(partyId) ?? { zs: [], refs: [] };
+      entry.zs.push(z);
+      entry.refs.push(m);
+      perParty.set(partyId, entry);
+    }
+  }
+  // sums in a fixed order (sorted values), so that the rounds' order does not change a bit
+  const stouffer = (xs: number[]) =>
+    [...xs].sort((a, b) => a - b).reduce((s, x) => s + x, 0) / Math.sqrt(xs.length);
+  const parties = [...perParty]
+    .sort(([a], [b]) => byId(a, b))
+    .map(([partyId, { zs, refs }]): PartyDirectionVerdict => {
+      const z = stouffer(zs);
+      const referenceZ = stouffer(refs);
+      const verdict: DirectionVerdictKind =
+        z >= zCritical
+          ? 'aligned'
+          : z < -zCritical
+            ? 'opposed'
+            : referenceZ >= 2 * zCritical
+              ? 'random'
+              : 'insufficient';
+      return {
+        partyId,
+        rounds: zs.length,
+        z,
+        referenceZ,
+        verdict,
+        flagged: verdict === 'opposed' || verdict === 'random',
+      };
+    });
+  return {
+    zCritical,
+    minParties,
+    rounds: counted.length,
+    parties,
+    flagged: parties.filter((p) => p.flagged).map((p) => p.partyId),
+  };
+};
+
+/** One line per party verdict: `party-07: random, z 1.4 over 10 rounds (a typical party: 72.0)`. */
+export const renderDirectionVerdictLine = (
+  p: PartyDirectionVerdict,
+  name: (party: string) => string = (x) => x,
+): string =>
+  `${name(p.partyId)}: ${p.verdict}${p.flagged ? ' (flagged)' : ''}, z ${p.z.toFixed(1)} over ${p.rounds} round${p.rounds === 1 ? '' : 's'} (a typical party of those rounds: ${p.referenceZ.toFixed(1)})`;
+
+/** One summary line of the verdict. */
+export const renderDirectionVerdictSummary = (v: DirectionVerdict): string => {
+  if (v.rounds === 0)
+    return `directions: no round with ${v.minParties} or more scored deltas: no verdict (evidence, not a finding)`;
+  const insufficient = v.parties.filter((p) => p.verdict === 'insufficient').length;
+  return (
+    `directions over ${v.rounds} round${v.rounds === 1 ? '' : 's'} (z < ${v.zCritical} over the rounds; evidence, not a finding): ` +
+    (v.flagged.length
+      ? `${v.flagged.length} flagged of ${v.parties.length}`
+      : `no party flagged of ${v.parties.length}`) +
+    (insufficient ? `, ${insufficient} with not enough evidence to tell` : '')
+  );
+};
