@@ -536,10 +536,13 @@ export const renderAuditSummary = (r: AuditReport): string =>
  * The direction evidence in a few lines: one per flagged party (verdict, z, rounds), then one
  * summary line. Evidence for the cohort to weigh, not a finding.
  */
-export const renderAuditDirections = (r: AuditReport): string =>
+export const renderAuditDirections = (
+  r: AuditReport,
+  name: (party: string) => string = (party) => party,
+): string =>
   [
     ...r.directions.parties
       .filter((p) => p.flagged)
-      .map((p) => `direction flag: ${renderDirectionVerdictLine(p)}`),
+      .map((p) => `direction flag: ${renderDirectionVerdictLine(p, name)}`),
     renderDirectionVerdictSummary(r.directions),
   ].join('\n');
