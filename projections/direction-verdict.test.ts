@@ -38,10 +38,21 @@ describe('judgeDirections', () => {
     expect(nine.flagged).toEqual(['noise']);
   });
 
-  it('flags a delta pointing away from the consensus beyond chance whatever the evidence', () => {
-    const v = judgeDirections([round({ h1: 1, h2: 1.5, h3: 1.2, flip: -4 })]);
-    expect(v.flagged).toEqual(['flip']);
-    expect(v.parties.find((p) => p.partyId === 'flip')!.verdict).toBe('opposed');
+  it('flags no one when the typical party does not share a direction (honest deltas anti-correlated)', () => {
+    // the demo's honest cohort late in training: every party's delta points back to its own
+    // shard, so each is anti-correlated with the others' median (z -2 to -14 a round)
+    const rounds = [
+      round({ a: -4.7, b: -2.6, c: -1.9 }),
+      round({ a: -13.8, b: -11.4, c: -11.6 }),
+      round({ a: -10.4, b: -12.0, c: -8.3, d: 0.7 }),
+    ];
+    const v = judgeDirections(rounds);
+    expect(v.flagged).toEqual([]);
+    expect(v.parties.map((p) => p.verdict)).toEqual(Array(4).fill('insufficient'));
+    // a flip among parties that do share a direction is flagged as opposed
+    const shared = judgeDirections([round({ h1: 7, h2: 8, h3: 9, flip: -5 })]);
+    expect(shared.flagged).toEqual(['flip']);
+    expect(shared.parties.find((p) => p.partyId === 'flip')!.verdict).toBe('opposed');
   });
 
   it('leaves out rounds with fewer than three parties (two deltas cannot say which one is wrong)', () => {
