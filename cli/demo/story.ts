@@ -580,6 +580,7 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
       const report = await writeAuditReport(
         { store: log, cohortId: c.id },
         join(dir, `report-${audits.length + 1}`),
+        { directions: audit.directions },
       );
       audits.push({ id: c.id, outcome: c.outcome, rounds: c.rounds, audit, reportFile: report.htmlFile });
       info(

@@ -12,6 +12,7 @@ import {
   createEvent,
   ed25519PublicKeyOfSeed,
   encodeDelta,
+  flagDissimilarDeltas,
   makeDelta,
   withDeltaEncoding,
   partyStream,
@@ -54,6 +55,11 @@ export interface AuditFixtureOptions {
    * values of a tensor `layer.lora_A`, `[i, round, -i, 0.5]`). `parties` are the sorted ids.
    */
   readonly deltaValues?: (round: number, party: number) => Float32Array;
+  /**
+   * Each party records a `ContributionScored` of every other party's delta each round, with the
+   * delta's similarity and dimensions as `flagDissimilarDeltas` gives them (as the node does).
+   */
+  readonly recordScores?: boolean;
 }
 
 export interface AuditFixture {
@@ -170,6 +176,31 @@ export const writeAuditFixture = async (options: AuditFixtureOptions): Promise<A
       ]);
     }
     const { hash } = aggregateDeltas({ kind: 'fedavg' }, contributions);
+    if (options.recordScores) {
+      const judged = flagDissimilarDeltas(contributions);
+      for (const scorer of parties)
+        await append(
+          partyStream(cohortId, scorer),
+          judged
+            .filter((j) => j.partyId !== scorer)
+            .map((j) =>
+              ev('training.ContributionScored', {
+                cohortId,
+                epoch: 1,
+                round,
+                scorer,
+                party: j.partyId,
+                score: -1,
+                metrics: {
+                  loss: 1,
+                  accuracy: 0.5,
+                  similarity: Math.min(1, Math.max(-1, j.similarity)),
+                  dimensions: j.dimensions,
+                },
+              }),
+            ),
+        );
+    }
     lastAggregate = options.wrongAggregate && round === lastRound ? sha('not the aggregate') : hash;
     await append(cohort, [
       ev('training.AggregateComputed', {
