@@ -42,8 +42,8 @@ describe('judgeDirections', () => {
     // the demo's honest cohort late in training: every party's delta points back to its own
     // shard, so each is anti-correlated with the others' median (z -2 to -14 a round)
     const rounds = [
-      round({ a: -4.7, b: -2.6, c: -1.9 }),
-      round({ a: -13.8, b: -11.4, c: -11.6 }),
+      round({ a: -4.7, b: -2.6, c: -1.9, d: -3.0 }),
+      round({ a: -13.8, b: -11.4, c: -11.6, d: -9.0 }),
       round({ a: -10.4, b: -12.0, c: -8.3, d: 0.7 }),
     ];
     const v = judgeDirections(rounds);
@@ -55,8 +55,8 @@ describe('judgeDirections', () => {
     expect(shared.parties.find((p) => p.partyId === 'flip')!.verdict).toBe('opposed');
   });
 
-  it('leaves out rounds with fewer than three parties (two deltas cannot say which one is wrong)', () => {
-    const v = judgeDirections([round({ a: -9, b: -9 }), round({ a: 1, b: 1, c: 1 })]);
+  it('leaves out rounds with fewer than four parties (the median of two others is their mean)', () => {
+    const v = judgeDirections([round({ a: -9, b: -9, c: 5 }), round({ a: 1, b: 1, c: 1, d: 1 })]);
     expect(v.rounds).toBe(1);
     expect(v.parties.every((p) => p.rounds === 1 && p.z === 1)).toBe(true);
     expect(judgeDirections([]).parties).toEqual([]);
@@ -65,7 +65,7 @@ describe('judgeDirections', () => {
   it('combines the rounds as flagRandomDirectionParties does', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { minLength: 3, maxLength: 6 }), {
+        fc.array(fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { minLength: 4, maxLength: 6 }), {
           minLength: 1,
           maxLength: 8,
         }),

@@ -46,8 +46,10 @@ export interface DirectionVerdictOptions {
   /** The threshold on the combined z (default 3: noise passes with probability 0.13%). */
   readonly zCritical?: number;
   /**
-   * Rounds with fewer scored parties are left out (default 3): with two, each delta is compared
-   * with the other alone, and a disagreement cannot say which of the two is wrong.
+   * Rounds with fewer scored parties are left out (default 4): a delta's consensus is the
+   * coordinate-wise median of the others, and with two others that median is their mean, which one
+   * poisoned delta dominates (in the small demo's round with a x -8 flip among 3 parties, it turned
+   * an honest party's consensus against it); with three others it tolerates one.
    */
   readonly minParties?: number;
 }
@@ -84,7 +86,7 @@ export const judgeDirections = (
   rounds: ReadonlyArray<ReadonlyArray<RoundDirectionScore>>,
   options: DirectionVerdictOptions = {},
 ): DirectionVerdict => {
-  const { zCritical = 3, minParties = 3 } = options;
+  const { zCritical = 3, minParties = 4 } = options;
   const counted = rounds.filter((r) => new Set(r.map((s) => s.partyId)).size >= minParties);
   const perParty = new Map<string, { zs: number[]; refs: number[] }>();
   for (const round of counted) {

@@ -117,7 +117,7 @@ describe('dml audit verify', () => {
     expect(result.stderr).toBe('');
     expect(result.stdout.trim()).toBe(
       'verified: 6 deltas, 2 aggregates, 9 snapshot signatures, 1 slashes; layer-1 events not checked against a chain\n' +
-        'directions over 2 rounds (z < 3 over the rounds; evidence, not a finding): no party flagged of 3, 3 with not enough evidence to tell',
+        'directions: no round with 4 or more scored deltas: no verdict (evidence, not a finding)',
     );
     expect(result.code).toBe(0);
     const json = await verify('--json');

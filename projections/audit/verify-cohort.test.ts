@@ -83,12 +83,18 @@ describe('verifyCohort', () => {
     expect(honest.directions.flagged).toEqual([]);
     expect(honest.directions.parties.map((p) => p.verdict)).toEqual(Array(7).fill('aligned'));
     expect(renderAuditDirections(honest)).toMatch(/^directions over 3 rounds .*: no party flagged of 7$/);
-    // the default fixture: 3 parties, 2 rounds of 4 floats: no party can reach the threshold
-    const tiny = await verify(await fixture());
+    // 4 parties, 2 rounds of 4 floats: no party could reach the threshold
+    const tiny = await verify(await fixture({ parties: 4 }));
     expect(tiny.ok).toBe(true);
     expect(tiny.directions.flagged).toEqual([]);
-    expect(tiny.directions.parties.map((p) => p.verdict)).toEqual(Array(3).fill('insufficient'));
-    expect(renderAuditDirections(tiny)).toContain('3 with not enough evidence to tell');
+    expect(tiny.directions.parties.map((p) => p.verdict)).toEqual(Array(4).fill('insufficient'));
+    expect(renderAuditDirections(tiny)).toContain('4 with not enough evidence to tell');
+    // the default fixture, 3 parties: no round counts (the median of two others is their mean)
+    const three = await verify(await fixture());
+    expect(three.directions).toMatchObject({ rounds: 0, parties: [], flagged: [] });
+    expect(renderAuditDirections(three)).toBe(
+      'directions: no round with 4 or more scored deltas: no verdict (evidence, not a finding)',
+    );
   });
 
   it('names the round, party and object of a stored delta whose bytes were altered', async () => {
