@@ -132,7 +132,7 @@ export const judgeDirections = (
   };
 };
 
-/** One line per party verdict: `party-07: random, z 1.4 over 10 rounds (a typical party: 72.0)`. */
+/** One line per party verdict: `party-07: random (flagged), z 1.4 over 10 rounds (a typical party of those rounds: 72.0)`. */
 export const renderDirectionVerdictLine = (
   p: PartyDirectionVerdict,
   name: (party: string) => string = (x) => x,
