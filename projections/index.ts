@@ -8,3 +8,4 @@ export * from './replay.js';
 export * from './summary.js';
 export * from './audit/index.js';
 export * from './report/index.js';
+export * from './direction-verdict.js';

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { type NewDmlEvent, type StoredDmlEvent, createEvent, hydraOutputEvent } from '../offchain/index.js';
 import { escrowLedgerProjection, ledgerBalances } from './escrow-ledger.js';
 import { headLifecycleProjection } from './head-lifecycle.js';
+import { recordedDirections, reputationProjection } from './reputation.js';
 import { type Projection, foldEvents } from './projection.js';
 import {
   ALL_PROJECTIONS,
@@ -159,8 +160,18 @@ const trainingArb: fc.Arbitrary<NewDmlEvent> = fc.oneof(
       scorer: party,
       party,
       score: fc.double({ min: -1, max: 1, noNaN: true }),
+      // old events without the direction evidence, and new ones with it
+      similarity: fc.option(fc.double({ min: -1, max: 1, noNaN: true }), { nil: undefined }),
     })
-    .map((d) => createEvent('training.ContributionScored', { ...d, epoch: 0 })),
+    .map(({ similarity, ...d }) =>
+      createEvent('training.ContributionScored', {
+        ...d,
+        epoch: 0,
+        ...(similarity === undefined
+          ? {}
+          : { metrics: { loss: 1, accuracy: 0.5, similarity, dimensions: 100 } }),
+      }),
+    ),
 );
 
 /** Positions 1..n, as a log would give them. */
@@ -183,6 +194,16 @@ const burstArb = fc
         scorer: PARTIES[(seed + i) % PARTIES.length]!,
         party: PARTIES[(seed * 7 + i * 3) % PARTIES.length]!,
         score: ((seed + i) % 13) / 7 - 0.9,
+        ...(seed % 3 === 0
+          ? {}
+          : {
+              metrics: {
+                loss: 1,
+                accuracy: 0.5,
+                similarity: ((seed + 5 * i) % 11) / 10 - 0.5,
+                dimensions: 64,
+              },
+            }),
       }),
     ),
   );
@@ -309,6 +330,51 @@ describe('projection properties', () => {
           expect(JSON.stringify(rest)).toBe(JSON.stringify(byEvent));
           expect(JSON.stringify(head)).toBe(frozen);
         }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it("the parties' recorded direction verdict does not depend on the order the scores arrive in", () => {
+    // a cohort's rounds of n x n scores with similarities, delivered in any order
+    const scoresArb = fc
+      .array(
+        fc.record({
+          round: fc.nat(4),
+          scorer: party,
+          party,
+          similarity: fc.double({ min: -1, max: 1, noNaN: true }),
+        }),
+        { maxLength: 60 },
+      )
+      .map((xs) =>
+        // one judgement per (round, scorer, party): a repeat would replace, which is order-dependent by design
+        [...new Map(xs.map((x) => [`${x.round}/${x.scorer}/${x.party}`, x])).values()].map((x) =>
+          createEvent('training.ContributionScored', {
+            cohortId: 'c1',
+            epoch: 0,
+            round: x.round,
+            scorer: x.scorer,
+            party: x.party,
+            score: 0,
+            metrics: { loss: 1, accuracy: 0.5, similarity: x.similarity, dimensions: 400 },
+          }),
+        ),
+      );
+    fc.assert(
+      fc.property(scoresArb, fc.nat(), (events, seed) => {
+        const shuffled = events
+          .map((e, i) => ({ e, k: (i * 7919 + seed) % 1009 }))
+          .sort((a, b) => a.k - b.k)
+          .map((x) => x.e);
+        const verdict = (log: readonly NewDmlEvent[]) => {
+          const { state } = foldEvents(reputationProjection, stored(log));
+          return recordedDirections(state.cohorts.c1 ?? {});
+        };
+        const once = verdict(events);
+        expect(verdict(shuffled)).toEqual(once);
+        // the verdict only counts judgements of others, and each round's median of them
+        for (const p of once.parties) expect(p.rounds).toBeLessThanOrEqual(5);
       }),
       { numRuns: 150 },
     );

@@ -1,7 +1,22 @@
 import { ledgerBalances, ledgerTotals } from './escrow-ledger.js';
 import type { HeadStatus } from './head-lifecycle.js';
 import type { ProjectionStates } from './replay.js';
-import { reputationScore } from './reputation.js';
+import { type RecordedDirections, recordedDirections, reputationScore } from './reputation.js';
+
+const directionOf = (d: RecordedDirections, party: string) => {
+  const p = d.parties.find((x) => x.partyId === party);
+  return p
+    ? {
+        direction: {
+          z: p.z,
+          rounds: p.rounds,
+          referenceZ: p.referenceZ,
+          verdict: p.verdict,
+          flagged: p.flagged,
+        },
+      }
+    : {};
+};
 
 /** What `dml audit replay` prints for one cohort: every projection, summed up. JSON-ready. */
 export interface CohortSummary {
@@ -54,6 +69,11 @@ export interface CohortSummary {
     reputation: number;
     slashed: boolean;
     equivocations: number;
+    /**
+     * The verdict on the direction of its deltas from the other parties' recorded judgements
+     * (`recordedDirections`), when any round of it counted: combined z, rounds, verdict.
+     */
+    direction?: { z: number; rounds: number; referenceZ: number; verdict: string; flagged: boolean };
   }>;
   readonly anomalies: readonly string[];
 }
@@ -70,6 +90,7 @@ export const summariseCohort = (
   const totals = ledger ? ledgerTotals(ledger) : { deposited: 0n, inEscrow: 0n, paidOut: 0n };
   const rounds = states.trainingHistory.state.cohorts[cohortId]?.rounds ?? [];
   const reputation = Object.values(states.reputation.state.cohorts[cohortId] ?? {});
+  const directions = recordedDirections(states.reputation.state.cohorts[cohortId] ?? {});
   return {
     cohortId,
     ...counts,
@@ -117,6 +138,7 @@ export const summariseCohort = (
       reputation: reputationScore(r),
       slashed: r.slashed,
       equivocations: r.equivocations,
+      ...directionOf(directions, r.party),
     })),
     anomalies: [
       ...states.headLifecycle.state.anomalies.filter((a) => heads.some((h) => a.includes(h.headId))),
@@ -154,7 +176,7 @@ export const renderCohortSummary = (s: CohortSummary): string => {
   lines.push('  reputation:');
   for (const r of s.reputation)
     lines.push(
-      `    ${short(r.party)}  ${r.contributions} deltas  mean score ${r.meanScore.toFixed(4)}  reputation ${r.reputation.toFixed(4)}${r.slashed ? '  SLASHED' : ''}${r.equivocations ? `  ${r.equivocations} equivocations` : ''}`,
+      `    ${short(r.party)}  ${r.contributions} deltas  mean score ${r.meanScore.toFixed(4)}  reputation ${r.reputation.toFixed(4)}${r.slashed ? '  SLASHED' : ''}${r.equivocations ? `  ${r.equivocations} equivocations` : ''}${r.direction ? `  direction z ${r.direction.z.toFixed(1)} over ${r.direction.rounds} rounds (${r.direction.verdict})` : ''}`,
     );
   lines.push(s.anomalies.length ? `  anomalies (${s.anomalies.length}):` : '  anomalies: none');
   for (const a of s.anomalies) lines.push(`    ${a}`);

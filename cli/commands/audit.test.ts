@@ -3,7 +3,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore, simulateCohortHistory } from '../../offchain/index.js';
-import { writeAuditFixture } from '../../projections/testing/index.js';
+import { directionDeltas, writeAuditFixture } from '../../projections/testing/index.js';
 import { main } from '../main.js';
 import { CapturedStream } from '../test-io.js';
 
@@ -84,9 +84,9 @@ describe('dml audit replay', () => {
 
 describe('dml audit verify', () => {
   const passphrase = 'the cohort passphrase';
-  const setUp = async () => {
+  const setUp = async (options: Partial<Parameters<typeof writeAuditFixture>[0]> = {}) => {
     const dir = mkdtempSync(join(tmpdir(), 'dml-audit-verify-'));
-    const fixture = await writeAuditFixture({ dir, passphrase });
+    const fixture = await writeAuditFixture({ dir, passphrase, ...options });
     const passphraseFile = join(dir, 'passphrase.txt');
     writeFileSync(passphraseFile, `${passphrase}\n`);
     const verify = async (...extra: string[]) => {
@@ -116,11 +116,37 @@ describe('dml audit verify', () => {
     const result = await verify();
     expect(result.stderr).toBe('');
     expect(result.stdout.trim()).toBe(
-      'verified: 6 deltas, 2 aggregates, 9 snapshot signatures, 1 slashes; layer-1 events not checked against a chain',
+      'verified: 6 deltas, 2 aggregates, 9 snapshot signatures, 1 slashes; layer-1 events not checked against a chain\n' +
+        'directions: no round with 4 or more scored deltas: no verdict (evidence, not a finding)',
     );
     expect(result.code).toBe(0);
     const json = await verify('--json');
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, findings: [], checked: { deltas: 6 } });
+  });
+
+  it('prints one line per party flagged by the direction evidence, and exits 0 (evidence, not a finding)', async () => {
+    const { fixture, verify } = await setUp({
+      parties: 7,
+      rounds: 3,
+      deltaValues: directionDeltas({ dimensions: 512, flip: [2], noise: [5] }),
+    });
+    const result = await verify();
+    expect(result.code).toBe(0);
+    const lines = result.stdout.trim().split('\n');
+    expect(lines).toHaveLength(4);
+    expect(lines[0]).toMatch(/^verified: 21 deltas, 3 aggregates/);
+    expect(lines[1]).toMatch(
+      new RegExp(`^direction flag: ${fixture.parties[2]}: opposed \\(flagged\\), z -[0-9.]+ over 3 rounds`),
+    );
+    expect(lines[2]).toMatch(
+      new RegExp(`^direction flag: ${fixture.parties[5]}: random \\(flagged\\), z -?[0-9.]+ over 3 rounds`),
+    );
+    expect(lines[3]).toMatch(/^directions over 3 rounds .*: 2 flagged of 7$/);
+    const json = JSON.parse((await verify('--json')).stdout);
+    expect(json.ok).toBe(true);
+    expect(json.directions.flagged).toEqual([fixture.parties[2], fixture.parties[5]].sort());
+    expect(json.directions.parties).toHaveLength(7);
+    expect(json.directions.perRound).toHaveLength(3);
   });
 
   it('exits 1 naming the round, party and object of an altered delta', async () => {

@@ -15,6 +15,7 @@ import {
   storageConfigFromSettings,
 } from '../../offchain/index.js';
 import {
+  renderAuditDirections,
   renderAuditFinding,
   renderAuditSummary,
   renderCohortSummary,
@@ -187,7 +188,7 @@ export const registerAuditCommands = (program: Command, context: () => Promise<C
   audit
     .command('verify')
     .description(
-      "check a cohort's history: every stored delta against its commitment, every aggregate recomputed, every close, slash and the escrow ledger, and no event missing",
+      "check a cohort's history: every stored delta against its commitment, every aggregate recomputed, every close, slash and the escrow ledger, and no event missing; then the direction evidence over the rounds (parties whose deltas are no better than a random direction or point away from the consensus: evidence, not a finding, the exit code does not depend on it)",
     )
     .option('--store <url>', STORE_OPTION_HELP)
     .requiredOption('--cohort <id>', 'cohort id: the cohort policy id (as the log names it) or TXHASH#INDEX')
@@ -249,10 +250,13 @@ export const registerAuditCommands = (program: Command, context: () => Promise<C
             });
             progress.done();
             if (report.ok) {
-              ctx.output.result(renderAuditSummary(report), report);
+              ctx.output.result(`${renderAuditSummary(report)}\n${renderAuditDirections(report)}`, report);
               return;
             }
-            ctx.output.result(report.findings.map(renderAuditFinding).join('\n'), report);
+            ctx.output.result(
+              [...report.findings.map(renderAuditFinding), renderAuditDirections(report)].join('\n'),
+              report,
+            );
             throw new DmlError(
               'AUDIT_FAILED',
               `cohort ${cohortId} does not verify: ${report.findings.length} finding(s); first: ${firstFinding(report.findings)}`,
@@ -271,7 +275,7 @@ export const registerAuditCommands = (program: Command, context: () => Promise<C
   audit
     .command('report')
     .description(
-      "write a cohort's audit report: report.html (self-contained, inline SVG charts of loss and accuracy per round and party, the deposit ledger, the head timeline) and report.json (the same data)",
+      "write a cohort's audit report: report.html (self-contained, inline SVG charts of loss and accuracy per round and party, the deposit ledger, the head timeline, and each party's cumulative direction z per round against the z = 3 line, from the similarities the parties recorded) and report.json (the same data)",
     )
     .option('--store <url>', STORE_OPTION_HELP)
     .requiredOption('--cohort <id>', 'cohort id')

@@ -105,7 +105,7 @@ export const registerStatusCommands = (program: Command, context: () => Promise<
             ? `  deposit ${ada(account.deposited)}: in escrow ${ada(account.inEscrow)}, claimed ${ada(account.claimed)}, refunded ${ada(account.refunded)}, returned ${ada(account.returned)}, slash shares ${ada(account.slashShares)}, slashed away ${ada(account.slashedAway)}`
             : '  no deposit in this cohort',
           reputation
-            ? `  ${reputation.contributions} contribution(s), mean score ${reputation.meanScore.toFixed(4)}, reputation ${reputation.reputation.toFixed(3)}${reputation.slashed ? ', SLASHED' : ''}${reputation.equivocations ? `, ${reputation.equivocations} equivocation(s)` : ''}`
+            ? `  ${reputation.contributions} contribution(s), mean score ${reputation.meanScore.toFixed(4)}, reputation ${reputation.reputation.toFixed(3)}${reputation.slashed ? ', SLASHED' : ''}${reputation.equivocations ? `, ${reputation.equivocations} equivocation(s)` : ''}${reputation.direction ? `, direction z ${reputation.direction.z.toFixed(1)} over ${reputation.direction.rounds} round(s) (${reputation.direction.verdict})` : ''}`
             : '  no contribution scored yet',
         ];
         ctx.output.result(lines.join('\n'), {

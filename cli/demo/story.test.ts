@@ -34,6 +34,14 @@ describe('the main job, small: parties, head, rounds, a fault, a kill vote, a ne
       expect(result.cohorts.map((c) => c.outcome)).toEqual(['Premature (party 3 slashed)', 'Completed']);
       for (const c of result.cohorts) expect(c.audit.findings).toEqual([]);
       for (const c of result.cohorts) expect(await readFile(c.reportFile, 'utf8')).toContain('<svg');
+      // the auditor's direction evidence never flags an honest party (whatever it says of the
+      // saboteur); here no round has more than 3 parties, too few to count (design_docs/trainer.md)
+      const saboteur = result.parties.find((p) => p.role === 'saboteur')!.id;
+      for (const c of result.cohorts) {
+        expect(c.audit.directions.rounds).toBe(0);
+        expect(c.audit.directions.flagged.filter((p) => p !== saboteur)).toEqual([]);
+        expect(await readFile(c.reportFile, 'utf8')).toContain('data-chart="directions"');
+      }
       const byName = Object.fromEntries(result.parties.map((p) => [p.name, p]));
       // the saboteur loses its deposit; the two voters share it; everyone else gets its own back
       expect(byName['party 3']!.depositOut).toBe(0n);

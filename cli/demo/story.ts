@@ -31,7 +31,12 @@ import {
   slashShares,
   type HeadKey,
 } from '../../offchain/index.js';
-import { verifyCohortInStores, writeAuditReport, type AuditReport } from '../../projections/index.js';
+import {
+  renderAuditDirections,
+  verifyCohortInStores,
+  writeAuditReport,
+  type AuditReport,
+} from '../../projections/index.js';
 import { selectTrainerBackend } from '../../trainer/index.js';
 import { HeadSession } from './head-session.js';
 import { type DemoModel, lmDemoModel, mnistDemoModel } from './demo-model.js';
@@ -575,11 +580,18 @@ export const runDemoStory = async (options: DemoOptions): Promise<DemoResult> =>
       const report = await writeAuditReport(
         { store: log, cohortId: c.id },
         join(dir, `report-${audits.length + 1}`),
+        { directions: audit.directions },
       );
       audits.push({ id: c.id, outcome: c.outcome, rounds: c.rounds, audit, reportFile: report.htmlFile });
       info(
         `auditor: cohort ${c.id.slice(0, 16)}… ${audit.ok ? 'verified' : `FAILED (${audit.findings.length} findings)`}: ${audit.checked.deltas} deltas, ${audit.checked.aggregates} aggregates, ${audit.checked.closes} closes, ${audit.checked.slashes} slashes, ${audit.checked.chainTransitions ?? 0} layer-1 transitions against the chain`,
       );
+      const nameOf = (party: string) => everyone.find((m) => m.wallet.pkh === party)?.name ?? party;
+      for (const line of renderAuditDirections(audit, nameOf).split('\n')) info(`auditor: ${line}`);
+      for (const p of audit.directions.parties)
+        info(
+          `auditor:   ${nameOf(p.partyId)}: ${p.verdict}, z ${p.z.toFixed(1)} over ${p.rounds} round(s) (a typical party of those rounds: ${p.referenceZ.toFixed(1)})`,
+        );
     }
 
     const parties: DemoPartyRow[] = everyone.map((m) => ({

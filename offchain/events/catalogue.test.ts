@@ -99,6 +99,39 @@ describe('event envelopes', () => {
     ]);
   });
 
+  it('reads ContributionScored with and without the direction evidence in its metrics (v1, added in place)', () => {
+    const base = { cohortId: 'c', epoch: 0, round: 1, scorer: 'aa', party: 'bb', score: -0.5 };
+    // an event written before the fields existed, as stored: still valid, still version 1
+    const old = createEvent('training.ContributionScored', {
+      ...base,
+      metrics: { loss: 0.5, accuracy: 0.9 },
+    });
+    expect(validateEvent(JSON.parse(JSON.stringify(old)))).toEqual(old);
+    expect(old.schemaVersion).toBe(1);
+    expect(createEvent('training.ContributionScored', base).data).toEqual(base);
+    const now = createEvent('training.ContributionScored', {
+      ...base,
+      metrics: { loss: 0.5, accuracy: 0.9, similarity: -0.25, dimensions: 4096 },
+    });
+    expect(validateEvent(JSON.parse(JSON.stringify(now))).data).toMatchObject({
+      metrics: {
+        loss: 0.5,
+        accuracy: 0.9,
+        similarity: -0.25,
+        dimensions: 4096,
+      },
+    });
+    const bad = (metrics: Record<string, number>) => () =>
+      createEvent('training.ContributionScored', {
+        ...base,
+        metrics: { loss: 0.5, accuracy: 0.9, ...metrics },
+      });
+    expect(bad({ similarity: 0.5 })).toThrow(/similarity and dimensions come together/);
+    expect(bad({ dimensions: 10 })).toThrow(/similarity and dimensions come together/);
+    expect(bad({ similarity: 1.5, dimensions: 10 })).toThrow(/metrics.similarity/);
+    expect(bad({ similarity: 0.5, dimensions: 0 })).toThrow(/metrics.dimensions/);
+  });
+
   it('carries causation and correlation from the causing event', () => {
     const cause = createEvent(
       'training.RoundStarted',

@@ -199,12 +199,27 @@ const aggregateComputed = z.object({
   contributors: z.array(partyId),
   computedBy: partyId,
 });
+/**
+ * A scorer's figures for one delta: its validation loss and accuracy, and (optional, added in
+ * place: events without them still parse) the delta's cosine similarity with the leave-one-out
+ * median of the round's other deltas and the delta's size in floats, always together: the
+ * per-round direction evidence (`flagDissimilarDeltas`).
+ */
+const scoreMetrics = metrics
+  .extend({
+    similarity: z.number().min(-1).max(1).optional(),
+    dimensions: z.number().int().positive().optional(),
+  })
+  .refine(
+    (m) => (m.similarity === undefined) === (m.dimensions === undefined),
+    'similarity and dimensions come together',
+  );
 const contributionScored = z.object({
   ...roundKey,
   scorer: partyId,
   party: partyId,
   score: z.number().refine(Number.isFinite, 'a score must be finite'),
-  metrics: metrics.optional(),
+  metrics: scoreMetrics.optional(),
 });
 
 /** A party's Ed25519 signature (its Hydra key) of the training snapshot `(cohortId, epoch, round, aggregateHash)`. */

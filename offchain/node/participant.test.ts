@@ -8,6 +8,7 @@ import {
   decodeDelta,
   deltaEncodingOf,
   encodeDelta,
+  flagDissimilarDeltas,
   hashDelta,
   makeDelta,
   withDeltaEncoding,
@@ -119,6 +120,23 @@ describe('participant: peers read deltas only through the grants in the round', 
       expect(outcome.unreadable).toEqual([]);
       expect(outcome.flagged).toEqual([]);
       expect(outcome.scores.map((s) => s.partyId)).toEqual(parties);
+      // each score records the delta's direction: its similarity with the leave-one-out median
+      // of the others, as flagDissimilarDeltas gives it, and its size in floats
+      const expected = flagDissimilarDeltas(
+        parties.map((partyId, i) => ({ partyId, sampleCount: 10, delta: deltaOf(i) })),
+      );
+      const recorded = (await r.log.readStream(partyStream(key.cohortId, parties[0]!))).filter(
+        (e) => e.type === 'training.ContributionScored',
+      );
+      expect(recorded.map((e) => e.data)).toEqual(
+        expected.map((d) =>
+          expect.objectContaining({
+            party: d.partyId,
+            scorer: parties[0],
+            metrics: { loss: expect.any(Number), accuracy: 0.9, similarity: d.similarity, dimensions: 4 },
+          }),
+        ),
+      );
     } finally {
       await r.done();
     }

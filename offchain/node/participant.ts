@@ -6,6 +6,7 @@ import {
   aggregateDeltas,
   decodeDelta,
   encodeDelta,
+  flagDissimilarDeltas,
   flagOutlierScores,
   hashDelta,
   withDeltaEncoding,
@@ -217,6 +218,15 @@ export class Participant {
     const flagged = [...new Set([...corrupt, ...flagOutlierScores(scores, { minGap: 0.5 })])]
       .filter((p) => p !== this.id)
       .sort();
+    // Each delta's direction (its cosine with the leave-one-out median of the others), recorded
+    // as evidence for the verdict over the rounds (projections: reputation, audit); it does not
+    // decide the signature (see above).
+    const directions = new Map(
+      flagDissimilarDeltas(contributions).map((d) => [
+        d.partyId,
+        { similarity: Math.min(1, Math.max(-1, d.similarity)), dimensions: d.dimensions },
+      ]),
+    );
     await this.record([
       this.event('training.AggregateComputed', {
         ...key,
@@ -234,6 +244,7 @@ export class Participant {
           metrics: {
             loss: Number.isFinite(s.loss) ? s.loss : 1e30,
             accuracy: Math.min(1, Math.max(0, s.accuracy)),
+            ...directions.get(s.partyId),
           },
         }),
       ),

@@ -9,9 +9,9 @@ import {
   type StoredDmlEvent,
   createEvent,
 } from '../../offchain/index.js';
-import { type AuditFixtureOptions, writeAuditFixture } from '../testing/index.js';
+import { type AuditFixtureOptions, directionDeltas, writeAuditFixture } from '../testing/index.js';
 import { parseAggregationRuleName } from './aggregation-rule-name.js';
-import { renderAuditFinding, verifyCohort } from './verify-cohort.js';
+import { renderAuditDirections, renderAuditFinding, verifyCohort } from './verify-cohort.js';
 import { verifyCohortInStores } from './verify-stores.js';
 
 const PASSPHRASE = 'cohort passphrase for deltas';
@@ -39,6 +39,62 @@ describe('verifyCohort', () => {
     expect(report.findings).toEqual([]);
     expect(report.ok).toBe(true);
     expect(report.checked).toMatchObject({ deltas: 6, aggregates: 2, closes: 1, slashes: 1 });
+  });
+
+  it('names the sign-flipped and the noise party over the rounds, as evidence, not a finding', async () => {
+    // 7 parties, 3 rounds, 512 floats a delta (enough: see directionDeltas); parties are the
+    // sorted ids, so the poisoned ones are named by index
+    const f = await fixture({
+      parties: 7,
+      rounds: 3,
+      deltaValues: directionDeltas({ dimensions: 512, flip: [2], noise: [5] }),
+    });
+    const report = await verify(f);
+    expect(report.findings).toEqual([]);
+    expect(report.ok).toBe(true);
+    const d = report.directions;
+    expect(d.rounds).toBe(3);
+    expect(d.flagged).toEqual([f.parties[2], f.parties[5]].sort());
+    const of = (i: number) => d.parties.find((p) => p.partyId === f.parties[i])!;
+    expect(of(2).verdict).toBe('opposed');
+    expect(of(5).verdict).toBe('random');
+    for (const i of [0, 1, 3, 4, 6]) {
+      expect(of(i).verdict).toBe('aligned');
+      expect(of(i).z).toBeGreaterThan(6);
+    }
+    expect(Math.abs(of(5).z)).toBeLessThan(3);
+    expect(d.perRound.map((r) => [r.round, r.dimensions, r.parties.length])).toEqual([
+      [1, 512, 7],
+      [2, 512, 7],
+      [3, 512, 7],
+    ]);
+    const text = renderAuditDirections(report);
+    expect(text.split('\n')).toHaveLength(3);
+    expect(text).toContain(`direction flag: ${f.parties[2]}: opposed (flagged), z -`);
+    expect(text).toContain(`${f.parties[5]}: random (flagged)`);
+    expect(text).toContain('over 3 rounds');
+    expect(text).toMatch(/directions over 3 rounds .*: 2 flagged of 7$/);
+  });
+
+  it('flags no one in an all-honest cohort, and says when the evidence is too thin to tell', async () => {
+    const honest = await verify(
+      await fixture({ parties: 7, rounds: 3, deltaValues: directionDeltas({ dimensions: 512 }) }),
+    );
+    expect(honest.directions.flagged).toEqual([]);
+    expect(honest.directions.parties.map((p) => p.verdict)).toEqual(Array(7).fill('aligned'));
+    expect(renderAuditDirections(honest)).toMatch(/^directions over 3 rounds .*: no party flagged of 7$/);
+    // 4 parties, 2 rounds of 4 floats: no party could reach the threshold
+    const tiny = await verify(await fixture({ parties: 4 }));
+    expect(tiny.ok).toBe(true);
+    expect(tiny.directions.flagged).toEqual([]);
+    expect(tiny.directions.parties.map((p) => p.verdict)).toEqual(Array(4).fill('insufficient'));
+    expect(renderAuditDirections(tiny)).toContain('4 with not enough evidence to tell');
+    // the default fixture, 3 parties: no round counts (the median of two others is their mean)
+    const three = await verify(await fixture());
+    expect(three.directions).toMatchObject({ rounds: 0, parties: [], flagged: [] });
+    expect(renderAuditDirections(three)).toBe(
+      'directions: no round with 4 or more scored deltas: no verdict (evidence, not a finding)',
+    );
   });
 
   it('names the round, party and object of a stored delta whose bytes were altered', async () => {

@@ -8,12 +8,19 @@ import {
   type StoredDmlEvent,
   aggregateDeltas,
   decodeDelta,
+  flagDissimilarDeltas,
   deltaEncodingOf,
   openSealedObject,
   slashShares,
   storageSha256Hex,
   verifyStoredContent,
 } from '../../offchain/index.js';
+import {
+  type DirectionVerdict,
+  judgeDirections,
+  renderDirectionVerdictLine,
+  renderDirectionVerdictSummary,
+} from '../direction-verdict.js';
 import { escrowLedgerProjection, ledgerBalances, ledgerTotals } from '../escrow-ledger.js';
 import { belongsToCohort } from '../replay.js';
 import type { AuditFinding } from './audit-finding.js';
@@ -39,7 +46,64 @@ export interface AuditReport {
     readonly chainTransitions?: number;
   };
   readonly findings: readonly AuditFinding[];
+  /**
+   * Evidence, not a finding (it never changes `ok`): each recomputed round's similarity of every
+   * delta with the leave-one-out median of the others (`flagDissimilarDeltas`), and over all the
+   * rounds the verdict on each party's direction (`judgeDirections`: Stouffer's z of the rounds'
+   * similarity x sqrt(dimensions); flagged when no better than a random direction or pointing
+   * away, with "not enough evidence" when an honest party could not tell either).
+   */
+  readonly directions: AuditDirections;
 }
+
+/** The auditor's direction evidence: per round and party, and the verdict over the rounds. */
+export interface AuditDirections extends DirectionVerdict {
+  readonly perRound: ReadonlyArray<{
+    readonly epoch: number;
+    readonly round: number;
+    /** Floats of one delta: the z of a similarity is similarity x sqrt(dimensions). */
+    readonly dimensions: number;
+    readonly parties: ReadonlyArray<{
+      readonly partyId: string;
+      readonly similarity: number;
+      readonly z: number;
+    }>;
+  }>;
+}
+
+/** The direction evidence of recomputed rounds (in log order of their first aggregate). */
+export const auditDirections = (
+  rounds: ReadonlyArray<{
+    readonly epoch: number;
+    readonly round: number;
+    readonly contributions: Parameters<typeof flagDissimilarDeltas>[0];
+  }>,
+): AuditDirections => {
+  const perRound: Array<AuditDirections['perRound'][number]> = [];
+  for (const { epoch, round, contributions } of rounds) {
+    if (contributions.length === 0) continue;
+    let judged: ReturnType<typeof flagDissimilarDeltas>;
+    try {
+      judged = flagDissimilarDeltas(contributions);
+    } catch {
+      continue; // deltas of different shapes: the aggregate's own check reports the round
+    }
+    const dimensions = judged[0]!.dimensions;
+    perRound.push({
+      epoch,
+      round,
+      dimensions,
+      parties: judged.map(({ partyId, similarity }) => {
+        const s = Math.min(1, Math.max(-1, similarity));
+        return { partyId, similarity: s, z: s * Math.sqrt(dimensions) };
+      }),
+    });
+  }
+  return {
+    ...judgeDirections(perRound.map((r) => r.parties.map(({ partyId, z }) => ({ partyId, z })))),
+    perRound,
+  };
+};
 
 /** The auditor's one I/O boundary: the stored objects, and how the log numbers its events. */
 export interface AuditDeps {
@@ -191,6 +255,7 @@ export const verifyCohort = async (
       ok: false,
       checked,
       findings: [{ kind: 'no-cohort', message: `the log holds no event of cohort ${cohortId}` }],
+      directions: auditDirections([]),
     };
 
   // (6) numbering
@@ -266,6 +331,7 @@ export const verifyCohort = async (
 
   // (2) aggregates, recomputed with the parties' own aggregation code
   const computed = new Map<string, string>();
+  const judgedRounds: Array<Parameters<typeof auditDirections>[0][number]> = [];
   for (const e of events) {
     if (e.type !== 'training.AggregateComputed') continue;
     checked.aggregates++;
@@ -302,11 +368,13 @@ export const verifyCohort = async (
       continue;
     }
     let hash: string;
+    const contributions = usable.map((d) => ({
+      partyId: d.party,
+      sampleCount: d.sampleCount,
+      delta: d.delta!,
+    }));
     try {
-      hash = aggregateDeltas(
-        rule,
-        usable.map((d) => ({ partyId: d.party, sampleCount: d.sampleCount, delta: d.delta! })),
-      ).hash;
+      hash = aggregateDeltas(rule, contributions).hash;
     } catch (error) {
       findings.push({
         kind: 'aggregate-unverifiable',
@@ -316,6 +384,7 @@ export const verifyCohort = async (
       });
       continue;
     }
+    if (!computed.has(roundKey(epoch, round))) judgedRounds.push({ epoch, round, contributions });
     computed.set(roundKey(epoch, round), hash);
     if (hash !== aggregateHash)
       findings.push({
@@ -430,7 +499,13 @@ export const verifyCohort = async (
     }
   }
 
-  return { cohortId, ok: findings.length === 0, checked, findings };
+  return {
+    cohortId,
+    ok: findings.length === 0,
+    checked,
+    findings,
+    directions: auditDirections(judgedRounds),
+  };
 };
 
 /** One line per finding: kind, where, what. */
@@ -456,3 +531,18 @@ export const renderAuditSummary = (r: AuditReport): string =>
   (r.checked.chainTransitions === undefined
     ? '; layer-1 events not checked against a chain'
     : `, ${r.checked.chainTransitions} layer-1 transitions against the chain`);
+
+/**
+ * The direction evidence in a few lines: one per flagged party (verdict, z, rounds), then one
+ * summary line. Evidence for the cohort to weigh, not a finding.
+ */
+export const renderAuditDirections = (
+  r: AuditReport,
+  name: (party: string) => string = (party) => party,
+): string =>
+  [
+    ...r.directions.parties
+      .filter((p) => p.flagged)
+      .map((p) => `direction flag: ${renderDirectionVerdictLine(p, name)}`),
+    renderDirectionVerdictSummary(r.directions),
+  ].join('\n');

@@ -5,10 +5,13 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { SqliteEventStore, simulateCohortHistory } from '../../offchain/index.js';
+import { LocalFolderStore, SqliteEventStore, simulateCohortHistory } from '../../offchain/index.js';
+import { verifyCohortInStores } from '../audit/index.js';
 import { replayProjections } from '../replay.js';
+import { directionDeltas, writeAuditFixture } from '../testing/index.js';
 import type { AuditReportData } from './report-data.js';
 import { renderAuditReportHtml } from './report-html.js';
+import { shortId } from './svg-charts.js';
 import { writeAuditReport } from './write-audit-report.js';
 
 const run = promisify(execFile);
@@ -135,6 +138,65 @@ describe('the audit report', () => {
     const again = renderAuditReportHtml({ ...written.data, cohortId: '<script>alert(1)</script>' });
     expect(again).not.toContain('<script>alert');
     expect(again).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+  });
+
+  it("shows the direction evidence: the auditor's, or else the parties' records in the log", async () => {
+    const f = await writeAuditFixture({
+      dir: mkdtempSync(join(tmpdir(), 'dml-report-dir-')),
+      passphrase: 'p',
+      parties: 7,
+      rounds: 3,
+      deltaValues: directionDeltas({ dimensions: 512, flip: [2], noise: [5] }),
+      recordScores: true,
+    });
+    const store = new SqliteEventStore(f.logFile);
+    const objects = await LocalFolderStore.open(f.storageRoot);
+    try {
+      const audit = await verifyCohortInStores(store, objects, f.cohortId, 'p');
+      const poisoned = [f.parties[2]!, f.parties[5]!].sort();
+      expect(audit.directions.flagged).toEqual(poisoned);
+      const fromAuditor = await writeAuditReport(
+        { store, cohortId: f.cohortId },
+        join(f.logFile, '..', 'a'),
+        {
+          directions: audit.directions,
+        },
+      );
+      const fromLog = await writeAuditReport({ store, cohortId: f.cohortId }, join(f.logFile, '..', 'b'));
+      for (const [written, source] of [
+        [fromAuditor, 'auditor'],
+        [fromLog, 'recorded'],
+      ] as const) {
+        const json = JSON.parse(readFileSync(written.jsonFile, 'utf8')) as AuditReportData;
+        const d = json.directions;
+        expect(d.source).toBe(source);
+        expect(d.flagged).toEqual(poisoned);
+        expect(d.rounds).toBe(3);
+        expect(d.perRound.map((r) => r.label)).toEqual(['e1 r1', 'e1 r2', 'e1 r3']);
+        // the last cumulative z is the party's combined z
+        for (const p of d.parties)
+          expect(d.perRound[2]!.parties.find((x) => x.party === p.party)!.cumulativeZ).toBeCloseTo(p.z, 9);
+        const html = readFileSync(written.htmlFile, 'utf8');
+        expect(html).toContain('<h2 id="directions">');
+        const svg = chart(html, 'directions');
+        expect(count(svg, /<circle class="point"/g)).toBe(21);
+        expect(svg).toContain('data-reference="3"');
+        expect(html).toContain(`Flagged: ${poisoned.map((p) => shortId(p)).join(', ')}`);
+      }
+      // the parties' records (honest scorers agree) give the auditor's figures
+      const a = fromAuditor.data.directions.parties;
+      fromLog.data.directions.parties.forEach((p, i) => expect(p.z).toBeCloseTo(a[i]!.z, 9));
+      // and the summary (dml audit replay, dml status) carries each party's verdict from the log
+      const summary = fromLog.data.summary.reputation;
+      expect(summary.filter((r) => r.direction?.flagged).map((r) => r.party)).toEqual(poisoned);
+      expect(summary.find((r) => r.party === f.parties[0])!.direction).toMatchObject({
+        rounds: 3,
+        verdict: 'aligned',
+      });
+    } finally {
+      await store.close();
+      await objects.close();
+    }
   });
 
   it('refuses a cohort the log does not hold', async () => {

@@ -1,4 +1,7 @@
+import type { AuditDirections } from '../audit/index.js';
+import type { DirectionVerdictKind } from '../direction-verdict.js';
 import type { HeadStatus } from '../head-lifecycle.js';
+import { recordedDirections } from '../reputation.js';
 import type { ProjectionStates } from '../replay.js';
 import { type CohortSummary, summariseCohort } from '../summary.js';
 
@@ -38,6 +41,80 @@ export interface ReportHead {
 }
 
 /**
+ * The direction evidence (evidence, not a finding): per round each party's z (similarity x
+ * sqrt(dimensions)) and its cumulative Stouffer z over its rounds so far, and the verdict over all
+ * the rounds. `source` says where it comes from: `auditor` (recomputed from the deltas by `dml
+ * audit verify`'s checks) or `recorded` (the parties' own judgements in the log: each round the
+ * median of the other parties' recorded similarities).
+ */
+export interface ReportDirections {
+  readonly source: 'auditor' | 'recorded';
+  readonly zCritical: number;
+  /** The rounds counted (with at least `minParties` parties judged). */
+  readonly rounds: number;
+  readonly minParties: number;
+  readonly flagged: readonly string[];
+  readonly parties: ReadonlyArray<{
+    readonly party: string;
+    readonly rounds: number;
+    readonly z: number;
+    readonly referenceZ: number;
+    readonly verdict: DirectionVerdictKind;
+    readonly flagged: boolean;
+  }>;
+  readonly perRound: ReadonlyArray<{
+    readonly epoch: number;
+    readonly round: number;
+    readonly label: string;
+    readonly parties: ReadonlyArray<{
+      readonly party: string;
+      readonly z: number;
+      readonly cumulativeZ: number;
+    }>;
+  }>;
+}
+
+/** The report's direction section from the auditor's evidence, or else from the log's records. */
+export const reportDirections = (
+  evidence: Pick<AuditDirections, 'zCritical' | 'minParties' | 'rounds' | 'parties' | 'flagged'> & {
+    readonly perRound: ReadonlyArray<{
+      readonly epoch: number;
+      readonly round: number;
+      readonly parties: ReadonlyArray<{ readonly partyId: string; readonly z: number }>;
+    }>;
+  },
+  source: ReportDirections['source'],
+): ReportDirections => {
+  const sums = new Map<string, { sum: number; n: number }>();
+  const perRound = [...evidence.perRound]
+    .sort((a, b) => a.epoch - b.epoch || a.round - b.round)
+    .filter((r) => new Set(r.parties.map((p) => p.partyId)).size >= evidence.minParties)
+    .map((r) => ({
+      epoch: r.epoch,
+      round: r.round,
+      label: `e${r.epoch} r${r.round}`,
+      parties: [...r.parties]
+        .sort((a, b) => (a.partyId < b.partyId ? -1 : a.partyId > b.partyId ? 1 : 0))
+        .map(({ partyId, z }) => {
+          const entry = sums.get(partyId) ?? { sum: 0, n: 0 };
+          entry.sum += z;
+          entry.n += 1;
+          sums.set(partyId, entry);
+          return { party: partyId, z, cumulativeZ: entry.sum / Math.sqrt(entry.n) };
+        }),
+    }));
+  return {
+    source,
+    zCritical: evidence.zCritical,
+    rounds: evidence.rounds,
+    minParties: evidence.minParties,
+    flagged: evidence.flagged,
+    parties: evidence.parties.map(({ partyId, ...rest }) => ({ party: partyId, ...rest })),
+    perRound,
+  };
+};
+
+/**
  * Everything `dml audit report` shows, as data: written as `report.json` beside the HTML, which
  * is rendered from exactly this object.
  */
@@ -50,6 +127,7 @@ export interface AuditReportData {
   readonly parties: readonly string[];
   readonly rounds: readonly ReportRound[];
   readonly heads: readonly ReportHead[];
+  readonly directions: ReportDirections;
 }
 
 const mean = (xs: readonly number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
@@ -60,6 +138,7 @@ export const buildAuditReportData = (
   cohortId: string,
   counts: { events: number; lastPosition: number },
   generatedAt: Date = new Date(),
+  auditorDirections?: AuditDirections,
 ): AuditReportData => {
   const summary = summariseCohort(states, cohortId, counts);
   const history = states.trainingHistory.state.cohorts[cohortId]?.rounds ?? [];
@@ -110,5 +189,8 @@ export const buildAuditReportData = (
     parties,
     rounds,
     heads,
+    directions: auditorDirections
+      ? reportDirections(auditorDirections, 'auditor')
+      : reportDirections(recordedDirections(states.reputation.state.cohorts[cohortId] ?? {}), 'recorded'),
   };
 };

@@ -95,6 +95,25 @@ export const renderAuditReportHtml = (data: AuditReportData): string => {
     })),
   });
 
+  const d = data.directions;
+  const directionChart = lineChart({
+    id: 'directions',
+    title: `Direction evidence: cumulative z over the rounds per party (flagged below ${d.zCritical})`,
+    yLabel: 'cumulative z',
+    xLabels: d.perRound.map((r) => r.label),
+    series: data.parties.map((party) => ({
+      name: shortId(party),
+      values: d.perRound.map((r) => r.parties.find((p) => p.party === party)?.cumulativeZ),
+    })),
+    referenceLines: [{ value: d.zCritical, label: `z = ${d.zCritical}` }],
+  });
+  const directionText =
+    d.rounds === 0
+      ? `<p>No round with ${d.minParties} or more judged deltas${d.source === 'recorded' ? ' recorded in the log (events written before the similarities were recorded carry none)' : ''}: no verdict.</p>`
+      : `<p>Evidence, not a finding (it does not change the audit's result). Source: ${d.source === 'auditor' ? 'recomputed by the auditor from the committed deltas' : 'the parties’ own judgements recorded in the log (each round the median of the other parties’ similarities)'}; ${d.rounds} round(s) with ${d.minParties} or more deltas.
+A delta’s z in a round is its cosine similarity with the leave-one-out median of the others times the square root of its size in floats (a random direction scores a standard normal z); over the rounds the z are combined (Stouffer: sum / √rounds).
+A party is flagged when its combined z is below ${d.zCritical} <em>and</em> a typical party of the same rounds reaches ${2 * d.zCritical} or more; otherwise a party below ${d.zCritical} is shown as “insufficient”: not enough evidence to tell (few rounds, small deltas, or honest deltas that do not share a direction).
+${d.flagged.length ? `<span class="bad">Flagged: ${d.flagged.map((p) => escapeXml(shortId(p))).join(', ')}</span>` : '<span class="good">No party flagged.</span>'}</p>`;
   const id = (text: string) => `<td class="id" title="${escapeXml(text)}">${escapeXml(shortId(text))}</td>`;
   const roundRows = data.rounds.flatMap((r) =>
     r.parties.map(
@@ -122,6 +141,10 @@ export const renderAuditReportHtml = (data: AuditReportData): string => {
       ? `<table><thead><tr>${head}</tr></thead><tbody>${rows.join('')}</tbody></table>`
       : '<p>none</p>';
   const th = (...names: string[]) => names.map((n) => `<th>${escapeXml(n)}</th>`).join('');
+  const directionRows = d.parties.map(
+    (p) =>
+      `<tr>${id(p.party)}<td>${p.rounds}</td><td>${p.z.toFixed(2)}</td><td>${p.referenceZ.toFixed(2)}</td><td class="${p.flagged ? 'bad' : p.verdict === 'aligned' ? 'good' : ''}">${p.verdict}${p.flagged ? ' (flagged)' : ''}</td></tr>`,
+  );
 
   return `<!DOCTYPE html>
 <html lang="en">
@@ -143,6 +166,10 @@ ${charts.join('\n')}
 ${table(th('epoch', 'round', 'party', 'loss', 'accuracy', 'mean score', 'samples', 'bytes', 'delta hash'), roundRows)}
 <h3>Aggregates</h3>
 ${table(th('epoch', 'round', 'deltas', 'rule', 'aggregate hash'), aggregateRows)}
+<h2 id="directions">Directions of the deltas over the rounds</h2>
+${directionText}
+${directionChart}
+${table(th('party', 'rounds', 'combined z', 'typical party z', 'verdict'), directionRows)}
 <h2>Deposit ledger</h2>
 ${ledgerChart}
 ${table(th('party', 'deposited', 'in escrow', 'claimed', 'refunded', 'returned', 'slash shares', 'slashed away'), accountRows)}

@@ -63,6 +63,8 @@ export interface LineChartSpec {
   readonly series: readonly LineSeries[];
   /** Fixed y range (e.g. [0, 1] for accuracy); else the data's range. */
   readonly yDomain?: readonly [number, number];
+  /** Dashed horizontal lines (e.g. a threshold), each labelled; the y range is widened to show them. */
+  readonly referenceLines?: ReadonlyArray<{ readonly value: number; readonly label: string }>;
 }
 
 const W = 720;
@@ -75,7 +77,8 @@ export const lineChart = (spec: LineChartSpec): string => {
   const title = `<text x="${W / 2}" y="20" text-anchor="middle" class="chart-title">${escapeXml(spec.title)}</text>`;
   if (values.length === 0)
     return `<svg data-chart="${escapeXml(spec.id)}" data-points="0" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} 80" width="${W}" height="80" role="img">${title}<text x="${W / 2}" y="56" text-anchor="middle">no data</text></svg>`;
-  let [lo, hi] = spec.yDomain ?? [Math.min(...values), Math.max(...values)];
+  const marks = (spec.referenceLines ?? []).map((r) => r.value);
+  let [lo, hi] = spec.yDomain ?? [Math.min(...values, ...marks), Math.max(...values, ...marks)];
   if (lo === hi) [lo, hi] = [lo - 0.5, hi + 0.5];
   const perRow = 5;
   const legendRows = Math.ceil(spec.series.length / perRow);
@@ -113,6 +116,11 @@ export const lineChart = (spec: LineChartSpec): string => {
     `<text class="axis-label" x="16" y="${top + plotH / 2}" transform="rotate(-90 16 ${top + plotH / 2})" text-anchor="middle">${escapeXml(spec.yLabel)}</text>`,
     `<text class="axis-label" x="${M.left + plotW / 2}" y="${height - 8}" text-anchor="middle">round</text>`,
   );
+  for (const r of spec.referenceLines ?? [])
+    parts.push(
+      `<line class="reference" data-reference="${r.value}" stroke="#b00020" stroke-dasharray="6 4" x1="${M.left}" x2="${W - M.right}" y1="${fmt(y(r.value))}" y2="${fmt(y(r.value))}"/>`,
+      `<text class="tick" fill="#b00020" x="${W - M.right - 4}" y="${fmt(y(r.value) - 4)}" text-anchor="end">${escapeXml(r.label)}</text>`,
+    );
   spec.series.forEach((s, k) => {
     const colour = seriesColour(k);
     const points = s.values

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DmlError, type EventStore } from '../../offchain/index.js';
+import type { AuditDirections } from '../audit/index.js';
 import { type ProjectionStates, replayProjections } from '../replay.js';
 import { type AuditReportData, buildAuditReportData } from './report-data.js';
 import { renderAuditReportHtml } from './report-html.js';
@@ -34,7 +35,11 @@ export const AUDIT_REPORT_FILES = { html: 'report.html', json: 'report.json' } a
 export const writeAuditReport = async (
   source: AuditReportSource,
   outDir: string,
-  options: { generatedAt?: Date } = {},
+  options: {
+    generatedAt?: Date;
+    /** The auditor's direction evidence (`AuditReport.directions`); else the log's records are used. */
+    directions?: AuditDirections;
+  } = {},
 ): Promise<WrittenAuditReport> => {
   let states: ProjectionStates;
   let counts: { events: number; lastPosition: number };
@@ -53,7 +58,7 @@ export const writeAuditReport = async (
       lastPosition: source.lastPosition ?? states.escrowLedger.position,
     };
   }
-  const data = buildAuditReportData(states, source.cohortId, counts, options.generatedAt);
+  const data = buildAuditReportData(states, source.cohortId, counts, options.generatedAt, options.directions);
   const dir = resolve(outDir);
   await mkdir(dir, { recursive: true });
   const htmlFile = join(dir, AUDIT_REPORT_FILES.html);

@@ -12,6 +12,7 @@ import {
   createEvent,
   ed25519PublicKeyOfSeed,
   encodeDelta,
+  flagDissimilarDeltas,
   makeDelta,
   withDeltaEncoding,
   partyStream,
@@ -22,7 +23,8 @@ import {
 /**
  * A small, coherent cohort written through the real stores, for the auditor's tests: 3 parties,
  * 2 rounds of fedavg over tiny deltas sealed into a local folder, a close, a premature end and a
- * slash of the third party by the other two. Options break one rule each.
+ * slash of the last party by the others. Options break one rule each, or size the cohort
+ * (`parties`, `rounds`, `deltaValues`: see `directionDeltas` for honest and poisoned deltas).
  */
 export interface AuditFixtureOptions {
   /** The folder: the event log is `<dir>/events.sqlite`, the objects live in `<dir>/storage`. */
@@ -30,7 +32,7 @@ export interface AuditFixtureOptions {
   readonly passphrase: string;
   /** Voters of the slash (default: both other parties). */
   readonly slashVoters?: (parties: readonly string[]) => string[];
-  /** Record a wrong aggregate hash for round 2. */
+  /** Record a wrong aggregate hash for the last round. */
   readonly wrongAggregate?: boolean;
   /** This party (index) signs this round's snapshot with another party's Hydra key. */
   readonly forgedSignature?: { round: number; party: number };
@@ -44,6 +46,20 @@ export interface AuditFixtureOptions {
   readonly offEncoding?: { round: number; party: number };
   /** Publish a read grant with each commitment, signed at `signedAt` for `expiresInSeconds`. */
   readonly readGrants?: { readonly signedAt: Date; readonly expiresInSeconds: number };
+  /** Parties (default 3; the last one is slashed by all the others unless `slashVoters` says). */
+  readonly parties?: number;
+  /** Rounds (default 2; the close carries the last one). */
+  readonly rounds?: number;
+  /**
+   * Each party's delta of a round, as the values of one tensor `layer.lora_B` (default: four
+   * values of a tensor `layer.lora_A`, `[i, round, -i, 0.5]`). `parties` are the sorted ids.
+   */
+  readonly deltaValues?: (round: number, party: number) => Float32Array;
+  /**
+   * Each party records a `ContributionScored` of every other party's delta each round, with the
+   * delta's similarity and dimensions as `flagDissimilarDeltas` gives them (as the node does).
+   */
+  readonly recordScores?: boolean;
 }
 
 export interface AuditFixture {
@@ -62,7 +78,11 @@ const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 export const writeAuditFixture = async (options: AuditFixtureOptions): Promise<AuditFixture> => {
   // a cohort id is the hex policy id of its cohort token: it is what a training snapshot signs
   const cohortId = sha('audited cohort').slice(0, 56);
-  const parties = [0, 1, 2].map((i) => sha(`party ${i}`).slice(0, 56)).sort();
+  const parties = Array.from({ length: options.parties ?? 3 }, (_, i) =>
+    sha(`party ${i}`).slice(0, 56),
+  ).sort();
+  const roundNumbers = Array.from({ length: options.rounds ?? 2 }, (_, i) => i + 1);
+  const lastRound = roundNumbers[roundNumbers.length - 1]!;
   const hydraSeeds = new Map(parties.map((p) => [p, Buffer.from(sha(`hydra seed ${p}`), 'hex')]));
   const hydraKeys = new Map(
     parties.map((p) => [p, Buffer.from(ed25519PublicKeyOfSeed(hydraSeeds.get(p)!)).toString('hex')]),
@@ -96,7 +116,7 @@ export const writeAuditFixture = async (options: AuditFixtureOptions): Promise<A
       creator: parties[0]!,
       params: {
         model: 'tiny',
-        rounds: 4,
+        rounds: Math.max(4, lastRound + 2),
         minDeposit: deposit,
         contestationPeriodMs: 60_000,
         aggregation: 'fedavg',
@@ -119,7 +139,7 @@ export const writeAuditFixture = async (options: AuditFixtureOptions): Promise<A
   await append(cohort, [ev('l1.EpochStarted', { cohortId, ...tx('epoch'), epoch: 1, headId, parties })]);
 
   let lastAggregate = '';
-  for (const round of [1, 2]) {
+  for (const round of roundNumbers) {
     await append(cohort, [
       ev('training.RoundStarted', { cohortId, epoch: 1, round, globalAdapterHash: sha(`global ${round}`) }),
     ]);
@@ -127,8 +147,13 @@ export const writeAuditFixture = async (options: AuditFixtureOptions): Promise<A
     for (const [i, party] of parties.entries()) {
       const cohortEncoding = options.deltaEncoding ?? 'f32';
       const other = cohortEncoding === 'f32' ? 'q8' : 'f32';
+      const values = options.deltaValues?.(round, i);
       const delta = withDeltaEncoding(
-        makeDelta([{ name: 'layer.lora_A', shape: [2, 2], values: Float32Array.from([i, round, -i, 0.5]) }]),
+        makeDelta([
+          values
+            ? { name: 'layer.lora_B', shape: [1, values.length], values }
+            : { name: 'layer.lora_A', shape: [2, 2], values: Float32Array.from([i, round, -i, 0.5]) },
+        ]),
         is(options.offEncoding, round, i) ? other : cohortEncoding,
       );
       const ref = await content.put(encodeDelta(delta));
@@ -151,7 +176,32 @@ export const writeAuditFixture = async (options: AuditFixtureOptions): Promise<A
       ]);
     }
     const { hash } = aggregateDeltas({ kind: 'fedavg' }, contributions);
-    lastAggregate = options.wrongAggregate && round === 2 ? sha('not the aggregate') : hash;
+    if (options.recordScores) {
+      const judged = flagDissimilarDeltas(contributions);
+      for (const scorer of parties)
+        await append(
+          partyStream(cohortId, scorer),
+          judged
+            .filter((j) => j.partyId !== scorer)
+            .map((j) =>
+              ev('training.ContributionScored', {
+                cohortId,
+                epoch: 1,
+                round,
+                scorer,
+                party: j.partyId,
+                score: -1,
+                metrics: {
+                  loss: 1,
+                  accuracy: 0.5,
+                  similarity: Math.min(1, Math.max(-1, j.similarity)),
+                  dimensions: j.dimensions,
+                },
+              }),
+            ),
+        );
+    }
+    lastAggregate = options.wrongAggregate && round === lastRound ? sha('not the aggregate') : hash;
     await append(cohort, [
       ev('training.AggregateComputed', {
         cohortId,
@@ -184,16 +234,21 @@ export const writeAuditFixture = async (options: AuditFixtureOptions): Promise<A
       ]);
     }
   }
-  // the close carries round 2's snapshot, signed by every party (in the epoch's party order)
+  // the close carries the last round's snapshot, signed by every party (in the epoch's party order)
   const closeSignatures = parties.map((p) =>
-    signTrainingSnapshot(hydraSeeds.get(p)!, { cohortId, epoch: 1, round: 2, aggregateHash: lastAggregate }),
+    signTrainingSnapshot(hydraSeeds.get(p)!, {
+      cohortId,
+      epoch: 1,
+      round: lastRound,
+      aggregateHash: lastAggregate,
+    }),
   );
   await append(cohort, [
     ev('l1.HeadClosed', {
       cohortId,
       ...tx('close'),
       epoch: 1,
-      round: 2,
+      round: lastRound,
       aggregateHash: lastAggregate,
       closedBy: parties[0]!,
       deadline: new Date(clock + 60_000).toISOString(),
@@ -202,8 +257,8 @@ export const writeAuditFixture = async (options: AuditFixtureOptions): Promise<A
     }),
     ev('l1.HeadFinalized', { cohortId, ...tx('fanout'), epoch: 1, outcome: 'Premature' }),
   ]);
-  const accused = parties[2]!;
-  const voters = options.slashVoters?.(parties) ?? [parties[0]!, parties[1]!];
+  const accused = parties[parties.length - 1]!;
+  const voters = options.slashVoters?.(parties) ?? parties.filter((p) => p !== accused);
   await append(cohort, [
     ev('l1.PartySlashed', {
       cohortId,
