@@ -1,6 +1,7 @@
-// Builds the transformer engine's optional native kernel (trainer/native/transformer-kernel.c)
-// into trainer/native/build/transformer_kernel.node with gcc directly (no node-gyp: it would
-// download Node's headers; Node ships them in <prefix>/include/node).
+// Builds the optional native kernel (trainer/native/transformer-kernel.c, which includes the
+// dense engine's products, trainer/native/dense-kernel.c) into
+// trainer/native/build/transformer_kernel.node with gcc directly (no node-gyp: it would download
+// Node's headers; Node ships them in <prefix>/include/node).
 //
 //   npm run build:native            fails (exit 1) when it cannot build
 //   node scripts/build-native.mjs --optional

@@ -1,5 +1,7 @@
+import { DmlError } from '../offchain/index.js';
 import { DENSE_KERNEL_WASM_BASE64 } from './dense-kernel-wasm.js';
 import { NF4_CODEBOOK } from './nf4.js';
+import { nativeTransformerKernel } from './transformer-kernel.js';
 
 /**
  * The dense engine's WebAssembly SIMD kernel (source: trainer/dense-kernel.wat, built by
@@ -72,6 +74,62 @@ export interface DenseKernelExports {
   relu_mask(d: number, z: number, count: number): void;
 }
 
+/** The dense products the native addon has (trainer/native/dense-kernel.c). */
+type DenseProduct = 'rows_times' | 'cols_times' | 'nf4_rows_times' | 'nf4_cols_times';
+
+/** The native addon's dense products: each takes the memory's current buffer first. */
+type NativeDenseAddon = {
+  [F in DenseProduct]: (buffer: ArrayBuffer, ...args: Parameters<DenseKernelExports[F]>) => void;
+};
+
+/**
+ * Where the dense products run: 'native' (the addon of trainer/native, AVX2 + FMA, the same one
+ * as the LM's: rows_times, cols_times, nf4_rows_times, nf4_cols_times; the rest stays wasm) or
+ * 'wasm' (trainer/dense-kernel.wat, every function).
+ */
+export type DenseKernelChoice = 'native' | 'wasm';
+
+/** Whether the loaded addon has the dense products (an addon built before them has not). */
+const nativeDenseAddon = (): { readonly addon?: NativeDenseAddon; readonly reason: string } => {
+  const loaded = nativeTransformerKernel();
+  if (!loaded.addon) return { reason: loaded.reason };
+  const addon = loaded.addon as unknown as Partial<NativeDenseAddon>;
+  if (typeof addon.rows_times !== 'function' || typeof addon.nf4_cols_times !== 'function')
+    return { reason: 'built from an older source without the dense products: `npm run build:native`' };
+  return { addon: addon as NativeDenseAddon, reason: loaded.reason };
+};
+
+/**
+ * The dense engine's choice in this process: 'native' when the addon loads on an AVX2 + FMA CPU,
+ * unless DML_DENSE_NATIVE=0; DML_DENSE_NATIVE=1 requires it (a DmlError if it does not load).
+ */
+export const denseKernelChoice = (): DenseKernelChoice => {
+  const env = process.env.DML_DENSE_NATIVE;
+  if (env === '0') return 'wasm';
+  const loaded = nativeDenseAddon();
+  if (loaded.addon) return 'native';
+  if (env === '1')
+    throw new DmlError(
+      'DENSE_NATIVE',
+      `DML_DENSE_NATIVE=1 but the native dense kernel is unavailable: ${loaded.reason}`,
+      { hint: "run `npm run build:native` (needs gcc and Node's headers), or unset DML_DENSE_NATIVE" },
+    );
+  return 'wasm';
+};
+
+/** One line saying where the dense products run and, for wasm, why not natively. */
+export const denseKernelDescription = (): string => {
+  let choice: DenseKernelChoice;
+  try {
+    choice = denseKernelChoice();
+  } catch (error) {
+    return (error as Error).message;
+  }
+  if (choice === 'native') return 'native (AVX2 + FMA, trainer/native): the products; wasm SIMD: the rest';
+  const why = process.env.DML_DENSE_NATIVE === '0' ? 'DML_DENSE_NATIVE=0' : nativeDenseAddon().reason;
+  return `wasm SIMD (native products: ${why})`;
+};
+
 let compiled: WebAssembly.Module | undefined;
 
 /** The compiled module, once per thread (synchronous: it is a few kilobytes). */
@@ -100,8 +158,32 @@ export class DenseKernel {
   private next = FIRST_FREE_BYTE;
   private committed = false;
 
-  constructor() {
-    this.k = new WebAssembly.Instance(denseKernelModule()).exports as unknown as DenseKernelExports;
+  /**
+   * `products`: where rows_times, cols_times, nf4_rows_times and nf4_cols_times run ('wasm' unless
+   * named: the engines that share this memory with other kernels keep it; the dense engine passes
+   * denseKernelChoice()). Natively each call takes `memory.buffer` afresh (a grown memory is followed).
+   */
+  constructor(products: DenseKernelChoice = 'wasm') {
+    const wasm = new WebAssembly.Instance(denseKernelModule()).exports as unknown as DenseKernelExports;
+    if (products === 'wasm') {
+      this.k = wasm;
+      return;
+    }
+    const { addon, reason } = nativeDenseAddon();
+    if (!addon) throw new DmlError('DENSE_NATIVE', `the native dense kernel is unavailable: ${reason}`);
+    const memory = wasm.memory;
+    this.k = {
+      ...wasm,
+      memory,
+      rows_times: (l, m, k, r, n, c, alpha, acc) =>
+        addon.rows_times(memory.buffer, l, m, k, r, n, c, alpha, acc),
+      cols_times: (l, m, k, r, n, c, alpha, acc, buf) =>
+        addon.cols_times(memory.buffer, l, m, k, r, n, c, alpha, acc, buf),
+      nf4_rows_times: (codes, scales, rows, cols, r, n, c, alpha, acc, buf) =>
+        addon.nf4_rows_times(memory.buffer, codes, scales, rows, cols, r, n, c, alpha, acc, buf),
+      nf4_cols_times: (codes, scales, rows, cols, r, n, c, alpha, acc, buf) =>
+        addon.nf4_cols_times(memory.buffer, codes, scales, rows, cols, r, n, c, alpha, acc, buf),
+    };
   }
 
   /** Reserves `floats` float32 (or `floats * 4` bytes), 16-byte aligned; returns the address. */

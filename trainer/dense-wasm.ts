@@ -1,5 +1,5 @@
 import type { DenseQloraLayer } from './dense-qlora.js';
-import { DenseKernel } from './dense-kernel.js';
+import { DenseKernel, type DenseKernelChoice, denseKernelChoice } from './dense-kernel.js';
 import { PIXEL_VALUES } from './examples.js';
 
 /**
@@ -21,7 +21,7 @@ import { PIXEL_VALUES } from './examples.js';
  * on every machine. Not bit-identical to the TensorFlow.js path (XNNPACK sums in another order).
  */
 export class WasmDenseEngine {
-  private readonly kernel = new DenseKernel();
+  private readonly kernel: DenseKernel;
   private readonly layers: readonly DenseQloraLayer[];
   private readonly at: readonly LayerAddresses[];
   private readonly xAt: number;
@@ -41,8 +41,17 @@ export class WasmDenseEngine {
    */
   readonly inputBytes: Uint8Array;
 
-  /** `byteValues`: the feature value of each byte of `inputBytes` (256 floats; default byte / 255). */
-  constructor(layers: readonly DenseQloraLayer[], batch: number, byteValues: Float32Array = PIXEL_VALUES) {
+  /**
+   * `byteValues`: the feature value of each byte of `inputBytes` (256 floats; default byte / 255);
+   * `products`: where the products run (default this process's denseKernelChoice()).
+   */
+  constructor(
+    layers: readonly DenseQloraLayer[],
+    batch: number,
+    byteValues: Float32Array = PIXEL_VALUES,
+    products: DenseKernelChoice = denseKernelChoice(),
+  ) {
+    this.kernel = new DenseKernel(products);
     this.layers = layers;
     this.batch = batch;
     const k = this.kernel;

@@ -34,6 +34,8 @@ enum { MR = 6, NR = 16, KC = 256, MC = 144, NC = 2048 };
 typedef struct {
   float *a; /* MC x KC */
   float *b; /* KC x NC */
+  float *dense;          /* the dense products' decoded/gathered rows (trainer/native/dense-kernel.c) */
+  uint64_t dense_floats; /* its size in floats (grown on demand) */
 } Scratch;
 
 static Scratch *scratch_of(napi_env env) {
@@ -771,6 +773,9 @@ static int u32_args(napi_env env, napi_callback_info info, size_t want, uint8_t 
   if (((at) & 3) || !inside((at), (bytes), length))                                            \
     return throw_range(env, "transformer kernel: an operand reaches past the memory or is not aligned");
 
+/* The dense engine's products (rows_times, cols_times, nf4_rows_times, nf4_cols_times): same addon. */
+#include "dense-kernel.c"
+
 /* gelu(buffer, z, out, tanh, count) */
 static napi_value js_gelu(napi_env env, napi_callback_info info) {
   uint8_t *mem;
@@ -1042,6 +1047,7 @@ static void free_scratch(napi_env env, void *data, void *hint) {
   Scratch *s = (Scratch *)data;
   free(s->a);
   free(s->b);
+  free(s->dense);
   free(s);
 }
 
@@ -1075,6 +1081,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"gelu_backward", NULL, js_gelu_backward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"causal_softmax", NULL, js_causal_softmax, NULL, NULL, NULL, napi_enumerable, NULL},
       {"causal_softmax_backward", NULL, js_causal_softmax_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"rows_times", NULL, js_rows_times, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"cols_times", NULL, js_cols_times, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"nf4_rows_times", NULL, js_nf4_rows_times, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"nf4_cols_times", NULL, js_nf4_cols_times, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

@@ -1,0 +1,282 @@
+import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { existsSync, readFileSync } from 'node:fs';
+import { getDeltaTensor, makeDelta, type Delta } from '../offchain/index.js';
+import { selectTrainerBackend } from './backend.js';
+import {
+  DenseKernel,
+  type DenseKernelChoice,
+  denseKernelChoice,
+  denseKernelDescription,
+} from './dense-kernel.js';
+import { MNIST_PIXELS, type LabelledImages } from './mnist.js';
+import { initAdapters, initMlp, quantizeMlp, type LoraSettings, type QuantizedMlp } from './mlp.js';
+import { trainQlora, type LocalTrainingSettings } from './mlp-engine.js';
+import { gaussian, seededRandom } from './random.js';
+import { nativeTransformerKernel } from './transformer-kernel.js';
+
+/** Whether this machine can run the native kernel: Linux on x86-64 with AVX2 and FMA. */
+const machineHasAvx2Fma = (): boolean => {
+  if (process.platform !== 'linux' || process.arch !== 'x64') return false;
+  const flags =
+    readFileSync('/proc/cpuinfo', 'utf8')
+      .match(/^flags\s*:(.*)$/m)?.[1]
+      ?.split(/\s+/) ?? [];
+  return flags.includes('avx2') && flags.includes('fma');
+};
+
+/** In CI (CI or DML_REQUIRE_NATIVE set), `npm ci`'s postinstall must have built the addon. */
+const required = Boolean(process.env.CI || process.env.DML_REQUIRE_NATIVE);
+const built = existsSync(new URL('./native/build/transformer_kernel.node', import.meta.url));
+const hasNative = ((): boolean => {
+  const saved = process.env.DML_DENSE_NATIVE;
+  delete process.env.DML_DENSE_NATIVE;
+  try {
+    return denseKernelChoice() === 'native';
+  } finally {
+    if (saved !== undefined) process.env.DML_DENSE_NATIVE = saved;
+  }
+})();
+/** Without the addon the comparisons show as skipped (never as passed). */
+const describeNative = hasNative ? describe : describe.skip;
+
+const randomArray = (length: number, seed: number): Float32Array => {
+  const r = seededRandom(seed);
+  return Float32Array.from({ length }, (_, i) => (i % 17 === 3 ? 0 : gaussian(r)));
+};
+
+const randomBytes = (length: number, seed: number): Uint8Array => {
+  const r = seededRandom(seed);
+  return Uint8Array.from({ length }, () => Math.floor(r() * 256));
+};
+
+/** |a - b| <= 1e-5 (largest |b|) + 1e-6 everywhere; names the first element that is not. */
+const expectClose = (actual: Float32Array, expected: Float32Array, what: string): void => {
+  expect(actual.length).toBe(expected.length);
+  let scale = 0;
+  for (const v of expected) scale = Math.max(scale, Math.abs(v));
+  for (let i = 0; i < actual.length; i++)
+    if (!(Math.abs(actual[i]! - expected[i]!) <= 1e-5 * scale + 1e-6))
+      throw new Error(`${what}[${i}]: native ${actual[i]} wasm ${expected[i]} (largest ${scale})`);
+};
+
+/**
+ * Runs `call` on a fresh kernel whose products are `choice`, its operands filled from `inputs`
+ * (floats, or bytes for NF4 codes); returns the output (`out` floats at the address `call` gives).
+ */
+const runOn = (
+  choice: DenseKernelChoice,
+  inputs: readonly (Float32Array | Uint8Array)[],
+  outLength: number,
+  outInitial: Float32Array,
+  call: (k: DenseKernel, at: readonly number[], out: number, buf: number) => void,
+): Float32Array => {
+  const kernel = new DenseKernel(choice);
+  const at = inputs.map((x) => kernel.alloc(x instanceof Uint8Array ? Math.ceil(x.length / 4) : x.length));
+  const out = kernel.alloc(outLength);
+  const buf = kernel.alloc(4096);
+  kernel.commit();
+  inputs.forEach((x, i) =>
+    x instanceof Uint8Array ? kernel.u8(at[i]!, x.length).set(x) : kernel.f32(at[i]!, x.length).set(x),
+  );
+  kernel.f32(out, outLength).set(outInitial);
+  call(kernel, at, out, buf);
+  return Float32Array.from(kernel.f32(out, outLength));
+};
+
+describe('the dense products on the native addon (trainer/native/dense-kernel.c)', () => {
+  const saved = process.env.DML_DENSE_NATIVE;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.DML_DENSE_NATIVE;
+    else process.env.DML_DENSE_NATIVE = saved;
+  });
+
+  it('are chosen wherever the addon is built on a CPU with AVX2 + FMA, and must be in CI', () => {
+    delete process.env.DML_DENSE_NATIVE;
+    if (built && machineHasAvx2Fma()) expect(denseKernelChoice()).toBe('native');
+    if (required && machineHasAvx2Fma()) expect(hasNative).toBe(true);
+    expect(denseKernelDescription()).toMatch(
+      hasNative ? /^native \(AVX2 \+ FMA/ : /^wasm SIMD \(native products: /,
+    );
+  });
+
+  it('DML_DENSE_NATIVE=0 selects the wasm kernel and says so; =1 without the addon is an error', () => {
+    process.env.DML_DENSE_NATIVE = '0';
+    expect(denseKernelChoice()).toBe('wasm');
+    expect(denseKernelDescription()).toBe('wasm SIMD (native products: DML_DENSE_NATIVE=0)');
+    process.env.DML_DENSE_NATIVE = '1';
+    if (hasNative) expect(denseKernelChoice()).toBe('native');
+    else expect(() => denseKernelChoice()).toThrow(/native dense kernel is unavailable/);
+  });
+
+  it('the default DenseKernel (the one other engines share) keeps the wasm products', () => {
+    // a wasm export prints as native code, the addon's wrappers as their JS source
+    expect(String(new DenseKernel().k.rows_times)).toMatch(/\[native code\]/);
+    expect(String(new DenseKernel('wasm').k.nf4_cols_times)).toMatch(/\[native code\]/);
+    if (hasNative) expect(String(new DenseKernel('native').k.rows_times)).toMatch(/addon\.rows_times/);
+  });
+
+  describeNative('with the addon', () => {
+    // odd sizes: 32-, 8- and 1-column paths, an odd row count (the single-row tail)
+    const shapes = [
+      { m: 5, k: 37, n: 43 },
+      { m: 8, k: 1, n: 71 },
+      { m: 3, k: 29, n: 7 },
+      { m: 1, k: 64, n: 32 },
+    ];
+    for (const acc of [0, 1])
+      for (const alpha of [1, -0.75]) {
+        it(`rows_times and cols_times equal the wasm ones (acc ${acc}, alpha ${alpha})`, () => {
+          shapes.forEach(({ m, k, n }, s) => {
+            const seed = 100 * s + 10 * acc;
+            const l = randomArray(m * k, seed + 1);
+            const r = randomArray(k * n, seed + 2);
+            const c = randomArray(m * n, seed + 3);
+            const rows = (choice: DenseKernelChoice): Float32Array =>
+              runOn(choice, [l, r], m * n, c, (kn, [lAt, rAt], out) =>
+                kn.k.rows_times(lAt!, m, k, rAt!, n, out, alpha, acc),
+              );
+            expectClose(rows('native'), rows('wasm'), `rows_times ${m}x${k}x${n}`);
+            // cols_times: L [m, k] (here [k, m] reused as L with m' = k rows), R [k, n]: C [m, n]
+            const lt = randomArray(k * m, seed + 4);
+            const cols = (choice: DenseKernelChoice): Float32Array =>
+              runOn(choice, [lt, r], m * n, c, (kn, [lAt, rAt], out, buf) =>
+                kn.k.cols_times(lAt!, k, m, rAt!, n, out, alpha, acc, buf),
+              );
+            expectClose(cols('native'), cols('wasm'), `cols_times ${k}x${m}x${n}`);
+          });
+        });
+
+        it(`nf4_rows_times and nf4_cols_times equal the wasm ones (acc ${acc}, alpha ${alpha})`, () => {
+          // cols odd: rows start on odd nibbles and off the 8-weight groups
+          for (const [s, { rows, cols, n }] of [
+            { rows: 7, cols: 45, n: 35 },
+            { rows: 10, cols: 131, n: 9 },
+            { rows: 4, cols: 64, n: 40 },
+          ].entries()) {
+            const seed = 1000 + 100 * s + 10 * acc;
+            const codes = randomBytes(Math.ceil((rows * cols) / 2), seed + 1);
+            const scales = randomArray(Math.ceil((rows * cols) / 64), seed + 2).map(Math.abs);
+            const rRows = randomArray(cols * n, seed + 3);
+            const rCols = randomArray(rows * n, seed + 4);
+            const nf4Rows = (choice: DenseKernelChoice): Float32Array =>
+              runOn(
+                choice,
+                [codes, scales, rRows],
+                rows * n,
+                randomArray(rows * n, seed + 5),
+                (kn, at, out, buf) =>
+                  kn.k.nf4_rows_times(at[0]!, at[1]!, rows, cols, at[2]!, n, out, alpha, acc, buf),
+              );
+            expectClose(nf4Rows('native'), nf4Rows('wasm'), `nf4_rows_times ${rows}x${cols}x${n}`);
+            const nf4Cols = (choice: DenseKernelChoice): Float32Array =>
+              runOn(
+                choice,
+                [codes, scales, rCols],
+                cols * n,
+                randomArray(cols * n, seed + 6),
+                (kn, at, out, buf) =>
+                  kn.k.nf4_cols_times(at[0]!, at[1]!, rows, cols, at[2]!, n, out, alpha, acc, buf),
+              );
+            expectClose(nf4Cols('native'), nf4Cols('wasm'), `nf4_cols_times ${rows}x${cols}x${n}`);
+          }
+        });
+      }
+
+    it('refuses operands past the memory, misaligned ones and wrong argument counts (a RangeError)', () => {
+      const kernel = new DenseKernel('native');
+      kernel.alloc(64);
+      kernel.commit();
+      const size = kernel.k.memory.buffer.byteLength;
+      expect(() => kernel.k.rows_times(128, 4, 4, 128, 4, size - 32, 1, 0)).toThrow(
+        /kernel: (an operand|an address|wrong number)/,
+      );
+      expect(() => kernel.k.rows_times(130, 1, 1, 128, 1, 256, 1, 0)).toThrow(
+        /kernel: (an operand|an address|wrong number)/,
+      );
+      expect(() => kernel.k.rows_times(128, 65536, 65536, 128, 65536, 128, 1, 0)).toThrow(
+        /kernel: (an operand|an address|wrong number)/,
+      );
+      expect(() => kernel.k.cols_times(128, 4, 4, 128, 4, 256, 1, 0, size)).toThrow(
+        /kernel: (an operand|an address|wrong number)/,
+      );
+      expect(() => kernel.k.nf4_rows_times(size - 1, 128, 4, 4, 128, 1, 256, 1, 0, 384)).toThrow(
+        /dense kernel: /,
+      );
+      expect(() => kernel.k.nf4_cols_times(128, 128, 4, 4, 128, 1, 256, 1, 0, -4)).toThrow(
+        /kernel: (an operand|an address|wrong number)/,
+      );
+      const addon = nativeTransformerKernel().addon as unknown as Record<
+        string,
+        (...a: unknown[]) => unknown
+      >;
+      expect(() => addon.rows_times!(kernel.k.memory.buffer, 128, 1, 1, 128, 1)).toThrow(
+        /kernel: (an operand|an address|wrong number)/,
+      );
+      // in bounds: no throw, and the product is there
+      kernel.f32(128, 2).set([2, 3]);
+      kernel.k.rows_times(128, 1, 1, 132, 1, 136, 1, 0);
+      expect(kernel.f32(136, 1)[0]).toBe(6);
+    });
+  });
+});
+
+const images = (count: number, seed: number): LabelledImages => {
+  const random = seededRandom(seed);
+  return {
+    images: Uint8Array.from({ length: count * MNIST_PIXELS }, () => Math.floor(random() * 256)),
+    labels: Uint8Array.from({ length: count }, () => Math.floor(random() * 10)),
+    count,
+  };
+};
+
+const withRandomB = (adapters: Delta, seed: number): Delta => {
+  const random = seededRandom(seed);
+  return makeDelta(
+    adapters.tensors.map((t) =>
+      t.name.endsWith('.lora_B') ? { ...t, values: t.values.map(() => gaussian(random) * 0.1) } : t,
+    ),
+  );
+};
+
+describeNative('trainQlora with the native dense products', () => {
+  let base: QuantizedMlp;
+  beforeAll(async () => {
+    await selectTrainerBackend({ prefer: ['wasm', 'cpu'], log: () => {} });
+    // 784-72-37-10: two ReLU layers, odd widths (tails everywhere), batch 21 (a 32-wide block never full)
+    base = quantizeMlp(initMlp([MNIST_PIXELS, 72, 37, 10], 5));
+  });
+  const saved = process.env.DML_DENSE_NATIVE;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.DML_DENSE_NATIVE;
+    else process.env.DML_DENSE_NATIVE = saved;
+  });
+
+  for (const freezeA of [true, false])
+    it(`trains as the wasm kernel does within float tolerance (${freezeA ? 'FFA-LoRA' : 'A and B'})`, () => {
+      const lora: LoraSettings = { rank: 5, alpha: 10, freezeA };
+      const settings: LocalTrainingSettings = {
+        steps: 3,
+        batchSize: 21,
+        learningRate: 0.01,
+        weightDecay: 0.01,
+        seed: 2,
+        order: 'given',
+        denseKernel: 'wasm',
+      };
+      const data = images(50, 4);
+      const start = withRandomB(initAdapters(base, lora, 7), 8);
+      process.env.DML_DENSE_NATIVE = '1';
+      const native = trainQlora(base, start, lora, data, settings);
+      process.env.DML_DENSE_NATIVE = '0';
+      const wasm = trainQlora(base, start, lora, data, settings);
+      expect(native.report.samples).toBe(wasm.report.samples);
+      expect(Math.abs(native.report.loss - wasm.report.loss)).toBeLessThan(1e-5);
+      let moved = false;
+      for (const t of wasm.adapters.tensors) {
+        const got = getDeltaTensor(native.adapters, t.name).values;
+        expectClose(got, t.values, t.name);
+        if (!moved) moved = got.some((v, i) => v !== getDeltaTensor(start, t.name).values[i]);
+      }
+      expect(moved).toBe(true);
+    });
+});
