@@ -1,6 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { existsSync, readFileSync } from 'node:fs';
-import { getDeltaTensor, makeDelta, type Delta } from '../offchain/index.js';
+import { getDeltaTensor } from '../offchain/index.js';
 import { selectTrainerBackend } from './backend.js';
 import {
   DenseKernel,
@@ -8,25 +7,19 @@ import {
   denseKernelChoice,
   denseKernelDescription,
 } from './dense-kernel.js';
-import { MNIST_PIXELS, type LabelledImages } from './mnist.js';
+import { MNIST_PIXELS } from './mnist.js';
 import { initAdapters, initMlp, quantizeMlp, type LoraSettings, type QuantizedMlp } from './mlp.js';
 import { trainQlora, type LocalTrainingSettings } from './mlp-engine.js';
 import { gaussian, seededRandom } from './random.js';
 import { nativeTransformerKernel } from './transformer-kernel.js';
+import {
+  machineHasAvx2Fma,
+  nativeAddonBuilt as built,
+  nativeAddonRequired as required,
+  randomMnistImages as images,
+  withRandomB,
+} from './testing/index.js';
 
-/** Whether this machine can run the native kernel: Linux on x86-64 with AVX2 and FMA. */
-const machineHasAvx2Fma = (): boolean => {
-  if (process.platform !== 'linux' || process.arch !== 'x64') return false;
-  const flags =
-    readFileSync('/proc/cpuinfo', 'utf8')
-      .match(/^flags\s*:(.*)$/m)?.[1]
-      ?.split(/\s+/) ?? [];
-  return flags.includes('avx2') && flags.includes('fma');
-};
-
-/** In CI (CI or DML_REQUIRE_NATIVE set), `npm ci`'s postinstall must have built the addon. */
-const required = Boolean(process.env.CI || process.env.DML_REQUIRE_NATIVE);
-const built = existsSync(new URL('./native/build/transformer_kernel.node', import.meta.url));
 const hasNative = ((): boolean => {
   const saved = process.env.DML_DENSE_NATIVE;
   delete process.env.DML_DENSE_NATIVE;
@@ -219,24 +212,6 @@ describe('the dense products on the native addon (trainer/native/dense-kernel.c)
     });
   });
 });
-
-const images = (count: number, seed: number): LabelledImages => {
-  const random = seededRandom(seed);
-  return {
-    images: Uint8Array.from({ length: count * MNIST_PIXELS }, () => Math.floor(random() * 256)),
-    labels: Uint8Array.from({ length: count }, () => Math.floor(random() * 10)),
-    count,
-  };
-};
-
-const withRandomB = (adapters: Delta, seed: number): Delta => {
-  const random = seededRandom(seed);
-  return makeDelta(
-    adapters.tensors.map((t) =>
-      t.name.endsWith('.lora_B') ? { ...t, values: t.values.map(() => gaussian(random) * 0.1) } : t,
-    ),
-  );
-};
 
 describeNative('trainQlora with the native dense products', () => {
   let base: QuantizedMlp;

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import * as tf from '@tensorflow/tfjs';
-import { getDeltaTensor, makeDelta, type Delta } from '../offchain/index.js';
+import { getDeltaTensor } from '../offchain/index.js';
 import { selectTrainerBackend } from './backend.js';
 import {
   DENSE_TENSOR_PRODUCT_MIN,
@@ -9,29 +9,12 @@ import {
   dequantizeNf4TransposedInto,
   dequantizeNf4WithLevels,
 } from './dense-qlora.js';
-import { MNIST_PIXELS, type LabelledImages } from './mnist.js';
+import { MNIST_PIXELS } from './mnist.js';
 import { initAdapters, initMlp, quantizeMlp, type LoraSettings, type QuantizedMlp } from './mlp.js';
 import { trainQlora, type LocalTrainingSettings } from './mlp-engine.js';
 import { dequantizeNf4, quantizeNf4 } from './nf4.js';
 import { gaussian, seededRandom } from './random.js';
-
-const images = (count: number, seed: number): LabelledImages => {
-  const random = seededRandom(seed);
-  return {
-    images: Uint8Array.from({ length: count * MNIST_PIXELS }, () => Math.floor(random() * 256)),
-    labels: Uint8Array.from({ length: count }, () => Math.floor(random() * 10)),
-    count,
-  };
-};
-
-const withRandomB = (adapters: Delta, seed: number): Delta => {
-  const random = seededRandom(seed);
-  return makeDelta(
-    adapters.tensors.map((t) =>
-      t.name.endsWith('.lora_B') ? { ...t, values: t.values.map(() => gaussian(random) * 0.1) } : t,
-    ),
-  );
-};
+import { randomMnistImages as images, withRandomB } from './testing/index.js';
 
 describe('the dense QLoRA engine', () => {
   // 784-64-64-10 with batch 16: the first layer's forward, the second's backward and A's

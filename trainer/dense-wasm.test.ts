@@ -1,31 +1,13 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { DmlError, getDeltaTensor, makeDelta, type Delta } from '../offchain/index.js';
+import { DmlError, getDeltaTensor } from '../offchain/index.js';
 import { selectTrainerBackend } from './backend.js';
 import { denseLossAndGradients, denseQloraLayers, denseScratch } from './dense-qlora.js';
 import { WasmDenseEngine } from './dense-wasm.js';
 import { asExamples } from './examples.js';
-import { loadMnist, MNIST_PIXELS, selectImages, type LabelledImages } from './mnist.js';
+import { loadMnist, MNIST_PIXELS, selectImages } from './mnist.js';
 import { initAdapters, initMlp, quantizeMlp, type LoraSettings, type QuantizedMlp } from './mlp.js';
 import { denseKernelOf, evaluateQlora, trainQlora, type LocalTrainingSettings } from './mlp-engine.js';
-import { gaussian, seededRandom } from './random.js';
-
-const images = (count: number, seed: number): LabelledImages => {
-  const random = seededRandom(seed);
-  return {
-    images: Uint8Array.from({ length: count * MNIST_PIXELS }, () => Math.floor(random() * 256)),
-    labels: Uint8Array.from({ length: count }, () => Math.floor(random() * 10)),
-    count,
-  };
-};
-
-const withRandomB = (adapters: Delta, seed: number): Delta => {
-  const random = seededRandom(seed);
-  return makeDelta(
-    adapters.tensors.map((t) =>
-      t.name.endsWith('.lora_B') ? { ...t, values: t.values.map(() => gaussian(random) * 0.1) } : t,
-    ),
-  );
-};
+import { randomMnistImages as images, withRandomB } from './testing/index.js';
 
 const close = (actual: Float32Array, expected: Float32Array, what: string): void => {
   expect(actual.length).toBe(expected.length);

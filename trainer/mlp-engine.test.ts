@@ -13,7 +13,8 @@ import {
 import { evaluateQlora, qloraLossAndGradients, trainQlora } from './mlp-engine.js';
 import { scoreDeltas, trainLocalDelta } from './local-round.js';
 import { dequantizeNf4 } from './nf4.js';
-import { gaussian, seededRandom } from './random.js';
+import { seededRandom } from './random.js';
+import { withRandomB } from './testing/index.js';
 
 /** Images whose pixels encode the class (a bright stripe per class) plus noise: learnable in a few steps. */
 const syntheticImages = (count: number, seed: number): LabelledImages => {
@@ -59,15 +60,6 @@ const referenceLoss = (base: QuantizedMlp, adapters: Delta, lora: LoraSettings, 
     logits.push(...h);
   }
   return { loss: loss / data.count, logits };
-};
-
-const withRandomB = (adapters: Delta, seed: number, scale: number): Delta => {
-  const random = seededRandom(seed);
-  return makeDelta(
-    adapters.tensors.map((t) =>
-      t.name.endsWith('.lora_B') ? { ...t, values: t.values.map(() => gaussian(random) * scale) } : t,
-    ),
-  );
 };
 
 describe('QLoRA MLP', () => {

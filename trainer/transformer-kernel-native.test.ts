@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { existsSync, readFileSync } from 'node:fs';
 import { DenseKernel } from './dense-kernel.js';
 import { gaussian, seededRandom } from './random.js';
 import {
@@ -20,21 +19,13 @@ import {
 import { initTransformer, type TransformerShape } from './transformer.js';
 import { trainTransformer } from './transformer-engine.js';
 import { wasmTransformerLossAndGradients } from './transformer-wasm.js';
+import {
+  machineHasAvx2Fma,
+  nativeAddonBuilt as built,
+  nativeAddonRequired as required,
+} from './testing/index.js';
 
-/** Whether this machine can run the native kernel: Linux on x86-64 with AVX2 and FMA. */
-const machineHasAvx2Fma = (): boolean => {
-  if (process.platform !== 'linux' || process.arch !== 'x64') return false;
-  const flags =
-    readFileSync('/proc/cpuinfo', 'utf8')
-      .match(/^flags\s*:(.*)$/m)?.[1]
-      ?.split(/\s+/) ?? [];
-  return flags.includes('avx2') && flags.includes('fma');
-};
-
-/** In CI (CI or DML_REQUIRE_NATIVE set), `npm ci`'s postinstall must have built it. */
-const required = Boolean(process.env.CI || process.env.DML_REQUIRE_NATIVE);
 const native = nativeTransformerKernel();
-const built = existsSync(new URL('./native/build/transformer_kernel.node', import.meta.url));
 /** Without the addon the comparisons show as skipped (never as passed). */
 const describeNative = native.addon ? describe : describe.skip;
 
