@@ -67,25 +67,70 @@ NATIVE_TARGET static void conv_col2im(const float *dp, long n, long h, long w, l
   }
 }
 
+/* Lanes 0..count-1 (count <= 8) set: the mask of a partial group of 8 outputs. */
+NATIVE_TARGET static inline __m256i conv_lanes(long count) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* The even and odd elements of 16 floats at p (the first 2 * count of them when count < 8,
+ * the rest read as 0): lanes x = p[2x], p[2x + 1]. */
+NATIVE_TARGET static inline void conv_pairs(const float *p, long count, __m256 *even, __m256 *odd) {
+  __m256 lo, hi;
+  if (count >= 8) {
+    lo = _mm256_loadu_ps(p);
+    hi = _mm256_loadu_ps(p + 8);
+  } else {
+    lo = _mm256_maskload_ps(p, conv_lanes(2 * count));
+    hi = _mm256_maskload_ps(p + 8, conv_lanes(2 * count - 8));
+  }
+  /* within 128-bit lanes: [lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6], then the 64-bit quarters reordered */
+  *even = _mm256_castpd_ps(
+      _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), 0xd8));
+  *odd = _mm256_castpd_ps(
+      _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))), 0xd8));
+}
+
 /* 2x2 max pooling, stride 2, of a [c*n images, h, w] -> out [c*n, h/2, w/2], argmax[i] the index
- * in a of output i's maximum (the first of equal values in the order (0,0), (0,1), (1,0), (1,1);
- * a NaN never wins a comparison, as in the JavaScript loop). */
-static void conv_max_pool2(const float *a, long images, long h, long w, float *out, int32_t *argmax) {
+ * in a of output i's maximum (the first of equal values in the order (0,0), (0,1), (1,0), (1,1):
+ * each later one replaces it only when greater, and a NaN never is, as in the JavaScript loop).
+ * 8 outputs of a row at a time (a row's last group masked). */
+NATIVE_TARGET static void conv_max_pool2(const float *a, long images, long h, long w, float *out, int32_t *argmax) {
   const long oh = h >> 1, ow = w >> 1;
-  long o = 0;
-  for (long img = 0; img < images; img++)
-    for (long y = 0; y < oh; y++) {
-      long i0 = (img * h + 2 * y) * w;
-      for (long x = 0; x < ow; x++, o++, i0 += 2) {
-        long best = i0;
-        float v = a[i0];
-        if (a[i0 + 1] > v) v = a[best = i0 + 1];
-        if (a[i0 + w] > v) v = a[best = i0 + w];
-        if (a[i0 + w + 1] > v) v = a[best = i0 + w + 1];
-        out[o] = v;
-        argmax[o] = (int32_t)best;
+  const __m256i steps = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+  for (long row = 0; row < images * oh; row++) {
+    const long i0 = 2 * row * w; /* (img h + 2 y) w with row = img oh + y */
+    float *o = out + row * ow;
+    int32_t *am = argmax + row * ow;
+    for (long x = 0; x < ow; x += 8) {
+      const long count = ow - x < 8 ? ow - x : 8;
+      __m256 e0, o0, e1, o1;
+      conv_pairs(a + i0 + 2 * x, count, &e0, &o0);
+      conv_pairs(a + i0 + w + 2 * x, count, &e1, &o1);
+      const __m256i at = _mm256_add_epi32(_mm256_set1_epi32((int)(i0 + 2 * x)), steps);
+      __m256 v = e0;
+      __m256 best = _mm256_castsi256_ps(at);
+      __m256 m = _mm256_cmp_ps(o0, v, _CMP_GT_OQ);
+      v = _mm256_blendv_ps(v, o0, m);
+      best = _mm256_blendv_ps(best, _mm256_castsi256_ps(_mm256_add_epi32(at, _mm256_set1_epi32(1))), m);
+      m = _mm256_cmp_ps(e1, v, _CMP_GT_OQ);
+      v = _mm256_blendv_ps(v, e1, m);
+      best = _mm256_blendv_ps(best, _mm256_castsi256_ps(_mm256_add_epi32(at, _mm256_set1_epi32((int)w))), m);
+      m = _mm256_cmp_ps(o1, v, _CMP_GT_OQ);
+      v = _mm256_blendv_ps(v, o1, m);
+      best = _mm256_blendv_ps(best, _mm256_castsi256_ps(_mm256_add_epi32(at, _mm256_set1_epi32((int)w + 1))), m);
+      if (count == 8) {
+        _mm256_storeu_ps(o + x, v);
+        _mm256_storeu_si256((__m256i *)(am + x), _mm256_castps_si256(best));
+      } else { /* through buffers: a masked store is slow on some CPUs (microcoded on AMD's) */
+        float part[8];
+        int32_t parti[8];
+        _mm256_storeu_ps(part, v);
+        _mm256_storeu_si256((__m256i *)parti, _mm256_castps_si256(best));
+        memcpy(o + x, part, sizeof(float) * (size_t)count);
+        memcpy(am + x, parti, sizeof(int32_t) * (size_t)count);
       }
     }
+  }
 }
 
 /* da [count] = 0 but da[argmax[i]] = dOut[i]; 0 when an index is not below count (refused, da untouched). */
