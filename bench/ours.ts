@@ -20,6 +20,7 @@ import {
   type PartyJob,
   applyDelta,
   createPartyPool,
+  denseKernelDescription,
   denseKernelOf,
   evaluateQlora,
   initAdapters,
@@ -85,7 +86,7 @@ const epochSettings = (
 
 const decodeNote = (): string =>
   denseKernelOf({}) === 'wasm'
-    ? ' on the WebAssembly SIMD kernel (DML_DENSE_KERNEL=wasm): NF4 decoded inside the products, a row at a time'
+    ? ` on the dense kernel (DML_DENSE_KERNEL=wasm; ${denseKernelDescription()}), NF4 decoded inside the products, a row at a time`
     : decodeBase === 'per-round'
       ? '; NF4 base decoded once per local round (an FP32 copy held for the round)'
       : '; NF4 base decoded layer by layer in every step (forward and backward)';

@@ -11,6 +11,7 @@ import {
   LM_SHAPE,
   MNIST_CNN,
   createPartyPool,
+  denseKernelDescription,
   initCnn,
   trainPartiesInOrder,
   initAdapters,
@@ -54,7 +55,7 @@ export default async (): Promise<Row[]> => {
     value: (q.report.samples / q.report.milliseconds) * 1000,
     unit: 'samples/s',
     backend,
-    note: 'dense engine on the wasm SIMD kernel (default), NF4 decoded inside the products, a row at a time',
+    note: `dense engine on the dense kernel (default; ${denseKernelDescription()}), NF4 decoded inside the products, a row at a time`,
   });
   // the same with the base decoded once per run (opt-in) and with the tensor engine (before)
   for (const [variant, extra] of [
@@ -78,7 +79,10 @@ export default async (): Promise<Row[]> => {
   const cnnLora: LoraSettings = { rank: 16, alpha: 32, freezeA: true };
   const cnnAdapters = initAdapters(cnnBase, cnnLora, 2);
   for (const [variant, extra] of [
-    ['wasm kernel over patches (trainer/conv-wasm.ts, the default)', { engine: 'dense' }],
+    [
+      `dense kernel over patches (trainer/conv-wasm.ts, the default; ${denseKernelDescription()})`,
+      { engine: 'dense' },
+    ],
     ['tensor engine (TensorFlow.js products)', { engine: 'tensor' }],
   ] as const) {
     const steps = extra.engine === 'dense' ? 30 : 5;

@@ -39,6 +39,14 @@ describe.each<ReproductionProfile>(['full', 'quick'])('the %s reproduction plan'
     }
   });
 
+  it("runs every step on the recorded runs' kernels: the MNIST steps' products and the LM's kernel in wasm", () => {
+    for (const step of steps)
+      expect({ step: step.id, env: step.env }).toEqual({
+        step: step.id,
+        env: step.script.startsWith('mnist-') ? { DML_DENSE_NATIVE: '0' } : { DML_LM_NATIVE: '0' },
+      });
+  });
+
   it('writes everything under the output folder', () => {
     for (const step of steps)
       for (const a of step.args(inputs).flatMap((x) => x.split(',')))

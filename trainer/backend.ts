@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { denseKernelDescription } from './dense-kernel.js';
 import { transformerKernelDescription } from './transformer-kernel.js';
 
 /** The TensorFlow.js backends the trainer can run on, best first. */
@@ -10,7 +11,8 @@ export const TRAINER_BACKENDS: readonly TrainerBackendName[] = ['tensorflow', 'w
  * Picks the first backend that loads: tfjs-node ('tensorflow', a native library, optional and
  * loaded only if installed), else WebAssembly (SIMD, shipped in @tensorflow/tfjs-backend-wasm),
  * else plain JavaScript ('cpu'). Returns the one in use and logs it, with the kernel of the
- * language model's engine (trainer/transformer-kernel.ts: native AVX2 + FMA or wasm SIMD), to
+ * language model's engine (trainer/transformer-kernel.ts: native AVX2 + FMA or wasm SIMD) and
+ * where the MNIST engines' dense products run (trainer/dense-kernel.ts: native or wasm), to
  * `log` on every call, else to stderr once per process and backend (a node or script calling
  * this again says nothing).
  */
@@ -37,7 +39,7 @@ export const selectTrainerBackend = async (
         await tf.ready();
         log(
           `trainer: TensorFlow.js backend ${name}${reasons.length ? ` (${reasons.join('; ')})` : ''}; ` +
-            `LM kernel: ${transformerKernelDescription()}`,
+            `LM kernel: ${transformerKernelDescription()}; dense kernel: ${denseKernelDescription()}`,
           name,
         );
         return name;

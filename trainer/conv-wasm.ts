@@ -1,18 +1,11 @@
 import type { DenseQloraLayer } from './dense-qlora.js';
 import type { Nf4Tensor } from './nf4.js';
-import { DenseKernel } from './dense-kernel.js';
+import { DenseKernel, type DenseKernelChoice, denseKernelChoice } from './dense-kernel.js';
 import { softmaxCrossEntropyT } from './dense-wasm.js';
 import { PIXEL_VALUES } from './examples.js';
 import type { ConvFrontEnd } from './mlp.js';
-import {
-  type PlaneShape,
-  col2imPlanes,
-  flattenPlanes,
-  im2colPlanes,
-  maxPool2Planes,
-  maxPool2PlanesGrad,
-  unflattenPlanes,
-} from './conv-planes.js';
+import { type PlaneShape, flattenPlanes, unflattenPlanes } from './conv-planes.js';
+import { type ConvPlanesKernel, convPlanesKernel } from './conv-planes-kernel.js';
 
 /**
  * The QLoRA step of a convolutional network (a `ConvFrontEnd` then dense layers) on the
@@ -29,10 +22,14 @@ import {
  *   unflatten or `col2im` of the input gradient, the pooling's gradient (to each argmax), the ReLU
  *   mask, `dB = s dz^T u`, `du^T = s B^T dz^T`, `dA = du^T P` when A is trained, and (except for
  *   the first layer, whose input gradient nobody needs) `dP^T = W^T dz^T + A^T du^T`.
- * The products and the elementwise kernels are the wasm module's; im2col, col2im, pooling and
- * the flattening are the JavaScript loops of conv-planes.ts. Deterministic: every sum has one
- * fixed order, same inputs same bits on every machine; not bit-identical to the TensorFlow.js
- * engine (its products sum in another order), equal within float32 rounding.
+ * The products run where `products` says (default denseKernelChoice(): the native addon's AVX2 +
+ * FMA products when it loads, else the wasm module's; DML_DENSE_NATIVE=0|1 as for the dense
+ * engine), and with native products im2col, col2im and the pooling run natively too
+ * (conv-planes-kernel.ts); the elementwise kernels and transposes are the wasm module's, the
+ * flattening the JavaScript loop of conv-planes.ts. Deterministic: every sum has one fixed order,
+ * same inputs same bits (on every machine for wasm; natively on one machine, the products fused:
+ * native and wasm equal within float32 rounding, not bit for bit); not bit-identical to the
+ * TensorFlow.js engine (its products sum in another order), equal within float32 rounding.
  */
 /**
  * A layer of the engine: a QLoRA layer (NF4 weight, frozen, with adapters), or, to pretrain a
@@ -52,13 +49,15 @@ const nf4Of = (l: ConvEngineLayer): Nf4Tensor => {
 };
 
 export class WasmConvEngine {
-  private readonly kernel = new DenseKernel();
+  private readonly kernel: DenseKernel;
+  private readonly planesKernel: ConvPlanesKernel;
   private readonly layers: readonly ConvEngineLayer[];
   private readonly convCount: number;
   /** Per convolution: its input planes at the engine's full batch (n = batch). */
   private readonly geometry: readonly ConvLayerGeometry[];
   private readonly at: readonly LayerAddresses[];
-  private readonly argmax: readonly Int32Array[];
+  /** Per pooled convolution: the argmax of its pooling, int32 in the kernel's memory. */
+  private readonly argmaxAt: readonly number[];
   private readonly scalesAt: number;
   private readonly bufAt: number;
   private readonly bytesAt: number;
@@ -82,14 +81,21 @@ export class WasmConvEngine {
 
   /**
    * `layers`: the convolutions (as linear layers over patches) then the dense layers;
-   * `training` false allocates the forward pass only (evaluation).
+   * `training` false allocates the forward pass only (evaluation); `products`: where the products
+   * (and with them the conv planes) run, default this process's denseKernelChoice().
    */
   constructor(
     conv: ConvFrontEnd,
     layers: readonly ConvEngineLayer[],
     batch: number,
-    options: { readonly training?: boolean; readonly byteValues?: Float32Array } = {},
+    options: {
+      readonly training?: boolean;
+      readonly byteValues?: Float32Array;
+      readonly products?: DenseKernelChoice;
+    } = {},
   ) {
+    this.kernel = new DenseKernel(options.products ?? denseKernelChoice());
+    this.planesKernel = convPlanesKernel(this.kernel);
     this.layers = layers;
     this.batch = batch;
     this.training = options.training ?? true;
@@ -152,12 +158,10 @@ export class WasmConvEngine {
         dOut: t && conv ? k.alloc(l.outputs * n) : 0,
       };
     });
-    k.commit();
-    this.argmax = layers.map((l, i) =>
-      i < this.convCount && this.geometry[i]!.pool
-        ? new Int32Array((l.outputs * cols(i)) / 4)
-        : new Int32Array(0),
+    this.argmaxAt = layers.map((l, i) =>
+      i < this.convCount && this.geometry[i]!.pool ? k.alloc((l.outputs * cols(i)) / 4) : 0,
     );
+    k.commit();
     layers.forEach((l, i) => {
       const a = this.at[i]!;
       if (isFull(l)) return;
@@ -240,7 +244,6 @@ export class WasmConvEngine {
     // the images [n, h, w, c] as planes [c, n*h*w]
     if (x === 'bytes') k.bytes_transposed(this.bytesAt, n * pixels, g0.channels, this.tableAt, this.imageAt);
     else k.transpose(this.xTAt, n * pixels, g0.channels, this.imageAt);
-    const image = kn.f32(this.imageAt, n * pixels * g0.channels);
     for (let i = 0; i < this.layers.length; i++) {
       const l = this.layers[i]!;
       const a = this.at[i]!;
@@ -252,9 +255,8 @@ export class WasmConvEngine {
       const cols = conv ? n * this.geometry[i]!.height * this.geometry[i]!.width : n;
       let inT: number;
       if (conv) {
-        const shape = this.planes(i, n);
-        const source = i === 0 ? image : this.outputOf(i - 1, n);
-        im2colPlanes(source, shape, this.geometry[i]!.kernel, kn.f32(a.inT, l.inputs * cols));
+        const source = i === 0 ? this.imageAt : this.convOutput(i - 1, n).at;
+        this.planesKernel.im2col(source, this.planes(i, n), this.geometry[i]!.kernel, a.inT);
         inT = a.inT;
       } else if (i === this.convCount) {
         const out = this.convOutput(i - 1, n);
@@ -277,22 +279,11 @@ export class WasmConvEngine {
           width: this.geometry[i]!.width,
           channels: l.outputs,
         };
-        maxPool2Planes(
-          kn.f32(a.aT, l.outputs * cols),
-          shape,
-          kn.f32(a.pooled, (l.outputs * cols) / 4),
-          this.argmax[i]!,
-        );
+        this.planesKernel.maxPool2(a.aT, shape, a.pooled, this.argmaxAt[i]!);
       }
     }
     const last = this.layers.length - 1;
     return kn.f32(this.at[last]!.zaT, this.layers[last]!.outputs * n);
-  }
-
-  /** The output planes of convolution i for a batch of n, as a view. */
-  private outputOf(i: number, n: number): Float32Array {
-    const out = this.convOutput(i, n);
-    return this.kernel.f32(out.at, out.shape.channels * n * out.shape.height * out.shape.width);
   }
 
   /** Logits [n, classes] of the first n images of `inputBytes` / `input` (a new array). */
@@ -382,15 +373,15 @@ export class WasmConvEngine {
       const belowCols = n * g.height * g.width;
       const outShape = this.convOutput(i - 1, n).shape;
       const outSize = outShape.channels * n * outShape.height * outShape.width;
-      const dOut = g.pool ? kn.f32(this.patchesAt, outSize) : kn.f32(below.dOut, outSize);
-      if (conv) col2imPlanes(kn.f32(a.dInT, din * cols), this.planes(i, n), this.geometry[i]!.kernel, dOut);
-      else unflattenPlanes(kn.f32(a.dInT, din * n), outShape, dOut);
+      const dOut = g.pool ? this.patchesAt : below.dOut;
+      if (conv) this.planesKernel.col2im(a.dInT, this.planes(i, n), this.geometry[i]!.kernel, dOut);
+      else unflattenPlanes(kn.f32(a.dInT, din * n), outShape, kn.f32(dOut, outSize));
       if (g.pool)
-        maxPool2PlanesGrad(
+        this.planesKernel.maxPool2Grad(
           dOut,
-          this.argmax[i - 1]!,
+          this.argmaxAt[i - 1]!,
           outSize,
-          kn.f32(below.dOut, g.outputs * belowCols),
+          below.dOut,
           g.outputs * belowCols,
         );
       k.relu_mask(below.dOut, below.zaT, g.outputs * belowCols);

@@ -115,6 +115,7 @@ describe('the dense products on the native addon (trainer/native/dense-kernel.c)
       { m: 8, k: 1, n: 71 },
       { m: 3, k: 29, n: 7 },
       { m: 1, k: 64, n: 32 },
+      { m: 7, k: 300, n: 83 },
     ];
     for (const acc of [0, 1])
       for (const alpha of [1, -0.75]) {
@@ -174,6 +175,32 @@ describe('the dense products on the native addon (trainer/native/dense-kernel.c)
           }
         });
       }
+
+    it('rows_times and cols_times over a wide R (column blocks) give each 32-column slice’s bits', () => {
+      // k 300: blocks of 32 columns of R; n 224 = 7 blocks
+      const [m, k, n] = [5, 300, 224];
+      const l = randomArray(m * k, 1);
+      const lt = randomArray(k * m, 2);
+      const r = randomArray(k * n, 3);
+      const c = randomArray(m * n, 4);
+      const wide = (call: 'rows' | 'cols', cols: number, rr: Float32Array, cc: Float32Array): Float32Array =>
+        runOn('native', [call === 'rows' ? l : lt, rr], m * cols, cc, (kn, [lAt, rAt], out, buf) =>
+          call === 'rows'
+            ? kn.k.rows_times(lAt!, m, k, rAt!, cols, out, 0.5, 1)
+            : kn.k.cols_times(lAt!, k, m, rAt!, cols, out, 0.5, 1, buf),
+        );
+      for (const call of ['rows', 'cols'] as const) {
+        const all = wide(call, n, r, c);
+        for (let s = 0; s < n / 32; s++) {
+          const slice = (x: Float32Array, rows: number): Float32Array =>
+            Float32Array.from(
+              { length: rows * 32 },
+              (_, i) => x[Math.floor(i / 32) * n + s * 32 + (i % 32)]!,
+            );
+          expect(wide(call, 32, slice(r, k), slice(c, m))).toEqual(slice(all, m));
+        }
+      }
+    });
 
     it('refuses operands past the memory, misaligned ones and wrong argument counts (a RangeError)', () => {
       const kernel = new DenseKernel('native');

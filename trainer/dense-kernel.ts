@@ -77,10 +77,63 @@ export interface DenseKernelExports {
 /** The dense products the native addon has (trainer/native/dense-kernel.c). */
 type DenseProduct = 'rows_times' | 'cols_times' | 'nf4_rows_times' | 'nf4_cols_times';
 
-/** The native addon's dense products: each takes the memory's current buffer first. */
-type NativeDenseAddon = {
+/**
+ * The conv engine's data movement in the native addon (trainer/native/conv-planes.c): the loops
+ * of trainer/conv-planes.ts on the kernel's memory (byte addresses; planes `[c, n, h, w]`
+ * float32, argmax int32), the same bits. Each takes the memory's current buffer first.
+ */
+export interface NativeConvPlanes {
+  /** p [k*k*c, n*h*w] = the patches of x [c, n*h*w] (`im2colPlanes`). */
+  im2col_planes(
+    buffer: ArrayBuffer,
+    x: number,
+    n: number,
+    h: number,
+    w: number,
+    c: number,
+    kernel: number,
+    p: number,
+  ): void;
+  /** dx [c, n*h*w] = the adjoint of im2col of dp [k*k*c, n*h*w] (`col2imPlanes`). */
+  col2im_planes(
+    buffer: ArrayBuffer,
+    dp: number,
+    n: number,
+    h: number,
+    w: number,
+    c: number,
+    kernel: number,
+    dx: number,
+  ): void;
+  /** out [c, n, h/2, w/2] and argmax = 2x2 max pooling of a [c, n, h, w] (`maxPool2Planes`). */
+  max_pool2_planes(
+    buffer: ArrayBuffer,
+    a: number,
+    n: number,
+    h: number,
+    w: number,
+    c: number,
+    out: number,
+    argmax: number,
+  ): void;
+  /** da [count] = 0 but dOut [outputs] at each argmax (`maxPool2PlanesGrad`); a RangeError for an argmax >= count. */
+  max_pool2_planes_grad(
+    buffer: ArrayBuffer,
+    dOut: number,
+    argmax: number,
+    outputs: number,
+    da: number,
+    count: number,
+  ): void;
+}
+
+/**
+ * The native addon's functions of the dense and conv engines: the dense products (each takes the
+ * memory's current buffer first) and the conv planes.
+ */
+export type NativeDenseAddon = {
   [F in DenseProduct]: (buffer: ArrayBuffer, ...args: Parameters<DenseKernelExports[F]>) => void;
-};
+} & NativeConvPlanes;
 
 /**
  * Where the dense products run: 'native' (the addon of trainer/native, AVX2 + FMA, the same one
@@ -89,13 +142,20 @@ type NativeDenseAddon = {
  */
 export type DenseKernelChoice = 'native' | 'wasm';
 
-/** Whether the loaded addon has the dense products (an addon built before them has not). */
+/**
+ * Whether the loaded addon has the dense products and the conv planes (an addon built before
+ * them has not).
+ */
 const nativeDenseAddon = (): { readonly addon?: NativeDenseAddon; readonly reason: string } => {
   const loaded = nativeTransformerKernel();
   if (!loaded.addon) return { reason: loaded.reason };
   const addon = loaded.addon as unknown as Partial<NativeDenseAddon>;
-  if (typeof addon.rows_times !== 'function' || typeof addon.nf4_cols_times !== 'function')
-    return { reason: 'built from an older source without the dense products: `npm run build:native`' };
+  const needed = ['rows_times', 'nf4_cols_times', 'im2col_planes', 'max_pool2_planes_grad'] as const;
+  if (needed.some((f) => typeof addon[f] !== 'function'))
+    return {
+      reason:
+        'built from an older source without the dense products or the conv planes: `npm run build:native`',
+    };
   return { addon: addon as NativeDenseAddon, reason: loaded.reason };
 };
 
@@ -125,7 +185,8 @@ export const denseKernelDescription = (): string => {
   } catch (error) {
     return (error as Error).message;
   }
-  if (choice === 'native') return 'native (AVX2 + FMA, trainer/native): the products; wasm SIMD: the rest';
+  if (choice === 'native')
+    return 'native (AVX2 + FMA, trainer/native): the products and the conv planes; wasm SIMD: the rest';
   const why = process.env.DML_DENSE_NATIVE === '0' ? 'DML_DENSE_NATIVE=0' : nativeDenseAddon().reason;
   return `wasm SIMD (native products: ${why})`;
 };
@@ -155,6 +216,8 @@ const NF4_LEVEL_PLANES = ((): Uint8Array => {
  */
 export class DenseKernel {
   readonly k: DenseKernelExports;
+  /** The native addon when the products are native (for the conv planes, trainer/conv-planes-kernel.ts). */
+  readonly native: NativeDenseAddon | undefined;
   private next = FIRST_FREE_BYTE;
   private committed = false;
 
@@ -167,10 +230,12 @@ export class DenseKernel {
     const wasm = new WebAssembly.Instance(denseKernelModule()).exports as unknown as DenseKernelExports;
     if (products === 'wasm') {
       this.k = wasm;
+      this.native = undefined;
       return;
     }
     const { addon, reason } = nativeDenseAddon();
     if (!addon) throw new DmlError('DENSE_NATIVE', `the native dense kernel is unavailable: ${reason}`);
+    this.native = addon;
     const memory = wasm.memory;
     this.k = {
       ...wasm,
@@ -227,5 +292,9 @@ export class DenseKernel {
 
   i8(at: number, length: number): Int8Array {
     return new Int8Array(this.k.memory.buffer, at, length);
+  }
+
+  i32(at: number, length: number): Int32Array {
+    return new Int32Array(this.k.memory.buffer, at, length);
   }
 }

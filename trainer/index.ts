@@ -137,6 +137,7 @@ export {
   transformerKernelDescription,
   transformerKernelVariant,
 } from './transformer-kernel.js';
+export { denseKernelDescription } from './dense-kernel.js';
 export {
   type LmCohortOptions,
   type LmCohortSetup,

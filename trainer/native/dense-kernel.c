@@ -10,13 +10,17 @@
  * from +0) but each step is one fused multiply-add (8 lanes): the results equal the wasm
  * kernel's within float rounding, not bit for bit. Two rows of L (or two decoded rows/columns of
  * an NF4 weight) go through the product together: 8 accumulators of 8 lanes for 32 columns,
- * enough independent FMAs to cover their latency. The NF4 decode is the wasm's: a row (or a
- * column) of codes into a float buffer (here the addon's scratch), then the product.
+ * enough independent FMAs to cover their latency. rows_times and cols_times take R a block of
+ * columns at a time (~64 KB, for the conv engine's wide R: read once, not once per pair of
+ * rows); cols_times gathers L^T whole into the addon's scratch first (L is a weight or an
+ * adapter). The NF4 decode is the wasm's: a row (or a column) of codes into a float buffer
+ * (here the addon's scratch), then the product.
  */
 
-/* c0[0..n) (=|+=) alpha * sum_p l0[p] r[p n + col], and the same for l1 into c1 when l1 != NULL. */
-NATIVE_TARGET static void dense_rows2(const float *l0, const float *l1, long k, const float *r, long n, float *c0,
-                                      float *c1, float alpha, int acc) {
+/* c0[0..n) (=|+=) alpha * sum_p l0[p] r[p ldr + col], and the same for l1 into c1 when l1 != NULL
+ * (R's rows `ldr` floats apart, n of their columns used). */
+NATIVE_TARGET static void dense_rows2(const float *l0, const float *l1, long k, const float *r, long ldr, long n,
+                                      float *c0, float *c1, float alpha, int acc) {
   const __m256 va = _mm256_set1_ps(alpha);
   long col = 0;
 #define DENSE_STORE(dst, v)                                                                      \
@@ -30,7 +34,7 @@ NATIVE_TARGET static void dense_rows2(const float *l0, const float *l1, long k, 
     __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps(), b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
     const float *rp = r + col;
     if (l1) {
-      for (long p = 0; p < k; p++, rp += n) {
+      for (long p = 0; p < k; p++, rp += ldr) {
         const __m256 r0 = _mm256_loadu_ps(rp), r1 = _mm256_loadu_ps(rp + 8);
         const __m256 r2 = _mm256_loadu_ps(rp + 16), r3 = _mm256_loadu_ps(rp + 24);
         const __m256 w0 = _mm256_broadcast_ss(l0 + p), w1 = _mm256_broadcast_ss(l1 + p);
@@ -48,7 +52,7 @@ NATIVE_TARGET static void dense_rows2(const float *l0, const float *l1, long k, 
       DENSE_STORE(c1 + col + 16, b2);
       DENSE_STORE(c1 + col + 24, b3);
     } else {
-      for (long p = 0; p < k; p++, rp += n) {
+      for (long p = 0; p < k; p++, rp += ldr) {
         const __m256 w0 = _mm256_broadcast_ss(l0 + p);
         a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(rp), a0);
         a1 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(rp + 8), a1);
@@ -64,7 +68,7 @@ NATIVE_TARGET static void dense_rows2(const float *l0, const float *l1, long k, 
   for (; col + 8 <= n; col += 8) {
     __m256 a0 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps();
     const float *rp = r + col;
-    for (long p = 0; p < k; p++, rp += n) {
+    for (long p = 0; p < k; p++, rp += ldr) {
       const __m256 r0 = _mm256_loadu_ps(rp);
       a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(l0 + p), r0, a0);
       if (l1) b0 = _mm256_fmadd_ps(_mm256_broadcast_ss(l1 + p), r0, b0);
@@ -76,7 +80,7 @@ NATIVE_TARGET static void dense_rows2(const float *l0, const float *l1, long k, 
   for (; col < n; col++) {
     float s0 = 0.f, s1 = 0.f;
     const float *rp = r + col;
-    for (long p = 0; p < k; p++, rp += n) {
+    for (long p = 0; p < k; p++, rp += ldr) {
       s0 = fmaf(l0[p], *rp, s0);
       if (l1) s1 = fmaf(l1[p], *rp, s1);
     }
@@ -85,26 +89,36 @@ NATIVE_TARGET static void dense_rows2(const float *l0, const float *l1, long k, 
   }
 }
 
-/* C[m, n] (=|+=) alpha L[m, k] R[k, n], two rows at a time. */
-NATIVE_TARGET static void dense_rows_times(const float *l, long m, long k, const float *r, long n, float *c,
-                                           float alpha, int acc) {
-  long i = 0;
-  for (; i + 2 <= m; i += 2) dense_rows2(l + i * k, l + (i + 1) * k, k, r, n, c + i * n, c + (i + 1) * n, alpha, acc);
-  if (i < m) dense_rows2(l + i * k, NULL, k, r, n, c + i * n, NULL, alpha, acc);
+/* The columns of R taken per pass over L's rows: a block of R [k, width] of ~64 KB (L2), a multiple
+ * of 32 columns, so that a wide R (a convolution's n*h*w positions) is read from memory once
+ * instead of once per pair of rows. Every output element is computed as without blocks (same
+ * operations, same order): the blocks change only which elements are computed when. */
+static long dense_column_block(long k) {
+  const long width = (16384 / (k > 0 ? k : 1)) & ~31L;
+  return width < 32 ? 32 : width;
 }
 
-/* C[k, n] (=|+=) alpha L^T R, L [m, k], R [m, n]: two columns of L gathered into buf (2 m floats) at a time. */
+/* C[m, n] (=|+=) alpha L[m, k] R[k, n], two rows at a time, a block of R's columns at a time. */
+NATIVE_TARGET static void dense_rows_times(const float *l, long m, long k, const float *r, long n, float *c,
+                                           float alpha, int acc) {
+  const long block = dense_column_block(k);
+  for (long col = 0; col < n; col += block) {
+    const long width = n - col < block ? n - col : block;
+    long i = 0;
+    for (; i + 2 <= m; i += 2)
+      dense_rows2(l + i * k, l + (i + 1) * k, k, r + col, n, width, c + i * n + col, c + (i + 1) * n + col, alpha,
+                  acc);
+    if (i < m) dense_rows2(l + i * k, NULL, k, r + col, n, width, c + i * n + col, NULL, alpha, acc);
+  }
+}
+
+/* C[k, n] (=|+=) alpha L^T R, L [m, k], R [m, n]: L^T gathered into buf (k m floats), then the
+ * product by rows (the same operations as two gathered columns at a time). */
 NATIVE_TARGET static void dense_cols_times(const float *l, long m, long k, const float *r, long n, float *c,
                                            float alpha, int acc, float *buf) {
-  long j = 0;
-  for (; j + 2 <= k; j += 2) {
-    for (long i = 0; i < m; i++) buf[i] = l[i * k + j], buf[m + i] = l[i * k + j + 1];
-    dense_rows2(buf, buf + m, m, r, n, c + j * n, c + (j + 1) * n, alpha, acc);
-  }
-  if (j < k) {
-    for (long i = 0; i < m; i++) buf[i] = l[i * k + j];
-    dense_rows2(buf, NULL, m, r, n, c + j * n, NULL, alpha, acc);
-  }
+  for (long i = 0; i < m; i++)
+    for (long j = 0; j < k; j++) buf[j * m + i] = l[i * k + j];
+  dense_rows_times(buf, k, m, r, n, c, alpha, acc);
 }
 
 /* The weight of flat index i of an NF4 tensor: level[code i] * scales[i / 64]. */
@@ -142,11 +156,11 @@ NATIVE_TARGET static void dense_nf4_rows_times(const float *levels, const uint8_
   long j = 0;
   for (; j + 2 <= rows; j += 2) {
     dense_nf4_decode(levels, codes, scales, (uint64_t)j * cols, 2 * cols, buf);
-    dense_rows2(buf, buf + cols, cols, r, n, c + j * n, c + (j + 1) * n, alpha, acc);
+    dense_rows2(buf, buf + cols, cols, r, n, n, c + j * n, c + (j + 1) * n, alpha, acc);
   }
   if (j < rows) {
     dense_nf4_decode(levels, codes, scales, (uint64_t)j * cols, cols, buf);
-    dense_rows2(buf, NULL, cols, r, n, c + j * n, NULL, alpha, acc);
+    dense_rows2(buf, NULL, cols, r, n, n, c + j * n, NULL, alpha, acc);
   }
 }
 
@@ -162,12 +176,12 @@ NATIVE_TARGET static void dense_nf4_cols_times(const float *levels, const uint8_
       buf[j] = dense_nf4_at(levels, codes, scales, i);
       buf[rows + j] = dense_nf4_at(levels, codes, scales, i + 1);
     }
-    dense_rows2(buf, buf + rows, rows, r, n, c + k * n, c + (k + 1) * n, alpha, acc);
+    dense_rows2(buf, buf + rows, rows, r, n, n, c + k * n, c + (k + 1) * n, alpha, acc);
   }
   if (k < cols) {
     uint64_t i = (uint64_t)k;
     for (long j = 0; j < rows; j++, i += (uint64_t)cols) buf[j] = dense_nf4_at(levels, codes, scales, i);
-    dense_rows2(buf, NULL, rows, r, n, c + k * n, NULL, alpha, acc);
+    dense_rows2(buf, NULL, rows, r, n, n, c + k * n, NULL, alpha, acc);
   }
 }
 
@@ -210,16 +224,18 @@ static int dense_args(napi_env env, napi_callback_info info, size_t want, size_t
   if (((at) & ((align) - 1)) || !inside((at), (bytes), length))                                \
     return throw_range(env, "dense kernel: an operand reaches past the memory or is not aligned");
 
-/* Scratch for two decoded or gathered rows/columns of `floats` each (the addon's, grown on demand). */
-static float *dense_buf(napi_env env, uint64_t floats) {
+/* The addon's scratch of at least `floats` floats (decoded rows/columns of an NF4 weight, or a
+ * transposed L), grown on demand. */
+static float *dense_scratch(napi_env env, uint64_t floats) {
   Scratch *s = scratch_of(env);
   if (s == NULL) return NULL;
-  if (2 * floats > s->dense_floats) {
-    float *grown = (float *)aligned_alloc(64, ((2 * floats * sizeof(float) + 63) / 64) * 64);
+  if (floats < 16) floats = 16;
+  if (floats > s->dense_floats) {
+    float *grown = (float *)aligned_alloc(64, ((floats * sizeof(float) + 63) / 64) * 64);
     if (grown == NULL) return NULL;
     free(s->dense);
     s->dense = grown;
-    s->dense_floats = 2 * floats;
+    s->dense_floats = floats;
   }
   return s->dense;
 }
@@ -240,7 +256,7 @@ static napi_value js_rows_times(napi_env env, napi_callback_info info) {
 }
 
 /* cols_times(buffer, l, m, k, r, n, c, alpha, acc, buf): buf (m floats) is checked but the
- * addon gathers into its own scratch (two columns at a time). */
+ * addon gathers L^T into its own scratch. */
 static napi_value js_cols_times(napi_env env, napi_callback_info info) {
   uint8_t *mem;
   size_t length;
@@ -252,7 +268,7 @@ static napi_value js_cols_times(napi_env env, napi_callback_info info) {
   DENSE_CHECK(r, dense_bytes(4, m, n), 4);
   DENSE_CHECK(c, dense_bytes(4, k, n), 4);
   DENSE_CHECK(buf, dense_bytes(4, m, 1), 4);
-  float *scratch = dense_buf(env, m);
+  float *scratch = dense_scratch(env, dense_bytes(m, k, 1));
   if (scratch == NULL) return throw_range(env, "dense kernel: no scratch");
   dense_cols_times((const float *)(mem + l), m, k, (const float *)(mem + r), n, (float *)(mem + c), alpha, acc != 0,
                    scratch);
@@ -276,7 +292,7 @@ static napi_value nf4_times_call(napi_env env, napi_callback_info info, int tran
   DENSE_CHECK(r, dense_bytes(4, inner, n), 4);
   DENSE_CHECK(c, dense_bytes(4, outer, n), 4);
   DENSE_CHECK(buf, dense_bytes(4, inner, 1), 4);
-  float *scratch = dense_buf(env, inner);
+  float *scratch = dense_scratch(env, 2 * inner);
   if (scratch == NULL) return throw_range(env, "dense kernel: no scratch");
   (transposed ? dense_nf4_cols_times : dense_nf4_rows_times)((const float *)mem, mem + codes,
                                                              (const float *)(mem + scales), rows, cols,

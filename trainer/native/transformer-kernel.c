@@ -776,6 +776,9 @@ static int u32_args(napi_env env, napi_callback_info info, size_t want, uint8_t 
 /* The dense engine's products (rows_times, cols_times, nf4_rows_times, nf4_cols_times): same addon. */
 #include "dense-kernel.c"
 
+/* The conv engine's data movement (im2col_planes, col2im_planes, max_pool2_planes and its gradient). */
+#include "conv-planes.c"
+
 /* gelu(buffer, z, out, tanh, count) */
 static napi_value js_gelu(napi_env env, napi_callback_info info) {
   uint8_t *mem;
@@ -1085,6 +1088,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"cols_times", NULL, js_cols_times, NULL, NULL, NULL, napi_enumerable, NULL},
       {"nf4_rows_times", NULL, js_nf4_rows_times, NULL, NULL, NULL, napi_enumerable, NULL},
       {"nf4_cols_times", NULL, js_nf4_cols_times, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"im2col_planes", NULL, js_im2col_planes, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"col2im_planes", NULL, js_col2im_planes, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"max_pool2_planes", NULL, js_max_pool2_planes, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"max_pool2_planes_grad", NULL, js_max_pool2_planes_grad, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;
