@@ -1,5 +1,6 @@
 /**
- * One party of bench/round.bench.ts, a process of its own as `dml train run` is: its round loop
+ * One party of a benchmark's cohort (bench/round-cohort.ts: bench/round.bench.ts and the system
+ * round of bench/ours.ts), a process of its own as `dml train run` is: its round loop
  * (`PartyRoundLoop`, the code `dml train run` runs) against its own endpoint of the embedded
  * head, its own folder store sealed with the cohort passphrase, its own SQLite event log and
  * adapter files, the real MNIST learner; every call into those ports and every step of the loop
@@ -7,7 +8,8 @@
  *
  * Started by the benchmark with an IPC channel (advanced serialisation): it answers `up` once
  * loaded, then for each `round` message prepares the party (`ready`), runs the round on `go`
- * (`done`, with its spans), and ends on `exit` or when the benchmark goes away.
+ * (`done`, with its spans, the size of each delta it stored and its final global adapter), and
+ * ends on `exit` or when the benchmark goes away.
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +17,7 @@ import {
   AdapterFiles,
   type Delta,
   cohortMasterSalt,
+  encodeDelta,
   EncryptedContentStore,
   type EventStore,
   LocalFolderStore,
@@ -74,6 +77,10 @@ export type FromParty =
       readonly startedAt: number;
       readonly result: string;
       readonly aggregateHash: string;
+      /** Each delta the party stored: its round and its size as stored (sealed), in bytes. */
+      readonly deltaBytes: ReadonlyArray<{ readonly round: number; readonly bytes: number }>;
+      /** The global adapter the party's last round advanced to (encoded), or the start adapter. */
+      readonly finalGlobal: Uint8Array;
     }
   | { readonly kind: 'failed'; readonly message: string };
 
@@ -85,6 +92,8 @@ const prepare = async (s: PartyRoundSetup) => {
   /** The round of the loop's last step: what the port calls made now belong to. */
   let round = 1;
   const starts: Record<number, number> = {};
+  const deltaBytes: Array<{ round: number; bytes: number }> = [];
+  let finalGlobal: Delta = s.startAdapters;
   const timed = async <T>(kind: SpanKind, work: () => Promise<T>): Promise<T> => {
     const start = performance.now() - t0;
     const inRound = round;
@@ -103,8 +112,11 @@ const prepare = async (s: PartyRoundSetup) => {
     }
   };
   class TimedContentStore extends EncryptedContentStore {
-    override put(plaintext: Uint8Array) {
-      return timed('put', () => super.put(plaintext));
+    override async put(plaintext: Uint8Array) {
+      const inRound = round;
+      const reference = await timed('put', () => super.put(plaintext));
+      deltaBytes.push({ round: inRound, bytes: reference.size });
+      return reference;
     }
     override share(...a: Parameters<EncryptedContentStore['share']>) {
       return timed('share', () => super.share(...a));
@@ -150,7 +162,7 @@ const prepare = async (s: PartyRoundSetup) => {
   const timedLearner: Learner = {
     train: (key, global) => timed('train', () => learner.train(key, global)),
     score: (global, deltas) => timed('score', () => learner.score(global, deltas)),
-    advance: (global, update) => learner.advance(global, update),
+    advance: (global, update) => (finalGlobal = learner.advance(global, update)),
   };
   const headKey = headKeyFromSeed(s.paymentSeed);
   const steps = new Map<string, { start: number; end: number }>();
@@ -206,6 +218,8 @@ const prepare = async (s: PartyRoundSetup) => {
       startedAt,
       result: result.kind,
       aggregateHash: result.kind === 'epoch-done' ? result.aggregateHash : '',
+      deltaBytes,
+      finalGlobal: encodeDelta(finalGlobal),
     };
   };
   return run;

@@ -1,6 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { median, phasesByRound, roundPhases, type Span, unionLength } from './round-timeline.js';
+import {
+  cohortRounds,
+  median,
+  phasesByRound,
+  roundPhases,
+  type PartyTimeline,
+  type Span,
+  unionLength,
+} from './round-timeline.js';
 
 describe('a party round split into phases', () => {
   it('charges a step the time outside the port calls made inside it', () => {
@@ -80,5 +88,48 @@ describe('a party round split into phases', () => {
     expect(median([3, 1, 2])).toBe(2);
     expect(median([4, 1, 3, 2])).toBe(2.5);
     expect(() => median([])).toThrow(/no values/);
+  });
+
+  it("measures a cohort's round from the first party's start of it to the last party's end", () => {
+    const parties: PartyTimeline[] = [
+      { startedAt: 1000, spans: [], starts: { 1: 5, 2: 40 }, end: 90 },
+      { startedAt: 1010, spans: [], starts: { 1: 1, 2: 35 }, end: 70 },
+    ];
+    const [first, second] = cohortRounds(parties, 2);
+    // round 1: from the first party's start (1000) to the second's round 2 (1045); round 2 to 1090
+    expect(first!.wall).toBe(45);
+    expect(second!.wall).toBe(1090 - 1040);
+    expect(first!.phases.map((p) => p.total)).toEqual([40, 35]);
+    expect(() => cohortRounds(parties, 3)).toThrow('party 1 has no step in round 3');
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            startedAt: fc.integer({ min: 0, max: 1000 }),
+            gaps: fc.array(fc.integer({ min: 0, max: 100 }), { minLength: 4, maxLength: 4 }),
+          }),
+          { minLength: 1, maxLength: 6 },
+        ),
+        (raw) => {
+          const timelines: PartyTimeline[] = raw.map(({ startedAt, gaps: [a, b, c, d] }) => ({
+            startedAt,
+            spans: [],
+            starts: { 1: a!, 2: a! + b!, 3: a! + b! + c! },
+            end: a! + b! + c! + d!,
+          }));
+          const rounds = cohortRounds(timelines, 3);
+          const first = Math.min(...timelines.map((t) => t.startedAt));
+          const last = Math.max(...timelines.map((t) => t.startedAt + t.end));
+          for (const round of rounds) {
+            // never shorter than any party's own round, never longer than the whole run
+            for (const p of round.phases) expect(round.wall).toBeGreaterThanOrEqual(p.total);
+            expect(round.wall).toBeLessThanOrEqual(last - first);
+          }
+          // one party: its rounds tile its run
+          if (timelines.length === 1)
+            expect(rounds.reduce((sum, r) => sum + r.wall, 0)).toBe(timelines[0]!.end);
+        },
+      ),
+    );
   });
 });

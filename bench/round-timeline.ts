@@ -138,3 +138,37 @@ export const median = (values: readonly number[]): number => {
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
+
+/** One party's timeline as its process reports it (bench/round-party.ts, `done`). */
+export interface PartyTimeline {
+  /** The party's start, in milliseconds since the epoch (the machine's clock, shared by all parties). */
+  readonly startedAt: number;
+  readonly spans: readonly Span[];
+  /** Milliseconds from the party's start to the first step of each round. */
+  readonly starts: Readonly<Record<number, number>>;
+  /** Milliseconds from the party's start to the end of its loop. */
+  readonly end: number;
+}
+
+/** A round of the whole cohort. */
+export interface CohortRound {
+  /** From the first party's start of the round to the last party's end of it (one clock), ms. */
+  readonly wall: number;
+  /** Each party's own round split into phases, in party order. */
+  readonly phases: RoundPhases[];
+}
+
+/** Rounds 1..`rounds` of a cohort, from its parties' timelines; a party without a round is an error. */
+export const cohortRounds = (parties: readonly PartyTimeline[], rounds: number): CohortRound[] => {
+  const byParty = parties.map((p) => ({ at: p.startedAt, rounds: phasesByRound(p.spans, p.starts, p.end) }));
+  return Array.from({ length: rounds }, (_, i) => {
+    const parts = byParty.map((p, index) => {
+      const phases = p.rounds.get(i + 1);
+      if (!phases) throw new Error(`party ${index + 1} has no step in round ${i + 1}`);
+      return { at: p.at, phases };
+    });
+    const starts = parts.map((p) => p.at + p.phases.start);
+    const ends = parts.map((p) => p.at + p.phases.end);
+    return { wall: Math.max(...ends) - Math.min(...starts), phases: parts.map((p) => p.phases) };
+  });
+};
