@@ -3,7 +3,7 @@
 // architecture, batch size and optimiser as the peer; what necessarily differs is that we train
 // QLoRA adapters on an NF4-quantised base, and every figure's note says so.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   type Delta,
@@ -18,6 +18,7 @@ import {
   type LocalTrainingSettings,
   type LoraSettings,
   type PartyJob,
+  type QuantizedMlp,
   applyDelta,
   createPartyPool,
   denseKernelDescription,
@@ -42,6 +43,7 @@ import {
   type TransformerTrainingSettings,
 } from '../trainer/index.js';
 import { epochSteps, parseDataOrder, partyIndices, publicIndices } from './ours-order.js';
+import { describePhases, systemRounds } from './ours-system-round.js';
 import type {
   LmStepFigures,
   LmStepOptions,
@@ -51,6 +53,7 @@ import type {
   MnistFedAvgOptions,
   MnistOptions,
 } from './peers.js';
+import { type PartyProcess, startPartyProcesses, stopPartyProcesses } from './round-cohort.js';
 
 const log = (line: string): void => void process.stderr.write(`ours: ${line}\n`);
 
@@ -126,29 +129,39 @@ export const mnistEpoch = async (o: MnistEpochOptions): Promise<MnistEpochFigure
   };
 };
 
+/** Epochs of the base's pretraining on the public part, as the peer's LoRA run. */
+const PRETRAIN_EPOCHS = 5;
+
+const SYSTEM_NOT_INPROCESS =
+  "the system round runs its parties as processes on the machine's cores, the peer's in-process " +
+  'driver one party after another on one thread: use oursRound lean with engine inprocess';
+
+/** What a mode of our `mnistFedAvg` rounds computes: the figures the rounds decide, and the note. */
+interface FedAvgRounds {
+  readonly partyAccuracy: number[];
+  readonly roundSeconds: number[];
+  readonly bytesSentPerPartyPerRound: number;
+  /** What a round is, for the figure's note. */
+  readonly note: string;
+}
+
+/** What both modes start from: the pretrained NF4 base, the starting adapters and the data. */
+interface FedAvgStart {
+  readonly base: QuantizedMlp;
+  readonly lora: LoraSettings;
+  readonly start: Delta;
+  readonly shards: LabelledImages[];
+  readonly test: LabelledImages;
+}
+
 /**
- * The original experiment with our cohort: a base pretrained on the public part (same optimiser,
- * 5 epochs, as the peer's LoRA run), quantised to NF4; every round each party trains its adapter
- * delta for o.localEpochs epochs on its shard, the deltas are aggregated with the protocol's
- * FFA-LoRA rule (offchain aggregateDeltas) and applied; all parties end with the same adapters.
+ * The lean round, in this process: parties train (worker threads, or one after another), each
+ * seals its delta into a local folder store, the aggregator fetches, opens and aggregates them
+ * (offchain aggregateDeltas) and applies the aggregate. No head, no event log, no scoring.
  */
-export const mnistFedAvg = async (o: MnistFedAvgOptions): Promise<MnistFedAvgFigures> => {
-  const started = performance.now();
-  const { backend, order, train, test } = await loadSetup(o);
-  const lora: LoraSettings = { rank: o.loraRank, alpha: o.loraAlpha, freezeA: true };
-  const publicData = selectImages(train, publicIndices(order));
-  const pretrainEpochs = 5;
-  const fp = trainMlp(
-    initMlp([784, ...o.hidden, 10], o.seed),
-    publicData,
-    epochSettings(o, publicData.count, pretrainEpochs, o.seed),
-  ).mlp;
-  const base = quantizeMlp(fp);
-  let global: Delta = initAdapters(base, lora, o.seed + 1);
-  log(`base pretrained, NF4 accuracy ${evaluateQlora(base, global, lora, test).accuracy}`);
-  const shards: LabelledImages[] = Array.from({ length: o.parties }, (_, p) =>
-    selectImages(train, partyIndices(order, p)),
-  );
+const leanRounds = async (o: MnistFedAvgOptions, s: FedAvgStart): Promise<FedAvgRounds> => {
+  const { base, lora, shards } = s;
+  let global = s.start;
   // Every party seals its delta (scrypt key, AES-GCM) into the content-addressed store, as a
   // node does; the aggregator fetches, decrypts and decodes each before aggregating.
   const folder = await mkdtemp(join(tmpdir(), 'dml-bench-ours-'));
@@ -220,19 +233,119 @@ export const mnistFedAvg = async (o: MnistFedAvgOptions): Promise<MnistFedAvgFig
   } finally {
     await rm(folder, { recursive: true, force: true });
   }
-  const accuracy = evaluateQlora(base, global, lora, test).accuracy;
+  const accuracy = evaluateQlora(base, global, lora, s.test).accuracy;
   return {
     partyAccuracy: shards.map(() => accuracy),
-    wallSeconds: (performance.now() - started) / 1000,
     roundSeconds,
     bytesSentPerPartyPerRound: uploads.reduce((a, b) => a + b, 0) / uploads.length,
+    note:
+      `lean round (--ours-round lean): parties train ${o.engine === 'inprocess' || o.threads < 2 ? 'one after another in one thread' : `in ${Math.min(o.threads, o.parties)} worker threads`}; ` +
+      `a round is training, encryption, local-folder storage, fetch + decryption and aggregation ` +
+      `in one process (no Hydra head, no event log, no scoring, no grants, no network); ${roundSplit}`,
+  };
+};
+
+/** Validation images of the system round's scoring: the first of the public part, not the test set. */
+const SYSTEM_VALIDATION = 300;
+
+/**
+ * The system round (bench/ours-system-round.ts): every party a process running the round loop of
+ * `dml train run` against its own node of the embedded Hydra head, its own sealed store, log and
+ * scoring. `processes` were started (and loaded) while this process pretrained the base.
+ */
+const systemRoundsOf = async (
+  o: MnistFedAvgOptions,
+  s: FedAvgStart,
+  processes: readonly PartyProcess[],
+  validation: LabelledImages,
+): Promise<FedAvgRounds> => {
+  const wallBefore = performance.now();
+  const figures = await systemRounds({
+    processes,
+    base: s.base,
+    lora: s.lora,
+    startAdapters: s.start,
+    shards: s.shards,
+    validation,
+    test: s.test,
+    training: epochSettings(o, s.shards[0]!.count, o.localEpochs, o.seed),
+    rounds: o.rounds,
+    roundsSeconds: 600 + 300 * o.rounds,
+  });
+  const rounds = figures.roundSeconds.reduce((a, b) => a + b, 0);
+  const outside = (performance.now() - wallBefore) / 1000 - rounds;
+  figures.roundSeconds.forEach((seconds, r) => log(`round ${r + 1}: ${seconds.toFixed(2)} s`));
+  log(`mean per party and round: ${describePhases(figures.meanPhaseSeconds)}`);
+  return {
+    partyAccuracy: figures.partyAccuracy,
+    roundSeconds: figures.roundSeconds,
+    bytesSentPerPartyPerRound: figures.deltaBytes.reduce((a, b) => a + b, 0) / figures.deltaBytes.length,
+    note:
+      `system round (--ours-round system): ${o.parties} party processes on ${availableParallelism()} cores, ` +
+      `each running PartyRoundLoop (what \`dml train run\` runs) against its own node of the embedded ` +
+      `Hydra head (commitment and signed training snapshot as layer-2 transactions), with its own ` +
+      `AES-256-GCM sealed folder store (peers read its delta through a signed grant), its own SQLite ` +
+      `event log, and contribution scoring of every delta on ${validation.count} validation images ` +
+      `(the first ${validation.count} of the public part, seen by the base in pretraining; not the test set); ` +
+      `every party ends with the same global adapter (checked), its test accuracy from it; ` +
+      `a round runs from the first party's start of it to the last party's end (round 1 from the ` +
+      `loops' start: connecting to their nodes); round times exclude starting and loading the party ` +
+      `processes, opening the head and the parties' preparation (in the wall time; opening and ` +
+      `closing the head, the parties' preparation and the test evaluation took ${outside.toFixed(1)} s), ` +
+      `where Flower's first round includes Ray's actor start-up; mean per party and round: ${describePhases(figures.meanPhaseSeconds)}`,
+  };
+};
+
+/**
+ * The original experiment with our cohort: a base pretrained on the public part (same optimiser,
+ * 5 epochs, as the peer's LoRA run), quantised to NF4; every round each party trains its adapter
+ * delta for o.localEpochs epochs on its shard, the deltas are aggregated with the protocol's
+ * FFA-LoRA rule and applied; all parties end with the same adapters. `o.oursRound` says whose
+ * round: the whole system's (`system`, the default) or a lean loop in this process (`lean`).
+ */
+export const mnistFedAvg = async (o: MnistFedAvgOptions): Promise<MnistFedAvgFigures> => {
+  const started = performance.now();
+  const mode = o.oursRound ?? 'system';
+  if (mode === 'system' && o.engine === 'inprocess') throw new Error(SYSTEM_NOT_INPROCESS);
+  const { backend, order, train, test } = await loadSetup(o);
+  // the party processes load while this one pretrains the base
+  const starting = mode === 'system' ? startPartyProcesses(o.parties) : undefined;
+  starting?.catch(() => {}); // awaited below; a failure must not end the process before that
+  let rounds: FedAvgRounds;
+  try {
+    const lora: LoraSettings = { rank: o.loraRank, alpha: o.loraAlpha, freezeA: true };
+    const publicIdx = publicIndices(order);
+    const publicData = selectImages(train, publicIdx);
+    const fp = trainMlp(
+      initMlp([784, ...o.hidden, 10], o.seed),
+      publicData,
+      epochSettings(o, publicData.count, PRETRAIN_EPOCHS, o.seed),
+    ).mlp;
+    const base = quantizeMlp(fp);
+    const start: Delta = initAdapters(base, lora, o.seed + 1);
+    log(`base pretrained, NF4 accuracy ${evaluateQlora(base, start, lora, test).accuracy}`);
+    const shards: LabelledImages[] = Array.from({ length: o.parties }, (_, p) =>
+      selectImages(train, partyIndices(order, p)),
+    );
+    const fedStart = { base, lora, start, shards, test };
+    if (starting) {
+      const validation = selectImages(train, publicIdx.subarray(0, SYSTEM_VALIDATION));
+      rounds = await systemRoundsOf(o, fedStart, (await starting).parties, validation);
+    } else rounds = await leanRounds(o, fedStart);
+  } finally {
+    if (starting) await stopPartyProcesses((await starting.catch(() => undefined))?.parties ?? []);
+  }
+  return {
+    partyAccuracy: rounds.partyAccuracy,
+    wallSeconds: (performance.now() - started) / 1000,
+    roundSeconds: rounds.roundSeconds,
+    bytesSentPerPartyPerRound: rounds.bytesSentPerPartyPerRound,
     backend: `tfjs ${backend}`,
     note:
-      `QLoRA cohort: NF4 base pretrained ${pretrainEpochs} epochs on the public part, LoRA r ${lora.rank} ` +
-      `alpha ${lora.alpha}, FFA-LoRA aggregation (offchain aggregateDeltas); bytes: the sealed delta ` +
-      `as stored (B only, encrypted); parties train ${o.engine === 'inprocess' || o.threads < 2 ? 'one after another in one thread' : `in ${Math.min(o.threads, o.parties)} worker threads`}; ` +
-      `a round is training, encryption, local-folder storage, fetch + decryption and aggregation ` +
-      `(no Hydra head, no network); ${roundSplit}${decodeNote()}`,
+      `QLoRA cohort: NF4 base pretrained ${PRETRAIN_EPOCHS} epochs on the public part, LoRA r ${o.loraRank} ` +
+      `alpha ${o.loraAlpha}, FFA-LoRA aggregation (offchain aggregateDeltas); bytes: the sealed delta ` +
+      `as stored (B only, encrypted); wall time: the whole run (loading, pretraining${mode === 'system' ? ', starting the party processes, opening the head' : ''}); ` +
+      `${rounds.note}${decodeNote()}`,
   };
 };
 

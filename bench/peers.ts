@@ -1,5 +1,6 @@
 // npm run bench:peers [-- --pairs N --only mnistEpoch,mnistFedAvg,lmStep --threads N --fed-threads N
-//                        --fed-engine simulation|inprocess --lm-lora-rank R --skip-setup]
+//                        --fed-engine simulation|inprocess --ours-round system|lean --lm-lora-rank R
+//                        --skip-setup]
 // Sets up the peers (bench/peers/setup.sh), then runs each experiment interleaved with ours
 // (ours, peer, ours, peer ..., N pairs, default 3) in fresh processes, prints every figure as
 // ours / peer with the ratio and appends the figures to bench/results.json. Our side is the
@@ -68,6 +69,13 @@ export interface MnistFedAvgOptions extends MnistOptions {
    * or one after another on one thread ('inprocess'); our side does the same.
    */
   readonly engine?: 'simulation' | 'inprocess';
+  /**
+   * Our side's round: `system` (default) is the whole system's, every party a process running
+   * the round loop of `dml train run` against its own node of an embedded Hydra head, with its own
+   * sealed store, event log and scoring; `lean` trains, seals, opens and aggregates in one process
+   * (no head, no log, no scoring). The peer ignores it. `system` needs engine `simulation`.
+   */
+  readonly oursRound?: 'system' | 'lean';
 }
 
 export interface MnistFedAvgFigures {
@@ -316,7 +324,8 @@ const mnistFedAvg = (
     ],
     specs: fedAvgSpecs(o.parties),
     note: (x) =>
-      `${mnistNote(x)}, ${x.localEpochs} local epoch(s)/round, LoRA r ${x.loraRank} alpha ${x.loraAlpha}`,
+      `${mnistNote(x)}, ${x.localEpochs} local epoch(s)/round, LoRA r ${x.loraRank} alpha ${x.loraAlpha}, ` +
+      `engine ${engine}, ours: ${x.oursRound ?? 'system'} round`,
   };
 };
 
@@ -451,6 +460,8 @@ interface Flags {
   readonly fedThreads: number;
   readonly skipSetup: boolean;
   readonly fedEngine: 'simulation' | 'inprocess';
+  /** Our side's federated round: the whole system's (default) or the lean one in one process. */
+  readonly oursRound: 'system' | 'lean';
   /** LoRA rank of the LM step: 0 trains all weights (the default). */
   readonly lmLoraRank: number;
 }
@@ -466,12 +477,24 @@ bench/results.json. Sets up the peers' Python environment first (bench/peers/set
   --threads N          threads of single-process experiments, both sides (default 1)
   --fed-threads N      CPUs of the federated run (default: all cores)
   --fed-engine E       simulation (Flower's Ray simulation, default) or inprocess
+  --ours-round R       our federated round: system (default: party processes running the round
+                       loop of \`dml train run\` against an embedded Hydra head, sealed stores,
+                       event logs, scoring) or lean (train, seal, open, aggregate in one process;
+                       no head, log or scoring); inprocess combines with lean only
   --lm-lora-rank N     train the peer's LM with PEFT LoRA of this rank (default: all weights)
   --skip-setup         do not run bench/peers/setup.sh
   --help               this text
 `;
 
-const VALUE_FLAGS = ['--only', '--pairs', '--threads', '--fed-threads', '--fed-engine', '--lm-lora-rank'];
+const VALUE_FLAGS = [
+  '--only',
+  '--pairs',
+  '--threads',
+  '--fed-threads',
+  '--fed-engine',
+  '--ours-round',
+  '--lm-lora-rank',
+];
 const SWITCHES = ['--skip-setup', '--help'];
 
 const parseFlags = (argv: readonly string[]): Flags => {
@@ -497,6 +520,13 @@ const parseFlags = (argv: readonly string[]): Flags => {
   const fedEngine = value('--fed-engine') ?? 'simulation';
   if (fedEngine !== 'simulation' && fedEngine !== 'inprocess')
     throw new Error(`--fed-engine is simulation or inprocess, got ${fedEngine}`);
+  const oursRound = value('--ours-round') ?? 'system';
+  if (oursRound !== 'system' && oursRound !== 'lean')
+    throw new Error(`--ours-round is system or lean, got ${oursRound}`);
+  if (oursRound === 'system' && fedEngine === 'inprocess')
+    throw new Error(
+      "--fed-engine inprocess runs the peer's parties one after another on one thread, our system round runs them as processes on every core: add --ours-round lean",
+    );
   return {
     pairs: int('--pairs', 3),
     only: only as ExperimentName[],
@@ -504,6 +534,7 @@ const parseFlags = (argv: readonly string[]): Flags => {
     fedThreads: int('--fed-threads', availableParallelism()),
     skipSetup: argv.includes('--skip-setup'),
     fedEngine: fedEngine === 'inprocess' ? 'inprocess' : 'simulation',
+    oursRound,
     lmLoraRank: value('--lm-lora-rank') === undefined ? 0 : int('--lm-lora-rank', 0),
   };
 };
@@ -593,6 +624,7 @@ const main = async (argv: readonly string[]): Promise<number> => {
           loraRank: 8,
           loraAlpha: 16,
           engine: flags.fedEngine,
+          oursRound: flags.oursRound,
         },
         flags.fedEngine,
       ),
