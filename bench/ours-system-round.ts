@@ -48,8 +48,17 @@ export interface SystemRoundsFigures {
   /** Every party's sealed delta of every round as stored, in bytes. */
   readonly deltaBytes: number[];
   /** Mean over parties and rounds of each phase of a party's round, in seconds. */
-  readonly meanPhaseSeconds: Record<(typeof PHASES)[number], number>;
+  readonly meanPhaseSeconds: PhaseSeconds;
+  /** Mean over parties of each phase, round by round. */
+  readonly meanPhaseSecondsByRound: PhaseSeconds[];
 }
+
+export type PhaseSeconds = Record<(typeof PHASES)[number], number>;
+
+const meanPhases = (phases: readonly RoundPhases[]): PhaseSeconds =>
+  Object.fromEntries(
+    PHASES.map((phase) => [phase, phases.reduce((sum, p) => sum + p[phase], 0) / phases.length / 1000]),
+  ) as PhaseSeconds;
 
 /** Runs the rounds; every party must end with the same global adapter (else an error). */
 export const systemRounds = async (input: SystemRoundsInput): Promise<SystemRoundsFigures> => {
@@ -70,17 +79,14 @@ export const systemRounds = async (input: SystemRoundsInput): Promise<SystemRoun
     const finals = run.parties.map((p) => hashDeltaBytes(p.finalGlobal));
     if (new Set(finals).size !== 1)
       throw new Error(`the parties ended with different global adapters: ${finals.join(', ')}`);
-    const phases: RoundPhases[] = run.rounds.flatMap((r) => r.phases);
-    const meanPhaseSeconds = Object.fromEntries(
-      PHASES.map((phase) => [phase, phases.reduce((sum, p) => sum + p[phase], 0) / phases.length / 1000]),
-    ) as SystemRoundsFigures['meanPhaseSeconds'];
     return {
       partyAccuracy: run.parties.map(
         (p) => evaluateQlora(input.base, decodeDelta(p.finalGlobal), input.lora, input.test).accuracy,
       ),
       roundSeconds: run.rounds.map((r) => r.wall / 1000),
       deltaBytes: run.parties.flatMap((p) => p.deltaBytes),
-      meanPhaseSeconds,
+      meanPhaseSeconds: meanPhases(run.rounds.flatMap((r) => r.phases)),
+      meanPhaseSecondsByRound: run.rounds.map((r) => meanPhases(r.phases)),
     };
   } finally {
     await rm(home, { recursive: true, force: true });
@@ -88,5 +94,5 @@ export const systemRounds = async (input: SystemRoundsInput): Promise<SystemRoun
 };
 
 /** "training 1.23 s, storage 0.04 s, ..." in the phases' order. */
-export const describePhases = (seconds: SystemRoundsFigures['meanPhaseSeconds']): string =>
+export const describePhases = (seconds: PhaseSeconds): string =>
   PHASES.map((phase) => `${phase} ${seconds[phase].toFixed(3)} s`).join(', ');

@@ -270,11 +270,15 @@ const systemRoundsOf = async (
     test: s.test,
     training: epochSettings(o, s.shards[0]!.count, o.localEpochs, o.seed),
     rounds: o.rounds,
-    roundsSeconds: 600 + 300 * o.rounds,
+    roundsSeconds: 300 + 120 * o.rounds,
   });
   const rounds = figures.roundSeconds.reduce((a, b) => a + b, 0);
   const outside = (performance.now() - wallBefore) / 1000 - rounds;
-  figures.roundSeconds.forEach((seconds, r) => log(`round ${r + 1}: ${seconds.toFixed(2)} s`));
+  figures.roundSeconds.forEach((seconds, r) =>
+    log(
+      `round ${r + 1}: ${seconds.toFixed(2)} s (mean per party: ${describePhases(figures.meanPhaseSecondsByRound[r]!)})`,
+    ),
+  );
   log(`mean per party and round: ${describePhases(figures.meanPhaseSeconds)}`);
   return {
     partyAccuracy: figures.partyAccuracy,
