@@ -131,6 +131,14 @@ describe('records', () => {
       ['mnist epoch samples/s (ours)', 20, 'samples/s', 'tfjs-wasm'],
       ['mnist epoch samples/s ours/PyTorch', 2, 'ratio', undefined],
     ]);
+    expect(records[1]!.note).toBe('threads 1; median of 1: 20');
+    // what our side said of its runs goes into our record only
+    const noted = comparisonRecords(c!, { ...ctx, oursNote: 'QLoRA, NF4 base' });
+    expect(noted.map((r) => r.note)).toEqual([
+      'threads 1; median of 1: 10',
+      'threads 1; median of 1: 20; ours: QLoRA, NF4 base',
+      'median of per-pair ratios; higher is better',
+    ]);
   });
   it('appends to the existing records and keeps them', () => {
     const [c] = compare([speed], [{ sps: 10 }], undefined);

@@ -101,6 +101,8 @@ export interface RecordContext {
   readonly date: string;
   readonly commit: string;
   readonly note: string;
+  /** What our side said of its runs (its figures' `note`), added to our records' note. */
+  readonly oursNote?: string;
 }
 
 /** The records of one comparison: the peer's median, ours and the ratio when ours exists. */
@@ -125,7 +127,7 @@ export const comparisonRecords = (c: Comparison, ctx: RecordContext): BenchRecor
         value: c.ours,
         unit: c.unit,
         ...(ctx.oursBackend === undefined ? {} : { backend: ctx.oursBackend }),
-        note: `${ctx.note}; ${runs(c.oursRuns)}`,
+        note: `${ctx.note}; ${runs(c.oursRuns)}${ctx.oursNote === undefined ? '' : `; ours: ${ctx.oursNote}`}`,
       },
       {
         ...common,

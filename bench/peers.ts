@@ -558,6 +558,16 @@ const runExperiment = async <O, F>(
   }
   const oursBackend =
     oursRuns.length > 0 ? String((oursRuns[0] as { backend?: unknown }).backend) : undefined;
+  // what our side says of each run (its round's phases, what differs from the peer)
+  const oursNotes = oursRuns
+    .map((r) => (r as { note?: unknown }).note)
+    .filter((n): n is string => typeof n === 'string');
+  const oursNote =
+    oursNotes.length === 0
+      ? undefined
+      : oursNotes.length === 1
+        ? oursNotes[0]!
+        : oursNotes.map((n, i) => `run ${i + 1}: ${n}`).join(' | ');
   const records: BenchRecord[] = [];
   for (const variant of experiment.variants) {
     const selected = peerRuns.map(variant.select);
@@ -574,11 +584,13 @@ const runExperiment = async <O, F>(
           peerName: variant.name,
           peerBackend: variant.backend(peerRuns[0]!),
           ...(oursBackend === undefined ? {} : { oursBackend }),
+          ...(oursNote === undefined ? {} : { oursNote }),
           note: experiment.note(experiment.options),
           ...context,
         }),
       );
   }
+  if (oursNote !== undefined) process.stdout.write(`\n  ours: ${oursNote}\n`);
   return records;
 };
 
