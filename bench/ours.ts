@@ -349,7 +349,7 @@ export const mnistFedAvg = async (o: MnistFedAvgOptions): Promise<MnistFedAvgFig
       `QLoRA cohort: NF4 base pretrained ${PRETRAIN_EPOCHS} epochs on the public part, LoRA r ${o.loraRank} ` +
       `alpha ${o.loraAlpha}, FFA-LoRA aggregation (offchain aggregateDeltas); bytes: the sealed delta ` +
       `as stored (B only, encrypted); wall time: the whole run (loading, pretraining${mode === 'system' ? ', starting the party processes, opening the head' : ''}); ` +
-      `${rounds.note}${decodeNote()}`,
+      `${rounds.note}; trainer: dense engine${decodeNote()}`,
   };
 };
 
