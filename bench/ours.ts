@@ -94,6 +94,10 @@ const decodeNote = (): string =>
       ? '; NF4 base decoded once per local round (an FP32 copy held for the round)'
       : '; NF4 base decoded layer by layer in every step (forward and backward)';
 
+/** Where our MNIST step ran: the dense kernel's products (native or wasm) or TensorFlow.js. */
+const mnistBackend = (tfjsBackend: string): string =>
+  denseKernelOf({}) === 'wasm' ? `dense kernel: ${denseKernelDescription()}` : `tfjs ${tfjsBackend}`;
+
 const threadNote = (threads: number): string =>
   threads > 1 ? `; TensorFlow.js wasm runs one thread (the run was allowed ${threads})` : '';
 
@@ -121,7 +125,7 @@ export const mnistEpoch = async (o: MnistEpochOptions): Promise<MnistEpochFigure
   return {
     samplesPerSecond: report.samples / (report.milliseconds / 1000),
     samplesPerCpuSecond: report.samples / ((user + system) / 1e6),
-    backend: `tfjs ${backend}`,
+    backend: mnistBackend(backend),
     note:
       `QLoRA: NF4 base frozen, LoRA r ${lora.rank} alpha ${lora.alpha} on every linear layer, ` +
       `FFA-LoRA (only B trained), dense engine${decodeNote()}; the peer trains all FP32 weights` +
@@ -344,7 +348,7 @@ export const mnistFedAvg = async (o: MnistFedAvgOptions): Promise<MnistFedAvgFig
     wallSeconds: (performance.now() - started) / 1000,
     roundSeconds: rounds.roundSeconds,
     bytesSentPerPartyPerRound: rounds.bytesSentPerPartyPerRound,
-    backend: `tfjs ${backend}`,
+    backend: mnistBackend(backend),
     note:
       `QLoRA cohort: NF4 base pretrained ${PRETRAIN_EPOCHS} epochs on the public part, LoRA r ${o.loraRank} ` +
       `alpha ${o.loraAlpha}, FFA-LoRA aggregation (offchain aggregateDeltas); bytes: the sealed delta ` +
