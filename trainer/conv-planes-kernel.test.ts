@@ -2,20 +2,14 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import type { PlaneShape } from './conv-planes.js';
 import { convPlanesKernel } from './conv-planes-kernel.js';
-import { DenseKernel, type DenseKernelChoice, denseKernelChoice } from './dense-kernel.js';
-import { machineHasAvx2Fma, nativeAddonBuilt, nativeAddonRequired } from './testing/index.js';
-
-const hasNative = ((): boolean => {
-  const saved = process.env.DML_DENSE_NATIVE;
-  delete process.env.DML_DENSE_NATIVE;
-  try {
-    return denseKernelChoice() === 'native';
-  } finally {
-    if (saved !== undefined) process.env.DML_DENSE_NATIVE = saved;
-  }
-})();
-/** Without the addon the comparisons show as skipped (never as passed). */
-const describeNative = hasNative ? describe : describe.skip;
+import { DenseKernel, type DenseKernelChoice } from './dense-kernel.js';
+import {
+  machineHasAvx2Fma,
+  nativeAddonBuilt,
+  nativeAddonRequired,
+  describeNativeDense,
+  nativeDenseAvailable,
+} from './testing/index.js';
 
 const shapes = fc.record({
   n: fc.integer({ min: 1, max: 3 }),
@@ -70,8 +64,8 @@ const runOn = (choice: DenseKernelChoice, s: PlaneShape, k: number, seed: number
 
 describe('the conv planes on a kernel’s memory (trainer/conv-planes-kernel.ts)', () => {
   it('are native wherever the dense products are, and must be in CI', () => {
-    if (nativeAddonBuilt && machineHasAvx2Fma()) expect(hasNative).toBe(true);
-    if (nativeAddonRequired && machineHasAvx2Fma()) expect(hasNative).toBe(true);
+    if (nativeAddonBuilt && machineHasAvx2Fma()) expect(nativeDenseAvailable).toBe(true);
+    if (nativeAddonRequired && machineHasAvx2Fma()) expect(nativeDenseAvailable).toBe(true);
     expect(new DenseKernel('wasm').native).toBeUndefined();
   });
 
@@ -83,7 +77,7 @@ describe('the conv planes on a kernel’s memory (trainer/conv-planes-kernel.ts)
     expect(out.pooled.every((v, i) => v === valuesFor(count(s), 5, true)[out.argmax[i]!])).toBe(true);
   });
 
-  describeNative('natively (trainer/native/conv-planes.c)', () => {
+  describeNativeDense('natively (trainer/native/conv-planes.c)', () => {
     it('im2col, col2im, pooling and its gradient give the JavaScript loops’ bits (shapes, kernels 1/3/5, ties)', () => {
       fc.assert(
         fc.property(shapes, kernels, fc.integer({ min: 0, max: 1000 }), fc.boolean(), (s, k, seed, ties) => {

@@ -1,8 +1,8 @@
-import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { type Delta, getDeltaTensor } from '../offchain/index.js';
 import { selectTrainerBackend } from './backend.js';
 import { WasmConvEngine } from './conv-wasm.js';
-import { type DenseKernelChoice, denseKernelChoice } from './dense-kernel.js';
+import { type DenseKernelChoice } from './dense-kernel.js';
 import { denseQloraLayers } from './dense-qlora.js';
 import { fillImageBytes } from './examples.js';
 import {
@@ -21,29 +21,11 @@ import {
   nativeAddonRequired,
   randomMnistImages as images,
   withRandomB,
+  describeNativeDense,
+  nativeDenseAvailable,
+  expectNativeCloseToWasm,
+  restoreDenseNativeAfterEach,
 } from './testing/index.js';
-
-const hasNative = ((): boolean => {
-  const saved = process.env.DML_DENSE_NATIVE;
-  delete process.env.DML_DENSE_NATIVE;
-  try {
-    return denseKernelChoice() === 'native';
-  } finally {
-    if (saved !== undefined) process.env.DML_DENSE_NATIVE = saved;
-  }
-})();
-/** Without the addon the comparisons show as skipped (never as passed). */
-const describeNative = hasNative ? describe : describe.skip;
-
-/** |a - b| <= 1e-5 (largest |b|) + 1e-6 everywhere; names the first element that is not. */
-const expectClose = (actual: Float32Array, expected: Float32Array, what: string): void => {
-  expect(actual.length).toBe(expected.length);
-  let scale = 0;
-  for (const v of expected) scale = Math.max(scale, Math.abs(v));
-  for (let i = 0; i < actual.length; i++)
-    if (!(Math.abs(actual[i]! - expected[i]!) <= 1e-5 * scale + 1e-6))
-      throw new Error(`${what}[${i}]: native ${actual[i]} wasm ${expected[i]} (largest ${scale})`);
-};
 
 /** MNIST_CNN with odd widths (13 and 18 channels, 37 hidden): tails in every product. */
 const oddCnn: ConvFrontEnd = {
@@ -72,15 +54,11 @@ const engineOf = (
   );
 
 describe('the conv engine’s choice of products', () => {
-  const saved = process.env.DML_DENSE_NATIVE;
-  afterEach(() => {
-    if (saved === undefined) delete process.env.DML_DENSE_NATIVE;
-    else process.env.DML_DENSE_NATIVE = saved;
-  });
+  restoreDenseNativeAfterEach();
 
   it('is native wherever the addon is built on a CPU with AVX2 + FMA, and must be in CI', () => {
-    if (nativeAddonBuilt && machineHasAvx2Fma()) expect(hasNative).toBe(true);
-    if (nativeAddonRequired && machineHasAvx2Fma()) expect(hasNative).toBe(true);
+    if (nativeAddonBuilt && machineHasAvx2Fma()) expect(nativeDenseAvailable).toBe(true);
+    if (nativeAddonRequired && machineHasAvx2Fma()) expect(nativeDenseAvailable).toBe(true);
   });
 
   it('follows DML_DENSE_NATIVE by default: =0 the wasm products, =1 the native ones (the same bits as naming them)', () => {
@@ -106,7 +84,7 @@ describe('the conv engine’s choice of products', () => {
     };
     process.env.DML_DENSE_NATIVE = '0';
     expect(gradients()).toEqual(gradients('wasm'));
-    if (!hasNative) return;
+    if (!nativeDenseAvailable) return;
     process.env.DML_DENSE_NATIVE = '1';
     const native = gradients('native');
     expect(gradients()).toEqual(native);
@@ -115,15 +93,11 @@ describe('the conv engine’s choice of products', () => {
   });
 });
 
-describeNative('the conv engine with the native products and conv planes', () => {
+describeNativeDense('the conv engine with the native products and conv planes', () => {
   beforeAll(async () => {
     await selectTrainerBackend({ prefer: ['wasm', 'cpu'], log: () => {} });
   });
-  const saved = process.env.DML_DENSE_NATIVE;
-  afterEach(() => {
-    if (saved === undefined) delete process.env.DML_DENSE_NATIVE;
-    else process.env.DML_DENSE_NATIVE = saved;
-  });
+  restoreDenseNativeAfterEach();
 
   for (const [label, front, hidden] of [
     ['MNIST_CNN', MNIST_CNN, 16],
@@ -145,13 +119,13 @@ describeNative('the conv engine with the native products and conv planes', () =>
         };
         const native = run('native');
         const wasm = run('wasm');
-        expectClose(native.logits, wasm.logits, 'logits');
+        expectNativeCloseToWasm(native.logits, wasm.logits, 'logits');
         expect(Math.abs(native.loss - wasm.loss)).toBeLessThan(1e-5 * Math.abs(wasm.loss));
         expect([...native.grads.keys()].sort()).toEqual([...wasm.grads.keys()].sort());
         expect(native.grads.size).toBe(trainA ? 8 : 4);
         for (const [name, g] of wasm.grads) {
           expect(g.some((v) => v !== 0)).toBe(true);
-          expectClose(native.grads.get(name)!, g, name);
+          expectNativeCloseToWasm(native.grads.get(name)!, g, name);
         }
         // not bit for bit: the products are fused (else this test would not need a tolerance)
         const again = run('native');
@@ -177,7 +151,7 @@ describeNative('the conv engine with the native products and conv planes', () =>
     let differ = false; // the native products ran (their bits are not the wasm ones)
     for (const t of wasm.adapters.tensors) {
       const got = getDeltaTensor(native.adapters, t.name).values;
-      expectClose(got, t.values, t.name);
+      expectNativeCloseToWasm(got, t.values, t.name);
       differ ||= got.some((v, i) => v !== t.values[i]);
       expect(getDeltaTensor(nativeAgain.adapters, t.name).values).toEqual(
         getDeltaTensor(native.adapters, t.name).values,
@@ -185,8 +159,8 @@ describeNative('the conv engine with the native products and conv planes', () =>
     }
     expect(differ).toBe(true);
     fpWasm.mlp.layers.forEach((l, i) => {
-      expectClose(fpNative.mlp.layers[i]!.weight, l.weight, `${l.name}.weight`);
-      expectClose(fpNative.mlp.layers[i]!.bias, l.bias, `${l.name}.bias`);
+      expectNativeCloseToWasm(fpNative.mlp.layers[i]!.weight, l.weight, `${l.name}.weight`);
+      expectNativeCloseToWasm(fpNative.mlp.layers[i]!.bias, l.bias, `${l.name}.bias`);
     });
   });
 });

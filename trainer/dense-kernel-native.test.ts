@@ -1,4 +1,4 @@
-import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { getDeltaTensor } from '../offchain/index.js';
 import { selectTrainerBackend } from './backend.js';
 import {
@@ -18,19 +18,11 @@ import {
   nativeAddonRequired as required,
   randomMnistImages as images,
   withRandomB,
+  describeNativeDense,
+  nativeDenseAvailable,
+  expectNativeCloseToWasm,
+  restoreDenseNativeAfterEach,
 } from './testing/index.js';
-
-const hasNative = ((): boolean => {
-  const saved = process.env.DML_DENSE_NATIVE;
-  delete process.env.DML_DENSE_NATIVE;
-  try {
-    return denseKernelChoice() === 'native';
-  } finally {
-    if (saved !== undefined) process.env.DML_DENSE_NATIVE = saved;
-  }
-})();
-/** Without the addon the comparisons show as skipped (never as passed). */
-const describeNative = hasNative ? describe : describe.skip;
 
 const randomArray = (length: number, seed: number): Float32Array => {
   const r = seededRandom(seed);
@@ -40,16 +32,6 @@ const randomArray = (length: number, seed: number): Float32Array => {
 const randomBytes = (length: number, seed: number): Uint8Array => {
   const r = seededRandom(seed);
   return Uint8Array.from({ length }, () => Math.floor(r() * 256));
-};
-
-/** |a - b| <= 1e-5 (largest |b|) + 1e-6 everywhere; names the first element that is not. */
-const expectClose = (actual: Float32Array, expected: Float32Array, what: string): void => {
-  expect(actual.length).toBe(expected.length);
-  let scale = 0;
-  for (const v of expected) scale = Math.max(scale, Math.abs(v));
-  for (let i = 0; i < actual.length; i++)
-    if (!(Math.abs(actual[i]! - expected[i]!) <= 1e-5 * scale + 1e-6))
-      throw new Error(`${what}[${i}]: native ${actual[i]} wasm ${expected[i]} (largest ${scale})`);
 };
 
 /**
@@ -77,18 +59,14 @@ const runOn = (
 };
 
 describe('the dense products on the native addon (trainer/native/dense-kernel.c)', () => {
-  const saved = process.env.DML_DENSE_NATIVE;
-  afterEach(() => {
-    if (saved === undefined) delete process.env.DML_DENSE_NATIVE;
-    else process.env.DML_DENSE_NATIVE = saved;
-  });
+  restoreDenseNativeAfterEach();
 
   it('are chosen wherever the addon is built on a CPU with AVX2 + FMA, and must be in CI', () => {
     delete process.env.DML_DENSE_NATIVE;
     if (built && machineHasAvx2Fma()) expect(denseKernelChoice()).toBe('native');
-    if (required && machineHasAvx2Fma()) expect(hasNative).toBe(true);
+    if (required && machineHasAvx2Fma()) expect(nativeDenseAvailable).toBe(true);
     expect(denseKernelDescription()).toMatch(
-      hasNative ? /^native \(AVX2 \+ FMA/ : /^wasm SIMD \(native products: /,
+      nativeDenseAvailable ? /^native \(AVX2 \+ FMA/ : /^wasm SIMD \(native products: /,
     );
   });
 
@@ -97,7 +75,7 @@ describe('the dense products on the native addon (trainer/native/dense-kernel.c)
     expect(denseKernelChoice()).toBe('wasm');
     expect(denseKernelDescription()).toBe('wasm SIMD (native products: DML_DENSE_NATIVE=0)');
     process.env.DML_DENSE_NATIVE = '1';
-    if (hasNative) expect(denseKernelChoice()).toBe('native');
+    if (nativeDenseAvailable) expect(denseKernelChoice()).toBe('native');
     else expect(() => denseKernelChoice()).toThrow(/native dense kernel is unavailable/);
   });
 
@@ -105,10 +83,11 @@ describe('the dense products on the native addon (trainer/native/dense-kernel.c)
     // a wasm export prints as native code, the addon's wrappers as their JS source
     expect(String(new DenseKernel().k.rows_times)).toMatch(/\[native code\]/);
     expect(String(new DenseKernel('wasm').k.nf4_cols_times)).toMatch(/\[native code\]/);
-    if (hasNative) expect(String(new DenseKernel('native').k.rows_times)).toMatch(/addon\.rows_times/);
+    if (nativeDenseAvailable)
+      expect(String(new DenseKernel('native').k.rows_times)).toMatch(/addon\.rows_times/);
   });
 
-  describeNative('with the addon', () => {
+  describeNativeDense('with the addon', () => {
     // odd sizes: 32-, 8- and 1-column paths, an odd row count (the single-row tail)
     const shapes = [
       { m: 5, k: 37, n: 43 },
@@ -129,14 +108,14 @@ describe('the dense products on the native addon (trainer/native/dense-kernel.c)
               runOn(choice, [l, r], m * n, c, (kn, [lAt, rAt], out) =>
                 kn.k.rows_times(lAt!, m, k, rAt!, n, out, alpha, acc),
               );
-            expectClose(rows('native'), rows('wasm'), `rows_times ${m}x${k}x${n}`);
+            expectNativeCloseToWasm(rows('native'), rows('wasm'), `rows_times ${m}x${k}x${n}`);
             // cols_times: L [m, k] (here [k, m] reused as L with m' = k rows), R [k, n]: C [m, n]
             const lt = randomArray(k * m, seed + 4);
             const cols = (choice: DenseKernelChoice): Float32Array =>
               runOn(choice, [lt, r], m * n, c, (kn, [lAt, rAt], out, buf) =>
                 kn.k.cols_times(lAt!, k, m, rAt!, n, out, alpha, acc, buf),
               );
-            expectClose(cols('native'), cols('wasm'), `cols_times ${k}x${m}x${n}`);
+            expectNativeCloseToWasm(cols('native'), cols('wasm'), `cols_times ${k}x${m}x${n}`);
           });
         });
 
@@ -161,7 +140,11 @@ describe('the dense products on the native addon (trainer/native/dense-kernel.c)
                 (kn, at, out, buf) =>
                   kn.k.nf4_rows_times(at[0]!, at[1]!, rows, cols, at[2]!, n, out, alpha, acc, buf),
               );
-            expectClose(nf4Rows('native'), nf4Rows('wasm'), `nf4_rows_times ${rows}x${cols}x${n}`);
+            expectNativeCloseToWasm(
+              nf4Rows('native'),
+              nf4Rows('wasm'),
+              `nf4_rows_times ${rows}x${cols}x${n}`,
+            );
             const nf4Cols = (choice: DenseKernelChoice): Float32Array =>
               runOn(
                 choice,
@@ -171,7 +154,11 @@ describe('the dense products on the native addon (trainer/native/dense-kernel.c)
                 (kn, at, out, buf) =>
                   kn.k.nf4_cols_times(at[0]!, at[1]!, rows, cols, at[2]!, n, out, alpha, acc, buf),
               );
-            expectClose(nf4Cols('native'), nf4Cols('wasm'), `nf4_cols_times ${rows}x${cols}x${n}`);
+            expectNativeCloseToWasm(
+              nf4Cols('native'),
+              nf4Cols('wasm'),
+              `nf4_cols_times ${rows}x${cols}x${n}`,
+            );
           }
         });
       }
@@ -240,18 +227,14 @@ describe('the dense products on the native addon (trainer/native/dense-kernel.c)
   });
 });
 
-describeNative('trainQlora with the native dense products', () => {
+describeNativeDense('trainQlora with the native dense products', () => {
   let base: QuantizedMlp;
   beforeAll(async () => {
     await selectTrainerBackend({ prefer: ['wasm', 'cpu'], log: () => {} });
     // 784-72-37-10: two ReLU layers, odd widths (tails everywhere), batch 21 (a 32-wide block never full)
     base = quantizeMlp(initMlp([MNIST_PIXELS, 72, 37, 10], 5));
   });
-  const saved = process.env.DML_DENSE_NATIVE;
-  afterEach(() => {
-    if (saved === undefined) delete process.env.DML_DENSE_NATIVE;
-    else process.env.DML_DENSE_NATIVE = saved;
-  });
+  restoreDenseNativeAfterEach();
 
   for (const freezeA of [true, false])
     it(`trains as the wasm kernel does within float tolerance (${freezeA ? 'FFA-LoRA' : 'A and B'})`, () => {
@@ -276,7 +259,7 @@ describeNative('trainQlora with the native dense products', () => {
       let moved = false;
       for (const t of wasm.adapters.tensors) {
         const got = getDeltaTensor(native.adapters, t.name).values;
-        expectClose(got, t.values, t.name);
+        expectNativeCloseToWasm(got, t.values, t.name);
         if (!moved) moved = got.some((v, i) => v !== getDeltaTensor(start, t.name).values[i]);
       }
       expect(moved).toBe(true);
