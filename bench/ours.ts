@@ -89,7 +89,7 @@ const epochSettings = (
 
 const decodeNote = (): string =>
   denseKernelOf({}) === 'wasm'
-    ? ` on the dense kernel (DML_DENSE_KERNEL=wasm; ${denseKernelDescription()}), NF4 decoded inside the products, a row at a time`
+    ? ` on the hand-written dense kernel (the default; DML_DENSE_KERNEL=tfjs for TensorFlow.js products), where it ran: ${denseKernelDescription()}; NF4 decoded inside the products, a row at a time`
     : decodeBase === 'per-round'
       ? '; NF4 base decoded once per local round (an FP32 copy held for the round)'
       : '; NF4 base decoded layer by layer in every step (forward and backward)';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import {
+  joinRunNotes,
   advantage,
   appendRecords,
   compare,
@@ -156,5 +157,21 @@ describe('parsePeerOutput', () => {
   });
   it('fails when there is no figures line', () => {
     expect(() => parsePeerOutput('nothing\n[1, 2]\n{broken')).toThrow(/no JSON object/);
+  });
+});
+
+describe('joinRunNotes', () => {
+  it('says a note every run said once, and each run its own when they differ', () => {
+    expect(joinRunNotes([])).toBeUndefined();
+    expect(joinRunNotes(['same', 'same', 'same'])).toBe('same');
+    expect(joinRunNotes(['a', 'b'])).toBe('run 1: a | run 2: b');
+    fc.assert(
+      fc.property(fc.array(fc.string(), { minLength: 1, maxLength: 5 }), (notes) => {
+        const joined = joinRunNotes(notes)!;
+        // every run's note is in what is said
+        for (const n of notes) expect(joined.includes(n)).toBe(true);
+        if (new Set(notes).size === 1) expect(joined).toBe(notes[0]);
+      }),
+    );
   });
 });

@@ -142,6 +142,16 @@ export const comparisonRecords = (c: Comparison, ctx: RecordContext): BenchRecor
 };
 
 /** bench/results.json after appending: earlier records are kept as they are. */
+/**
+ * What our side said of its runs, as one note: said once when every run said the same, else each
+ * run's own ("run 1: ... | run 2: ..."); undefined when no run said anything.
+ */
+export const joinRunNotes = (notes: readonly string[]): string | undefined => {
+  if (notes.length === 0) return undefined;
+  if (notes.every((n) => n === notes[0])) return notes[0];
+  return notes.map((n, i) => `run ${i + 1}: ${n}`).join(' | ');
+};
+
 export const appendRecords = (existing: unknown, added: readonly BenchRecord[]): BenchRecord[] => {
   if (existing === undefined) return [...added];
   if (!Array.isArray(existing)) throw new Error('bench/results.json does not hold an array of records');

@@ -18,6 +18,7 @@ import {
   comparisonRecords,
   describeComparison,
   interleave,
+  joinRunNotes,
   parsePeerOutput,
   type FigureSpec,
 } from './peers-compare.js';
@@ -562,12 +563,7 @@ const runExperiment = async <O, F>(
   const oursNotes = oursRuns
     .map((r) => (r as { note?: unknown }).note)
     .filter((n): n is string => typeof n === 'string');
-  const oursNote =
-    oursNotes.length === 0
-      ? undefined
-      : oursNotes.length === 1
-        ? oursNotes[0]!
-        : oursNotes.map((n, i) => `run ${i + 1}: ${n}`).join(' | ');
+  const oursNote = joinRunNotes(oursNotes);
   const records: BenchRecord[] = [];
   for (const variant of experiment.variants) {
     const selected = peerRuns.map(variant.select);
