@@ -9,7 +9,7 @@
 // (steady state).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -223,6 +223,28 @@ const measure = async (
   return figures;
 };
 
+/**
+ * The disk's rate of durable writes in `dir`: 4 KiB written and `fdatasync`ed, `n` times (the
+ * physical limit of an append that must survive a crash: SQLite with synchronous=FULL in WAL mode
+ * syncs the WAL once per transaction, i.e. once per append).
+ */
+const durableWritesPerSecond = (dir: string, n = 300): number => {
+  const fd = openSync(join(dir, 'fsync-probe'), 'w');
+  const page = Buffer.alloc(4096, 7);
+  try {
+    writeSync(fd, page, 0, page.length, 0);
+    fdatasyncSync(fd);
+    const start = performance.now();
+    for (let i = 0; i < n; i++) {
+      writeSync(fd, page, 0, page.length, (i % 16) * 4096);
+      fdatasyncSync(fd);
+    }
+    return n / ((performance.now() - start) / 1000);
+  } finally {
+    closeSync(fd);
+  }
+};
+
 const benchmark = async (): Promise<Figure[]> => {
   const appendSet = history(2);
   const bulk = history(40);
@@ -238,6 +260,26 @@ const benchmark = async (): Promise<Figure[]> => {
             ? await measure(store, `sqlite (synchronous=${sync})`, appendSet, bulk, file)
             : [(await measure(store, `sqlite (synchronous=${sync})`, appendSet, []))[0]!]),
         );
+        if (sync === 'full') {
+          const perFact = figures.find((f) => f.name === 'append, one batch per fact')!;
+          const appendsPerSecond = (perFact.value * appendSet.length) / count(appendSet);
+          const syncs = durableWritesPerSecond(dir);
+          figures.push(
+            {
+              name: "disk: durable writes per second (4 KiB + fdatasync, the log's folder)",
+              value: Math.round(syncs),
+              unit: 'writes/s',
+              note: 'the physical limit of appends that survive a crash: one WAL sync per append with synchronous=FULL',
+            },
+            {
+              name: 'append, one batch per fact: appends per durable write of the disk',
+              value: appendsPerSecond / syncs,
+              unit: 'x',
+              backend: `sqlite (synchronous=${sync})`,
+              note: `${Math.round(appendsPerSecond)} appends/s (${(count(appendSet) / appendSet.length).toFixed(1)} events each) against ${Math.round(syncs)} durable writes/s; 1 would be the disk's limit, below it the rest is the append's own work (validation, version check, SQLite's WAL write and sync, checkpoints)`,
+            },
+          );
+        }
       } finally {
         await store.close();
       }
