@@ -5,6 +5,7 @@ import {
   NF4_CODEBOOK,
   dequantizeNf4,
   nf4BlockScale,
+  nearestNf4Code,
   nf4ByteSize,
   quantizeNf4,
 } from './nf4.js';
@@ -126,6 +127,52 @@ describe('NF4 with double quantisation', () => {
       ss += x * x;
     });
     expect(se / ss).toBeLessThan(0.015); // NF4 on Gaussian weights: ~1% relative squared error
+  });
+
+  it("codes every value by itself: the nearest level to it over its block's absmax, two a byte, low nibble first", () => {
+    // the per-value rule the block-by-block loop must keep bit for bit (recorded bases are named
+    // by the hash of their bytes): odd lengths, all-zero blocks and a lone last value included
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 700 }),
+        fc.integer(),
+        fc.array(fc.nat(10)),
+        (n, seed, zeroBlocks) => {
+          const v = gaussian(n, seed);
+          for (const b of zeroBlocks) v.fill(0, b * NF4_BLOCK_SIZE, (b + 1) * NF4_BLOCK_SIZE);
+          const q = quantizeNf4(v);
+          const expected = new Uint8Array(Math.ceil(n / 2));
+          for (let i = 0; i < n; i++) {
+            const block = Math.floor(i / NF4_BLOCK_SIZE);
+            let m = 0;
+            for (let j = block * NF4_BLOCK_SIZE; j < Math.min(n, (block + 1) * NF4_BLOCK_SIZE); j++)
+              m = Math.max(m, Math.abs(v[j]!));
+            const code = m === 0 ? 7 : nearestNf4Code(v[i]! / Math.fround(m));
+            expected[i >> 1]! |= (i & 1) === 0 ? code : code << 4;
+          }
+          if (n % 2 === 1) expected[expected.length - 1]! |= 7 << 4;
+          expect(q.codes).toEqual(expected);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('codes a value by the number of midpoints between levels below it, for any number', () => {
+    const midpoints = PAPER_LEVELS.slice(1).map((l, i) => (PAPER_LEVELS[i]! + l) / 2);
+    const count = (x: number) => midpoints.filter((m) => x > m).length;
+    const specials = [...midpoints, -1, 1, 0, -0, NaN, Infinity, -Infinity, 1e300, -1e300, 2 ** 31];
+    for (const x of specials) expect(nearestNf4Code(x)).toBe(count(x));
+    // next to every midpoint, on both sides
+    for (const m of midpoints)
+      for (const x of [m - 1e-12, m + 1e-12, Math.fround(m), m - 2 ** -30, m + 2 ** -30])
+        expect(nearestNf4Code(x)).toBe(count(x));
+    fc.assert(
+      fc.property(fc.oneof(fc.double({ min: -1, max: 1 }), fc.double()), (x) => {
+        expect(nearestNf4Code(x)).toBe(count(x));
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('packs two codes a byte: 4.127 bits per parameter', () => {

@@ -36,35 +36,53 @@ export interface Nf4Tensor {
   readonly scaleOffset: number;
 }
 
-/** Index of the NF4 level nearest to x in [-1, 1] (binary search over the midpoints). */
+/** Buckets of [-1, 1] whose first code starts the search: each is far narrower than a level. */
+const CODE_BUCKETS = 4096;
+
+/** The nearest code to each bucket's lower end, by counting the midpoints below it. */
+const BUCKET_CODES = Uint8Array.from({ length: CODE_BUCKETS + 1 }, (_, k) => {
+  const x = -1 + (2 * k) / CODE_BUCKETS;
+  let code = 0;
+  while (code < 15 && x > MIDPOINTS[code]!) code++;
+  return code;
+});
+
+/**
+ * Index of the NF4 level nearest to x in [-1, 1]: the number of midpoints below x (a tie at a
+ * midpoint goes to the lower level; NaN gives 0). It starts at x's bucket's code and steps to the
+ * right one (one or two comparisons, where a binary search's four mispredicted branches cost
+ * ~3x more); the steps make it exact for any start, so rounding in the bucket index cannot matter.
+ */
 export const nearestNf4Code = (x: number): number => {
-  let lo = 0;
-  let hi = 15;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (x > MIDPOINTS[mid]!) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  let k = ((x + 1) * (CODE_BUCKETS / 2)) | 0;
+  if (!(k >= 0 && k <= CODE_BUCKETS)) k = 0;
+  let code = BUCKET_CODES[k]!;
+  while (code < 15 && x > MIDPOINTS[code]!) code++;
+  while (code > 0 && !(x > MIDPOINTS[code - 1]!)) code--;
+  return code;
 };
 
 export const quantizeNf4 = (values: Float32Array, shape: readonly number[] = [values.length]): Nf4Tensor => {
   const n = values.length;
   const blocks = Math.ceil(n / NF4_BLOCK_SIZE);
   const absmax = new Float32Array(blocks);
-  for (let b = 0; b < blocks; b++) {
-    let m = 0;
-    for (let i = b * NF4_BLOCK_SIZE; i < Math.min(n, (b + 1) * NF4_BLOCK_SIZE); i++)
-      m = Math.max(m, Math.abs(values[i]!));
-    absmax[b] = m;
-  }
   const codes = new Uint8Array(Math.ceil(n / 2));
-  for (let i = 0; i < n; i++) {
-    const m = absmax[Math.floor(i / NF4_BLOCK_SIZE)]!;
-    const code = m === 0 ? 7 : nearestNf4Code(values[i]! / m);
-    codes[i >> 1]! |= (i & 1) === 0 ? code : code << 4;
+  // block by block: its absmax, then its codes two at a time (a block's 64 values pair up
+  // within it; only the tensor's last value can be alone, its high nibble the padding code 7,
+  // which decodes to 0)
+  for (let b = 0; b < blocks; b++) {
+    const start = b * NF4_BLOCK_SIZE;
+    const end = Math.min(n, start + NF4_BLOCK_SIZE);
+    let m = 0;
+    for (let i = start; i < end; i++) m = Math.max(m, Math.abs(values[i]!));
+    absmax[b] = m;
+    const scale = absmax[b]!; // the stored float32, as every value is divided by
+    for (let i = start; i < end; i += 2) {
+      const low = scale === 0 ? 7 : nearestNf4Code(values[i]! / scale);
+      const high = i + 1 >= end || scale === 0 ? 7 : nearestNf4Code(values[i + 1]! / scale);
+      codes[i >> 1] = low | (high << 4);
+    }
   }
-  if (n % 2 === 1) codes[codes.length - 1]! |= 7 << 4; // padding nibble decodes to 0
   let sum = 0;
   for (let b = 0; b < blocks; b++) sum += absmax[b]!;
   const scaleOffset = Math.fround(blocks === 0 ? 0 : sum / blocks);
