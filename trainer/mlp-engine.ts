@@ -721,6 +721,8 @@ export const evaluateQlora = (
 ): Evaluation => {
   if (base.conv && engine === 'dense')
     return evaluateConvWasm(base, base.conv, adapters, lora, data, batchSize);
+  if (!base.conv && engine === 'dense' && denseKernelOf({}) === 'wasm')
+    return evaluateDenseKernel(base, adapters, lora, data, batchSize);
   const tensors = new Map(
     adapters.tensors.map((t) => [t.name, tf.tensor2d(t.values, [t.shape[0]!, t.shape[1]!])]),
   );
@@ -734,6 +736,56 @@ export const evaluateQlora = (
     for (const t of tensors.values()) t.dispose();
     for (const l of layers) l.bias.dispose();
   }
+};
+
+/** Loss and accuracy of batches of logits [n, classes], summed as they come. */
+class LogitsTally {
+  private correct = 0;
+  private lossSum = 0;
+
+  add(logits: Float32Array, labels: Int32Array, n: number): void {
+    const classes = logits.length / n;
+    for (let b = 0; b < n; b++) {
+      let best = 0;
+      let max = -Infinity;
+      for (let c = 0; c < classes; c++)
+        if (logits[b * classes + c]! > max) max = logits[(best = c) + b * classes]!;
+      let sum = 0;
+      for (let c = 0; c < classes; c++) sum += Math.exp(logits[b * classes + c]! - max);
+      this.lossSum += Math.log(sum) + max - logits[b * classes + labels[b]!]!;
+      if (best === labels[b]) this.correct++;
+    }
+  }
+
+  evaluation(count: number): Evaluation {
+    return { accuracy: this.correct / count, loss: this.lossSum / count, count };
+  }
+}
+
+/**
+ * A QLoRA network without a convolutional front end, evaluated on the dense kernel (its products
+ * native or wasm, NF4 decoded inside them): what the parties' scoring of every delta runs.
+ */
+const evaluateDenseKernel = (
+  base: QuantizedMlp,
+  adapters: Delta,
+  lora: LoraSettings,
+  data: Examples | LabelledImages,
+  batchSize: number,
+): Evaluation => {
+  const { layers } = plainAdapterLayers(base, adapters, lora, () => false);
+  const batch = Math.max(1, Math.min(batchSize, data.count));
+  const engine = new WasmDenseEngine(layers, batch);
+  const examples = asExamples(data);
+  const labels = new Int32Array(batch);
+  const tally = new LogitsTally();
+  for (let start = 0; start < data.count; start += batch) {
+    const n = Math.min(batch, data.count - start);
+    const idx = Int32Array.from({ length: n }, (_, i) => start + i);
+    examples.fill(idx, engine.input, labels);
+    tally.add(engine.forward(engine.input, n), labels, n);
+  }
+  return tally.evaluation(data.count);
 };
 
 const evaluateConvWasm = (
@@ -770,25 +822,13 @@ const evaluateConvLayers = (
   const batch = Math.max(1, Math.min(batchSize, 100, data.count));
   const engine = new WasmConvEngine(conv, layers, batch, { training: false });
   const labels = new Int32Array(batch);
-  let correct = 0;
-  let lossSum = 0;
+  const tally = new LogitsTally();
   for (let start = 0; start < data.count; start += batch) {
     const n = Math.min(batch, data.count - start);
     const idx = Int32Array.from({ length: n }, (_, i) => start + i);
-    const logits = engine.forward(fillConvInput(engine, data, idx, labels), n);
-    const classes = logits.length / n;
-    for (let b = 0; b < n; b++) {
-      let best = 0;
-      let max = -Infinity;
-      for (let c = 0; c < classes; c++)
-        if (logits[b * classes + c]! > max) max = logits[(best = c) + b * classes]!;
-      let sum = 0;
-      for (let c = 0; c < classes; c++) sum += Math.exp(logits[b * classes + c]! - max);
-      lossSum += Math.log(sum) + max - logits[b * classes + labels[b]!]!;
-      if (best === labels[b]) correct++;
-    }
+    tally.add(engine.forward(fillConvInput(engine, data, idx, labels), n), labels, n);
   }
-  return { accuracy: correct / data.count, loss: lossSum / data.count, count: data.count };
+  return tally.evaluation(data.count);
 };
 
 /**
