@@ -9,6 +9,7 @@
  */
 import { loadavg } from 'node:os';
 import { dequantizeNf4Into, nf4ByteSize, quantizeNf4 } from '../trainer/index.js';
+import { cpuMilliseconds } from './cpu-time.js';
 import type { BenchFigure } from './result.js';
 
 const WEIGHTS = 16 * 1024 * 1024;
@@ -17,14 +18,7 @@ const RUNS = 3;
 /** Median CPU seconds of `RUNS` runs of `work` after one untimed run. */
 const cpuSeconds = (work: () => void): number => {
   work();
-  const times: number[] = [];
-  for (let r = 0; r < RUNS; r++) {
-    const start = process.cpuUsage();
-    work();
-    const used = process.cpuUsage(start);
-    times.push((used.user + used.system) / 1e6);
-  }
-  return times.sort((a, b) => a - b)[Math.floor(RUNS / 2)]!;
+  return cpuMilliseconds(RUNS, work) / 1000;
 };
 
 /** Gaussian-looking weights (sum of 4 uniforms), deterministic. */

@@ -34,6 +34,7 @@ import {
   sealObjectWithKey,
   withDmlMallocTunables,
 } from '../offchain/index.js';
+import { cpuMilliseconds } from './cpu-time.js';
 
 interface Result {
   name: string;
@@ -70,18 +71,6 @@ const time = async (
 const mbPerSecond = (bytes: number, ms: number): number => Math.round((bytes / 1e6 / (ms / 1000)) * 10) / 10;
 const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
-/** Median CPU milliseconds of `runs` runs of a synchronous `f`. */
-const cpuTime = (runs: number, f: () => unknown): number => {
-  const ms: number[] = [];
-  for (let run = 0; run < runs; run++) {
-    const before = process.cpuUsage();
-    f();
-    const used = process.cpuUsage(before);
-    ms.push((used.user + used.system) / 1000);
-  }
-  return median(ms);
-};
-
 /** What a seal is made of, in CPU time of one thread (not disturbed by waiting for a core). */
 const sealComponents = (plaintext: Buffer): Result[] => {
   const key = randomBytes(32);
@@ -95,7 +84,7 @@ const sealComponents = (plaintext: Buffer): Result[] => {
     }
     cipher.final();
   };
-  const scryptMs = cpuTime(3, () =>
+  const scryptMs = cpuMilliseconds(3, () =>
     scryptSync(passphrase, randomBytes(16), 32, {
       N: 2 ** DEFAULT_SCRYPT.log2N,
       r: DEFAULT_SCRYPT.r,
@@ -103,9 +92,11 @@ const sealComponents = (plaintext: Buffer): Result[] => {
       maxmem: 256 * 2 ** DEFAULT_SCRYPT.log2N * DEFAULT_SCRYPT.r,
     }),
   );
-  const hkdfMs = cpuTime(5, () => hkdfSync('sha256', key, randomBytes(16), 'dml sealed object v2', 32));
-  const aesMs = cpuTime(3, aes(false));
-  const aesCopyMs = cpuTime(3, aes(true));
+  const hkdfMs = cpuMilliseconds(5, () =>
+    hkdfSync('sha256', key, randomBytes(16), 'dml sealed object v2', 32),
+  );
+  const aesMs = cpuMilliseconds(3, aes(false));
+  const aesCopyMs = cpuMilliseconds(3, aes(true));
   // Into shared memory (what the second hashing thread reads), after a 53-byte header as in a
   // sealed object: Buffer#copy is a TypedArray#set, which V8 runs with relaxed atomics there,
   // byte by byte when source and target are not equally aligned; Buffer#fill with an
@@ -118,10 +109,10 @@ const sealComponents = (plaintext: Buffer): Result[] => {
       else shared.fill(chunk, 53 + at, 53 + at + chunk.length);
     }
   };
-  const sharedCopyMs = cpuTime(3, intoShared('copy'));
-  const sharedFillMs = cpuTime(3, intoShared('fill'));
-  const shaMs = cpuTime(3, () => createHash('sha256').update(plaintext).digest());
-  const copyMs = cpuTime(3, () => plaintext.copy(out));
+  const sharedCopyMs = cpuMilliseconds(3, intoShared('copy'));
+  const sharedFillMs = cpuMilliseconds(3, intoShared('fill'));
+  const shaMs = cpuMilliseconds(3, () => createHash('sha256').update(plaintext).digest());
+  const copyMs = cpuMilliseconds(3, () => plaintext.copy(out));
   return [
     {
       name: 'CPU: scrypt (once per store since format 2; per object in format 1)',
